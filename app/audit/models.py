@@ -1,0 +1,44 @@
+"""The audit record: every change is an event, hash-chained within its chain."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_chain_seq", "chain", "seq"),
+        Index("ix_audit_events_warning_id_seq", "warning_id", "seq"),
+        Index("ix_audit_events_region_code_seq", "region_code", "seq"),
+        Index("ix_audit_events_at", "at"),
+    )
+
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    chain: Mapped[str] = mapped_column(String(60))
+    warning_id: Mapped[str | None] = mapped_column(String(26))
+    call_id: Mapped[str | None] = mapped_column(String(26))
+    region_code: Mapped[str | None] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]]
+    hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHead(Base):
+    """The last hash of each chain; writers lock its row, so a chain never forks."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(60), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,50 @@
+"""Request authentication and role checks."""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth import service as auth_service
+from app.auth.service import Principal
+from app.config import get_settings
+from app.db import SessionDep
+from app.errors import Forbidden, Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="An API key, or the bootstrap admin token.")
+
+
+async def get_principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller behind the bearer token; 401 when there is none or it is not valid."""
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized()
+    principal = await auth_service.authenticate(
+        session, credentials.credentials, admin_token=get_settings().admin_token
+    )
+    if principal is None:
+        raise Unauthorized("This API key is not valid or has been revoked.")
+    return principal
+
+
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise Forbidden(f"This needs a key with role {' or '.join(('admin', *roles))}; yours is {principal.role}.")
+        return principal
+
+    return check
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AdminDep = Annotated[Principal, Depends(require_role("admin"))]
+DutyOfficerDep = Annotated[Principal, Depends(require_role("duty_officer"))]
+
+
+def ensure_covers(principal: Principal, path: str, code: str) -> None:
+    """403 unless the region lies inside the principal's subtree."""
+    if not principal.covers(path):
+        raise Forbidden(f"Region {code} is outside the region your key is limited to ({principal.region_code}).")

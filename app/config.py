@@ -1,0 +1,32 @@
+"""Settings read from the environment (prefix ``JIAOYING_``)."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JIAOYING_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./jiaoying.db"
+    public_url: str = "http://127.0.0.1:8000"
+    provider: Literal["console", "webhook"] = "console"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    tick_seconds: float = 1.0
+    scheduler: Literal["on", "off"] = "on"
+    admin_token: str | None = None
+    async_fanout_above: int = 200_000
+    sms_signature: str = "叫应"
+
+    # Request bodies: JSON stays small; CSV imports may carry the whole country (~35 MB of regions).
+    max_json_bytes: int = 1_000_000
+    max_import_bytes: int = 200_000_000
+    # Seconds a statement may wait for the database before the request gets a 503.
+    db_timeout_s: float = 10.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

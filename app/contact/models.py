@@ -1,0 +1,47 @@
+"""Responsible persons (责任人) on the roster, and the regions they supervise (包保)."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, JSONDoc, new_id, utc_now
+
+CHANNELS = ("sms", "voice")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("phone", "region_code"),
+        Index("ix_contacts_region_code_active", "region_code", "active"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    role: Mapped[str] = mapped_column(String(50), default="")
+    rank: Mapped[int] = mapped_column(default=1)
+    channels: Mapped[list[str]] = mapped_column(JSONDoc)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+    deactivated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    supervisions: Mapped[list["Supervision"]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", order_by="Supervision.region_code"
+    )
+
+    @property
+    def supervises(self) -> list[str]:
+        return [supervision.region_code for supervision in self.supervisions]
+
+
+class Supervision(Base):
+    """A region a contact answers for in escalation (包保), besides its own."""
+
+    __tablename__ = "contact_supervisions"
+
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), primary_key=True, index=True)

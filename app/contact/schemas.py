@@ -1,0 +1,71 @@
+"""Contact payloads."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.contact.phone import normalize_mobile
+
+Channel = Literal["sms", "voice"]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Role = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(normalize_mobile)]
+RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)]
+Rank = Annotated[int, Field(ge=1, le=99)]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+Channels = Annotated[list[Channel], Field(min_length=1, max_length=2), AfterValidator(_distinct)]
+Supervises = Annotated[list[RegionCode], Field(max_length=1000), AfterValidator(_distinct)]
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    phone: Phone
+    region_code: RegionCode
+    role: Role = ""
+    rank: Rank = 1
+    channels: Channels
+    supervises: Supervises = []
+
+
+class ContactPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    phone: Phone | None = None
+    region_code: RegionCode | None = None
+    role: Role | None = None
+    rank: Rank | None = None
+    channels: Channels | None = None
+    supervises: Supervises | None = None
+
+
+class ContactOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    phone: str
+    region_code: str
+    role: str
+    rank: int
+    channels: list[str]
+    supervises: list[str]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+    deactivated_at: datetime | None
+
+
+class ContactImportOut(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    deactivated: int

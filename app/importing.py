@@ -1,0 +1,133 @@
+"""CSV uploads: spooled to disk as they stream in, then read line by line with line numbers.
+
+Imports check the whole file before writing anything, so the body is read twice; spooling keeps
+memory flat whatever the file's size.
+"""
+
+import codecs
+import csv
+import hashlib
+import tempfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from starlette.requests import Request
+
+from app.errors import AppError, PayloadTooLarge, Unprocessable
+
+MAX_LISTED_ERRORS = 1000
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
+
+
+@dataclass
+class Upload:
+    """A spooled upload: the file, its size and its SHA-256 (recorded in the audit event)."""
+
+    file: IO[bytes]
+    size: int
+    sha256: str
+
+    def close(self) -> None:
+        self.file.close()
+
+
+async def spool_upload(request: Request, *, limit: int) -> Upload:
+    """The request body in a temporary file (gunzipped if sent with Content-Encoding: gzip)."""
+    content_type = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
+    if content_type not in CSV_TYPES:
+        raise AppError(f"Send the file as text/csv, not {content_type}.", status=415)
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding not in ("identity", "gzip"):
+        raise AppError(f"Content-Encoding {encoding} is not supported; send identity or gzip.", status=415)
+    inflater = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
+    spool = tempfile.SpooledTemporaryFile(max_size=4_000_000)  # noqa: SIM115 (returned to the caller)
+    size = 0
+    digest = hashlib.sha256()
+    try:
+        async for chunk in request.stream():
+            data = inflater.decompress(chunk) if inflater else chunk
+            size += len(data)
+            if size > limit:
+                raise PayloadTooLarge(f"The file is larger than the {limit:,}-byte limit; split it by region.")
+            spool.write(data)
+            digest.update(data)
+        if inflater:
+            tail = inflater.flush()
+            spool.write(tail)
+            digest.update(tail)
+    except zlib.error as exc:
+        spool.close()
+        raise Unprocessable("The body is not valid gzip; send it uncompressed or gzip it again.") from exc
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return Upload(file=spool, size=size, sha256=digest.hexdigest())
+
+
+class Problems:
+    """Bad lines found while checking a file, reported together as one 422."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.listed: list[dict[str, Any]] = []
+
+    def add(self, line: int, msg: str) -> None:
+        self.count += 1
+        if len(self.listed) < MAX_LISTED_ERRORS:
+            self.listed.append({"loc": ["line", line], "msg": msg})
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def raise_if_any(self, what: str) -> None:
+        if not self:
+            return
+        first = self.listed[0]
+        shown = "" if self.count <= MAX_LISTED_ERRORS else f" (the first {MAX_LISTED_ERRORS} are listed)"
+        raise Unprocessable(
+            f"The {what} file has {self.count} bad line(s){shown}, first line {first['loc'][1]}: "
+            f"{first['msg']}. Nothing was imported; fix them and send the whole file again.",
+            errors=self.listed,
+        )
+
+
+def _decoded_lines(source: IO[bytes], problems: Problems) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")
+    for number, raw in enumerate(source, start=1):
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        try:
+            yield decoder().decode(raw, final=True)
+        except UnicodeDecodeError:
+            problems.add(number, "not UTF-8 text (save the file as UTF-8; a GBK export from Excel needs converting)")
+            yield raw.decode("utf-8", errors="replace")
+
+
+def read_rows(
+    source: IO[bytes], *, required: tuple[str, ...], optional: tuple[str, ...], problems: Problems
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for each data row; a wrong header is reported and ends the file."""
+    source.seek(0)
+    reader = csv.reader(_decoded_lines(source, problems))
+    header = next(reader, None)
+    if header is None:
+        problems.add(1, f"the file is empty; the first line must be the header {','.join(required)}")
+        return
+    columns = [name.strip().lower() for name in header]
+    missing = [name for name in required if name not in columns]
+    unknown = [name for name in columns if name not in required + optional]
+    if missing or unknown or len(set(columns)) != len(columns):
+        expected = ",".join(required) + "".join(f"[,{name}]" for name in optional)
+        problems.add(1, f"the header must be {expected}; got {','.join(columns)}")
+        return
+    width = len(columns)
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != width:
+            problems.add(reader.line_num, f"expected {width} fields, found {len(row)}")
+            continue
+        yield reader.line_num, dict(zip(columns, (value.strip() for value in row), strict=True))

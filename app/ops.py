@@ -1,0 +1,107 @@
+"""Operations: liveness, readiness (database reachable and migrated) and Prometheus metrics."""
+
+import asyncio
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.db import get_database
+from app.errors import PayloadTooLarge, problem
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+router = APIRouter(tags=["operations"])
+
+HTTP_REQUESTS = Counter("jiaoying_http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+HTTP_SECONDS = Histogram("jiaoying_http_request_duration_seconds", "Time to answer a request.", ["method", "route"])
+
+
+@lru_cache
+def migration_head() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+async def database_revision(timeout_s: float = 3.0) -> str | None:
+    """The revision the database is migrated to; raises if the database cannot be reached in time."""
+    async with asyncio.timeout(timeout_s), get_database().engine.connect() as connection:
+        try:
+            return await connection.scalar(text("SELECT version_num FROM alembic_version"))
+        except Exception:  # no alembic_version table: never migrated
+            return None
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+async def readyz() -> Response | dict[str, str]:
+    """Ready to serve: the database answers and is migrated to this code's head revision."""
+    head = migration_head()
+    try:
+        revision = await database_revision()
+    except Exception:
+        return problem(503, "The database cannot be reached.", headers={"Retry-After": "5"})
+    if revision != head:
+        return problem(503, f"The database is at revision {revision}, not {head}; run 'alembic upgrade head'.")
+    return {"status": "ready", "revision": revision or ""}
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    """Prometheus metrics."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestGuard:
+    """Refuses oversized bodies with 413 and counts and times every request."""
+
+    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_import_bytes: int) -> None:
+        self.app = app
+        self.max_json_bytes = max_json_bytes
+        self.max_import_bytes = max_import_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_import_bytes if scope["path"].endswith("/import") else self.max_json_bytes
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = problem(413, f"The body is larger than the {limit:,}-byte limit for this address.")
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(f"The body is larger than the {limit:,}-byte limit for this address.")
+            return message
+
+        status = 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, limited_receive, observed_send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+            HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)

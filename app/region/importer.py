@@ -1,0 +1,298 @@
+"""Importing regions from CSV: the whole file is checked against the merged tree, then upserted.
+
+Memory stays flat for the whole country (665,271 rows): the tree is held as integer codes in a
+dict and typed arrays, never as ORM objects, and the file is re-read from its spool to write.
+PostgreSQL gets the rows through COPY into a temporary table and one INSERT ... ON CONFLICT;
+SQLite through batched executemany upserts.
+"""
+
+import asyncio
+from array import array
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit_service
+from app.importing import Problems, Upload, read_rows
+from app.region.models import LEVEL_RANK, LEVELS, Region
+from app.region.service import PATH_SEPARATOR, normalize_code
+
+REQUIRED = ("code", "name", "level", "parent_code")
+OPTIONAL = ("abolished",)
+TRUE_WORDS = {"true": True, "1": True, "yes": True, "是": True, "false": False, "0": False, "no": False, "否": False}
+BATCH = 5000
+NAME_MAX = 100
+
+
+@dataclass
+class RegionImport:
+    created: int
+    updated: int
+
+
+class _Tree:
+    """The region tree as the database holds it, overlaid with the file's rows."""
+
+    def __init__(self) -> None:
+        self.slot: dict[int, int] = {}
+        self.parent = array("q")  # parent code, 0 for a root
+        self.rank = array("b")
+        self.line = array("l")  # line in the file, 0 when only in the database
+        self.old_parent = array("q")  # -1 when the region is new
+        self.old_rank = array("b")
+
+    def add_existing(self, code: int, parent: int, rank: int) -> None:
+        self.slot[code] = len(self.parent)
+        self.parent.append(parent)
+        self.rank.append(rank)
+        self.line.append(0)
+        self.old_parent.append(parent)
+        self.old_rank.append(rank)
+
+    def add_from_file(self, code: int, parent: int, rank: int, line: int) -> int:
+        """Overlay a file row; returns the line that already gave this code, or 0."""
+        index = self.slot.get(code)
+        if index is None:
+            self.slot[code] = len(self.parent)
+            self.parent.append(parent)
+            self.rank.append(rank)
+            self.line.append(line)
+            self.old_parent.append(-1)
+            self.old_rank.append(0)
+            return 0
+        if self.line[index]:
+            return self.line[index]
+        self.parent[index], self.rank[index], self.line[index] = parent, rank, line
+        return 0
+
+    def ancestry(self, code: int) -> list[int]:
+        """Codes from this region up to its root (stops if the chain loops)."""
+        chain = [code]
+        parent = self.parent[self.slot[code]]
+        while parent and parent in self.slot and len(chain) <= len(LEVELS):
+            chain.append(parent)
+            parent = self.parent[self.slot[parent]]
+        return chain
+
+    def cycle(self, code: int) -> list[int]:
+        """The loop of parents that leads back to this region, or [] if there is none."""
+        chain = [code]
+        parent = self.parent[self.slot[code]]
+        while parent and parent in self.slot and len(chain) < 64:
+            chain.append(parent)
+            if parent == code:
+                return chain
+            if parent in chain[:-1]:
+                return []
+            parent = self.parent[self.slot[parent]]
+        return []
+
+    def path(self, code: int) -> str:
+        return "".join(f"{c:012d}{PATH_SEPARATOR}" for c in reversed(self.ancestry(code)))
+
+
+@dataclass
+class _Row:
+    line: int
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    abolished: bool | None
+
+
+def _parse(line: int, raw: dict[str, str], problems: Problems) -> _Row | None:
+    bad = len(problems.listed)
+    code = normalize_code(raw["code"])
+    if code is None:
+        problems.add(line, f"code {raw['code']!r} is not a 6- or 12-digit region code")
+    name = raw["name"]
+    if not name or len(name) > NAME_MAX:
+        problems.add(line, f"name must be 1 to {NAME_MAX} characters")
+    level = raw["level"].lower()
+    if level not in LEVEL_RANK:
+        problems.add(line, f"level {raw['level']!r} is not one of {', '.join(LEVELS)}")
+    parent_code = normalize_code(raw["parent_code"]) if raw["parent_code"] else None
+    if raw["parent_code"] and parent_code is None:
+        problems.add(line, f"parent_code {raw['parent_code']!r} is not a 6- or 12-digit region code")
+    elif not raw["parent_code"] and level in LEVEL_RANK and level != "province":
+        problems.add(line, f"a {level} needs a parent_code; only provinces stand at the root")
+    elif parent_code is not None and parent_code == code:
+        problems.add(line, f"region {code} names itself as its parent (a cycle)")
+    abolished = None
+    if "abolished" in raw and raw["abolished"]:
+        abolished = TRUE_WORDS.get(raw["abolished"].lower())
+        if abolished is None:
+            problems.add(line, f"abolished {raw['abolished']!r} is not true or false")
+    if len(problems.listed) > bad or code is None:
+        return None
+    return _Row(line, code, name, level, parent_code, abolished)
+
+
+def _rows(source: IO[bytes], problems: Problems) -> Iterator[_Row]:
+    for line, raw in read_rows(source, required=REQUIRED, optional=OPTIONAL, problems=problems):
+        row = _parse(line, raw, problems)
+        if row is not None:
+            yield row
+
+
+def _check_file(source: IO[bytes], tree: _Tree) -> tuple[Problems, bool]:
+    """Overlay the file on the tree and report every bad line; also says if it has `abolished`."""
+    problems = Problems()
+    has_abolished = False
+    for row in _rows(source, problems):
+        has_abolished = has_abolished or row.abolished is not None
+        parent = int(row.parent_code) if row.parent_code else 0
+        first = tree.add_from_file(int(row.code), parent, LEVEL_RANK[row.level], row.line)
+        if first:
+            problems.add(row.line, f"code {row.code} appears twice (first on line {first})")
+    for code, index in tree.slot.items():
+        parent = tree.parent[index]
+        if not parent:
+            continue
+        line = tree.line[index]
+        parent_index = tree.slot.get(parent)
+        if parent_index is None:
+            if line:
+                problems.add(line, f"parent_code {parent:012d} is neither in the file nor imported before")
+            continue
+        if tree.rank[parent_index] < tree.rank[index]:
+            continue
+        level, parent_level = LEVELS[tree.rank[index] - 1], LEVELS[tree.rank[parent_index] - 1]
+        loop = tree.cycle(code)
+        if loop:
+            shown = " → ".join(f"{c:012d}" for c in loop)
+            problems.add(line or tree.line[parent_index], f"parent codes form a cycle: {shown}")
+        elif line:
+            problems.add(line, f"a {level} cannot sit under a {parent_level} ({parent:012d}): levels must go down")
+        elif tree.line[parent_index]:
+            problems.add(
+                tree.line[parent_index],
+                f"region {parent:012d} cannot become a {parent_level}: its child {code:012d} is a {level}",
+            )
+    source.seek(0)
+    return problems, has_abolished
+
+
+async def _load_tree(session: AsyncSession) -> _Tree:
+    tree = _Tree()
+    result = await session.stream(select(Region.code, Region.parent_code, Region.level))
+    async for partition in result.partitions(20_000):
+        for code, parent_code, level in partition:
+            tree.add_existing(int(code), int(parent_code) if parent_code else 0, LEVEL_RANK[level])
+    return tree
+
+
+async def _batches(source: IO[bytes], tree: _Tree, now: datetime) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The file's rows ready to write, in batches; yields to the event loop between batches."""
+    batch: list[tuple[Any, ...]] = []
+    for row in _rows(source, Problems()):
+        path = tree.path(int(row.code))
+        batch.append((row.code, row.name, row.level, row.parent_code, path, row.abolished, now))
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+            await asyncio.sleep(0)
+    if batch:
+        yield batch
+
+
+_COLUMNS = ("code", "name", "level", "parent_code", "path", "abolished", "updated_at")
+
+
+async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
+    connection = await (await session.connection()).get_raw_connection()
+    driver = connection.driver_connection
+    assert driver is not None
+    await driver.execute(
+        "CREATE TEMP TABLE region_import (code varchar(12), name varchar(100), level varchar(12),"
+        " parent_code varchar(12), path varchar COLLATE \"C\", abolished boolean, updated_at timestamptz)"
+        " ON COMMIT DROP"
+    )
+    async for batch in batches:
+        await driver.copy_records_to_table("region_import", records=batch, columns=list(_COLUMNS))
+    abolished = "regions.abolished" if keep else "EXCLUDED.abolished"
+    await driver.execute(
+        f"""INSERT INTO regions ({", ".join(_COLUMNS)})
+            SELECT code, name, level, parent_code, path, coalesce(abolished, false), updated_at FROM region_import
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,
+                parent_code = EXCLUDED.parent_code, path = EXCLUDED.path, abolished = {abolished},
+                updated_at = EXCLUDED.updated_at
+            WHERE (regions.name, regions.level, regions.parent_code, regions.path, regions.abolished)
+                IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.level, EXCLUDED.parent_code, EXCLUDED.path, {abolished})"""
+    )
+
+
+async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
+    abolished = "regions.abolished" if keep else "excluded.abolished"
+    statement = text(
+        f"""INSERT INTO regions ({", ".join(_COLUMNS)})
+            VALUES (:code, :name, :level, :parent_code, :path, coalesce(:abolished, 0), :updated_at)
+            ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
+                parent_code = excluded.parent_code, path = excluded.path, abolished = {abolished},
+                updated_at = excluded.updated_at"""
+    )
+    async for batch in batches:
+        rows = [dict(zip(_COLUMNS, values, strict=True)) for values in batch]
+        for row in rows:
+            row["updated_at"] = row["updated_at"].strftime("%Y-%m-%d %H:%M:%S.%f")
+        await session.execute(statement, rows)
+
+
+async def _move_descendants(session: AsyncSession, moved: dict[str, str], tree: _Tree) -> None:
+    """Re-root the paths of regions under a moved region that the file did not list."""
+    for code, old_path in sorted(moved.items(), key=lambda item: -len(item[1])):
+        new_path = tree.path(int(code))
+        end = old_path[:-1] + chr(ord(PATH_SEPARATOR) + 1)
+        await session.execute(
+            text("UPDATE regions SET path = :new || substr(path, :cut) WHERE path > :old AND path < :end"),
+            {"new": new_path, "cut": len(old_path) + 1, "old": old_path, "end": end},
+        )
+
+
+async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, now: datetime) -> RegionImport:
+    """Check a regions CSV whole, then upsert it; 422 listing every bad line and nothing written."""
+    tree = await _load_tree(session)
+    problems, has_abolished = await asyncio.to_thread(_check_file, upload.file, tree)
+    problems.raise_if_any("regions")
+
+    created = sum(1 for index in range(len(tree.line)) if tree.line[index] and not tree.old_rank[index])
+    total = sum(1 for line in tree.line if line)
+    moved_codes = [
+        f"{code:012d}"
+        for code, index in tree.slot.items()
+        if tree.line[index] and tree.old_rank[index] and tree.old_parent[index] != tree.parent[index]
+    ]
+    moved = {
+        code: path
+        for code, path in (await session.execute(select(Region.code, Region.path).where(Region.code.in_(moved_codes))))
+    }
+
+    batches = _batches(upload.file, tree, now)
+    if session.bind.dialect.name == "postgresql":
+        await _write_postgresql(session, batches, keep=not has_abolished)
+    else:
+        await _write_sqlite(session, batches, keep=not has_abolished)
+    await _move_descendants(session, moved, tree)
+
+    result = RegionImport(created=created, updated=total - created)
+    await audit_service.record_event(
+        session,
+        audit_service.Event(
+            type="regions.imported",
+            actor=actor,
+            data={
+                "rows": total,
+                "created": result.created,
+                "updated": result.updated,
+                "moved": sorted(moved),
+                "bytes": upload.size,
+                "sha256": upload.sha256,
+            },
+        ),
+    )
+    return result

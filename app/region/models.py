@@ -1,0 +1,29 @@
+"""Administrative regions (行政区划): the tree every warning expands down."""
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, BinaryString, utc_now
+
+LEVELS = ("province", "prefecture", "county", "township", "village")
+LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS, start=1)}
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    __table_args__ = (CheckConstraint(f"level IN {LEVELS}", name="level"),)
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(12))
+    # Deferred so an import may write children before their parents in one transaction.
+    parent_code: Mapped[str | None] = mapped_column(
+        ForeignKey("regions.code", deferrable=True, initially="DEFERRED"), index=True
+    )
+    # Codes from the root down to this region, each followed by "/": a subtree is a path prefix,
+    # found by an index range scan (see service.subtree_filter) instead of a recursive walk.
+    path: Mapped[str] = mapped_column(BinaryString, index=True)
+    abolished: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)

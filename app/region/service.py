@@ -1,0 +1,67 @@
+"""Reading the region tree."""
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.errors import NotFound, Unprocessable
+from app.region.models import Region
+
+PATH_SEPARATOR = "/"
+
+
+def normalize_code(raw: str) -> str | None:
+    """A 12-digit statistical code from a 6- or 12-digit input, or None if it is neither."""
+    code = raw.strip()
+    if not code.isascii() or not code.isdigit():
+        return None
+    if len(code) == 6:
+        return code + "000000"
+    return code if len(code) == 12 else None
+
+
+def require_code(raw: str) -> str:
+    code = normalize_code(raw)
+    if code is None:
+        raise Unprocessable(f"{raw!r} is not a region code; use the 6- or 12-digit statistical code.")
+    return code
+
+
+def subtree_filter(path_column: InstrumentedAttribute[str], path: str) -> ColumnElement[bool]:
+    """Rows whose path starts with `path`, as an index range: '/' sorts just below '0'."""
+    return and_(path_column >= path, path_column < path[:-1] + chr(ord(PATH_SEPARATOR) + 1))
+
+
+async def get_region(session: AsyncSession, raw_code: str) -> Region:
+    """The region with this code (6 or 12 digits), or 404."""
+    code = require_code(raw_code)
+    region = await session.get(Region, code)
+    if region is None:
+        raise NotFound(f"No region has code {code}; import it first.")
+    return region
+
+
+async def get_ancestry(session: AsyncSession, region: Region) -> list[Region]:
+    """The regions from the root down to this one."""
+    codes = [code for code in region.path.split(PATH_SEPARATOR) if code]
+    rows = {r.code: r for r in await session.scalars(select(Region).where(Region.code.in_(codes)))}
+    return [rows[code] for code in codes if code in rows]
+
+
+async def list_children(session: AsyncSession, region: Region, *, limit: int, cursor: str | None) -> list[Region]:
+    """The direct children of a region, by code."""
+    query = select(Region).where(Region.parent_code == region.code).order_by(Region.code).limit(limit)
+    if cursor:
+        query = query.where(Region.code > cursor)
+    return list(await session.scalars(query))
+
+
+async def get_paths(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    """Paths of the given regions that exist, by code."""
+    paths: dict[str, str] = {}
+    ordered = sorted(codes)
+    for start in range(0, len(ordered), 1000):
+        chunk = ordered[start : start + 1000]
+        rows = await session.execute(select(Region.code, Region.path).where(Region.code.in_(chunk)))
+        paths.update({code: path for code, path in rows.tuples()})
+    return paths
