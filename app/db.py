@@ -88,6 +88,7 @@ def create_engine(url: str, *, timeout_s: float = 10.0) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache per connection
             cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
             cursor.close()
 

@@ -95,12 +95,11 @@ class Problems:
 
 
 def _decoded_lines(source: IO[bytes], problems: Problems) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder("utf-8")
     for number, raw in enumerate(source, start=1):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         try:
-            yield decoder().decode(raw, final=True)
+            yield raw.decode("utf-8")
         except UnicodeDecodeError:
             problems.add(number, "not UTF-8 text (save the file as UTF-8; a GBK export from Excel needs converting)")
             yield raw.decode("utf-8", errors="replace")
@@ -130,4 +129,4 @@ def read_rows(
         if len(row) != width:
             problems.add(reader.line_num, f"expected {width} fields, found {len(row)}")
             continue
-        yield reader.line_num, dict(zip(columns, (value.strip() for value in row), strict=True))
+        yield reader.line_num, dict(zip(columns, [value.strip() for value in row], strict=True))

@@ -92,6 +92,7 @@ class _Tree:
         return []
 
     def path(self, code: int) -> str:
+        """Codes from the root down to this region, each followed by '/'."""
         return "".join(f"{c:012d}{PATH_SEPARATOR}" for c in reversed(self.ancestry(code)))
 
 
@@ -178,6 +179,16 @@ def _check_file(source: IO[bytes], tree: _Tree) -> tuple[Problems, bool]:
     return problems, has_abolished
 
 
+async def _serialise(session: AsyncSession) -> None:
+    """One import at a time: each checks the tree as the previous one left it.
+
+    SQLite transactions already hold the write lock from their start (see app.db); PostgreSQL
+    takes a transaction-scoped advisory lock.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('jiaoying.regions.import'))"))
+
+
 async def _load_tree(session: AsyncSession) -> _Tree:
     tree = _Tree()
     result = await session.stream(select(Region.code, Region.parent_code, Region.level))
@@ -190,9 +201,17 @@ async def _load_tree(session: AsyncSession) -> _Tree:
 async def _batches(source: IO[bytes], tree: _Tree, now: datetime) -> AsyncIterator[list[tuple[Any, ...]]]:
     """The file's rows ready to write, in batches; yields to the event loop between batches."""
     batch: list[tuple[Any, ...]] = []
+    parent_paths: dict[str, str] = {}  # a few thousand distinct parents: villages share them
     for row in _rows(source, Problems()):
-        path = tree.path(int(row.code))
-        batch.append((row.code, row.name, row.level, row.parent_code, path, row.abolished, now))
+        if row.parent_code is None:
+            path = row.code + PATH_SEPARATOR
+        else:
+            parent_path = parent_paths.get(row.parent_code)
+            if parent_path is None:
+                parent_path = parent_paths[row.parent_code] = tree.path(int(row.parent_code))
+            path = parent_path + row.code + PATH_SEPARATOR
+        is_new = not tree.old_rank[tree.slot[int(row.code)]]
+        batch.append((row.code, row.name, row.level, row.parent_code, path, row.abolished, now, is_new))
         if len(batch) == BATCH:
             yield batch
             batch = []
@@ -210,37 +229,47 @@ async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[t
     assert driver is not None
     await driver.execute(
         "CREATE TEMP TABLE region_import (code varchar(12), name varchar(100), level varchar(12),"
-        " parent_code varchar(12), path varchar COLLATE \"C\", abolished boolean, updated_at timestamptz)"
-        " ON COMMIT DROP"
+        " parent_code varchar(12), path varchar COLLATE \"C\", abolished boolean, updated_at timestamptz,"
+        " is_new boolean) ON COMMIT DROP"
     )
-    async for batch in batches:
-        await driver.copy_records_to_table("region_import", records=batch, columns=list(_COLUMNS))
-    abolished = "regions.abolished" if keep else "EXCLUDED.abolished"
+
+    async def records() -> AsyncIterator[tuple[Any, ...]]:
+        async for batch in batches:
+            for record in batch:
+                yield record
+
+    # One COPY fed as the file is parsed: PostgreSQL ingests on its own core meanwhile.
+    await driver.copy_records_to_table("region_import", records=records(), columns=[*_COLUMNS, "is_new"])
+    # New rows (known from the checked tree) go in with a plain INSERT, much cheaper than an upsert;
+    # imports are serialised (see _serialise), so no other writer can have added them meanwhile.
     await driver.execute(
         f"""INSERT INTO regions ({", ".join(_COLUMNS)})
-            SELECT code, name, level, parent_code, path, coalesce(abolished, false), updated_at FROM region_import
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,
-                parent_code = EXCLUDED.parent_code, path = EXCLUDED.path, abolished = {abolished},
-                updated_at = EXCLUDED.updated_at
-            WHERE (regions.name, regions.level, regions.parent_code, regions.path, regions.abolished)
-                IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.level, EXCLUDED.parent_code, EXCLUDED.path, {abolished})"""
+            SELECT code, name, level, parent_code, path, coalesce(abolished, false), updated_at
+            FROM region_import WHERE is_new"""
+    )
+    abolished = "regions.abolished" if keep else "coalesce(i.abolished, false)"
+    await driver.execute(
+        f"""UPDATE regions SET name = i.name, level = i.level, parent_code = i.parent_code, path = i.path,
+                abolished = {abolished}, updated_at = i.updated_at
+            FROM region_import i
+            WHERE i.code = regions.code AND NOT i.is_new
+              AND (regions.name, regions.level, regions.parent_code, regions.path, regions.abolished)
+                  IS DISTINCT FROM (i.name, i.level, i.parent_code, i.path, {abolished})"""
     )
 
 
 async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
     abolished = "regions.abolished" if keep else "excluded.abolished"
-    statement = text(
-        f"""INSERT INTO regions ({", ".join(_COLUMNS)})
-            VALUES (:code, :name, :level, :parent_code, :path, coalesce(:abolished, 0), :updated_at)
-            ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
-                parent_code = excluded.parent_code, path = excluded.path, abolished = {abolished},
-                updated_at = excluded.updated_at"""
-    )
+    statement = f"""INSERT INTO regions ({", ".join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, coalesce(?, 0), ?)
+        ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
+            parent_code = excluded.parent_code, path = excluded.path, abolished = {abolished},
+            updated_at = excluded.updated_at"""
+    # The driver directly: SQLAlchemy's per-row parameter processing would double the time here.
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert driver is not None
     async for batch in batches:
-        rows = [dict(zip(_COLUMNS, values, strict=True)) for values in batch]
-        for row in rows:
-            row["updated_at"] = row["updated_at"].strftime("%Y-%m-%d %H:%M:%S.%f")
-        await session.execute(statement, rows)
+        stamp = batch[0][6].strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite datetime format
+        await driver.executemany(statement, [(*values[:-2], stamp) for values in batch])
 
 
 async def _move_descendants(session: AsyncSession, moved: dict[str, str], tree: _Tree) -> None:
@@ -256,6 +285,7 @@ async def _move_descendants(session: AsyncSession, moved: dict[str, str], tree: 
 
 async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, now: datetime) -> RegionImport:
     """Check a regions CSV whole, then upsert it; 422 listing every bad line and nothing written."""
+    await _serialise(session)
     tree = await _load_tree(session)
     problems, has_abolished = await asyncio.to_thread(_check_file, upload.file, tree)
     problems.raise_if_any("regions")

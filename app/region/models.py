@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BinaryString, utc_now
@@ -18,10 +18,10 @@ class Region(Base):
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     level: Mapped[str] = mapped_column(String(12))
-    # Deferred so an import may write children before their parents in one transaction.
-    parent_code: Mapped[str | None] = mapped_column(
-        ForeignKey("regions.code", deferrable=True, initially="DEFERRED"), index=True
-    )
+    # No foreign key to regions.code: the importer, the only writer, checks the whole merged tree
+    # (parents, levels, cycles) before writing, which a key cannot; checking 665,271 parents again
+    # would add a third to a national import.
+    parent_code: Mapped[str | None] = mapped_column(String(12), index=True)
     # Codes from the root down to this region, each followed by "/": a subtree is a path prefix,
     # found by an index range scan (see service.subtree_filter) instead of a recursive walk.
     path: Mapped[str] = mapped_column(BinaryString, index=True)

@@ -1,8 +1,8 @@
-"""regions, contacts, keys and the audit record
+"""foundation: regions, contacts, keys and the audit record
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 20:29:00.712156
+Create Date: 2026-11-22 20:33:48.401529
 """
 
 from collections.abc import Sequence
@@ -54,7 +54,6 @@ def upgrade() -> None:
     sa.Column('abolished', sa.Boolean(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("level IN ('province', 'prefecture', 'county', 'township', 'village')", name=op.f('ck_regions_level')),
-    sa.ForeignKeyConstraint(['parent_code'], ['regions.code'], name=op.f('fk_regions_parent_code_regions'), initially='DEFERRED', deferrable=True),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_regions'))
     )
     with op.batch_alter_table('regions', schema=None) as batch_op:
