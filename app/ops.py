@@ -80,27 +80,39 @@ class RequestGuard:
             await response(scope, receive, send)
             return
         received = 0
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise PayloadTooLarge(f"The body is larger than the {limit:,}-byte limit for this address.")
+                    too_large = True
+                    raise PayloadTooLarge("body over the limit")
             return message
 
         status = 500
 
         async def observed_send(message: Message) -> None:
             nonlocal status
+            if too_large:
+                return  # whatever the app made of the cut-off body, the answer is 413 (below)
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
 
         started = time.perf_counter()
         try:
-            await self.app(scope, limited_receive, observed_send)
+            try:
+                await self.app(scope, limited_receive, observed_send)
+            except Exception:
+                if not too_large:
+                    raise
+            if too_large:
+                status = 413
+                response = problem(413, f"The body is larger than the {limit:,}-byte limit for this address.")
+                await response(scope, receive, send)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()

@@ -8,7 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service as auth_service
 from app.auth.service import Principal
-from app.config import get_settings
+from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import Forbidden, Unauthorized
 
@@ -17,13 +17,14 @@ _bearer = HTTPBearer(auto_error=False, description="An API key, or the bootstrap
 
 async def get_principal(
     session: SessionDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the bearer token; 401 when there is none or it is not valid."""
     if credentials is None or not credentials.credentials:
         raise Unauthorized()
     principal = await auth_service.authenticate(
-        session, credentials.credentials, admin_token=get_settings().admin_token
+        session, credentials.credentials, admin_token=settings.admin_token
     )
     if principal is None:
         raise Unauthorized("This API key is not valid or has been revoked.")

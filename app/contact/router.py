@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
-from app.config import get_settings
+from app.config import SettingsDep
 from app.contact import importer
 from app.contact import service as contact_service
 from app.contact.models import Contact
@@ -40,12 +40,13 @@ async def create_contact(data: ContactIn, session: SessionDep, principal: DutyOf
 async def import_contacts(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     principal: DutyOfficerDep,
     replace: Annotated[str | None, Query(description="Also deactivate this subtree's contacts missing from the file.")]
     = None,
 ) -> ContactImportOut:
     """Upsert contacts from CSV by (phone, region_code); all or nothing."""
-    upload = await spool_upload(request, limit=get_settings().max_import_bytes)
+    upload = await spool_upload(request, limit=settings.max_import_bytes)
     try:
         result = await importer.import_contacts(session, upload, principal=principal, replace=replace, now=utc_now())
     finally:

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from app.auth.dependencies import AdminDep, PrincipalDep
-from app.config import get_settings
+from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.importing import spool_upload
 from app.paging import Page, PageDep, make_page
@@ -33,9 +33,9 @@ RegionDep = Annotated[Region, Depends(valid_region)]
 
 
 @router.post("/import", response_model=RegionImportOut, openapi_extra=CSV_BODY)
-async def import_regions(request: Request, session: SessionDep, principal: AdminDep) -> RegionImportOut:
+async def import_regions(request: Request, session: SessionDep, settings: SettingsDep, principal: AdminDep) -> RegionImportOut:
     """Upsert regions from CSV (code,name,level,parent_code[,abolished]); all or nothing."""
-    upload = await spool_upload(request, limit=get_settings().max_import_bytes)
+    upload = await spool_upload(request, limit=settings.max_import_bytes)
     try:
         result = await importer.import_regions(session, upload, actor=principal.name, now=utc_now())
     finally:

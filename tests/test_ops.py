@@ -1,0 +1,121 @@
+"""Health, readiness, metrics, and the one problem+json shape for every error."""
+
+import asyncio
+import json
+
+from alembic import command
+from httpx import ASGITransport, AsyncClient
+
+from app import db
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import ADMIN_TOKEN, alembic_config
+from tests.factories import CSV
+
+PROBLEM = "application/problem+json"
+
+
+async def _client_for(url: str) -> AsyncClient:
+    app = create_app(Settings(database_url=url, admin_token=ADMIN_TOKEN, scheduler="off", db_timeout_s=2))
+    return AsyncClient(transport=ASGITransport(app=app), base_url="http://127.0.0.1")
+
+
+async def _restore(app_url: str) -> None:
+    db.configure(app_url)
+
+
+async def test_healthz_and_readyz_when_migrated(anonymous: AsyncClient) -> None:
+    assert (await anonymous.get("/healthz")).json() == {"status": "ok"}
+    ready = await anonymous.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+
+
+async def test_readyz_is_503_when_not_migrated(tmp_path, migrated: str) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+    async with await _client_for(url) as http:
+        response = await http.get("/readyz")
+    await _restore(migrated)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM
+    assert "alembic upgrade head" in response.json()["detail"]
+
+
+async def test_readyz_is_503_when_an_old_revision(tmp_path, migrated: str) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "base")
+    async with await _client_for(url) as http:
+        response = await http.get("/readyz")
+    await _restore(migrated)
+    assert response.status_code == 503
+
+
+async def test_database_down_gives_503_not_500(migrated: str) -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    async with await _client_for(url) as http:
+        ready = await http.get("/readyz")
+        api = await http.get("/api/v1/regions/650107", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    await _restore(migrated)
+    assert ready.status_code == 503
+    assert api.status_code == 503
+    assert api.headers["content-type"] == PROBLEM
+    assert "database" in api.json()["detail"]
+
+
+async def test_metrics_are_prometheus_text(anonymous: AsyncClient) -> None:
+    await anonymous.get("/healthz")
+    response = await anonymous.get("/metrics")
+    assert response.status_code == 200
+    assert 'jiaoying_http_requests_total{method="GET",route="/healthz",status="200"}' in response.text
+
+
+async def test_unknown_path_is_problem_json(client: AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert set(response.json()) >= {"title", "status", "detail"}
+
+
+async def test_wrong_method_is_problem_json(client: AsyncClient) -> None:
+    response = await client.put("/healthz")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_malformed_json_is_422_problem(client: AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/keys", content=b'{"name": "x", "role":', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert response.headers["content-type"] == PROBLEM
+    assert body["errors"] and body["errors"][0]["loc"][0] == "body"
+
+
+async def test_oversized_json_body_is_413(client: AsyncClient) -> None:
+    response = await client.post("/api/v1/keys", content=json.dumps({"name": "x" * 2_000_000}))
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+    assert (await client.get("/api/v1/keys")).json()["items"] == []
+
+
+async def test_oversized_streamed_body_is_413(client: AsyncClient) -> None:
+    async def chunks():
+        for _ in range(30):
+            yield b"x" * 100_000
+
+    response = await client.post("/api/v1/keys", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_wrong_content_type_for_import_is_415(client: AsyncClient) -> None:
+    response = await client.post("/api/v1/regions/import", json={"code": "650000"})
+    assert response.status_code == 415
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_openapi_document_is_served(anonymous: AsyncClient) -> None:
+    document = (await anonymous.get("/openapi.json")).json()
+    assert "/api/v1/regions/import" in document["paths"]
+    assert CSV["Content-Type"] in document["paths"]["/api/v1/regions/import"]["post"]["requestBody"]["content"]
