@@ -149,16 +149,15 @@ async def _deactivate_missing(
 ) -> list[audit_service.Event]:
     region = await region_service.get_region(session, replace)
     query = (
-        select(Contact)
+        select(Contact.id, Contact.name, Contact.phone, Contact.region_code)
         .join(Region, Region.code == Contact.region_code)
         .where(region_service.subtree_filter(Region.path, region.path), Contact.active.is_(True))
     )
     events = []
-    for contact in await session.scalars(query.execution_options(yield_per=CHUNK)):
-        if contact.id in keep:
+    for contact_id, name, phone, region_code in (await session.execute(query)).tuples():
+        if contact_id in keep:
             continue
-        before = {"id": contact.id, "name": contact.name, "phone": contact.phone,
-                  "region_code": contact.region_code, "active": True}
+        before = {"id": contact_id, "name": name, "phone": phone, "region_code": region_code, "active": True}
         events.append(changed_event("deactivated", {**before, "active": False}, before, actor))
     ids = [event.data["contact_id"] for event in events]
     for start in range(0, len(ids), CHUNK):
