@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, event
@@ -50,7 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONDoc}
+    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSONDoc}
 
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"

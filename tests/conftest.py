@@ -25,11 +25,11 @@ os.environ["JIAOYING_DATABASE_URL"] = DATABASE_URL
 os.environ["JIAOYING_ADMIN_TOKEN"] = ADMIN_TOKEN
 os.environ["JIAOYING_SCHEDULER"] = "off"
 
+import app.models  # noqa: E402  (every table on the metadata)
 from app import db  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.main import create_app  # noqa: E402
-import app.models  # noqa: E402, F401  (every table on the metadata)
 from app.db import Base  # noqa: E402
+from app.main import create_app  # noqa: E402
 
 requires_postgres = pytest.mark.skipif(POSTGRES_URL is None, reason="JIAOYING_TEST_DATABASE_URL is not set")
 
@@ -56,7 +56,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         asyncio.run(ping())
     except Exception as exc:
-        pytest.exit(f"JIAOYING_TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {exc}", returncode=3)
+        pytest.exit(
+            f"JIAOYING_TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {exc}", returncode=3
+        )
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,9 @@ async def get_principal(
 def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role != "admin" and principal.role not in roles:
-            raise Forbidden(f"This needs a key with role {' or '.join(('admin', *roles))}; yours is {principal.role}.")
+            raise Forbidden(
+                f"This needs a key with role {' or '.join(('admin', *roles))}; yours is {principal.role}."
+            )
         return principal
 
     return check
@@ -48,4 +50,6 @@ DutyOfficerDep = Annotated[Principal, Depends(require_role("duty_officer"))]
 def ensure_covers(principal: Principal, path: str, code: str) -> None:
     """403 unless the region lies inside the principal's subtree."""
     if not principal.covers(path):
-        raise Forbidden(f"Region {code} is outside the region your key is limited to ({principal.region_code}).")
+        raise Forbidden(
+            f"Region {code} is outside the region your key is limited to ({principal.region_code})."
+        )

@@ -90,14 +90,18 @@ def _read_file(source: IO[bytes]) -> tuple[list[_Row], Problems, bool]:
             continue
         first = seen.setdefault((row.phone, row.region_code), line)
         if first != line:
-            problems.add(line, f"{row.phone} is listed twice for region {row.region_code} (first on line {first})")
+            problems.add(
+                line, f"{row.phone} is listed twice for region {row.region_code} (first on line {first})"
+            )
             continue
         rows.append(row)
     has_supervises = bool(rows) and rows[0].supervises is not None
     return rows, problems, has_supervises
 
 
-async def _check_regions(session: AsyncSession, rows: list[_Row], principal: Principal, problems: Problems) -> None:
+async def _check_regions(
+    session: AsyncSession, rows: list[_Row], principal: Principal, problems: Problems
+) -> None:
     codes = {row.region_code for row in rows} | {code for row in rows for code in row.supervises or ()}
     paths = await region_service.get_paths(session, codes)
     outside: list[int] = []
@@ -112,7 +116,9 @@ async def _check_regions(session: AsyncSession, rows: list[_Row], principal: Pri
             if code not in paths:
                 problems.add(row.line, f"supervised region {code} is unknown")
             elif code == row.region_code or not paths[code].startswith(path):
-                problems.add(row.line, f"supervised region {code} is not below the contact's region {row.region_code}")
+                problems.add(
+                    row.line, f"supervised region {code} is not below the contact's region {row.region_code}"
+                )
     if outside:
         lines = ", ".join(str(line) for line in outside[:20])
         raise Forbidden(
@@ -126,8 +132,16 @@ async def _existing(session: AsyncSession, region_codes: list[str]) -> dict[tupl
     for start in range(0, len(region_codes), CHUNK):
         chunk = region_codes[start : start + CHUNK]
         contacts = await session.execute(
-            select(Contact.id, Contact.name, Contact.phone, Contact.region_code, Contact.role, Contact.rank,
-                   Contact.channels, Contact.active).where(Contact.region_code.in_(chunk))
+            select(
+                Contact.id,
+                Contact.name,
+                Contact.phone,
+                Contact.region_code,
+                Contact.role,
+                Contact.rank,
+                Contact.channels,
+                Contact.active,
+            ).where(Contact.region_code.in_(chunk))
         )
         for row in contacts.mappings():
             found[(row["phone"], row["region_code"])] = {**row, "supervises": []}
@@ -190,7 +204,10 @@ async def import_contacts(
     unchanged = 0
     for row in rows:
         before = existing.get((row.phone, row.region_code))
-        after = {
+        supervises: list[str] = row.supervises if has_supervises and row.supervises is not None else []
+        if not has_supervises and before:
+            supervises = before["supervises"]
+        after: dict[str, Any] = {
             "id": before["id"] if before else new_id(),
             "name": row.name,
             "phone": row.phone,
@@ -198,7 +215,7 @@ async def import_contacts(
             "role": row.role,
             "rank": row.rank,
             "channels": row.channels,
-            "supervises": row.supervises if has_supervises else (before["supervises"] if before else []),
+            "supervises": supervises,
             "active": True,
         }
         if before is not None and all(before[key] == after[key] for key in after):
@@ -211,8 +228,8 @@ async def import_contacts(
         else:
             updates.append({**values, "updated_at": now, "deactivated_at": None})
             action = "updated" if before["active"] else "reactivated"
-        if after["supervises"] != (before["supervises"] if before else []):
-            supervisions[after["id"]] = after["supervises"]
+        if supervises != (before["supervises"] if before else []):
+            supervisions[after["id"]] = supervises
         events.append(changed_event(action, after, before, principal.name))
 
     if inserts:
@@ -221,13 +238,21 @@ async def import_contacts(
         await session.execute(update(Contact), updates)
     changed = list(supervisions)
     for start in range(0, len(changed), CHUNK):
-        await session.execute(delete(Supervision).where(Supervision.contact_id.in_(changed[start : start + CHUNK])))
-    links = [{"contact_id": cid, "region_code": code} for cid, codes in supervisions.items() for code in codes]
+        await session.execute(
+            delete(Supervision).where(Supervision.contact_id.in_(changed[start : start + CHUNK]))
+        )
+    links = [
+        {"contact_id": cid, "region_code": code} for cid, codes in supervisions.items() for code in codes
+    ]
     if links:
         await session.execute(insert(Supervision), links)
     deactivated: list[audit_service.Event] = []
     if replace is not None:
-        keep = {existing[(row.phone, row.region_code)]["id"] for row in rows if (row.phone, row.region_code) in existing}
+        keep = {
+            existing[(row.phone, row.region_code)]["id"]
+            for row in rows
+            if (row.phone, row.region_code) in existing
+        }
         keep |= {values["id"] for values in inserts}
         deactivated = await _deactivate_missing(session, replace, keep, principal.name, now)
     await audit_service.record_events(session, events + deactivated, now=now)

@@ -42,13 +42,16 @@ async def import_contacts(
     session: SessionDep,
     settings: SettingsDep,
     principal: DutyOfficerDep,
-    replace: Annotated[str | None, Query(description="Also deactivate this subtree's contacts missing from the file.")]
-    = None,
+    replace: Annotated[
+        str | None, Query(description="Also deactivate this subtree's contacts missing from the file.")
+    ] = None,
 ) -> ContactImportOut:
     """Upsert contacts from CSV by (phone, region_code); all or nothing."""
     upload = await spool_upload(request, limit=settings.max_import_bytes)
     try:
-        result = await importer.import_contacts(session, upload, principal=principal, replace=replace, now=utc_now())
+        result = await importer.import_contacts(
+            session, upload, principal=principal, replace=replace, now=utc_now()
+        )
     finally:
         upload.close()
     return ContactImportOut(**result.__dict__)

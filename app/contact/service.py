@@ -24,7 +24,9 @@ def snapshot(contact: Contact) -> dict[str, Any]:
     return {"id": contact.id, **{name: getattr(contact, name) for name in AUDITED_FIELDS}}
 
 
-def changed_event(action: str, after: dict[str, Any], before: dict[str, Any] | None, actor: str) -> audit_service.Event:
+def changed_event(
+    action: str, after: dict[str, Any], before: dict[str, Any] | None, actor: str
+) -> audit_service.Event:
     """A contact.changed event with the fields that changed, old and new."""
     changes = {
         name: [before.get(name) if before else None, value]
@@ -50,15 +52,22 @@ async def check_placement(
     if unknown:
         raise Unprocessable(
             f"Unknown region code(s): {', '.join(unknown)}; import the regions first.",
-            errors=[{"loc": ["body", "region_code" if code == region else "supervises"], "msg": f"unknown region {code}"}
-                    for code in unknown],
+            errors=[
+                {
+                    "loc": ["body", "region_code" if code == region else "supervises"],
+                    "msg": f"unknown region {code}",
+                }
+                for code in unknown
+            ],
         )
     ensure_covers(principal, paths[region], region)
     outside = [code for code in supervised if code == region or not paths[code].startswith(paths[region])]
     if outside:
         raise Unprocessable(
             f"A contact supervises regions below its own region {region}; {', '.join(outside)} is not.",
-            errors=[{"loc": ["body", "supervises"], "msg": f"{code} is not below {region}"} for code in outside],
+            errors=[
+                {"loc": ["body", "supervises"], "msg": f"{code} is not below {region}"} for code in outside
+            ],
         )
     return region, list(dict.fromkeys(supervised))
 
@@ -80,22 +89,29 @@ async def _find(session: AsyncSession, phone: str, region_code: str) -> Contact 
     return await session.scalar(_with_supervisions(query))
 
 
-async def create_contact(session: AsyncSession, data: ContactIn, *, principal: Principal, now: datetime) -> Contact:
+async def create_contact(
+    session: AsyncSession, data: ContactIn, *, principal: Principal, now: datetime
+) -> Contact:
     """Put a person on the roster (a deactivated one comes back); 409 if already active there."""
     region_code, supervises = await check_placement(session, principal, data.region_code, data.supervises)
     contact = await _find(session, data.phone, region_code)
     before = snapshot(contact) if contact else None
     if contact is not None and contact.active:
-        raise Conflict(f"{data.phone} is already on the roster of {region_code} as contact {contact.id}; update it.")
+        raise Conflict(
+            f"{data.phone} is already on the roster of {region_code} as contact {contact.id}; update it."
+        )
     if contact is None:
         contact = Contact(phone=data.phone, region_code=region_code, created_at=now, supervisions=[])
         session.add(contact)
-    contact.name, contact.role, contact.rank, contact.channels = data.name, data.role, data.rank, data.channels
+    contact.name, contact.role, contact.rank = data.name, data.role, data.rank
+    contact.channels = list(data.channels)
     contact.supervisions = [Supervision(region_code=code) for code in supervises]
     contact.active, contact.deactivated_at, contact.updated_at = True, None, now
     await session.flush()
     action = "reactivated" if before else "created"
-    await audit_service.record_event(session, changed_event(action, snapshot(contact), before, principal.name))
+    await audit_service.record_event(
+        session, changed_event(action, snapshot(contact), before, principal.name)
+    )
     return contact
 
 
@@ -109,7 +125,9 @@ async def update_contact(
     fields = patch.model_dump(exclude_unset=True)
     for name in ("name", "phone", "role", "rank", "channels"):
         if fields.get(name) is None and name in fields:
-            raise Unprocessable(f"{name} cannot be null.", errors=[{"loc": ["body", name], "msg": "may not be null"}])
+            raise Unprocessable(
+                f"{name} cannot be null.", errors=[{"loc": ["body", name], "msg": "may not be null"}]
+            )
     region_code, supervises = await check_placement(
         session,
         principal,
@@ -135,7 +153,9 @@ async def update_contact(
     return contact
 
 
-async def deactivate_contact(session: AsyncSession, contact: Contact, *, principal: Principal, now: datetime) -> Contact:
+async def deactivate_contact(
+    session: AsyncSession, contact: Contact, *, principal: Principal, now: datetime
+) -> Contact:
     """Take a person off the roster; the row and its history stay."""
     path = (await region_service.get_region(session, contact.region_code)).path
     ensure_covers(principal, path, contact.region_code)
@@ -143,7 +163,9 @@ async def deactivate_contact(session: AsyncSession, contact: Contact, *, princip
         before = snapshot(contact)
         contact.active, contact.deactivated_at, contact.updated_at = False, now, now
         await session.flush()
-        await audit_service.record_event(session, changed_event("deactivated", snapshot(contact), before, principal.name))
+        await audit_service.record_event(
+            session, changed_event("deactivated", snapshot(contact), before, principal.name)
+        )
     return contact
 
 

@@ -23,7 +23,16 @@ from app.region.service import PATH_SEPARATOR, normalize_code
 
 REQUIRED = ("code", "name", "level", "parent_code")
 OPTIONAL = ("abolished",)
-TRUE_WORDS = {"true": True, "1": True, "yes": True, "是": True, "false": False, "0": False, "no": False, "否": False}
+TRUE_WORDS = {
+    "true": True,
+    "1": True,
+    "yes": True,
+    "是": True,
+    "false": False,
+    "0": False,
+    "no": False,
+    "否": False,
+}
 BATCH = 5000
 NAME_MAX = 100
 
@@ -125,7 +134,7 @@ def _parse(line: int, raw: dict[str, str], problems: Problems) -> _Row | None:
     elif parent_code is not None and parent_code == code:
         problems.add(line, f"region {code} names itself as its parent (a cycle)")
     abolished = None
-    if "abolished" in raw and raw["abolished"]:
+    if raw.get("abolished"):
         abolished = TRUE_WORDS.get(raw["abolished"].lower())
         if abolished is None:
             problems.add(line, f"abolished {raw['abolished']!r} is not true or false")
@@ -169,7 +178,9 @@ def _check_file(source: IO[bytes], tree: _Tree) -> tuple[Problems, bool]:
             shown = " → ".join(f"{c:012d}" for c in loop)
             problems.add(line or tree.line[parent_index], f"parent codes form a cycle: {shown}")
         elif line:
-            problems.add(line, f"a {level} cannot sit under a {parent_level} ({parent:012d}): levels must go down")
+            problems.add(
+                line, f"a {level} cannot sit under a {parent_level} ({parent:012d}): levels must go down"
+            )
         elif tree.line[parent_index]:
             problems.add(
                 tree.line[parent_index],
@@ -223,13 +234,15 @@ async def _batches(source: IO[bytes], tree: _Tree, now: datetime) -> AsyncIterat
 _COLUMNS = ("code", "name", "level", "parent_code", "path", "abolished", "updated_at")
 
 
-async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
+async def _write_postgresql(
+    session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool
+) -> None:
     connection = await (await session.connection()).get_raw_connection()
     driver = connection.driver_connection
     assert driver is not None
     await driver.execute(
         "CREATE TEMP TABLE region_import (code varchar(12), name varchar(100), level varchar(12),"
-        " parent_code varchar(12), path varchar COLLATE \"C\", abolished boolean, updated_at timestamptz,"
+        ' parent_code varchar(12), path varchar COLLATE "C", abolished boolean, updated_at timestamptz,'
         " is_new boolean) ON COMMIT DROP"
     )
 
@@ -258,7 +271,9 @@ async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[t
     )
 
 
-async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
+async def _write_sqlite(
+    session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool
+) -> None:
     abolished = "regions.abolished" if keep else "excluded.abolished"
     statement = f"""INSERT INTO regions ({", ".join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, coalesce(?, 0), ?)
         ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
@@ -299,7 +314,9 @@ async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, n
     ]
     moved = {
         code: path
-        for code, path in (await session.execute(select(Region.code, Region.path).where(Region.code.in_(moved_codes))))
+        for code, path in (
+            await session.execute(select(Region.code, Region.path).where(Region.code.in_(moved_codes)))
+        )
     }
 
     batches = _batches(upload.file, tree, now)

@@ -33,7 +33,9 @@ RegionDep = Annotated[Region, Depends(valid_region)]
 
 
 @router.post("/import", response_model=RegionImportOut, openapi_extra=CSV_BODY)
-async def import_regions(request: Request, session: SessionDep, settings: SettingsDep, principal: AdminDep) -> RegionImportOut:
+async def import_regions(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: AdminDep
+) -> RegionImportOut:
     """Upsert regions from CSV (code,name,level,parent_code[,abolished]); all or nothing."""
     upload = await spool_upload(request, limit=settings.max_import_bytes)
     try:

@@ -1,19 +1,24 @@
 """Registry changes chain together: each event's prev_hash is the previous event's hash."""
 
 import asyncio
+import itertools
 
 from httpx import AsyncClient
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent, ChainHead
-from app.audit.service import GENESIS_HASH, canonical, chain_hash, Event
+from app.audit.service import GENESIS_HASH, Event, canonical, chain_hash
 from app.db import session_scope
 from tests.factories import create_contact
 
 
 async def _chain() -> list[AuditEvent]:
     async with session_scope() as session:
-        return list(await session.scalars(select(AuditEvent).where(AuditEvent.chain == "registry").order_by(AuditEvent.seq)))
+        return list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.chain == "registry").order_by(AuditEvent.seq)
+            )
+        )
 
 
 def _recompute(event: AuditEvent) -> str:
@@ -26,7 +31,7 @@ async def test_concurrent_writers_never_fork_the_chain(client: AsyncClient, regi
     events = await _chain()
     assert len(events) == 13  # the import and twelve contacts
     assert events[0].prev_hash == GENESIS_HASH
-    for previous, event in zip(events, events[1:], strict=False):
+    for previous, event in itertools.pairwise(events):
         assert event.prev_hash == previous.hash
     assert all(_recompute(event) == event.hash for event in events)
     async with session_scope() as session:
@@ -39,5 +44,5 @@ async def test_an_edited_event_no_longer_matches_its_hash(client: AsyncClient, r
     async with session_scope() as session:
         event = (await session.scalars(select(AuditEvent).where(AuditEvent.type == "contact.changed"))).one()
         event.data = {**event.data, "action": "deleted"}
-    edited = [e for e in await _chain() if e.type == "contact.changed"][0]
+    edited = next(e for e in await _chain() if e.type == "contact.changed")
     assert _recompute(edited) != edited.hash

@@ -3,7 +3,16 @@
 import pytest
 from httpx import AsyncClient
 
-from tests.factories import CSV, OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, create_contact, create_key, csv_body
+from tests.factories import (
+    CSV,
+    OTHER_TOWNSHIP,
+    TOWNSHIP,
+    VILLAGE,
+    bearer,
+    create_contact,
+    create_key,
+    csv_body,
+)
 
 HEADER = "name,phone,region_code,role,rank,channels"
 
@@ -23,15 +32,29 @@ async def test_import_creates_then_updates_by_phone_and_region(client: AsyncClie
         f"王五,13900000001,{VILLAGE},村委会主任,1,sms|voice",
         f"赵六,+8613900000002,{VILLAGE},信息员,2,sms",
     )
-    assert (await _import(client, body)).json() == {"created": 2, "updated": 0, "unchanged": 0, "deactivated": 0}
-    changed = csv_body(HEADER, f"王五,13900000001,{VILLAGE},村委会主任,1,voice", f"赵六,13900000002,{VILLAGE},信息员,2,sms")
-    assert (await _import(client, changed)).json() == {"created": 0, "updated": 1, "unchanged": 1, "deactivated": 0}
+    assert (await _import(client, body)).json() == {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "deactivated": 0,
+    }
+    changed = csv_body(
+        HEADER, f"王五,13900000001,{VILLAGE},村委会主任,1,voice", f"赵六,13900000002,{VILLAGE},信息员,2,sms"
+    )
+    assert (await _import(client, changed)).json() == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 1,
+        "deactivated": 0,
+    }
     roster = await _roster(client)
     assert roster["+8613900000001"]["channels"] == ["voice"]
 
 
 async def test_import_sets_supervises(client: AsyncClient, regions: None) -> None:
-    body = csv_body(HEADER + ",supervises", f"包村干部,13900000003,{TOWNSHIP},包村干部,1,sms|voice,{VILLAGE}|650107001002")
+    body = csv_body(
+        HEADER + ",supervises", f"包村干部,13900000003,{TOWNSHIP},包村干部,1,sms|voice,{VILLAGE}|650107001002"
+    )
     assert (await _import(client, body)).status_code == 200
     assert (await _roster(client))["+8613900000003"]["supervises"] == [VILLAGE, "650107001002"]
 
@@ -63,7 +86,9 @@ async def test_bad_row_is_422_naming_its_line_and_nothing_written(
 
 
 async def test_duplicate_rows_and_wrong_header_are_refused(client: AsyncClient, regions: None) -> None:
-    duplicate = csv_body(HEADER, f"甲,13900000001,{VILLAGE},主任,1,sms", f"乙,13900000001,{VILLAGE},主任,2,sms")
+    duplicate = csv_body(
+        HEADER, f"甲,13900000001,{VILLAGE},主任,1,sms", f"乙,13900000001,{VILLAGE},主任,2,sms"
+    )
     response = await _import(client, duplicate)
     assert response.status_code == 422 and "twice" in response.json()["errors"][0]["msg"]
     header = await _import(client, csv_body("name,mobile,region_code,role,rank,channels"))
@@ -81,7 +106,11 @@ async def test_replace_deactivates_the_subtrees_missing_contacts(client: AsyncCl
     kept = await create_contact(client, VILLAGE, phone="13900000001")
     dropped = await create_contact(client, VILLAGE, phone="13900000002")
     elsewhere = await create_contact(client, OTHER_TOWNSHIP, phone="13900000004")
-    body = csv_body(HEADER, f"张三,13900000001,{VILLAGE},村委会主任,1,sms|voice", f"新人,13900000005,{VILLAGE},网格员,3,sms")
+    body = csv_body(
+        HEADER,
+        f"张三,13900000001,{VILLAGE},村委会主任,1,sms|voice",
+        f"新人,13900000005,{VILLAGE},网格员,3,sms",
+    )
     result = (await _import(client, body, replace=TOWNSHIP)).json()
     assert result == {"created": 1, "updated": 0, "unchanged": 1, "deactivated": 1}
     roster = await _roster(client)
@@ -101,13 +130,17 @@ async def test_duty_officer_imports_only_inside_its_subtree(
     client: AsyncClient, anonymous: AsyncClient, regions: None
 ) -> None:
     token = await create_key(client, "duty_officer", TOWNSHIP)
-    body = csv_body(HEADER, f"甲,13900000001,{VILLAGE},主任,1,sms", f"乙,13900000002,{OTHER_TOWNSHIP},主任,1,sms")
+    body = csv_body(
+        HEADER, f"甲,13900000001,{VILLAGE},主任,1,sms", f"乙,13900000002,{OTHER_TOWNSHIP},主任,1,sms"
+    )
     response = await anonymous.post("/api/v1/contacts/import", content=body, headers={**CSV, **bearer(token)})
     assert response.status_code == 403
     assert "line(s)" in response.json()["detail"]
     assert await _roster(client) == {}
     replace = await anonymous.post(
-        "/api/v1/contacts/import", content=csv_body(HEADER), params={"replace": "650107"},
+        "/api/v1/contacts/import",
+        content=csv_body(HEADER),
+        params={"replace": "650107"},
         headers={**CSV, **bearer(token)},
     )
     assert replace.status_code == 403

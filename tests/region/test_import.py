@@ -36,7 +36,13 @@ async def test_region_has_its_path_from_the_root(client: AsyncClient, regions: N
     region = response.json()
     assert region["level"] == "village"
     assert region["parent_code"] == TOWNSHIP
-    assert [step["level"] for step in region["path"]] == ["province", "prefecture", "county", "township", "village"]
+    assert [step["level"] for step in region["path"]] == [
+        "province",
+        "prefecture",
+        "county",
+        "township",
+        "village",
+    ]
     assert region["path"][0] == {"code": "650000000000", "name": "新疆维吾尔自治区", "level": "province"}
     assert region["path"][-1]["code"] == VILLAGE
 
@@ -58,7 +64,9 @@ async def test_skipped_levels_follow_parent_code(client: AsyncClient, regions: N
 async def test_children_are_paged(client: AsyncClient, regions: None) -> None:
     first = (await client.get(f"/api/v1/regions/{TOWNSHIP}/children", params={"limit": 2})).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
-    rest = (await client.get(f"/api/v1/regions/{TOWNSHIP}/children", params={"cursor": first["next_cursor"]})).json()
+    rest = (
+        await client.get(f"/api/v1/regions/{TOWNSHIP}/children", params={"cursor": first["next_cursor"]})
+    ).json()
     codes = [r["code"] for r in first["items"] + rest["items"]]
     assert codes == sorted(set(codes))
     assert rest["next_cursor"] is None
@@ -76,7 +84,10 @@ async def test_utf8_bom_and_crlf_are_accepted(client: AsyncClient) -> None:
 
 
 async def test_abolished_column_marks_and_keeps(client: AsyncClient) -> None:
-    await _import(client, csv_body(HEADER + ",abolished", "650000,新疆,province,,", "650100,乌鲁木齐,prefecture,650000,true"))
+    await _import(
+        client,
+        csv_body(HEADER + ",abolished", "650000,新疆,province,,", "650100,乌鲁木齐,prefecture,650000,true"),
+    )
     assert (await client.get("/api/v1/regions/650100")).json()["abolished"] is True
     await _import(client, csv_body(*BASE))  # without the column: the flag stays
     assert (await client.get("/api/v1/regions/650100")).json()["abolished"] is True
@@ -99,12 +110,22 @@ BAD_FILES = {
     "duplicate code": ((*BASE, "650100,乌鲁木齐,prefecture,650000"), 4, "twice"),
     "bad level": ((*BASE, "650107,达坂城区,district,650100"), 4, "level"),
     "county under a township": (
-        (*BASE, "650107,达坂城区,county,650100", "650107001000,街道,township,650107", "650108,某区,county,650107001000"),
+        (
+            *BASE,
+            "650107,达坂城区,county,650100",
+            "650107001000,街道,township,650107",
+            "650108,某区,county,650107001000",
+        ),
         6,
         "cannot sit under",
     ),
     "cycle": (
-        (HEADER, "650000,新疆,province,", "650107001000,甲,township,650107001001", "650107001001,乙,village,650107001000"),
+        (
+            HEADER,
+            "650000,新疆,province,",
+            "650107001000,甲,township,650107001001",
+            "650107001001,乙,village,650107001000",
+        ),
         3,
         "cycle",
     ),
@@ -142,7 +163,9 @@ async def test_gbk_file_is_refused_as_not_utf8(client: AsyncClient) -> None:
     assert "UTF-8" in response.json()["errors"][0]["msg"]
 
 
-async def test_level_change_that_breaks_existing_children_is_refused(client: AsyncClient, regions: None) -> None:
+async def test_level_change_that_breaks_existing_children_is_refused(
+    client: AsyncClient, regions: None
+) -> None:
     response = await _import(client, csv_body(HEADER, f"{TOWNSHIP},艾维尔沟街道,village,650107000000"))
     assert response.status_code == 422
     assert "its child" in response.json()["errors"][0]["msg"]
@@ -176,7 +199,9 @@ async def test_import_needs_admin(client: AsyncClient, anonymous: AsyncClient, r
         "/api/v1/regions/import", content=csv_body(*BASE), headers={**CSV, **bearer(token)}
     )
     assert response.status_code == 403
-    assert (await anonymous.post("/api/v1/regions/import", content=csv_body(*BASE), headers=CSV)).status_code == 401
+    assert (
+        await anonymous.post("/api/v1/regions/import", content=csv_body(*BASE), headers=CSV)
+    ).status_code == 401
 
 
 async def test_import_is_an_audit_event(client: AsyncClient, regions: None) -> None:
