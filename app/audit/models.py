@@ -23,7 +23,7 @@ class AuditEvent(Base):
 
     seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
-    type: Mapped[str] = mapped_column(String(40), index=True)
+    type: Mapped[str] = mapped_column(String(40))
     chain: Mapped[str] = mapped_column(String(60))
     warning_id: Mapped[str | None] = mapped_column(String(26))
     call_id: Mapped[str | None] = mapped_column(String(26))

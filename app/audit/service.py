@@ -1,17 +1,17 @@
 """Writing audit events: each one hash-chained to the previous event of its chain."""
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+import orjson
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent, ChainHead
-from app.db import utc_now
+from app.db import bulk_insert, utc_now
 
 GENESIS_HASH = "0" * 64
 # Roster, region, policy and key changes share one chain; each warning will chain its own events.
@@ -30,10 +30,10 @@ class Event:
     region_code: str | None = None
 
 
-def canonical(chain: str, at: datetime, event: Event) -> bytes:
-    """The bytes an event's hash covers: sorted-key compact JSON, times in UTC to the microsecond."""
+def canonical(chain: str, at: datetime | str, event: Event) -> bytes:
+    """The bytes an event's hash covers: sorted-key compact UTF-8 JSON, times in UTC to the microsecond."""
     document = {
-        "at": at.isoformat(timespec="microseconds"),
+        "at": at if isinstance(at, str) else at.isoformat(timespec="microseconds"),
         "type": event.type,
         "chain": chain,
         "warning_id": event.warning_id,
@@ -42,7 +42,7 @@ def canonical(chain: str, at: datetime, event: Event) -> bytes:
         "actor": event.actor,
         "data": event.data,
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
 def chain_hash(prev_hash: str, body: bytes) -> str:
@@ -77,8 +77,9 @@ async def record_events(
     head = await _lock_chain_head(session, chain)
     prev_hash = head.hash
     rows = []
+    stamp = at.isoformat(timespec="microseconds")
     for event in events:
-        digest = chain_hash(prev_hash, canonical(chain, at, event))
+        digest = chain_hash(prev_hash, canonical(chain, stamp, event))
         rows.append(
             {
                 "at": at,
@@ -94,8 +95,7 @@ async def record_events(
             }
         )
         prev_hash = digest
-    for start in range(0, len(rows), 5000):
-        await session.execute(insert(AuditEvent), rows[start : start + 5000])
+    await bulk_insert(session, AuditEvent, rows)
     head.hash = prev_hash
     head.length += len(rows)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -13,7 +13,7 @@ from app.auth.service import Principal
 from app.contact.models import CHANNELS, Contact, Supervision
 from app.contact.phone import normalize_mobile
 from app.contact.service import changed_event
-from app.db import new_id
+from app.db import bulk_insert, new_id
 from app.errors import Forbidden
 from app.importing import Problems, Upload, read_rows
 from app.region import service as region_service
@@ -232,8 +232,7 @@ async def import_contacts(
             supervisions[after["id"]] = supervises
         events.append(changed_event(action, after, before, principal.name))
 
-    if inserts:
-        await session.execute(insert(Contact), inserts)
+    await bulk_insert(session, Contact, inserts)
     if updates:
         await session.execute(update(Contact), updates)
     changed = list(supervisions)
@@ -244,8 +243,7 @@ async def import_contacts(
     links = [
         {"contact_id": cid, "region_code": code} for cid, codes in supervisions.items() for code in codes
     ]
-    if links:
-        await session.execute(insert(Supervision), links)
+    await bulk_insert(session, Supervision, links)
     deactivated: list[audit_service.Event] = []
     if replace is not None:
         keep = {

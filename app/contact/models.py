@@ -19,7 +19,7 @@ class Contact(Base):
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(20), index=True)
+    phone: Mapped[str] = mapped_column(String(20))  # looked up through uq (phone, region_code)
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
     role: Mapped[str] = mapped_column(String(50), default="")
     rank: Mapped[int] = mapped_column(default=1)

@@ -28,16 +28,15 @@ def changed_event(
     action: str, after: dict[str, Any], before: dict[str, Any] | None, actor: str
 ) -> audit_service.Event:
     """A contact.changed event with the fields that changed, old and new."""
-    changes = {
-        name: [before.get(name) if before else None, value]
-        for name, value in after.items()
-        if name != "id" and (before is None or before.get(name) != value)
-    }
+    data: dict[str, Any] = {"action": action, "contact_id": after["id"], "contact": after}
+    if before is not None:
+        data["changes"] = {
+            name: [before.get(name), value]
+            for name, value in after.items()
+            if name != "id" and before.get(name) != value
+        }
     return audit_service.Event(
-        type="contact.changed",
-        actor=actor,
-        region_code=after["region_code"],
-        data={"action": action, "contact_id": after["id"], "contact": after, "changes": changes},
+        type="contact.changed", actor=actor, region_code=after["region_code"], data=data
     )
 
 

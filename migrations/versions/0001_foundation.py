@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 20:33:48.401529
+Create Date: 2026-11-22 20:44:11.088879
 """
 
 from collections.abc import Sequence
@@ -42,7 +42,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_events_at', ['at'], unique=False)
         batch_op.create_index('ix_audit_events_chain_seq', ['chain', 'seq'], unique=False)
         batch_op.create_index('ix_audit_events_region_code_seq', ['region_code', 'seq'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_events_type'), ['type'], unique=False)
         batch_op.create_index('ix_audit_events_warning_id_seq', ['warning_id', 'seq'], unique=False)
 
     op.create_table('regions',
@@ -91,7 +90,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('phone', 'region_code', name=op.f('uq_contacts_phone_region_code'))
     )
     with op.batch_alter_table('contacts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_contacts_phone'), ['phone'], unique=False)
         batch_op.create_index('ix_contacts_region_code_active', ['region_code', 'active'], unique=False)
 
     op.create_table('contact_supervisions',
@@ -113,7 +111,6 @@ def downgrade() -> None:
     op.drop_table('contact_supervisions')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index('ix_contacts_region_code_active')
-        batch_op.drop_index(batch_op.f('ix_contacts_phone'))
 
     op.drop_table('contacts')
     op.drop_table('api_keys')
@@ -124,7 +121,6 @@ def downgrade() -> None:
     op.drop_table('regions')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_warning_id_seq')
-        batch_op.drop_index(batch_op.f('ix_audit_events_type'))
         batch_op.drop_index('ix_audit_events_region_code_seq')
         batch_op.drop_index('ix_audit_events_chain_seq')
         batch_op.drop_index('ix_audit_events_at')

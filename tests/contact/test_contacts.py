@@ -185,3 +185,31 @@ async def _events(contact_id: str):
     async with session_scope() as session:
         query = select(AuditEvent).where(AuditEvent.type == "contact.changed").order_by(AuditEvent.seq)
         return [e for e in await session.scalars(query) if e.data["contact_id"] == contact_id]
+
+
+def test_mainland_fast_path_agrees_with_the_general_parser() -> None:
+    import random
+
+    import phonenumbers
+
+    from app.contact.phone import normalize_mobile
+
+    generator = random.Random(20261122)
+    for _ in range(5000):
+        digits = "1" + "".join(generator.choice("0123456789") for _ in range(10))
+        for raw in (digits, "+86" + digits):
+            try:
+                ours: str | None = normalize_mobile(raw)
+            except ValueError:
+                ours = None
+            try:
+                parsed = phonenumbers.parse(raw, "CN")
+                mobile = phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in (1, 2)
+                theirs = (
+                    phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+                    if mobile
+                    else None
+                )
+            except phonenumbers.NumberParseException:
+                theirs = None
+            assert ours == theirs, raw

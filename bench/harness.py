@@ -1,0 +1,140 @@
+"""What the benchmarks share: fresh databases, a real server on loopback, its peak memory, medians."""
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_REGIONS = ROOT.parent / "shared" / "data" / "regions" / "cn-regions.csv.gz"
+TOKEN = "bench-admin-token"
+POSTGRES = os.environ.get("JIAOYING_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql], check=True)
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str) -> Iterator[str]:
+    """An empty, migrated database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="jiaoying-bench-") as folder:
+            url = f"sqlite+aiosqlite:///{folder}/bench.db"
+            _migrate(url)
+            yield url
+        return
+    name = f"jiaoying_bench_{os.getpid()}"
+    _psql(f"DROP DATABASE IF EXISTS {name}")
+    _psql(f"CREATE DATABASE {name}")
+    try:
+        url = f"{POSTGRES}/{name}"
+        _migrate(url)
+        yield url
+    finally:
+        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _migrate(url: str) -> None:
+    env = {**os.environ, "JIAOYING_DATABASE_URL": url}
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+class Server:
+    """uvicorn serving the app on a free loopback port, in its own process."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "JIAOYING_DATABASE_URL": database_url,
+            "JIAOYING_ADMIN_TOKEN": TOKEN,
+            "JIAOYING_SCHEDULER": "off",
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/readyz").status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("server did not become ready")
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600)
+
+    def peak_rss_mb(self) -> float:
+        """The server's peak resident memory so far (VmHWM), in MB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def server(database_url: str) -> Iterator[Server]:
+    running = Server(database_url)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def postgres_available() -> bool:
+    try:
+        _psql("SELECT 1")
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return True
+
+
+def report(
+    label: str, seconds: list[float], memory: list[float], limit_s: float, limit_mb: float | None
+) -> None:
+    median = statistics.median(seconds)
+    runs = ", ".join(f"{s:.1f}" for s in seconds)
+    line = f"{label:<34} median {median:6.1f} s (runs: {runs}; limit {limit_s:.0f} s"
+    line += f", {median / limit_s:.0%} of it)"
+    if memory:
+        line += f"; peak server RSS {max(memory):.0f} MB"
+        if limit_mb:
+            line += f" (limit {limit_mb:.0f} MB)"
+    print(line, flush=True)
