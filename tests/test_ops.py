@@ -123,3 +123,15 @@ async def test_openapi_document_is_served(anonymous: AsyncClient) -> None:
     assert (
         CSV["Content-Type"] in document["paths"]["/api/v1/regions/import"]["post"]["requestBody"]["content"]
     )
+
+
+async def test_oversized_import_is_413_and_writes_nothing(migrated: str) -> None:
+    app = create_app(Settings(database_url=migrated, admin_token=ADMIN_TOKEN, max_import_bytes=1000))
+    transport = ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", **CSV}
+    body = b"code,name,level,parent_code\n" + b"650000,\xe6\x96\xb0\xe7\x96\x86,province,\n" * 100
+    async with AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=headers) as http:
+        response = await http.post("/api/v1/regions/import", content=body)
+        assert response.status_code == 413
+        assert response.headers["content-type"] == PROBLEM
+        assert (await http.get("/api/v1/regions/650000")).status_code == 404
