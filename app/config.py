@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     async_fanout_above: int = 200_000
     sms_signature: str = "叫应"
+    # Key for deriving acknowledgement tokens; every process of one deployment needs the same.
+    # Unset, the instance generates one and keeps it in the database.
+    secret_key: str | None = None
 
     # Request bodies: JSON stays small; CSV imports may carry the whole country (~35 MB of regions).
     max_json_bytes: int = 1_000_000

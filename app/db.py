@@ -135,10 +135,7 @@ async def bulk_insert(session: AsyncSession, model: type["Base"], rows: list[dic
     columns = list(rows[0])
     as_json = [isinstance(table.c[name].type, JSON) for name in columns]
     records = [
-        tuple(
-            json_text(row[name]) if is_json else row[name]
-            for name, is_json in zip(columns, as_json, strict=True)
-        )
+        tuple(json_text(row[name]) if is_json else row[name] for name, is_json in zip(columns, as_json, strict=True))
         for row in rows
     ]
     driver = (await (await session.connection()).get_raw_connection()).driver_connection

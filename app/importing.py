@@ -50,9 +50,7 @@ async def spool_upload(request: Request, *, limit: int) -> Upload:
             data = inflater.decompress(chunk) if inflater else chunk
             size += len(data)
             if size > limit:
-                raise PayloadTooLarge(
-                    f"The file is larger than the {limit:,}-byte limit; split it by region."
-                )
+                raise PayloadTooLarge(f"The file is larger than the {limit:,}-byte limit; split it by region.")
             spool.write(data)
             digest.update(data)
         if inflater:
@@ -103,9 +101,7 @@ def _decoded_lines(source: IO[bytes], problems: Problems) -> Iterator[str]:
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
-            problems.add(
-                number, "not UTF-8 text (save the file as UTF-8; a GBK export from Excel needs converting)"
-            )
+            problems.add(number, "not UTF-8 text (save the file as UTF-8; a GBK export from Excel needs converting)")
             yield raw.decode("utf-8", errors="replace")
 
 

@@ -7,11 +7,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import db, ops
+from app.ack.router import router as ack_router
 from app.auth.router import router as keys_router
+from app.call.router import router as calls_router
 from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
 from app.errors import install_error_handlers
+from app.notify.providers import make_provider
+from app.notify.router import router as dev_router
+from app.policy.router import router as policies_router
 from app.region.router import router as regions_router
+from app.scheduler import Heartbeat
+from app.warning.router import router as warnings_router
 
 log = logging.getLogger("jiaoying")
 
@@ -22,9 +29,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("jiaoying starting on %s", database.engine.url.render_as_string(hide_password=True))
+        heartbeat = None
+        if settings.scheduler == "on":
+            heartbeat = Heartbeat(make_provider(settings.provider), settings.tick_seconds)
+            heartbeat.start()
+        app.state.heartbeat = heartbeat
         yield
+        if heartbeat is not None:
+            heartbeat.shutdown()
         await database.engine.dispose()
 
     app = FastAPI(
@@ -38,7 +52,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         ops.RequestGuard, max_json_bytes=settings.max_json_bytes, max_import_bytes=settings.max_import_bytes
     )
-    for router in (ops.router, keys_router, regions_router, contacts_router):
+    app.state.heartbeat = None
+    routers = (
+        ops.router,
+        keys_router,
+        regions_router,
+        contacts_router,
+        policies_router,
+        warnings_router,
+        calls_router,
+        ack_router,
+        dev_router,
+    )
+    for router in routers:
         app.include_router(router)
     return app
 

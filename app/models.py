@@ -2,7 +2,27 @@
 
 from app.audit.models import AuditEvent, ChainHead
 from app.auth.models import ApiKey
+from app.call.models import Call, Feedback
 from app.contact.models import Contact, Supervision
+from app.notify.models import ConsoleMessage, InstanceSecret, Message
+from app.policy.models import Policy
 from app.region.models import Region
+from app.warning.models import IdempotencyKey, Warning, WarningRegion
 
-__all__ = ["ApiKey", "AuditEvent", "ChainHead", "Contact", "Region", "Supervision"]
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Call",
+    "ChainHead",
+    "ConsoleMessage",
+    "Contact",
+    "Feedback",
+    "IdempotencyKey",
+    "InstanceSecret",
+    "Message",
+    "Policy",
+    "Region",
+    "Supervision",
+    "Warning",
+    "WarningRegion",
+]

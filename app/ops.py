@@ -18,12 +18,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 router = APIRouter(tags=["operations"])
 
-HTTP_REQUESTS = Counter(
-    "jiaoying_http_requests_total", "HTTP requests answered.", ["method", "route", "status"]
-)
-HTTP_SECONDS = Histogram(
-    "jiaoying_http_request_duration_seconds", "Time to answer a request.", ["method", "route"]
-)
+HTTP_REQUESTS = Counter("jiaoying_http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+HTTP_SECONDS = Histogram("jiaoying_http_request_duration_seconds", "Time to answer a request.", ["method", "route"])
 
 
 @lru_cache
@@ -55,9 +51,7 @@ async def readyz() -> Response | dict[str, str]:
     except Exception:
         return problem(503, "The database cannot be reached.", headers={"Retry-After": "5"})
     if revision != head:
-        return problem(
-            503, f"The database is at revision {revision}, not {head}; run 'alembic upgrade head'."
-        )
+        return problem(503, f"The database is at revision {revision}, not {head}; run 'alembic upgrade head'.")
     return {"status": "ready", "revision": revision or ""}
 
 

@@ -27,9 +27,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page (at most 1000).")] = 100,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
@@ -37,9 +35,7 @@ def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def make_page(
-    rows: Sequence[R], params: PageParams, *, key: Callable[[R], str], item: Callable[[R], T]
-) -> Page[T]:
+def make_page(rows: Sequence[R], params: PageParams, *, key: Callable[[R], str], item: Callable[[R], T]) -> Page[T]:
     """A page from rows fetched with `params.fetch`; the cursor is the last item's key."""
     shown = rows[: params.limit]
     more = len(rows) > params.limit

@@ -130,9 +130,7 @@ def postgres_available() -> bool:
     return True
 
 
-def report(
-    label: str, seconds: list[float], memory: list[float], limit_s: float, limit_mb: float | None
-) -> None:
+def report(label: str, seconds: list[float], memory: list[float], limit_s: float, limit_mb: float | None) -> None:
     median = statistics.median(seconds)
     runs = ", ".join(f"{s:.1f}" for s in seconds)
     line = f"{label:<34} median {median:6.1f} s (runs: {runs}; limit {limit_s:.0f} s"

@@ -40,9 +40,7 @@ def xinjiang() -> tuple[bytes, bytes]:
 
 def run_once(backend: str, regions: bytes, roster: bytes) -> tuple[float, float]:
     with fresh_database(backend) as url, server(url) as running, running.client() as http:
-        http.post(
-            "/api/v1/regions/import", content=regions, headers={"Content-Type": "text/csv"}
-        ).raise_for_status()
+        http.post("/api/v1/regions/import", content=regions, headers={"Content-Type": "text/csv"}).raise_for_status()
         started = time.perf_counter()
         response = http.post("/api/v1/contacts/import", content=roster, headers={"Content-Type": "text/csv"})
         elapsed = time.perf_counter() - started

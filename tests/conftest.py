@@ -24,11 +24,14 @@ DATABASE_URL = POSTGRES_URL or f"sqlite+aiosqlite:///{_sqlite_dir}/test.db"
 os.environ["JIAOYING_DATABASE_URL"] = DATABASE_URL
 os.environ["JIAOYING_ADMIN_TOKEN"] = ADMIN_TOKEN
 os.environ["JIAOYING_SCHEDULER"] = "off"
+os.environ["JIAOYING_SECRET_KEY"] = "test-secret"
+os.environ["JIAOYING_PUBLIC_URL"] = "http://127.0.0.1:8000"
 
 import app.models  # noqa: E402  (every table on the metadata)
 from app import db  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Base  # noqa: E402
+from app.policy.models import Policy  # noqa: E402
 from app.main import create_app  # noqa: E402
 
 requires_postgres = pytest.mark.skipif(POSTGRES_URL is None, reason="JIAOYING_TEST_DATABASE_URL is not set")
@@ -56,9 +59,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         asyncio.run(ping())
     except Exception as exc:
-        pytest.exit(
-            f"JIAOYING_TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {exc}", returncode=3
-        )
+        pytest.exit(f"JIAOYING_TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {exc}", returncode=3)
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +76,16 @@ def app(migrated: str):
     return create_app(Settings(database_url=migrated, admin_token=ADMIN_TOKEN, scheduler="off"))
 
 
+@pytest.fixture(scope="session")
+async def seeded(app) -> list[dict]:
+    """Rows the migrations seed (the default policies), restored after every test."""
+    async with db.get_database().engine.connect() as connection:
+        return [dict(row) for row in (await connection.execute(Policy.__table__.select())).mappings()]
+
+
 @pytest.fixture(autouse=True)
-async def clean_database(app) -> AsyncIterator[None]:
-    """Every test starts from empty tables."""
+async def clean_database(app, seeded: list[dict]) -> AsyncIterator[None]:
+    """Every test starts from empty tables and the default policies."""
     yield
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     async with db.get_database().engine.begin() as connection:
@@ -86,6 +94,7 @@ async def clean_database(app) -> AsyncIterator[None]:
                 await connection.execute(text(f"DELETE FROM {table}"))
         else:
             await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        await connection.execute(Policy.__table__.insert(), seeded)
 
 
 @pytest.fixture

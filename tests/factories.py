@@ -37,12 +37,8 @@ async def create_contact(client: AsyncClient, region_code: str = VILLAGE, **fiel
     return response.json()
 
 
-async def create_key(
-    client: AsyncClient, role: str, region_code: str | None = None, name: str = "值班员"
-) -> str:
-    response = await client.post(
-        "/api/v1/keys", json={"name": name, "role": role, "region_code": region_code}
-    )
+async def create_key(client: AsyncClient, role: str, region_code: str | None = None, name: str = "值班员") -> str:
+    response = await client.post("/api/v1/keys", json={"name": name, "role": role, "region_code": region_code})
     assert response.status_code == 201, response.text
     return response.json()["token"]
 

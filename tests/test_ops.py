@@ -105,9 +105,7 @@ async def test_oversized_streamed_body_is_413(client: AsyncClient) -> None:
         for _ in range(30):
             yield b"x" * 100_000
 
-    response = await client.post(
-        "/api/v1/keys", content=chunks(), headers={"Content-Type": "application/json"}
-    )
+    response = await client.post("/api/v1/keys", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
 
 
@@ -120,9 +118,7 @@ async def test_wrong_content_type_for_import_is_415(client: AsyncClient) -> None
 async def test_openapi_document_is_served(anonymous: AsyncClient) -> None:
     document = (await anonymous.get("/openapi.json")).json()
     assert "/api/v1/regions/import" in document["paths"]
-    assert (
-        CSV["Content-Type"] in document["paths"]["/api/v1/regions/import"]["post"]["requestBody"]["content"]
-    )
+    assert CSV["Content-Type"] in document["paths"]["/api/v1/regions/import"]["post"]["requestBody"]["content"]
 
 
 async def test_oversized_import_is_413_and_writes_nothing(migrated: str) -> None:

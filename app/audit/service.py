@@ -58,10 +58,7 @@ async def _lock_chain_head(session: AsyncSession, chain: str) -> ChainHead:
         .on_conflict_do_nothing(index_elements=["chain"])
     )
     head = await session.scalar(
-        select(ChainHead)
-        .where(ChainHead.chain == chain)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(ChainHead).where(ChainHead.chain == chain).with_for_update().execution_options(populate_existing=True)
     )
     assert head is not None
     return head

@@ -23,9 +23,7 @@ async def get_principal(
     """The caller behind the bearer token; 401 when there is none or it is not valid."""
     if credentials is None or not credentials.credentials:
         raise Unauthorized()
-    principal = await auth_service.authenticate(
-        session, credentials.credentials, admin_token=settings.admin_token
-    )
+    principal = await auth_service.authenticate(session, credentials.credentials, admin_token=settings.admin_token)
     if principal is None:
         raise Unauthorized("This API key is not valid or has been revoked.")
     return principal
@@ -34,9 +32,7 @@ async def get_principal(
 def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role != "admin" and principal.role not in roles:
-            raise Forbidden(
-                f"This needs a key with role {' or '.join(('admin', *roles))}; yours is {principal.role}."
-            )
+            raise Forbidden(f"This needs a key with role {' or '.join(('admin', *roles))}; yours is {principal.role}.")
         return principal
 
     return check
@@ -50,6 +46,4 @@ DutyOfficerDep = Annotated[Principal, Depends(require_role("duty_officer"))]
 def ensure_covers(principal: Principal, path: str, code: str) -> None:
     """403 unless the region lies inside the principal's subtree."""
     if not principal.covers(path):
-        raise Forbidden(
-            f"Region {code} is outside the region your key is limited to ({principal.region_code})."
-        )
+        raise Forbidden(f"Region {code} is outside the region your key is limited to ({principal.region_code}).")

@@ -48,9 +48,7 @@ async def authenticate(session: AsyncSession, token: str, *, admin_token: str | 
     if key.region_code is not None:
         region = await region_service.get_region(session, key.region_code)
         path = region.path
-    return Principal(
-        name=key.name, role=key.role, key_id=key.id, region_code=key.region_code, region_path=path
-    )
+    return Principal(name=key.name, role=key.role, key_id=key.id, region_code=key.region_code, region_path=path)
 
 
 async def create_key(
@@ -60,9 +58,7 @@ async def create_key(
     if region_code is not None:
         region_code = (await region_service.get_region(session, region_code)).code
     token = new_token(TOKEN_PREFIX)
-    key = ApiKey(
-        name=name, role=role, region_code=region_code, token_hash=hash_token(token), created_by=actor
-    )
+    key = ApiKey(name=name, role=role, region_code=region_code, token_hash=hash_token(token), created_by=actor)
     session.add(key)
     await session.flush()
     await audit_service.record_event(

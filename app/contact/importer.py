@@ -90,18 +90,14 @@ def _read_file(source: IO[bytes]) -> tuple[list[_Row], Problems, bool]:
             continue
         first = seen.setdefault((row.phone, row.region_code), line)
         if first != line:
-            problems.add(
-                line, f"{row.phone} is listed twice for region {row.region_code} (first on line {first})"
-            )
+            problems.add(line, f"{row.phone} is listed twice for region {row.region_code} (first on line {first})")
             continue
         rows.append(row)
     has_supervises = bool(rows) and rows[0].supervises is not None
     return rows, problems, has_supervises
 
 
-async def _check_regions(
-    session: AsyncSession, rows: list[_Row], principal: Principal, problems: Problems
-) -> None:
+async def _check_regions(session: AsyncSession, rows: list[_Row], principal: Principal, problems: Problems) -> None:
     codes = {row.region_code for row in rows} | {code for row in rows for code in row.supervises or ()}
     paths = await region_service.get_paths(session, codes)
     outside: list[int] = []
@@ -116,9 +112,7 @@ async def _check_regions(
             if code not in paths:
                 problems.add(row.line, f"supervised region {code} is unknown")
             elif code == row.region_code or not paths[code].startswith(path):
-                problems.add(
-                    row.line, f"supervised region {code} is not below the contact's region {row.region_code}"
-                )
+                problems.add(row.line, f"supervised region {code} is not below the contact's region {row.region_code}")
     if outside:
         lines = ", ".join(str(line) for line in outside[:20])
         raise Forbidden(
@@ -237,23 +231,15 @@ async def import_contacts(
         await session.execute(update(Contact), updates)
     changed = list(supervisions)
     for start in range(0, len(changed), CHUNK):
-        await session.execute(
-            delete(Supervision).where(Supervision.contact_id.in_(changed[start : start + CHUNK]))
-        )
-    links = [
-        {"contact_id": cid, "region_code": code} for cid, codes in supervisions.items() for code in codes
-    ]
+        await session.execute(delete(Supervision).where(Supervision.contact_id.in_(changed[start : start + CHUNK])))
+    links = [{"contact_id": cid, "region_code": code} for cid, codes in supervisions.items() for code in codes]
     await bulk_insert(session, Supervision, links)
     deactivated: list[audit_service.Event] = []
     if replace is not None:
         keep = {
-            existing[(row.phone, row.region_code)]["id"]
-            for row in rows
-            if (row.phone, row.region_code) in existing
+            existing[(row.phone, row.region_code)]["id"] for row in rows if (row.phone, row.region_code) in existing
         }
         keep |= {values["id"] for values in inserts}
         deactivated = await _deactivate_missing(session, replace, keep, principal.name, now)
     await audit_service.record_events(session, events + deactivated, now=now)
-    return ContactImport(
-        created=len(inserts), updated=len(updates), unchanged=unchanged, deactivated=len(deactivated)
-    )
+    return ContactImport(created=len(inserts), updated=len(updates), unchanged=unchanged, deactivated=len(deactivated))

@@ -49,9 +49,7 @@ async def import_contacts(
     """Upsert contacts from CSV by (phone, region_code); all or nothing."""
     upload = await spool_upload(request, limit=settings.max_import_bytes)
     try:
-        result = await importer.import_contacts(
-            session, upload, principal=principal, replace=replace, now=utc_now()
-        )
+        result = await importer.import_contacts(session, upload, principal=principal, replace=replace, now=utc_now())
     finally:
         upload.close()
     return ContactImportOut(**result.__dict__)

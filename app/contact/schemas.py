@@ -10,9 +10,7 @@ from app.contact.phone import normalize_mobile
 Channel = Literal["sms", "voice"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Role = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
-Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(normalize_mobile)
-]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(normalize_mobile)]
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)]
 Rank = Annotated[int, Field(ge=1, le=99)]
 

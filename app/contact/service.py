@@ -24,9 +24,7 @@ def snapshot(contact: Contact) -> dict[str, Any]:
     return {"id": contact.id, **{name: getattr(contact, name) for name in AUDITED_FIELDS}}
 
 
-def changed_event(
-    action: str, after: dict[str, Any], before: dict[str, Any] | None, actor: str
-) -> audit_service.Event:
+def changed_event(action: str, after: dict[str, Any], before: dict[str, Any] | None, actor: str) -> audit_service.Event:
     """A contact.changed event with the fields that changed, old and new."""
     data: dict[str, Any] = {"action": action, "contact_id": after["id"], "contact": after}
     if before is not None:
@@ -35,9 +33,7 @@ def changed_event(
             for name, value in after.items()
             if name != "id" and before.get(name) != value
         }
-    return audit_service.Event(
-        type="contact.changed", actor=actor, region_code=after["region_code"], data=data
-    )
+    return audit_service.Event(type="contact.changed", actor=actor, region_code=after["region_code"], data=data)
 
 
 async def check_placement(
@@ -64,9 +60,7 @@ async def check_placement(
     if outside:
         raise Unprocessable(
             f"A contact supervises regions below its own region {region}; {', '.join(outside)} is not.",
-            errors=[
-                {"loc": ["body", "supervises"], "msg": f"{code} is not below {region}"} for code in outside
-            ],
+            errors=[{"loc": ["body", "supervises"], "msg": f"{code} is not below {region}"} for code in outside],
         )
     return region, list(dict.fromkeys(supervised))
 
@@ -88,17 +82,13 @@ async def _find(session: AsyncSession, phone: str, region_code: str) -> Contact 
     return await session.scalar(_with_supervisions(query))
 
 
-async def create_contact(
-    session: AsyncSession, data: ContactIn, *, principal: Principal, now: datetime
-) -> Contact:
+async def create_contact(session: AsyncSession, data: ContactIn, *, principal: Principal, now: datetime) -> Contact:
     """Put a person on the roster (a deactivated one comes back); 409 if already active there."""
     region_code, supervises = await check_placement(session, principal, data.region_code, data.supervises)
     contact = await _find(session, data.phone, region_code)
     before = snapshot(contact) if contact else None
     if contact is not None and contact.active:
-        raise Conflict(
-            f"{data.phone} is already on the roster of {region_code} as contact {contact.id}; update it."
-        )
+        raise Conflict(f"{data.phone} is already on the roster of {region_code} as contact {contact.id}; update it.")
     if contact is None:
         contact = Contact(phone=data.phone, region_code=region_code, created_at=now, supervisions=[])
         session.add(contact)
@@ -108,9 +98,7 @@ async def create_contact(
     contact.active, contact.deactivated_at, contact.updated_at = True, None, now
     await session.flush()
     action = "reactivated" if before else "created"
-    await audit_service.record_event(
-        session, changed_event(action, snapshot(contact), before, principal.name)
-    )
+    await audit_service.record_event(session, changed_event(action, snapshot(contact), before, principal.name))
     return contact
 
 
@@ -124,9 +112,7 @@ async def update_contact(
     fields = patch.model_dump(exclude_unset=True)
     for name in ("name", "phone", "role", "rank", "channels"):
         if fields.get(name) is None and name in fields:
-            raise Unprocessable(
-                f"{name} cannot be null.", errors=[{"loc": ["body", name], "msg": "may not be null"}]
-            )
+            raise Unprocessable(f"{name} cannot be null.", errors=[{"loc": ["body", name], "msg": "may not be null"}])
     region_code, supervises = await check_placement(
         session,
         principal,

@@ -178,9 +178,7 @@ def _check_file(source: IO[bytes], tree: _Tree) -> tuple[Problems, bool]:
             shown = " → ".join(f"{c:012d}" for c in loop)
             problems.add(line or tree.line[parent_index], f"parent codes form a cycle: {shown}")
         elif line:
-            problems.add(
-                line, f"a {level} cannot sit under a {parent_level} ({parent:012d}): levels must go down"
-            )
+            problems.add(line, f"a {level} cannot sit under a {parent_level} ({parent:012d}): levels must go down")
         elif tree.line[parent_index]:
             problems.add(
                 tree.line[parent_index],
@@ -234,9 +232,7 @@ async def _batches(source: IO[bytes], tree: _Tree, now: datetime) -> AsyncIterat
 _COLUMNS = ("code", "name", "level", "parent_code", "path", "abolished", "updated_at")
 
 
-async def _write_postgresql(
-    session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool
-) -> None:
+async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
     connection = await (await session.connection()).get_raw_connection()
     driver = connection.driver_connection
     assert driver is not None
@@ -271,9 +267,7 @@ async def _write_postgresql(
     )
 
 
-async def _write_sqlite(
-    session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool
-) -> None:
+async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
     abolished = "regions.abolished" if keep else "excluded.abolished"
     statement = f"""INSERT INTO regions ({", ".join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, coalesce(?, 0), ?)
         ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
@@ -314,9 +308,7 @@ async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, n
     ]
     moved = {
         code: path
-        for code, path in (
-            await session.execute(select(Region.code, Region.path).where(Region.code.in_(moved_codes)))
-        )
+        for code, path in (await session.execute(select(Region.code, Region.path).where(Region.code.in_(moved_codes))))
     }
 
     batches = _batches(upload.file, tree, now)

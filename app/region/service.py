@@ -48,9 +48,7 @@ async def get_ancestry(session: AsyncSession, region: Region) -> list[Region]:
     return [rows[code] for code in codes if code in rows]
 
 
-async def list_children(
-    session: AsyncSession, region: Region, *, limit: int, cursor: str | None
-) -> list[Region]:
+async def list_children(session: AsyncSession, region: Region, *, limit: int, cursor: str | None) -> list[Region]:
     """The direct children of a region, by code."""
     query = select(Region).where(Region.parent_code == region.code).order_by(Region.code).limit(limit)
     if cursor:

@@ -15,9 +15,7 @@ from tests.factories import create_contact
 async def _chain() -> list[AuditEvent]:
     async with session_scope() as session:
         return list(
-            await session.scalars(
-                select(AuditEvent).where(AuditEvent.chain == "registry").order_by(AuditEvent.seq)
-            )
+            await session.scalars(select(AuditEvent).where(AuditEvent.chain == "registry").order_by(AuditEvent.seq))
         )
 
 

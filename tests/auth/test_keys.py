@@ -22,9 +22,7 @@ async def test_key_token_is_shown_once_and_stored_hashed(client: AsyncClient, re
     assert [k["id"] for k in listed] == [key["id"]] and "token" not in listed[0]
 
 
-async def test_new_key_works_and_revoked_key_is_401(
-    client: AsyncClient, anonymous: AsyncClient, regions: None
-) -> None:
+async def test_new_key_works_and_revoked_key_is_401(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
     token = await create_key(client, "auditor")
     assert (await anonymous.get("/api/v1/regions/650107", headers=bearer(token))).status_code == 200
     key_id = (await client.get("/api/v1/keys")).json()["items"][0]["id"]
@@ -37,16 +35,12 @@ async def test_new_key_works_and_revoked_key_is_401(
 async def test_missing_or_unknown_token_is_401(anonymous: AsyncClient) -> None:
     assert (await anonymous.get("/api/v1/contacts")).status_code == 401
     assert (await anonymous.get("/api/v1/contacts", headers=bearer("jy_nonsense"))).status_code == 401
-    assert (
-        await anonymous.get("/api/v1/contacts", headers={"Authorization": "Basic eDp5"})
-    ).status_code == 401
+    assert (await anonymous.get("/api/v1/contacts", headers={"Authorization": "Basic eDp5"})).status_code == 401
 
 
 async def test_only_admins_manage_keys(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
     token = await create_key(client, "duty_officer", TOWNSHIP)
-    response = await anonymous.post(
-        "/api/v1/keys", json={"name": "x", "role": "admin"}, headers=bearer(token)
-    )
+    response = await anonymous.post("/api/v1/keys", json={"name": "x", "role": "admin"}, headers=bearer(token))
     assert response.status_code == 403
     assert (await anonymous.get("/api/v1/keys", headers=bearer(token))).status_code == 403
 

@@ -64,9 +64,7 @@ async def test_same_phone_twice_in_a_region_is_409(client: AsyncClient, regions:
     assert response.status_code == 409
     assert first["id"] in response.json()["detail"]
     # The same person may answer for another region too.
-    assert (
-        await client.post("/api/v1/contacts", json=contact_body(TOWNSHIP, phone=first["phone"]))
-    ).status_code == 201
+    assert (await client.post("/api/v1/contacts", json=contact_body(TOWNSHIP, phone=first["phone"]))).status_code == 201
 
 
 async def test_list_filters_by_region_subtree_and_role(client: AsyncClient, regions: None) -> None:
@@ -86,18 +84,14 @@ async def test_list_filters_by_region_subtree_and_role(client: AsyncClient, regi
 async def test_list_is_paged(client: AsyncClient, regions: None) -> None:
     made = [(await create_contact(client))["id"] for _ in range(5)]
     first = (await client.get("/api/v1/contacts", params={"limit": 3})).json()
-    second = (
-        await client.get("/api/v1/contacts", params={"limit": 3, "cursor": first["next_cursor"]})
-    ).json()
+    second = (await client.get("/api/v1/contacts", params={"limit": 3, "cursor": first["next_cursor"]})).json()
     assert [c["id"] for c in first["items"] + second["items"]] == made
     assert second["next_cursor"] is None
 
 
 async def test_update_changes_fields_and_keeps_history(client: AsyncClient, regions: None) -> None:
     contact = await create_contact(client)
-    response = await client.patch(
-        f"/api/v1/contacts/{contact['id']}", json={"rank": 2, "channels": ["voice"]}
-    )
+    response = await client.patch(f"/api/v1/contacts/{contact['id']}", json={"rank": 2, "channels": ["voice"]})
     assert response.status_code == 200
     assert response.json()["rank"] == 2 and response.json()["channels"] == ["voice"]
     events = await _events(contact["id"])
@@ -111,9 +105,7 @@ async def test_update_rejects_nulls_and_unknown_fields(client: AsyncClient, regi
     assert (await client.patch(f"/api/v1/contacts/{contact['id']}", json={"nmae": "李四"})).status_code == 422
 
 
-async def test_deactivate_keeps_the_row_and_hides_it_from_the_roster(
-    client: AsyncClient, regions: None
-) -> None:
+async def test_deactivate_keeps_the_row_and_hides_it_from_the_roster(client: AsyncClient, regions: None) -> None:
     contact = await create_contact(client)
     response = await client.delete(f"/api/v1/contacts/{contact['id']}")
     assert response.status_code == 200
@@ -144,9 +136,7 @@ async def test_duty_officer_maintains_only_its_subtree(
     token = await create_key(client, "duty_officer", TOWNSHIP)
     inside = await anonymous.post("/api/v1/contacts", json=contact_body(VILLAGE), headers=bearer(token))
     assert inside.status_code == 201
-    outside = await anonymous.post(
-        "/api/v1/contacts", json=contact_body(OTHER_TOWNSHIP), headers=bearer(token)
-    )
+    outside = await anonymous.post("/api/v1/contacts", json=contact_body(OTHER_TOWNSHIP), headers=bearer(token))
     assert outside.status_code == 403
     stranger = await create_contact(client, OTHER_TOWNSHIP)
     read = await anonymous.get(f"/api/v1/contacts/{stranger['id']}", headers=bearer(token))
@@ -161,19 +151,13 @@ async def test_duty_officer_maintains_only_its_subtree(
     assert moved.status_code == 403
 
 
-async def test_auditor_reads_but_cannot_write(
-    client: AsyncClient, anonymous: AsyncClient, regions: None
-) -> None:
+async def test_auditor_reads_but_cannot_write(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
     token = await create_key(client, "auditor", COUNTY)
     contact = await create_contact(client)
-    assert (
-        await anonymous.get(f"/api/v1/contacts/{contact['id']}", headers=bearer(token))
-    ).status_code == 200
+    assert (await anonymous.get(f"/api/v1/contacts/{contact['id']}", headers=bearer(token))).status_code == 200
     response = await anonymous.post("/api/v1/contacts", json=contact_body(), headers=bearer(token))
     assert response.status_code == 403
-    assert (
-        await anonymous.delete(f"/api/v1/contacts/{contact['id']}", headers=bearer(token))
-    ).status_code == 403
+    assert (await anonymous.delete(f"/api/v1/contacts/{contact['id']}", headers=bearer(token))).status_code == 403
 
 
 async def _events(contact_id: str):
@@ -205,11 +189,7 @@ def test_mainland_fast_path_agrees_with_the_general_parser() -> None:
             try:
                 parsed = phonenumbers.parse(raw, "CN")
                 mobile = phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in (1, 2)
-                theirs = (
-                    phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-                    if mobile
-                    else None
-                )
+                theirs = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) if mobile else None
             except phonenumbers.NumberParseException:
                 theirs = None
             assert ours == theirs, raw

@@ -86,9 +86,7 @@ async def test_bad_row_is_422_naming_its_line_and_nothing_written(
 
 
 async def test_duplicate_rows_and_wrong_header_are_refused(client: AsyncClient, regions: None) -> None:
-    duplicate = csv_body(
-        HEADER, f"甲,13900000001,{VILLAGE},主任,1,sms", f"乙,13900000001,{VILLAGE},主任,2,sms"
-    )
+    duplicate = csv_body(HEADER, f"甲,13900000001,{VILLAGE},主任,1,sms", f"乙,13900000001,{VILLAGE},主任,2,sms")
     response = await _import(client, duplicate)
     assert response.status_code == 422 and "twice" in response.json()["errors"][0]["msg"]
     header = await _import(client, csv_body("name,mobile,region_code,role,rank,channels"))
@@ -130,9 +128,7 @@ async def test_duty_officer_imports_only_inside_its_subtree(
     client: AsyncClient, anonymous: AsyncClient, regions: None
 ) -> None:
     token = await create_key(client, "duty_officer", TOWNSHIP)
-    body = csv_body(
-        HEADER, f"甲,13900000001,{VILLAGE},主任,1,sms", f"乙,13900000002,{OTHER_TOWNSHIP},主任,1,sms"
-    )
+    body = csv_body(HEADER, f"甲,13900000001,{VILLAGE},主任,1,sms", f"乙,13900000002,{OTHER_TOWNSHIP},主任,1,sms")
     response = await anonymous.post("/api/v1/contacts/import", content=body, headers={**CSV, **bearer(token)})
     assert response.status_code == 403
     assert "line(s)" in response.json()["detail"]

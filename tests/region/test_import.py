@@ -64,9 +64,7 @@ async def test_skipped_levels_follow_parent_code(client: AsyncClient, regions: N
 async def test_children_are_paged(client: AsyncClient, regions: None) -> None:
     first = (await client.get(f"/api/v1/regions/{TOWNSHIP}/children", params={"limit": 2})).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
-    rest = (
-        await client.get(f"/api/v1/regions/{TOWNSHIP}/children", params={"cursor": first["next_cursor"]})
-    ).json()
+    rest = (await client.get(f"/api/v1/regions/{TOWNSHIP}/children", params={"cursor": first["next_cursor"]})).json()
     codes = [r["code"] for r in first["items"] + rest["items"]]
     assert codes == sorted(set(codes))
     assert rest["next_cursor"] is None
@@ -163,9 +161,7 @@ async def test_gbk_file_is_refused_as_not_utf8(client: AsyncClient) -> None:
     assert "UTF-8" in response.json()["errors"][0]["msg"]
 
 
-async def test_level_change_that_breaks_existing_children_is_refused(
-    client: AsyncClient, regions: None
-) -> None:
+async def test_level_change_that_breaks_existing_children_is_refused(client: AsyncClient, regions: None) -> None:
     response = await _import(client, csv_body(HEADER, f"{TOWNSHIP},艾维尔沟街道,village,650107000000"))
     assert response.status_code == 422
     assert "its child" in response.json()["errors"][0]["msg"]
@@ -195,13 +191,9 @@ async def test_import_needs_admin(client: AsyncClient, anonymous: AsyncClient, r
     from tests.factories import bearer, create_key
 
     token = await create_key(client, "duty_officer", "650107")
-    response = await anonymous.post(
-        "/api/v1/regions/import", content=csv_body(*BASE), headers={**CSV, **bearer(token)}
-    )
+    response = await anonymous.post("/api/v1/regions/import", content=csv_body(*BASE), headers={**CSV, **bearer(token)})
     assert response.status_code == 403
-    assert (
-        await anonymous.post("/api/v1/regions/import", content=csv_body(*BASE), headers=CSV)
-    ).status_code == 401
+    assert (await anonymous.post("/api/v1/regions/import", content=csv_body(*BASE), headers=CSV)).status_code == 401
 
 
 async def test_import_is_an_audit_event(client: AsyncClient, regions: None) -> None:

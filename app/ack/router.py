@@ -1,0 +1,232 @@
+"""The acknowledgement link: a small page without JavaScript, a 收到 form POST, and feedback.
+
+A GET never acknowledges (link scanners and previews fetch pages). JSON clients send
+`Accept: application/json`; browsers get the page, and after a POST a redirect back to it.
+"""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from app.ack import tokens
+from app.call import service as call_service
+from app.call.models import Call
+from app.call.schemas import FeedbackIn, FeedbackOut
+from app.config import SettingsDep
+from app.db import SessionDep, utc_now
+from app.errors import AppError, NotFound, Unprocessable
+from app.notify.templates import LEVEL_NAMES
+from app.warning.models import Warning, WarningRegion
+
+router = APIRouter(prefix="/ack", tags=["acknowledgement link"], include_in_schema=True)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+BEIJING = timezone(timedelta(hours=8))
+COLOURS = {"red": "#c5221f", "orange": "#e8710a", "yellow": "#f9ab00", "blue": "#1a73e8"}
+CLOSED_NOTES = {
+    "superseded": "此预警已更新，请以最新预警为准。",
+    "lifted": "此预警已解除。",
+    "expired": "此预警已过有效期，已解除。",
+    "withdrawn": "此预警系误发，已撤回。",
+}
+
+
+def beijing(moment: datetime | None) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M 北京时间") if moment else ""
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+async def _load(session: SessionDep, token: str, now: datetime) -> tuple[Call, Warning]:
+    """The call behind a token: 404 unknown, 410 a week after its warning closed."""
+    call = await call_service.get_call_by_token_hash(session, tokens.hash_token(token)) if len(token) < 100 else None
+    if call is None:
+        raise NotFound("This link is not valid; check that it was copied whole.")
+    warning = await session.get(Warning, call.warning_id)
+    assert warning is not None
+    closes_at = call_service.feedback_closes_at(warning)
+    if closes_at and now > closes_at:
+        raise AppError("This warning ended more than a week ago; its link is closed.", status=410)
+    return call, warning
+
+
+async def _current_url(session: SessionDep, settings: SettingsDep, call: Call, warning: Warning) -> str | None:
+    """The link of the person's call in the warning that superseded this one, if any."""
+    if not warning.superseded_by:
+        return None
+    newer = await session.scalar(
+        select(Call.id).where(Call.warning_id == warning.superseded_by, Call.contact_phone == call.contact_phone)
+    )
+    if newer is None:
+        return None
+    return tokens.ack_url(settings.public_url, tokens.derive_token(await tokens.instance_secret(session), newer))
+
+
+async def _page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: str,
+    call: Call,
+    warning: Warning,
+    now: datetime,
+    *,
+    message: str = "",
+    message_class: str = "done",
+    status_code: int = 200,
+) -> HTMLResponse:
+    names = (
+        (
+            await session.execute(
+                select(WarningRegion.name).where(
+                    WarningRegion.warning_id == warning.id,
+                    WarningRegion.region_code.in_(call.region_codes or call.about_region_codes),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    closed = warning.status not in ("active", "expanding")
+    closes_at = call_service.feedback_closes_at(warning)
+    context: dict[str, Any] = {
+        "title": warning.title,
+        "level": warning.level,
+        "level_name": LEVEL_NAMES.get(warning.level, warning.level),
+        "colour": COLOURS.get(warning.level, "#444"),
+        "hazard": warning.hazard,
+        "mode": warning.mode,
+        "issued_at": beijing(warning.created_at),
+        "instruction": warning.instruction,
+        "description": warning.description,
+        "contact_name": call.contact_name,
+        "area": "、".join(names) or "—",
+        "acknowledged": call.status == "acknowledged",
+        "acknowledged_at": beijing(call.acknowledged_at),
+        "late": call.late,
+        "can_ack": call.status in call_service.ANSWERABLE and not closed,
+        "deadline": beijing(call.deadline_at),
+        "feedback_count": call.feedback_count,
+        # Open until the final report, and for a week after the warning ends (for the 终报).
+        "can_feedback": call.final_feedback_at is None and (closes_at is None or now <= closes_at),
+        "closed_note": CLOSED_NOTES.get(warning.close_kind or "", "") if closed else "",
+        "current_url": await _current_url(session, settings, call, warning),
+        "ack_action": f"/ack/{token}",
+        "feedback_action": f"/ack/{token}/feedback",
+        "message": message,
+        "message_class": message_class,
+    }
+    response = templates.TemplateResponse(request, "ack.html", context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _gone(request: Request, error: AppError) -> Response:
+    if wants_json(request):
+        raise error
+    heading = "链接无效" if error.status == 404 else "链接已关闭"
+    text = (
+        "请检查链接是否完整，或直接回复短信“收到”。" if error.status == 404 else "该预警已结束超过7天，不再接收反馈。"
+    )
+    return templates.TemplateResponse(
+        request, "gone.html", {"heading": heading, "text": text}, status_code=error.status
+    )
+
+
+@router.get("/{token}", response_class=HTMLResponse, response_model=None)
+async def show(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """The warning as the person called sees it, with the 收到 button. Never acknowledges."""
+    now = utc_now()
+    try:
+        call, warning = await _load(session, token, now)
+    except AppError as error:
+        return _gone(request, error)
+    sent = request.query_params.get("sent")
+    message = {"ack": "已确认收到，谢谢。", "feedback": "反馈已提交，谢谢。"}.get(sent or "", "")
+    return await _page(request, session, settings, token, call, warning, now, message=message)
+
+
+@router.post("/{token}", response_model=None)
+async def acknowledge(token: str, request: Request, session: SessionDep) -> Response:
+    """收到: acknowledge the call (idempotent)."""
+    now = utc_now()
+    try:
+        call, _ = await _load(session, token, now)
+    except AppError as error:
+        return _gone(request, error)
+    call = await call_service.acknowledge(session, call, method="link", actor=call.contact_name, now=now)
+    if wants_json(request):
+        return JSONResponse(
+            {
+                "status": call.status,
+                "acknowledged_at": call.acknowledged_at.isoformat() if call.acknowledged_at else None,
+            }
+        )
+    return RedirectResponse(f"/ack/{token}?sent=ack", status_code=status.HTTP_303_SEE_OTHER)
+
+
+async def _feedback_body(request: Request) -> FeedbackIn:
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("application/json"):
+            return FeedbackIn.model_validate_json(await request.body())
+        form = await request.form()
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        if fields.get("evacuated", "").strip() == "":
+            fields.pop("evacuated", None)
+        return FeedbackIn.model_validate(fields)
+    except ValidationError as exc:
+        errors = [{"loc": ["body", *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
+        raise Unprocessable(f"The feedback is not valid: {errors[0]['msg']}.", errors=errors) from None
+
+
+@router.post("/{token}/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackOut)
+async def feedback(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """反馈: 首报/续报/终报 with actions, people moved so far and a note; acknowledges too."""
+    now = utc_now()
+    try:
+        call, warning = await _load(session, token, now)
+    except AppError as error:
+        return _gone(request, error)
+    try:
+        data = await _feedback_body(request)
+        saved = await call_service.add_feedback(
+            session,
+            call,
+            warning,
+            stage=data.stage,
+            actions=data.actions,
+            evacuated=data.evacuated,
+            note=data.note,
+            actor=call.contact_name,
+            now=now,
+        )
+    except AppError as error:
+        if wants_json(request) or request.headers.get("content-type", "").startswith("application/json"):
+            raise
+        await session.rollback()
+        call, warning = await _load(session, token, now)
+        return await _page(
+            request,
+            session,
+            settings,
+            token,
+            call,
+            warning,
+            now,
+            message=error.detail,
+            message_class="error",
+            status_code=error.status,
+        )
+    if request.headers.get("content-type", "").startswith("application/json") or wants_json(request):
+        return JSONResponse(FeedbackOut.model_validate(saved).model_dump(mode="json"), status_code=201)
+    return RedirectResponse(f"/ack/{token}?sent=feedback", status_code=status.HTTP_303_SEE_OTHER)

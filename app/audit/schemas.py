@@ -1,0 +1,49 @@
+"""Audit event payloads."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.audit.models import AuditEvent
+from app.contact.phone import mask
+
+PHONE_KEYS = ("phone", "to", "from")
+
+
+def _masked(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: mask(v) if k in PHONE_KEYS and isinstance(v, str) else _masked(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_masked(v) for v in data]
+    return data
+
+
+class EventOut(BaseModel):
+    seq: int
+    at: datetime
+    type: str
+    chain: str
+    warning_id: str | None
+    call_id: str | None
+    region_code: str | None
+    actor: str
+    data: dict[str, Any]
+    hash: str
+    prev_hash: str
+
+    @classmethod
+    def of(cls, event: AuditEvent, *, masked: bool) -> "EventOut":
+        return cls(
+            seq=event.seq,
+            at=event.at,
+            type=event.type,
+            chain=event.chain,
+            warning_id=event.warning_id,
+            call_id=event.call_id,
+            region_code=event.region_code,
+            actor=event.actor,
+            data=_masked(event.data) if masked else event.data,
+            hash=event.hash,
+            prev_hash=event.prev_hash,
+        )

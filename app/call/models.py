@@ -1,0 +1,69 @@
+"""Calls (叫应): one per person per warning, each on its own ladder, and the feedback (反馈) on them."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, JSONDoc, new_id, utc_now
+
+KINDS = ("alert", "escalation")
+STATUSES = ("pending", "notified", "acknowledged", "unanswered", "cancelled")
+OPEN_STATUSES = ("pending", "notified")
+ACK_METHODS = ("link", "sms_reply", "voice_key", "manual")
+FEEDBACK_STAGES = ("initial", "follow_up", "final")
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_warning_id_status", "warning_id", "status"),
+        Index("ix_calls_contact_phone_status", "contact_phone", "status"),
+        Index("ix_calls_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    # The person as they were when called: later roster edits do not rewrite history.
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    contact_name: Mapped[str] = mapped_column(String(100))
+    contact_phone: Mapped[str] = mapped_column(String(20))
+    contact_region_code: Mapped[str] = mapped_column(String(12))
+    contact_role: Mapped[str] = mapped_column(String(50))
+    contact_rank: Mapped[int]
+    channels: Mapped[list[str]] = mapped_column(JSONDoc)
+    region_codes: Mapped[list[str]] = mapped_column(JSONDoc)
+    about_region_codes: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    escalated_from: Mapped[str | None] = mapped_column(String(26))
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    notified_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    ack_method: Mapped[str | None] = mapped_column(String(12))
+    ack_note: Mapped[str | None] = mapped_column(Text)
+    ack_by: Mapped[str | None] = mapped_column(String(100))
+    late: Mapped[bool] = mapped_column(default=False)
+    closed_at: Mapped[datetime | None]
+    feedback_count: Mapped[int] = mapped_column(default=0)
+    final_feedback_at: Mapped[datetime | None]
+    # SHA-256 of the acknowledgement token; the token itself is derived when a message is sent.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Feedback(Base):
+    """A report back (首报/续报/终报) on a call."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(12))
+    actions: Mapped[str] = mapped_column(Text, default="")
+    evacuated: Mapped[int | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

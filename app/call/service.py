@@ -1,0 +1,202 @@
+"""Answers (叫应) and reports back (反馈) on calls, and the regions they reach."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit_service
+from app.auth.service import Principal
+from app.call.models import Call, Feedback
+from app.errors import AppError, Conflict, NotFound
+from app.region import service as region_service
+from app.warning.models import Warning, WarningRegion
+
+FEEDBACK_WINDOW = timedelta(days=7)
+ANSWERABLE = ("pending", "notified", "unanswered")
+
+
+def call_chain(call_id: str) -> str:
+    """Each call chains its own events, so answers to different calls never wait on each other."""
+    return f"call:{call_id}"
+
+
+async def mark_regions_reached(
+    session: AsyncSession,
+    warning_id: str,
+    codes: list[str],
+    *,
+    by: str,
+    actor: str,
+    call_id: str | None,
+    now: datetime,
+    chain: str,
+    details: dict[str, Any] | None = None,
+) -> list[str]:
+    """Mark targeted regions reached (first answer wins); returns those newly reached, each an event."""
+    if not codes:
+        return []
+    result = await session.execute(
+        update(WarningRegion)
+        .where(
+            WarningRegion.warning_id == warning_id,
+            WarningRegion.region_code.in_(codes),
+            WarningRegion.state != "reached",
+        )
+        .values(state="reached", reached_at=now, reached_by=by)
+        .returning(WarningRegion.region_code)
+    )
+    reached = sorted(result.scalars())
+    await audit_service.record_events(
+        session,
+        [
+            audit_service.Event(
+                type="region.reached",
+                actor=actor,
+                warning_id=warning_id,
+                call_id=call_id,
+                region_code=code,
+                data={"by": by, **(details or {})},
+            )
+            for code in reached
+        ],
+        chain=chain,
+        now=now,
+    )
+    return reached
+
+
+async def acknowledge(
+    session: AsyncSession,
+    call: Call,
+    *,
+    method: str,
+    actor: str,
+    now: datetime,
+    how: str | None = None,
+    note: str | None = None,
+) -> Call:
+    """Record an answer on a call (idempotent); a late one counts and is marked late."""
+    if call.status == "acknowledged":
+        return call
+    if call.status not in ANSWERABLE:
+        raise Conflict(f"Call {call.id} is {call.status}; it can no longer be acknowledged.")
+    late = now > call.deadline_at
+    result = await session.execute(
+        update(Call)
+        .where(Call.id == call.id, Call.status.in_(ANSWERABLE))
+        .values(
+            status="acknowledged",
+            acknowledged_at=now,
+            ack_method=method,
+            ack_note=note,
+            ack_by=actor,
+            late=late,
+            next_attempt_at=None,
+            closed_at=now,
+        )
+        .returning(Call.id)
+    )
+    if result.scalar() is None:  # answered (or closed) by someone else meanwhile
+        await session.refresh(call)
+        return await acknowledge(session, call, method=method, actor=actor, now=now, how=how, note=note)
+    await session.refresh(call)
+    chain = call_chain(call.id)
+    data: dict[str, Any] = {"method": method, "late": late}
+    if how:
+        data["how"] = how
+    if note:
+        data["note"] = note
+    await audit_service.record_event(
+        session,
+        audit_service.Event(
+            type="call.acknowledged",
+            actor=actor,
+            warning_id=call.warning_id,
+            call_id=call.id,
+            region_code=call.contact_region_code,
+            data=data,
+        ),
+        chain=chain,
+    )
+    if call.kind == "alert":
+        await mark_regions_reached(
+            session, call.warning_id, call.region_codes, by=method, actor=actor, call_id=call.id, now=now, chain=chain
+        )
+    return call
+
+
+async def get_call(session: AsyncSession, call_id: str) -> Call:
+    call = await session.get(Call, call_id)
+    if call is None:
+        raise NotFound(f"No call has id {call_id!r}.")
+    return call
+
+
+async def get_call_by_token_hash(session: AsyncSession, token_hash: str) -> Call | None:
+    return await session.scalar(select(Call).where(Call.token_hash == token_hash))
+
+
+def feedback_closes_at(warning: Warning) -> datetime | None:
+    """Feedback stays open until a week after the warning closes (None: still open)."""
+    return warning.closed_at + FEEDBACK_WINDOW if warning.closed_at else None
+
+
+async def add_feedback(
+    session: AsyncSession,
+    call: Call,
+    warning: Warning,
+    *,
+    stage: str,
+    actions: str,
+    evacuated: int | None,
+    note: str,
+    actor: str,
+    now: datetime,
+) -> Feedback:
+    """A 首报/续报/终报 on a call; acknowledges it too if it was not yet."""
+    closes_at = feedback_closes_at(warning)
+    if closes_at and now > closes_at:
+        raise AppError("Feedback for this warning closed a week after it ended.", status=410)
+    if call.final_feedback_at is not None:
+        raise Conflict("The final report (终报) was already sent; no more feedback is taken on this call.")
+    if call.status != "acknowledged" and call.status in ANSWERABLE:
+        await acknowledge(session, call, method="link", actor=actor, now=now)
+    feedback = Feedback(
+        call_id=call.id,
+        warning_id=call.warning_id,
+        stage=stage,
+        actions=actions,
+        evacuated=evacuated,
+        note=note,
+        created_at=now,
+    )
+    session.add(feedback)
+    values: dict[str, Any] = {"feedback_count": Call.feedback_count + 1}
+    if stage == "final":
+        values["final_feedback_at"] = now
+    await session.execute(update(Call).where(Call.id == call.id).values(**values))
+    await session.flush()
+    await audit_service.record_event(
+        session,
+        audit_service.Event(
+            type="feedback.received",
+            actor=actor,
+            warning_id=call.warning_id,
+            call_id=call.id,
+            region_code=call.contact_region_code,
+            data={"feedback_id": feedback.id, "stage": stage, "actions": actions, "evacuated": evacuated, "note": note},
+        ),
+        chain=call_chain(call.id),
+    )
+    return feedback
+
+
+async def call_in_scope(session: AsyncSession, call: Call, principal: Principal) -> bool:
+    """Whether the person called answers for a region inside the caller's subtree."""
+    if principal.role == "admin" or principal.region_path is None:
+        return True
+    paths = await region_service.get_paths(session, {call.contact_region_code})
+    path = paths.get(call.contact_region_code)
+    return path is not None and principal.covers(path)

@@ -1,0 +1,63 @@
+"""The outbox: every message to a person, from pending to handed over, and the console's copy."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, new_id, utc_now
+
+MESSAGE_KINDS = ("alert", "escalation", "lifting", "withdrawal")
+MESSAGE_STATUSES = ("pending", "sending", "sent", "delivered", "failed", "cancelled")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_status_due_at", "status", "due_at"),
+        Index("ix_messages_call_id", "call_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(8))
+    to: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(default=1)
+    # Rendered text; "{ack_url}" stands for the link, filled in only when the message is handed over.
+    text: Mapped[str] = mapped_column(Text)
+    with_link: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(12))
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsoleMessage(Base):
+    """What the console provider was handed, for GET /api/v1/dev/outbox."""
+
+    __tablename__ = "console_outbox"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(26), unique=True)
+    call_id: Mapped[str] = mapped_column(String(26))
+    warning_id: Mapped[str] = mapped_column(String(26), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(8))
+    to: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    ack_url: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class InstanceSecret(Base):
+    """Secrets the instance generates for itself when none is configured (JIAOYING_SECRET_KEY)."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -1,0 +1,75 @@
+"""Providers hand messages to the phone network. `console` keeps them for the dev outbox."""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.db import session_scope, utc_now
+from app.notify.models import ConsoleMessage
+
+
+@dataclass
+class Outgoing:
+    """A message as a provider receives it (the webhook's JSON body has these fields)."""
+
+    message_id: str
+    call_id: str
+    warning_id: str
+    kind: str
+    channel: str
+    to: str
+    text: str
+    ack_url: str | None
+    level: str
+    attempt: int = 1  # ours, not sent: 0 for notices outside the ladder
+
+
+@dataclass
+class Outcome:
+    message_id: str
+    accepted: bool
+    error: str | None = None
+
+
+class Provider(Protocol):
+    name: str
+
+    async def send(self, messages: list[Outgoing]) -> list[Outcome]: ...
+
+
+class ConsoleProvider:
+    """Keeps every message in the database, for GET /api/v1/dev/outbox; a resend is a no-op."""
+
+    name = "console"
+
+    async def send(self, messages: list[Outgoing]) -> list[Outcome]:
+        now = utc_now()
+        rows = [
+            {
+                "message_id": m.message_id,
+                "call_id": m.call_id,
+                "warning_id": m.warning_id,
+                "kind": m.kind,
+                "channel": m.channel,
+                "to": m.to,
+                "text": m.text,
+                "ack_url": m.ack_url,
+                "sent_at": now,
+            }
+            for m in messages
+        ]
+        async with session_scope() as session:
+            dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+            for start in range(0, len(rows), 2000):
+                await session.execute(
+                    dialect_insert(ConsoleMessage).on_conflict_do_nothing(index_elements=["message_id"]),
+                    rows[start : start + 2000],
+                )
+        return [Outcome(message_id=m.message_id, accepted=True) for m in messages]
+
+
+def make_provider(name: str) -> Provider:
+    if name == "console":
+        return ConsoleProvider()
+    raise ValueError(f"provider {name!r} is not available in this build")

@@ -1,0 +1,248 @@
+"""Fan-out: a warning's areas expanded to the targeted regions and one alert call per person.
+
+Set-based: two queries (the targeted regions, and the active contacts on them), grouping in
+Python, then bulk writes of regions, calls, first-attempt messages and events, all in the
+issuing transaction: when the 201 returns every call is stored, and a crash before it stores
+nothing.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ack import tokens
+from app.audit import service as audit_service
+from app.call.models import Call
+from app.config import get_settings
+from app.contact.models import Contact
+from app.db import bulk_insert, new_id
+from app.notify import templates
+from app.notify.models import Message
+from app.policy.service import channels_for_attempt
+from app.region import service as region_service
+from app.region.models import Region
+from app.warning.models import Warning, WarningRegion
+
+
+@dataclass
+class Person:
+    """Everyone on the roster with one phone number, over all the targeted regions they answer for."""
+
+    contact: dict[str, Any]
+    region_codes: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+
+
+def warning_chain(warning_id: str) -> str:
+    return f"warning:{warning_id}"
+
+
+def attempt_channels(policy: dict[str, Any], attempt: int, available: list[str]) -> list[str]:
+    """The attempt's channels this person has; a person with none of them gets their own."""
+    wanted = channels_for_attempt(policy, attempt)
+    return [channel for channel in wanted if channel in available] or list(available)
+
+
+def first_retry_at(policy: dict[str, Any], created_at: datetime) -> datetime | None:
+    if policy["max_attempts"] < 2:
+        return None
+    return created_at + timedelta(seconds=policy["ack_timeout_s"] / policy["max_attempts"])
+
+
+async def targeted_regions(session: AsyncSession, area_paths: list[str], reach: list[str]) -> list[Region]:
+    """Regions under the areas (the areas included) at the policy's reach levels, not abolished."""
+    query = (
+        select(Region)
+        .where(or_(*(region_service.subtree_filter(Region.path, path) for path in area_paths)))
+        .where(Region.level.in_(reach), Region.abolished.is_(False))
+        .order_by(Region.path)
+    )
+    return list(await session.scalars(query))
+
+
+async def people(session: AsyncSession, area_paths: list[str], reach: list[str]) -> dict[str, Person]:
+    """Active contacts of the targeted regions, one entry per phone (lowest rank first)."""
+    query = (
+        select(
+            Contact.id, Contact.name, Contact.phone, Contact.region_code, Contact.role, Contact.rank, Contact.channels
+        )
+        .join(Region, Region.code == Contact.region_code)
+        .where(or_(*(region_service.subtree_filter(Region.path, path) for path in area_paths)))
+        .where(Region.level.in_(reach), Region.abolished.is_(False), Contact.active.is_(True))
+        .order_by(Contact.phone, Contact.rank, Contact.region_code)
+    )
+    found: dict[str, Person] = {}
+    for row in (await session.execute(query)).mappings():
+        person = found.get(row["phone"])
+        if person is None:
+            person = found[row["phone"]] = Person(contact=dict(row))
+        if row["region_code"] not in person.region_codes:
+            person.region_codes.append(row["region_code"])
+        person.channels.extend(c for c in row["channels"] if c not in person.channels)
+    return found
+
+
+async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: datetime) -> list[dict[str, Any]]:
+    """Store the warning's targeted regions, alert calls, first messages and events; returns the calls."""
+    settings = get_settings()
+    policy = warning.policy
+    regions = await targeted_regions(session, warning.area_paths, policy["reach"])
+    by_phone = await people(session, warning.area_paths, policy["reach"])
+    names = {region.code: region.name for region in regions}
+    covered = {code for person in by_phone.values() for code in person.region_codes}
+    uncovered = [region.code for region in regions if region.code not in covered]
+    warning.targeted_regions = len(regions)
+    warning.uncovered_area_codes = uncovered
+
+    secret = await tokens.instance_secret(session)
+    link_length = len(tokens.ack_url(settings.public_url, "x" * tokens.TOKEN_LENGTH))
+    sends = warning.mode != "test"
+    deadline = now + timedelta(seconds=policy["ack_timeout_s"])
+    retry_at = first_retry_at(policy, now) if sends else None
+    calls: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    events = [
+        audit_service.Event(
+            type="warning.issued",
+            actor=actor,
+            warning_id=warning.id,
+            data={
+                "hazard": warning.hazard,
+                "level": warning.level,
+                "title": warning.title,
+                "mode": warning.mode,
+                "area_codes": warning.area_codes,
+                "policy": policy,
+                "calls": len(by_phone),
+                "targeted_regions": len(regions),
+                "uncovered_area_codes": uncovered,
+            },
+        )
+    ]
+    for phone, person in by_phone.items():
+        contact = person.contact
+        call_id = new_id()
+        call = {
+            "id": call_id,
+            "warning_id": warning.id,
+            "kind": "alert",
+            "contact_id": contact["id"],
+            "contact_name": contact["name"],
+            "contact_phone": phone,
+            "contact_region_code": contact["region_code"],
+            "contact_role": contact["role"],
+            "contact_rank": contact["rank"],
+            "channels": person.channels,
+            "region_codes": person.region_codes,
+            "about_region_codes": [],
+            "status": "pending" if sends else "cancelled",
+            "attempts": 0,
+            "next_attempt_at": retry_at,
+            "deadline_at": deadline,
+            "created_at": now,
+            "closed_at": None if sends else now,
+            "late": False,
+            "feedback_count": 0,
+            "token_hash": tokens.hash_token(tokens.derive_token(secret, call_id)),
+        }
+        calls.append(call)
+        events.append(
+            audit_service.Event(
+                type="call.created",
+                actor=actor,
+                warning_id=warning.id,
+                call_id=call_id,
+                region_code=contact["region_code"],
+                data={
+                    "kind": "alert",
+                    "contact_id": contact["id"],
+                    "name": contact["name"],
+                    "phone": phone,
+                    "role": contact["role"],
+                    "rank": contact["rank"],
+                    "region_codes": person.region_codes,
+                    "deadline_at": deadline.isoformat(),
+                },
+            )
+        )
+        if sends:
+            area = templates.area_label([names[code] for code in person.region_codes])
+            for channel in attempt_channels(policy, 1, person.channels):
+                messages.append(_alert_message(warning, call_id, phone, channel, area, link_length, now))
+    if not sends:
+        events.append(
+            audit_service.Event(
+                type="call.cancelled", actor=actor, warning_id=warning.id, data={"reason": "test", "calls": len(calls)}
+            )
+        )
+
+    await bulk_insert(session, WarningRegion, _region_rows(warning.id, regions, covered))
+    await bulk_insert(session, Call, calls)
+    await bulk_insert(session, Message, messages)
+    await audit_service.record_events(session, events, chain=warning_chain(warning.id), now=now)
+    return calls
+
+
+def _region_rows(warning_id: str, regions: list[Region], covered: set[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "warning_id": warning_id,
+            "region_code": region.code,
+            "name": region.name,
+            "level": region.level,
+            "parent_code": region.parent_code,
+            "state": "unreached" if region.code in covered else "uncovered",
+            "reached_at": None,
+            "reached_by": None,
+        }
+        for region in regions
+    ]
+
+
+def _alert_message(
+    warning: Warning, call_id: str, phone: str, channel: str, area: str, link_length: int, now: datetime
+) -> dict[str, Any]:
+    if channel == "sms":
+        text = templates.alert_sms(
+            signature=get_settings().sms_signature,
+            level=warning.level,
+            hazard=warning.hazard,
+            mode=warning.mode,
+            area=area,
+            instruction=warning.instruction,
+            link_length=link_length,
+        )
+    else:
+        text = templates.alert_voice(
+            level=warning.level, hazard=warning.hazard, mode=warning.mode, area=area, instruction=warning.instruction
+        )
+    return {
+        "id": new_id(),
+        "call_id": call_id,
+        "warning_id": warning.id,
+        "kind": "alert",
+        "channel": channel,
+        "to": phone,
+        "attempt": 1,
+        "text": text,
+        "with_link": channel == "sms",
+        "status": "pending",
+        "due_at": now,
+        "created_at": now,
+        "claimed_at": None,
+        "sent_at": None,
+        "error": None,
+    }
+
+
+def group_by_region(calls: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Call ids by the targeted region they answer for."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for call in calls:
+        for code in call["region_codes"]:
+            grouped[code].append(call["id"])
+    return grouped

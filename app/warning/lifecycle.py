@@ -1,0 +1,240 @@
+"""The end of a warning: cancelled (解除 / 撤回), superseded by an update, or expired; and confirmations."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit_service
+from app.auth.service import Principal
+from app.call import service as call_service
+from app.call.models import OPEN_STATUSES, Call
+from app.config import get_settings
+from app.db import bulk_insert, new_id
+from app.errors import Conflict, NotFound
+from app.notify import templates
+from app.notify.models import Message
+from app.warning import fanout
+from app.warning import service as warning_service
+from app.warning.models import OPEN_STATUSES as OPEN_WARNING
+from app.warning.models import Warning, WarningRegion
+from app.warning.schemas import ConfirmIn, WarningIn
+
+CLOSING_KIND = {"lifted": "lifting", "withdrawn": "withdrawal", "expired": "lifting", "superseded": "lifting"}
+
+
+async def _close_calls(
+    session: AsyncSession,
+    warning: Warning,
+    *,
+    status: str,
+    reason: str,
+    actor: str,
+    now: datetime,
+    keep_phones: set[str] | None = None,
+    notice_reason: str | None = None,
+) -> None:
+    """Cancel open calls and pending messages, then tell everyone already notified (once per person)."""
+    closed = (
+        (
+            await session.execute(
+                update(Call)
+                .where(Call.warning_id == warning.id, Call.status.in_(OPEN_STATUSES))
+                .values(status="cancelled", closed_at=now, next_attempt_at=None)
+                .returning(Call.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await session.execute(
+        update(Message)
+        .where(Message.warning_id == warning.id, Message.status == "pending")
+        .values(status="cancelled", error=f"warning {status}")
+    )
+    events = [
+        audit_service.Event(
+            type="call.cancelled", actor=actor, warning_id=warning.id, call_id=call_id, data={"reason": reason}
+        )
+        for call_id in closed
+    ]
+    notified = (
+        (
+            await session.execute(
+                select(Call.id, Call.contact_phone, Call.channels, Call.region_codes)
+                .where(Call.warning_id == warning.id, Call.notified_at.is_not(None))
+                .order_by(Call.contact_phone, Call.kind, Call.id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    kind = CLOSING_KIND[status if status != "cancelled" else (warning.close_kind or "lifted")]
+    names = {
+        code: name
+        for code, name in (
+            await session.execute(
+                select(WarningRegion.region_code, WarningRegion.name).where(WarningRegion.warning_id == warning.id)
+            )
+        ).tuples()
+    }
+    messages: list[dict[str, Any]] = []
+    told: set[str] = set(keep_phones or ())
+    for call_id, phone, channels, region_codes in notified:
+        if phone in told:
+            continue
+        told.add(phone)
+        channel = "sms" if "sms" in channels else "voice"
+        area = templates.area_label([names[code] for code in region_codes if code in names])
+        text = templates.closing_text(
+            signature=get_settings().sms_signature if channel == "sms" else None,
+            kind=kind,
+            level=warning.level,
+            hazard=warning.hazard,
+            mode=warning.mode,
+            area=area,
+            reason=notice_reason,
+        )
+        messages.append(
+            {
+                "id": new_id(),
+                "call_id": call_id,
+                "warning_id": warning.id,
+                "kind": kind,
+                "channel": channel,
+                "to": phone,
+                "attempt": 0,
+                "text": text,
+                "with_link": False,
+                "status": "pending",
+                "due_at": now,
+                "created_at": now,
+                "claimed_at": None,
+                "sent_at": None,
+                "error": None,
+            }
+        )
+    await bulk_insert(session, Message, messages)
+    await audit_service.record_events(session, events, chain=fanout.warning_chain(warning.id), now=now)
+
+
+def _ensure_open(warning: Warning) -> None:
+    if warning.status not in OPEN_WARNING:
+        raise Conflict(f"Warning {warning.id} is already {warning.status}.")
+
+
+async def lock_warning(session: AsyncSession, warning: Warning) -> Warning:
+    """Re-read the warning under a row lock, so two closings cannot both pass the open check."""
+    locked = await session.scalar(
+        select(Warning).where(Warning.id == warning.id).with_for_update().execution_options(populate_existing=True)
+    )
+    assert locked is not None
+    return locked
+
+
+async def cancel_warning(
+    session: AsyncSession, warning: Warning, *, reason: str, kind: str, actor: str, now: datetime
+) -> Warning:
+    """Cancel: 解除 (lifted) when the danger has passed, 撤回 (withdrawn) when issued in error."""
+    warning = await lock_warning(session, warning)
+    _ensure_open(warning)
+    warning.status, warning.closed_at, warning.close_reason, warning.close_kind = "cancelled", now, reason, kind
+    await session.flush()
+    await _close_calls(
+        session, warning, status="cancelled", reason=kind, actor=actor, now=now, notice_reason=reason or None
+    )
+    await audit_service.record_event(
+        session,
+        audit_service.Event(
+            type="warning.cancelled", actor=actor, warning_id=warning.id, data={"kind": kind, "reason": reason}
+        ),
+        chain=fanout.warning_chain(warning.id),
+    )
+    return warning
+
+
+async def update_warning(
+    session: AsyncSession, warning: Warning, data: WarningIn, *, principal: Principal, now: datetime
+) -> Warning:
+    """Supersede a warning: it closes, and the new one calls afresh; those no longer targeted are told."""
+    warning = await lock_warning(session, warning)
+    _ensure_open(warning)
+    new, _ = await warning_service.issue_warning(session, data, principal=principal, idempotency_key=None, now=now)
+    new.supersedes = warning.id
+    warning.status, warning.closed_at, warning.close_kind, warning.superseded_by = (
+        "superseded",
+        now,
+        "superseded",
+        new.id,
+    )
+    await session.flush()
+    still_targeted = set((await session.execute(select(Call.contact_phone).where(Call.warning_id == new.id))).scalars())
+    await _close_calls(
+        session,
+        warning,
+        status="superseded",
+        reason="superseded",
+        actor=principal.name,
+        now=now,
+        keep_phones=still_targeted,
+    )
+    await audit_service.record_event(
+        session,
+        audit_service.Event(
+            type="warning.updated", actor=principal.name, warning_id=warning.id, data={"superseded_by": new.id}
+        ),
+        chain=fanout.warning_chain(warning.id),
+    )
+    return new
+
+
+async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 100) -> int:
+    """Expire active warnings past `expires`; each tells everyone notified. Safe with many processes."""
+    query = (
+        select(Warning)
+        .where(Warning.status == "active", Warning.expires.is_not(None), Warning.expires <= now)
+        .order_by(Warning.expires)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    due = list(await session.scalars(query))
+    for warning in due:
+        warning.status, warning.closed_at, warning.close_kind = "expired", now, "expired"
+        await session.flush()
+        await _close_calls(session, warning, status="expired", reason="expired", actor="scheduler", now=now)
+        await audit_service.record_event(
+            session,
+            audit_service.Event(
+                type="warning.expired",
+                actor="scheduler",
+                warning_id=warning.id,
+                data={"expires": warning.expires.isoformat() if warning.expires else None},
+            ),
+            chain=fanout.warning_chain(warning.id),
+        )
+    return len(due)
+
+
+async def confirm_region(
+    session: AsyncSession, warning: Warning, code: str, data: ConfirmIn, *, actor: str, now: datetime
+) -> WarningRegion:
+    """Mark a targeted region reached by other means (a call outside the system, a visit). Idempotent."""
+    code = warning_service.region_service.require_code(code)
+    region = await session.get(WarningRegion, (warning.id, code))
+    if region is None:
+        raise NotFound(f"Warning {warning.id} does not target region {code}.")
+    if region.state != "reached":
+        await call_service.mark_regions_reached(
+            session,
+            warning.id,
+            [code],
+            by="confirmed",
+            actor=actor,
+            call_id=None,
+            now=now,
+            chain=fanout.warning_chain(warning.id),
+            details={"method": data.method, "note": data.note},
+        )
+        await session.refresh(region)
+    return region

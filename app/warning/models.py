@@ -1,0 +1,72 @@
+"""Warnings (预警), the regions each one targets, and the idempotency keys of their requests."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, JSONDoc, new_id, utc_now
+
+STATUSES = ("expanding", "active", "cancelled", "expired", "superseded")
+OPEN_STATUSES = ("expanding", "active")
+MODES = ("actual", "exercise", "test")
+REGION_STATES = ("reached", "unreached", "uncovered", "unreachable")
+
+
+class Warning(Base):
+    __tablename__ = "warnings"
+    __table_args__ = (Index("ix_warnings_status_created_at", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    hazard: Mapped[str] = mapped_column(String(50))
+    level: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    instruction: Mapped[str | None] = mapped_column(Text)
+    area_codes: Mapped[list[str]] = mapped_column(JSONDoc)
+    # Paths of the areas, for scope checks without a join (a warning overlaps a caller's subtree).
+    area_paths: Mapped[list[str]] = mapped_column(JSONDoc)
+    onset: Mapped[datetime | None]
+    expires: Mapped[datetime | None] = mapped_column(index=True)
+    mode: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12))
+    # The policy in force when the warning was issued: later policy changes do not move its clock.
+    policy: Mapped[dict[str, Any]]
+    targeted_regions: Mapped[int] = mapped_column(default=0)
+    uncovered_area_codes: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    created_by: Mapped[str] = mapped_column(String(100))
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    close_kind: Mapped[str | None] = mapped_column(String(12))
+    supersedes: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
+    superseded_by: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
+
+
+class WarningRegion(Base):
+    """A region a warning targets, and whether anyone there has answered."""
+
+    __tablename__ = "warning_regions"
+    __table_args__ = (Index("ix_warning_regions_warning_id_state", "warning_id", "state"),)
+
+    warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(12))
+    parent_code: Mapped[str | None] = mapped_column(String(12))
+    state: Mapped[str] = mapped_column(String(12))
+    reached_at: Mapped[datetime | None]
+    reached_by: Mapped[str | None] = mapped_column(String(20))
+
+
+class IdempotencyKey(Base):
+    """A caller's Idempotency-Key and the warning its first request created (kept 24 h or more)."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)

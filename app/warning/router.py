@@ -1,0 +1,186 @@
+"""Warning routes: issue, read, follow region by region, update, cancel, confirm, and the timeline."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response, status
+from sqlalchemy import select
+
+from app.audit.models import AuditEvent
+from app.audit.schemas import EventOut
+from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
+from app.auth.service import Principal
+from app.call.models import Call
+from app.call.schemas import CallOut
+from app.db import SessionDep, utc_now
+from app.errors import Forbidden
+from app.paging import Page, PageDep, make_page
+from app.region import service as region_service
+from app.region.models import Region
+from app.warning import lifecycle
+from app.warning import service as warning_service
+from app.warning.models import Warning
+from app.warning.schemas import CancelIn, ConfirmIn, RegionStateOut, WarningIn, WarningOut
+
+router = APIRouter(prefix="/api/v1/warnings", tags=["warnings"])
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+async def readable_warning(warning_id: str, session: SessionDep, principal: PrincipalDep) -> Warning:
+    """The warning in the path, if its areas overlap the caller's region."""
+    return await warning_service.get_warning(session, warning_id, principal)
+
+
+WarningDep = Annotated[Warning, Depends(readable_warning)]
+
+
+def ensure_writable(principal: Principal, warning: Warning) -> None:
+    """A duty officer acts on warnings whose areas lie wholly inside its region."""
+    if not all(principal.covers(path) for path in warning.area_paths):
+        raise Forbidden(f"Warning {warning.id} reaches beyond your key's region {principal.region_code}.")
+
+
+def _wake_sender(request: Request) -> None:
+    heartbeat = getattr(request.app.state, "heartbeat", None)
+    if heartbeat is not None:
+        heartbeat.wake_sender()
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WarningOut)
+async def issue_warning(
+    data: WarningIn,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    principal: DutyOfficerDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> WarningOut:
+    """Issue a warning: every responsible person of the targeted regions gets an alert call."""
+    warning, created = await warning_service.issue_warning(
+        session, data, principal=principal, idempotency_key=idempotency_key, now=utc_now()
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    background.add_task(_wake_sender, request)  # runs after the commit, so the sender sees the calls
+    return await warning_service.warning_out(session, warning)
+
+
+@router.get("", response_model=Page[WarningOut])
+async def list_warnings(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    status_: Annotated[str | None, Query(alias="status", max_length=12)] = None,
+    mode: Annotated[str | None, Query(max_length=10)] = None,
+    since: datetime | None = None,
+) -> Page[WarningOut]:
+    """Warnings overlapping the caller's region, newest first."""
+    rows = await warning_service.list_warnings(
+        session, principal=principal, status=status_, mode=mode, since=since, limit=page.fetch, cursor=page.cursor
+    )
+    items = [await warning_service.warning_out(session, w) for w in rows[: page.limit]]
+    return Page[WarningOut](items=items, next_cursor=rows[page.limit - 1].id if len(rows) > page.limit else None)
+
+
+@router.get("/{warning_id}", response_model=WarningOut)
+async def get_warning(warning: WarningDep, session: SessionDep) -> WarningOut:
+    """A warning with its call counts and regions reached."""
+    return await warning_service.warning_out(session, warning)
+
+
+@router.get("/{warning_id}/regions", response_model=Page[RegionStateOut])
+async def list_regions(
+    warning: WarningDep,
+    session: SessionDep,
+    page: PageDep,
+    state: Annotated[str | None, Query(pattern="^(reached|unreached|uncovered|unreachable)$")] = None,
+    level: Annotated[str | None, Query(max_length=12)] = None,
+) -> Page[RegionStateOut]:
+    """The targeted regions and whether anyone there has answered: the duty officer's board."""
+    rows = await warning_service.list_regions(
+        session, warning, state=state, level=level, limit=page.fetch, cursor=page.cursor
+    )
+    return make_page(rows, page, key=lambda r: r.region_code, item=RegionStateOut.model_validate)
+
+
+@router.post("/{warning_id}/regions/{code}/confirm", response_model=RegionStateOut)
+async def confirm_region(
+    warning: WarningDep, code: str, data: ConfirmIn, session: SessionDep, principal: DutyOfficerDep
+) -> RegionStateOut:
+    """Mark a targeted region reached by other means (a call outside the system, a visit)."""
+    region = await region_service.get_region(session, code)
+    ensure_covers(principal, region.path, region.code)
+    confirmed = await lifecycle.confirm_region(session, warning, region.code, data, actor=principal.name, now=utc_now())
+    return RegionStateOut.model_validate(confirmed)
+
+
+@router.post("/{warning_id}/cancel", response_model=WarningOut)
+async def cancel_warning(
+    warning: WarningDep,
+    data: CancelIn,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    principal: DutyOfficerDep,
+) -> WarningOut:
+    """Cancel: open calls close and everyone notified is told (解除 lifted / 撤回 withdrawn)."""
+    ensure_writable(principal, warning)
+    warning = await lifecycle.cancel_warning(
+        session, warning, reason=data.reason, kind=data.kind, actor=principal.name, now=utc_now()
+    )
+    background.add_task(_wake_sender, request)
+    return await warning_service.warning_out(session, warning)
+
+
+@router.post("/{warning_id}/update", status_code=status.HTTP_201_CREATED, response_model=WarningOut)
+async def update_warning(
+    warning: WarningDep,
+    data: WarningIn,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    principal: DutyOfficerDep,
+) -> WarningOut:
+    """Supersede a warning with a new one that calls afresh."""
+    ensure_writable(principal, warning)
+    new = await lifecycle.update_warning(session, warning, data, principal=principal, now=utc_now())
+    background.add_task(_wake_sender, request)
+    return await warning_service.warning_out(session, new)
+
+
+@router.get("/{warning_id}/calls", response_model=Page[CallOut])
+async def list_calls(
+    warning: WarningDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    status_: Annotated[str | None, Query(alias="status", max_length=12)] = None,
+    kind: Annotated[str | None, Query(pattern="^(alert|escalation)$")] = None,
+) -> Page[CallOut]:
+    """The warning's calls to people in the caller's region, by id."""
+    query = select(Call).where(Call.warning_id == warning.id).order_by(Call.id).limit(page.fetch)
+    if status_:
+        query = query.where(Call.status == status_)
+    if kind:
+        query = query.where(Call.kind == kind)
+    if page.cursor:
+        query = query.where(Call.id > page.cursor)
+    if principal.role != "admin" and principal.region_path is not None:
+        query = query.join(Region, Region.code == Call.contact_region_code).where(
+            region_service.subtree_filter(Region.path, principal.region_path)
+        )
+    rows = list(await session.scalars(query))
+    masked = principal.role == "auditor"
+    return make_page(rows, page, key=lambda c: c.id, item=lambda c: CallOut.of(c, masked=masked))
+
+
+@router.get("/{warning_id}/timeline", response_model=Page[EventOut])
+async def timeline(warning: WarningDep, session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[EventOut]:
+    """Everything that happened to the warning, in order."""
+    query = select(AuditEvent).where(AuditEvent.warning_id == warning.id).order_by(AuditEvent.seq).limit(page.fetch)
+    if page.cursor and page.cursor.isdigit():
+        query = query.where(AuditEvent.seq > int(page.cursor))
+    rows = list(await session.scalars(query))
+    masked = principal.role == "auditor"
+    return make_page(rows, page, key=lambda e: str(e.seq), item=lambda e: EventOut.of(e, masked=masked))

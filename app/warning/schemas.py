@@ -1,0 +1,91 @@
+"""Warning payloads."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Level = Literal["red", "orange", "yellow", "blue"]
+Mode = Literal["actual", "exercise", "test"]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class WarningIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hazard: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    level: Level
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    description: Text | None = None
+    instruction: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    area_codes: Annotated[
+        list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=12)]],
+        Field(min_length=1, max_length=1000),
+    ]
+    onset: AwareDatetime | None = None
+    expires: AwareDatetime | None = None
+    mode: Mode = "actual"
+
+    @model_validator(mode="after")
+    def _expires_after_onset(self) -> "WarningIn":
+        if self.onset and self.expires and self.expires <= self.onset:
+            raise ValueError("expires must be later than onset")
+        return self
+
+
+class CallCounts(BaseModel):
+    total: int
+    by_status: dict[str, int]
+
+
+class WarningOut(BaseModel):
+    id: str
+    status: str
+    mode: str
+    hazard: str
+    level: str
+    title: str
+    description: str | None
+    instruction: str | None
+    area_codes: list[str]
+    onset: datetime | None
+    expires: datetime | None
+    created_at: datetime
+    created_by: str
+    closed_at: datetime | None
+    close_kind: str | None
+    close_reason: str | None
+    supersedes: str | None
+    superseded_by: str | None
+    policy: dict[str, Any]
+    calls: CallCounts
+    escalations: CallCounts
+    targeted_regions: int
+    reached_regions: int
+    uncovered_area_codes: list[str]
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    kind: Literal["lifted", "withdrawn"] = "lifted"
+
+
+class RegionStateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    region_code: str
+    name: str
+    level: str
+    parent_code: str | None
+    state: str
+    reached_at: datetime | None
+    reached_by: str | None
+
+
+class ConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] = "other"
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""

@@ -1,0 +1,224 @@
+"""Issuing and reading warnings."""
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import Principal
+from app.call.models import Call
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.policy import service as policy_service
+from app.region import service as region_service
+from app.region.models import Region
+from app.warning import fanout
+from app.warning.models import IdempotencyKey, Warning, WarningRegion
+from app.warning.schemas import CallCounts, WarningIn, WarningOut
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def overlaps(principal: Principal, warning: Warning) -> bool:
+    """Whether a warning's areas overlap the caller's subtree (either contains the other)."""
+    own = principal.region_path
+    if principal.role == "admin" or own is None:
+        return True
+    return any(path.startswith(own) or own.startswith(path) for path in warning.area_paths)
+
+
+async def get_warning(session: AsyncSession, warning_id: str, principal: Principal) -> Warning:
+    """A warning the caller may read: 404 if unknown, 403 if its areas are outside the caller's region."""
+    warning = await session.get(Warning, warning_id)
+    if warning is None:
+        raise NotFound(f"No warning has id {warning_id!r}.")
+    if not overlaps(principal, warning):
+        raise Forbidden(f"Warning {warning_id} covers no part of your key's region {principal.region_code}.")
+    return warning
+
+
+async def check_areas(session: AsyncSession, area_codes: list[str], principal: Principal) -> dict[str, Region]:
+    """The areas as regions: 422 naming each unknown or abolished code, 403 if outside the caller's subtree."""
+    codes = [region_service.normalize_code(code) or code for code in area_codes]
+    found = {r.code: r for r in await session.scalars(select(Region).where(Region.code.in_(set(codes))))}
+    errors = [
+        {"loc": ["body", "area_codes", index], "msg": f"unknown region code {code}"}
+        for index, code in enumerate(codes)
+        if code not in found
+    ] + [
+        {"loc": ["body", "area_codes", index], "msg": f"region {code} is abolished"}
+        for index, code in enumerate(codes)
+        if code in found and found[code].abolished
+    ]
+    if errors:
+        named = ", ".join(str(error["msg"]).split()[-1] for error in errors)
+        raise Unprocessable(f"These areas cannot be warned: {named}.", errors=errors)
+    outside = [code for code in codes if not principal.covers(found[code].path)]
+    if outside:
+        raise Forbidden(f"Areas {', '.join(outside)} are outside your key's region {principal.region_code}.")
+    return {code: found[code] for code in dict.fromkeys(codes)}
+
+
+def body_hash(data: WarningIn) -> str:
+    """The request compared as parsed JSON: key order, spacing and defaults do not matter."""
+    return hashlib.sha256(orjson.dumps(data.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def _claim_idempotency_key(session: AsyncSession, scope: str, key: str) -> None:
+    """Hold the key for this transaction; a concurrent request with it gets 409 at once.
+
+    PostgreSQL: a transaction-scoped advisory lock, released by commit, rollback or a crash, so a
+    retry after a crash proceeds at once. SQLite transactions are already one at a time.
+    """
+    if session.bind.dialect.name != "postgresql":
+        return
+    held = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(hashtext(:name))"), {"name": f"jiaoying.idempotency:{scope}:{key}"}
+    )
+    if not held:
+        raise Conflict("A request with this Idempotency-Key is still being processed; retry in a moment.")
+
+
+async def issue_warning(
+    session: AsyncSession, data: WarningIn, *, principal: Principal, idempotency_key: str | None, now: datetime
+) -> tuple[Warning, bool]:
+    """Issue a warning and store every call; returns (warning, created). A replayed key returns the first."""
+    areas = await check_areas(session, data.area_codes, principal)
+    if data.expires and data.expires <= now:
+        raise Unprocessable("expires is already past.", errors=[{"loc": ["body", "expires"], "msg": "in the past"}])
+    digest = body_hash(data)
+    scope = principal.key_id or "bootstrap-admin"
+    if idempotency_key is not None:
+        await _claim_idempotency_key(session, scope, idempotency_key)
+        previous = await session.get(IdempotencyKey, (scope, idempotency_key))
+        if previous is not None and previous.created_at > now - IDEMPOTENCY_TTL:
+            if previous.body_hash != digest:
+                raise Conflict("This Idempotency-Key was used with another body; use a new key for a new warning.")
+            warning = await session.get(Warning, previous.warning_id)
+            assert warning is not None
+            return warning, False
+        if previous is not None:
+            await session.delete(previous)
+            await session.flush()
+    policy = policy_service.as_dict(await policy_service.get_policy(session, data.level))
+    warning = Warning(
+        hazard=data.hazard,
+        level=data.level,
+        title=data.title,
+        description=data.description,
+        instruction=data.instruction,
+        area_codes=list(areas),
+        area_paths=[region.path for region in areas.values()],
+        onset=data.onset,
+        expires=data.expires,
+        mode=data.mode,
+        status="active",
+        policy=policy,
+        created_at=now,
+        created_by=principal.name,
+    )
+    session.add(warning)
+    await session.flush()
+    await fanout.expand(session, warning, actor=principal.name, now=now)
+    if idempotency_key is not None:
+        session.add(
+            IdempotencyKey(scope=scope, key=idempotency_key, body_hash=digest, warning_id=warning.id, created_at=now)
+        )
+    return warning, True
+
+
+async def _counts(session: AsyncSession, warning_id: str, kind: str) -> CallCounts:
+    rows = await session.execute(
+        select(Call.status, func.count()).where(Call.warning_id == warning_id, Call.kind == kind).group_by(Call.status)
+    )
+    by_status = {status: count for status, count in rows.tuples()}
+    return CallCounts(total=sum(by_status.values()), by_status=by_status)
+
+
+async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
+    """The warning with its call counts and regions reached."""
+    reached = await session.scalar(
+        select(func.count()).where(WarningRegion.warning_id == warning.id, WarningRegion.state == "reached")
+    )
+    return WarningOut(
+        id=warning.id,
+        status=warning.status,
+        mode=warning.mode,
+        hazard=warning.hazard,
+        level=warning.level,
+        title=warning.title,
+        description=warning.description,
+        instruction=warning.instruction,
+        area_codes=warning.area_codes,
+        onset=warning.onset,
+        expires=warning.expires,
+        created_at=warning.created_at,
+        created_by=warning.created_by,
+        closed_at=warning.closed_at,
+        close_kind=warning.close_kind,
+        close_reason=warning.close_reason,
+        supersedes=warning.supersedes,
+        superseded_by=warning.superseded_by,
+        policy=warning.policy,
+        calls=await _counts(session, warning.id, "alert"),
+        escalations=await _counts(session, warning.id, "escalation"),
+        targeted_regions=warning.targeted_regions,
+        reached_regions=reached or 0,
+        uncovered_area_codes=warning.uncovered_area_codes,
+    )
+
+
+async def list_warnings(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    status: str | None,
+    mode: str | None,
+    since: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> list[Warning]:
+    """Warnings the caller may read, newest first."""
+    query = select(Warning).order_by(Warning.id.desc())
+    if status:
+        query = query.where(Warning.status == status)
+    if mode:
+        query = query.where(Warning.mode == mode)
+    if since:
+        query = query.where(Warning.created_at >= since)
+    if cursor:
+        query = query.where(Warning.id < cursor)
+    found: list[Warning] = []
+    # Scope is checked on the areas' paths; pages are filled across batches of candidates.
+    async for batch in _batches(session, query, limit):
+        found.extend(w for w in batch if overlaps(principal, w))
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+async def _batches(session: AsyncSession, query: Any, size: int) -> AsyncIterator[list[Warning]]:
+    offset = 0
+    while True:
+        batch = list(await session.scalars(query.limit(size).offset(offset)))
+        if not batch:
+            return
+        yield batch
+        offset += size
+
+
+async def list_regions(
+    session: AsyncSession, warning: Warning, *, state: str | None, level: str | None, limit: int, cursor: str | None
+) -> list[WarningRegion]:
+    """The warning's targeted regions with their state, by code."""
+    query = select(WarningRegion).where(WarningRegion.warning_id == warning.id).order_by(WarningRegion.region_code)
+    if state:
+        query = query.where(WarningRegion.state == state)
+    if level:
+        query = query.where(WarningRegion.level == level)
+    if cursor:
+        query = query.where(WarningRegion.region_code > cursor)
+    return list(await session.scalars(query.limit(limit)))
