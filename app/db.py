@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, cast
 
 import orjson
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -102,10 +102,11 @@ def create_engine(url: str, *, timeout_s: float = 10.0) -> AsyncEngine:
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
-        def _begin_immediate(connection: Any) -> None:
-            # SQLite has one writer. Taking the write lock up front makes a second writer wait
-            # (busy_timeout) instead of failing when its read snapshot turns out to be stale.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection: Any) -> None:
+            # SQLite has one writer. A unit of work that may write takes the write lock up front, so
+            # a second writer waits (busy_timeout) instead of failing when its read snapshot turns
+            # out stale; read-only units begin DEFERRED and, in WAL mode, never wait for writers.
+            connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}")
 
         return engine
     return create_async_engine(
@@ -150,6 +151,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, timeout_s=timeout_s)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -173,9 +176,11 @@ def get_database() -> Database:
 
 
 @asynccontextmanager
-async def session_scope() -> AsyncIterator[AsyncSession]:
+async def session_scope(*, read_only: bool = False) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit on success, roll back on error."""
-    async with get_database().sessionmaker() as session:
+    database = get_database()
+    factory = database.read_sessionmaker if read_only else database.sessionmaker
+    async with factory() as session:
         try:
             yield session
             await session.commit()
@@ -184,8 +189,9 @@ async def session_scope() -> AsyncIterator[AsyncSession]:
             raise
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    async with session_scope() as session:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work; GET and HEAD requests read without taking SQLite's write lock."""
+    async with session_scope(read_only=request.method in ("GET", "HEAD")) as session:
         yield session
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -129,12 +129,32 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
     app.add_exception_handler(OSError, _database_unavailable)
+    app.add_exception_handler(IntegrityError, _conflict)
+    app.add_exception_handler(DataError, _data_invalid)
     app.add_exception_handler(DBAPIError, _dbapi_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    # A unique key lost to a concurrent request: the same change arrived twice at once.
+    log.info("write conflict: %s", exc)
+    return problem(409, "This conflicts with a change made at the same moment; read the current state and retry.")
+
+
+async def _data_invalid(_: Request, exc: Exception) -> JSONResponse:
+    # Input the database cannot hold, such as a NUL character in text.
+    log.info("data refused by the database: %s", exc)
+    return problem(422, "The request holds characters or values the service cannot store (such as a NUL byte).")
 
 
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if exc.connection_invalidated:
         return await _database_unavailable(request, exc)
+    # Drivers do not always raise the specific class; PostgreSQL's SQLSTATE class says what it was.
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    if sqlstate.startswith("22"):
+        return await _data_invalid(request, exc)
+    if sqlstate.startswith("23"):
+        return await _conflict(request, exc)
     return await _unexpected(request, exc)

@@ -18,6 +18,10 @@ from starlette.requests import Request
 from app.errors import AppError, PayloadTooLarge, Unprocessable
 
 MAX_LISTED_ERRORS = 1000
+MAX_FIELD = 10_000
+# Tab, CR and LF are CSV's own; every other C0 control character is refused.
+CONTROL_CHARACTERS = frozenset(chr(c) for c in range(32)) - {"\t", "\r", "\n"}
+STRIP_CONTROL = {ord(c): None for c in CONTROL_CHARACTERS}
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
 
 
@@ -45,18 +49,27 @@ async def spool_upload(request: Request, *, limit: int) -> Upload:
     spool = tempfile.SpooledTemporaryFile(max_size=4_000_000)  # noqa: SIM115 (returned to the caller)
     size = 0
     digest = hashlib.sha256()
+
+    def take(data: bytes) -> None:
+        nonlocal size
+        size += len(data)
+        if size > limit:
+            raise PayloadTooLarge(f"The file is larger than the {limit:,}-byte limit; split it by region.")
+        spool.write(data)
+        digest.update(data)
+
     try:
         async for chunk in request.stream():
-            data = inflater.decompress(chunk) if inflater else chunk
-            size += len(data)
-            if size > limit:
-                raise PayloadTooLarge(f"The file is larger than the {limit:,}-byte limit; split it by region.")
-            spool.write(data)
-            digest.update(data)
+            if inflater is None:
+                take(chunk)
+                continue
+            # Inflate in bounded steps, so a small bomb cannot expand in memory past the limit.
+            data = inflater.decompress(chunk, limit - size + 1)
+            take(data)
+            while inflater.unconsumed_tail:
+                take(inflater.decompress(inflater.unconsumed_tail, limit - size + 1))
         if inflater:
-            tail = inflater.flush()
-            spool.write(tail)
-            digest.update(tail)
+            take(inflater.flush())
     except zlib.error as exc:
         spool.close()
         raise Unprocessable("The body is not valid gzip; send it uncompressed or gzip it again.") from exc
@@ -99,10 +112,14 @@ def _decoded_lines(source: IO[bytes], problems: Problems) -> Iterator[str]:
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         try:
-            yield raw.decode("utf-8")
+            line = raw.decode("utf-8")
         except UnicodeDecodeError:
             problems.add(number, "not UTF-8 text (save the file as UTF-8; a GBK export from Excel needs converting)")
-            yield raw.decode("utf-8", errors="replace")
+            line = raw.decode("utf-8", errors="replace")
+        if any(char in line for char in CONTROL_CHARACTERS):
+            problems.add(number, "holds control characters (such as NUL); save the file as plain text")
+            line = line.translate(STRIP_CONTROL)
+        yield line
 
 
 def read_rows(
@@ -111,7 +128,11 @@ def read_rows(
     """(line number, row) for each data row; a wrong header is reported and ends the file."""
     source.seek(0)
     reader = csv.reader(_decoded_lines(source, problems))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        problems.add(1, f"not readable as CSV ({exc}); save with Windows or Unix line endings")
+        return
     if header is None:
         problems.add(1, f"the file is empty; the first line must be the header {','.join(required)}")
         return
@@ -123,10 +144,20 @@ def read_rows(
         problems.add(1, f"the header must be {expected}; got {','.join(columns)}")
         return
     width = len(columns)
-    for row in reader:
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            problems.add(reader.line_num, f"not readable as CSV ({exc}); save with Windows or Unix line endings")
+            return
+        if row is None:
+            return
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != width:
             problems.add(reader.line_num, f"expected {width} fields, found {len(row)}")
+            continue
+        if any(len(value) > MAX_FIELD for value in row):
+            problems.add(reader.line_num, f"a field is longer than {MAX_FIELD:,} characters")
             continue
         yield reader.line_num, dict(zip(columns, [value.strip() for value in row], strict=True))

@@ -29,7 +29,7 @@ def migration_head() -> str | None:
 
 async def database_revision(timeout_s: float = 3.0) -> str | None:
     """The revision the database is migrated to; raises if the database cannot be reached in time."""
-    async with asyncio.timeout(timeout_s), get_database().engine.connect() as connection:
+    async with asyncio.timeout(timeout_s), get_database().read_engine.connect() as connection:
         try:
             return await connection.scalar(text("SELECT version_num FROM alembic_version"))
         except Exception:  # no alembic_version table: never migrated

@@ -32,7 +32,8 @@ async def get_principal(
 def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role != "admin" and principal.role not in roles:
-            raise Forbidden(f"This needs a key with role {' or '.join(('admin', *roles))}; yours is {principal.role}.")
+            allowed = " or ".join(dict.fromkeys((*roles, "admin")))
+            raise Forbidden(f"This needs a key with role {allowed}; yours is {principal.role}.")
         return principal
 
     return check

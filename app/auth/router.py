@@ -6,7 +6,7 @@ from app.auth import service as auth_service
 from app.auth.dependencies import AdminDep
 from app.auth.models import ApiKey
 from app.auth.schemas import KeyCreated, KeyIn, KeyOut
-from app.db import SessionDep
+from app.db import SessionDep, utc_now
 from app.paging import Page, PageDep, make_page
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
@@ -31,4 +31,4 @@ async def list_keys(session: SessionDep, _: AdminDep, page: PageDep) -> Page[Key
 @router.delete("/{key_id}", response_model=KeyOut)
 async def revoke_key(key_id: str, session: SessionDep, principal: AdminDep) -> ApiKey:
     """Revoke a key: it stops working at once."""
-    return await auth_service.revoke_key(session, key_id=key_id, actor=principal.name)
+    return await auth_service.revoke_key(session, key_id=key_id, actor=principal.name, now=utc_now())

@@ -5,13 +5,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from app.text import SingleLine
+
 Role = Literal["admin", "duty_officer", "auditor"]
 
 
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[SingleLine, StringConstraints(min_length=1, max_length=100)]
     role: Role
     region_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)] | None = None
 

@@ -3,14 +3,15 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.models import ApiKey
-from app.db import new_token, utc_now
-from app.errors import NotFound
+from app.db import new_token
+from app.errors import NotFound, Unprocessable
 from app.region import service as region_service
 
 TOKEN_PREFIX = "jy"
@@ -32,6 +33,7 @@ class Principal:
 
 
 def hash_token(token: str) -> str:
+    """SHA-256 of a bearer token, as stored."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -56,7 +58,18 @@ async def create_key(
 ) -> tuple[ApiKey, str]:
     """Create a key; the token is returned once and only its hash is kept."""
     if region_code is not None:
-        region_code = (await region_service.get_region(session, region_code)).code
+        if role == "admin":
+            raise Unprocessable(
+                "Admin keys act everywhere; leave region_code out, or choose duty_officer or auditor.",
+                errors=[{"loc": ["body", "region_code"], "msg": "not allowed for role admin"}],
+            )
+        code = region_service.require_code(region_code, ("body", "region_code"))
+        if not await region_service.get_paths(session, {code}):
+            raise Unprocessable(
+                f"No region has code {code}; import it first.",
+                errors=[{"loc": ["body", "region_code"], "msg": f"unknown region {code}"}],
+            )
+        region_code = code
     token = new_token(TOKEN_PREFIX)
     key = ApiKey(name=name, role=role, region_code=region_code, token_hash=hash_token(token), created_by=actor)
     session.add(key)
@@ -87,13 +100,13 @@ async def list_keys(session: AsyncSession, *, limit: int, cursor: str | None) ->
     return list(await session.scalars(query))
 
 
-async def revoke_key(session: AsyncSession, *, key_id: str, actor: str) -> ApiKey:
+async def revoke_key(session: AsyncSession, *, key_id: str, actor: str, now: datetime) -> ApiKey:
     """Revoke a key; revoking twice is harmless."""
     key = await session.get(ApiKey, key_id)
     if key is None:
         raise NotFound(f"No API key has id {key_id!r}.")
     if key.revoked_at is None:
-        key.revoked_at = utc_now()
+        key.revoked_at = now
         await audit_service.record_event(
             session,
             audit_service.Event(

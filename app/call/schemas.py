@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.call.models import Call
 from app.contact.phone import mask
+from app.text import MultiLine
 
 
 class CallContact(BaseModel):
@@ -68,16 +69,16 @@ class ManualAckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["phone", "in_person", "radio", "other"]
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    note: Annotated[MultiLine, StringConstraints(max_length=500)] = ""
 
 
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stage: Literal["initial", "follow_up", "final"]
-    actions: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+    actions: Annotated[MultiLine, StringConstraints(max_length=2000)] = ""
     evacuated: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+    note: Annotated[MultiLine, StringConstraints(max_length=2000)] = ""
 
 
 class FeedbackOut(BaseModel):

@@ -14,7 +14,7 @@ from app.contact.models import CHANNELS, Contact, Supervision
 from app.contact.phone import normalize_mobile
 from app.contact.service import changed_event
 from app.db import bulk_insert, new_id
-from app.errors import Forbidden
+from app.errors import Forbidden, Unprocessable
 from app.importing import Problems, Upload, read_rows
 from app.region import service as region_service
 from app.region.models import Region
@@ -182,7 +182,14 @@ async def import_contacts(
 ) -> ContactImport:
     """Check a roster CSV whole, then upsert it; with `replace`, deactivate the subtree's missing contacts."""
     if replace is not None:
-        region = await region_service.get_region(session, replace)
+        code = region_service.require_code(replace, ("query", "replace"))
+        paths = await region_service.get_paths(session, {code})
+        if not paths:
+            raise Unprocessable(
+                f"?replace={code} names no known region.",
+                errors=[{"loc": ["query", "replace"], "msg": "unknown region"}],
+            )
+        region = await region_service.get_region(session, code)
         if not principal.covers(region.path):
             raise Forbidden(f"Region {region.code} is outside your key's region {principal.region_code}.")
         replace = region.code

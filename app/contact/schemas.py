@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.contact.phone import normalize_mobile
+from app.text import SingleLine
 
 Channel = Literal["sms", "voice"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Role = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=100)]
+Role = Annotated[SingleLine, StringConstraints(max_length=50)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(normalize_mobile)]
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)]
 Rank = Annotated[int, Field(ge=1, le=99)]
@@ -29,8 +30,8 @@ class ContactIn(BaseModel):
     name: Name
     phone: Phone
     region_code: RegionCode
-    role: Role = ""
-    rank: Rank = 1
+    role: Role
+    rank: Rank
     channels: Channels
     supervises: Supervises = []
 

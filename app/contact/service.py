@@ -40,8 +40,8 @@ async def check_placement(
     session: AsyncSession, principal: Principal, region_code: str, supervises: list[str]
 ) -> tuple[str, list[str]]:
     """Normalised region and supervised codes; 422 if unknown or not below the region, 403 out of scope."""
-    region = region_service.require_code(region_code)
-    supervised = [region_service.require_code(code) for code in supervises]
+    region = region_service.require_code(region_code, ("body", "region_code"))
+    supervised = [region_service.require_code(code, ("body", "supervises", i)) for i, code in enumerate(supervises)]
     paths = await region_service.get_paths(session, {region, *supervised})
     unknown = [code for code in (region, *supervised) if code not in paths]
     if unknown:
@@ -110,14 +110,14 @@ async def update_contact(
     own_path = (await region_service.get_region(session, contact.region_code)).path
     ensure_covers(principal, own_path, contact.region_code)
     fields = patch.model_dump(exclude_unset=True)
-    for name in ("name", "phone", "role", "rank", "channels"):
+    for name in ("name", "phone", "region_code", "role", "rank", "channels", "supervises"):
         if fields.get(name) is None and name in fields:
             raise Unprocessable(f"{name} cannot be null.", errors=[{"loc": ["body", name], "msg": "may not be null"}])
     region_code, supervises = await check_placement(
         session,
         principal,
-        fields.get("region_code") or contact.region_code,
-        fields["supervises"] if fields.get("supervises") is not None else contact.supervises,
+        fields.get("region_code", contact.region_code),
+        fields.get("supervises", contact.supervises),
     )
     phone = fields.get("phone") or contact.phone
     if (phone, region_code) != (contact.phone, contact.region_code):

@@ -20,10 +20,14 @@ def normalize_code(raw: str) -> str | None:
     return code if len(code) == 12 else None
 
 
-def require_code(raw: str) -> str:
+def require_code(raw: str, loc: tuple[str | int, ...] = ("path", "code")) -> str:
+    """The 12-digit form of a code; 422 naming where it came from when it is not a region code."""
     code = normalize_code(raw)
     if code is None:
-        raise Unprocessable(f"{raw!r} is not a region code; use the 6- or 12-digit statistical code.")
+        raise Unprocessable(
+            f"{raw!r} is not a region code; use the 6- or 12-digit statistical code.",
+            errors=[{"loc": list(loc), "msg": "not a 6- or 12-digit region code"}],
+        )
     return code
 
 

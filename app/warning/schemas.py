@@ -5,19 +5,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.text import MultiLine, SingleLine
+
 Level = Literal["red", "orange", "yellow", "blue"]
 Mode = Literal["actual", "exercise", "test"]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Hazard = Annotated[SingleLine, StringConstraints(min_length=1, max_length=50)]
+Title = Annotated[SingleLine, StringConstraints(min_length=1, max_length=200)]
+Description = Annotated[MultiLine, StringConstraints(max_length=2000)]
+Instruction = Annotated[MultiLine, StringConstraints(max_length=500)]
+Note = Annotated[MultiLine, StringConstraints(max_length=500)]
 
 
 class WarningIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hazard: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    hazard: Hazard
     level: Level
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    description: Text | None = None
-    instruction: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    title: Title
+    description: Description | None = None
+    instruction: Instruction | None = None
     area_codes: Annotated[
         list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=12)]],
         Field(min_length=1, max_length=1000),
@@ -68,7 +74,7 @@ class WarningOut(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    reason: Note = ""
     kind: Literal["lifted", "withdrawn"] = "lifted"
 
 
@@ -87,5 +93,5 @@ class RegionStateOut(BaseModel):
 class ConfirmIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] = "other"
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    method: Annotated[SingleLine, StringConstraints(min_length=1, max_length=20)] = "other"
+    note: Note = ""

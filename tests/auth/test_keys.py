@@ -47,10 +47,13 @@ async def test_only_admins_manage_keys(client: AsyncClient, anonymous: AsyncClie
 
 async def test_bad_key_requests_are_422_or_404(client: AsyncClient, regions: None) -> None:
     assert (await client.post("/api/v1/keys", json={"name": "x", "role": "superuser"})).status_code == 422
-    assert (
-        await client.post("/api/v1/keys", json={"name": "x", "role": "auditor", "region_code": "659999"})
-    ).status_code == 404
+    unknown = await client.post("/api/v1/keys", json={"name": "x", "role": "auditor", "region_code": "659999"})
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"] == [{"loc": ["body", "region_code"], "msg": "unknown region 659999000000"}]
+    admin = await client.post("/api/v1/keys", json={"name": "x", "role": "admin", "region_code": "650107"})
+    assert admin.status_code == 422
     assert (await client.delete("/api/v1/keys/unknown")).status_code == 404
+    assert (await client.get("/api/v1/keys")).json()["items"] == []
 
 
 async def test_key_changes_are_audited_with_the_actor(client: AsyncClient, regions: None) -> None:

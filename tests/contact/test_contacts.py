@@ -101,7 +101,8 @@ async def test_update_changes_fields_and_keeps_history(client: AsyncClient, regi
 
 async def test_update_rejects_nulls_and_unknown_fields(client: AsyncClient, regions: None) -> None:
     contact = await create_contact(client)
-    assert (await client.patch(f"/api/v1/contacts/{contact['id']}", json={"name": None})).status_code == 422
+    for field in ("name", "region_code", "supervises", "rank"):
+        assert (await client.patch(f"/api/v1/contacts/{contact['id']}", json={field: None})).status_code == 422
     assert (await client.patch(f"/api/v1/contacts/{contact['id']}", json={"nmae": "李四"})).status_code == 422
 
 
@@ -193,3 +194,33 @@ def test_mainland_fast_path_agrees_with_the_general_parser() -> None:
             except phonenumbers.NumberParseException:
                 theirs = None
             assert ours == theirs, raw
+
+
+async def test_role_and_rank_are_required(client: AsyncClient, regions: None) -> None:
+    body = contact_body()
+    del body["role"], body["rank"]
+    response = await client.post("/api/v1/contacts", json=body)
+    assert response.status_code == 422
+    assert {tuple(e["loc"]) for e in response.json()["errors"]} == {("body", "role"), ("body", "rank")}
+
+
+async def test_bad_region_code_names_the_field(client: AsyncClient, regions: None) -> None:
+    response = await client.post("/api/v1/contacts", json=contact_body("65-01"))
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"loc": ["body", "region_code"], "msg": "not a 6- or 12-digit region code"}]
+
+
+async def test_concurrent_identical_creates_conflict_cleanly(client: AsyncClient, regions: None) -> None:
+    import asyncio
+
+    body = contact_body()
+    responses = await asyncio.gather(*(client.post("/api/v1/contacts", json=body) for _ in range(8)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(201) == 1 and set(codes) <= {201, 409}, codes
+
+
+async def test_nul_in_text_is_refused_not_500(client: AsyncClient, regions: None) -> None:
+    response = await client.post("/api/v1/contacts", json=contact_body(name="王\u0000五"))
+    assert response.status_code == 422
+    assert (await client.get("/api/v1/contacts/%00")).status_code in (404, 422)
+    assert (await client.get("/api/v1/contacts", params={"role": "\x00"})).status_code in (200, 422)

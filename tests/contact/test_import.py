@@ -140,3 +140,48 @@ async def test_duty_officer_imports_only_inside_its_subtree(
         headers={**CSV, **bearer(token)},
     )
     assert replace.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"name,phone,region_code,role,rank,channels\r\xe7\x8e\x8b,13900000001,650107001001,a,1,sms\r", "CSV"),
+        ("name,phone,region_code,role,rank,channels\n王\x00五,13900000001,650107001001,a,1,sms\n".encode(), "control"),
+        (
+            (
+                "name,phone,region_code,role,rank,channels\n" + "长" * 200_000 + ",13900000001,650107001001,a,1,sms\n"
+            ).encode(),
+            "CSV",
+        ),
+    ],
+    ids=["carriage returns only", "NUL byte", "huge field"],
+)
+async def test_unreadable_files_are_422_not_500(client: AsyncClient, regions: None, body: bytes, words: str) -> None:
+    response = await _import(client, body)
+    assert response.status_code == 422, response.text
+    assert words in response.json()["errors"][0]["msg"]
+    assert await _roster(client) == {}
+
+
+async def test_unknown_replace_region_is_422(client: AsyncClient, regions: None) -> None:
+    response = await _import(client, csv_body(HEADER), replace="659999")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "replace"]
+
+
+async def test_gzip_bomb_is_stopped_at_the_limit(client: AsyncClient, regions: None, migrated: str) -> None:
+    import gzip
+
+    from httpx import ASGITransport
+    from httpx import AsyncClient as Client
+
+    from app.config import Settings
+    from app.main import create_app
+    from tests.conftest import ADMIN_TOKEN
+
+    app = create_app(Settings(database_url=migrated, admin_token=ADMIN_TOKEN, max_import_bytes=100_000))
+    bomb = gzip.compress(b"name,phone,region_code,role,rank,channels\n" + b"x" * 50_000_000)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", **CSV, "Content-Encoding": "gzip"}
+    async with Client(transport=ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers) as http:
+        response = await http.post("/api/v1/contacts/import", content=bomb)
+    assert response.status_code == 413
