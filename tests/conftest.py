@@ -31,8 +31,8 @@ import app.models  # noqa: E402  (every table on the metadata)
 from app import db  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Base  # noqa: E402
-from app.policy.models import Policy  # noqa: E402
 from app.main import create_app  # noqa: E402
+from app.policy.models import Policy  # noqa: E402
 
 requires_postgres = pytest.mark.skipif(POSTGRES_URL is None, reason="JIAOYING_TEST_DATABASE_URL is not set")
 
