@@ -52,3 +52,64 @@ def csv_body(*lines: str) -> bytes:
 
 
 CSV = {"Content-Type": "text/csv"}
+
+
+async def roster(client: AsyncClient, *, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Two people per village of 达坂城区, one per township and one for the county; phones by region."""
+    from tests.conftest import FIXTURES
+
+    lines = (FIXTURES / "regions.csv").read_text(encoding="utf-8").splitlines()[1:]
+    rows = ["name,phone,region_code,role,rank,channels"]
+    phones: dict[str, list[str]] = {}
+    for line in lines:
+        code, name, level, _ = line.split(",")
+        if not code.startswith("650107") or code in skip:
+            continue
+        for rank in range(1, 3 if level == "village" else 2):
+            number = phone()
+            phones.setdefault(code, []).append(number)
+            rows.append(f"{name}责任人{rank},{number},{code},责任人,{rank},sms|voice")
+    response = await client.post("/api/v1/contacts/import", content=csv_body(*rows), headers=CSV)
+    assert response.status_code == 200, response.text
+    return phones
+
+
+def warning_body(**fields: Any) -> dict[str, Any]:
+    body = {
+        "hazard": "大风",
+        "level": "red",
+        "title": "达坂城区大风红色预警",
+        "instruction": "停止户外作业，人员转移至安全地带",
+        "area_codes": [COUNTY],
+    }
+    return body | fields
+
+
+async def issue(client: AsyncClient, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/warnings", json=warning_body(**fields))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def send_all() -> int:
+    """Run the sender once, as the scheduler's heartbeat would."""
+    from app.db import utc_now
+    from app.notify.providers import ConsoleProvider
+    from app.notify.sender import send_due
+
+    return await send_due(ConsoleProvider(), now=utc_now())
+
+
+async def outbox(client: AsyncClient, warning_id: str | None = None) -> list[dict[str, Any]]:
+    items = (await client.get("/api/v1/dev/outbox", params={"limit": 1000})).json()["items"]
+    return [m for m in items if warning_id is None or m["warning_id"] == warning_id]
+
+
+async def calls(client: AsyncClient, warning_id: str, **params: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/warnings/{warning_id}/calls", params={"limit": 1000, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def token_of(message: dict[str, Any]) -> str:
+    return message["ack_url"].rsplit("/", 1)[1]

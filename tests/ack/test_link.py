@@ -1,0 +1,127 @@
+"""The acknowledgement link: a page that never acknowledges on GET, 收到 by POST, feedback, closing."""
+
+from datetime import timedelta
+
+from httpx import AsyncClient
+from sqlalchemy import update
+
+from app.call.models import Call
+from app.db import session_scope, utc_now
+from app.warning.models import Warning
+from tests.factories import VILLAGE, calls, create_contact, issue, outbox, send_all, token_of, warning_body
+
+JSON = {"Accept": "application/json"}
+
+
+async def _link(client: AsyncClient, **fields: object) -> tuple[dict, str]:
+    await create_contact(client)
+    warning = await issue(client, **fields)
+    await send_all()
+    sms = next(m for m in await outbox(client, warning["id"]) if m["channel"] == "sms")
+    return warning, token_of(sms)
+
+
+async def test_page_shows_the_warning_and_a_form_but_does_not_acknowledge(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    warning, token = await _link(client)
+    page = await anonymous.get(f"/ack/{token}")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "收到" in html and 'method="post"' in html and "<script" not in html.lower()
+    assert "大风" in html and "红色预警" in html and "北京时间" in html and "工人新村社区居委会" in html
+    assert "#c5221f" in html  # red
+    assert page.headers["cache-control"] == "no-store"
+    assert (await calls(client, warning["id"]))[0]["status"] == "notified"
+
+
+async def test_post_acknowledges_once_and_reaches_the_region(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    warning, token = await _link(client)
+    first = await anonymous.post(f"/ack/{token}", headers=JSON)
+    assert first.status_code == 200 and first.json()["status"] == "acknowledged"
+    again = await anonymous.post(f"/ack/{token}", headers=JSON)
+    assert again.json() == first.json()
+    call = (await calls(client, warning["id"]))[0]
+    assert call["status"] == "acknowledged" and call["ack_method"] == "link" and call["late"] is False
+    region = (await client.get(f"/api/v1/warnings/{warning['id']}/regions", params={"state": "reached"})).json()
+    assert [(r["region_code"], r["reached_by"]) for r in region["items"]] == [(VILLAGE, "link")]
+    assert (await client.get(f"/api/v1/warnings/{warning['id']}")).json()["reached_regions"] == 1
+
+
+async def test_form_post_redirects_back_to_the_page(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
+    _, token = await _link(client)
+    response = await anonymous.post(f"/ack/{token}")
+    assert response.status_code == 303 and response.headers["location"] == f"/ack/{token}?sent=ack"
+    assert "已收到" in (await anonymous.get(response.headers["location"])).text
+
+
+async def test_a_late_answer_counts_and_is_marked_late(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    warning, token = await _link(client)
+    async with session_scope() as session:
+        await session.execute(update(Call).values(status="unanswered", deadline_at=utc_now() - timedelta(minutes=1)))
+    assert (await anonymous.post(f"/ack/{token}", headers=JSON)).status_code == 200
+    call = (await calls(client, warning["id"]))[0]
+    assert call["status"] == "acknowledged" and call["late"] is True
+
+
+async def test_unknown_token_is_404(anonymous: AsyncClient) -> None:
+    assert (await anonymous.get("/ack/not-a-token")).status_code == 404
+    response = await anonymous.post("/ack/not-a-token", headers=JSON)
+    assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+
+
+async def test_feedback_stages_and_rules(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
+    warning, token = await _link(client)
+    initial = await anonymous.post(
+        f"/ack/{token}/feedback", json={"stage": "initial", "actions": "已到岗，排查隐患", "evacuated": 0}
+    )
+    assert initial.status_code == 201 and initial.json()["stage"] == "initial"
+    call = (await calls(client, warning["id"]))[0]
+    assert call["status"] == "acknowledged" and call["feedback_count"] == 1  # feedback acknowledges too
+    negative = await anonymous.post(f"/ack/{token}/feedback", json={"stage": "follow_up", "evacuated": -3})
+    assert negative.status_code == 422
+    unknown = await anonymous.post(f"/ack/{token}/feedback", json={"stage": "summary"})
+    assert unknown.status_code == 422
+    final = await anonymous.post(f"/ack/{token}/feedback", json={"stage": "final", "evacuated": 35, "note": "已解除"})
+    assert final.status_code == 201
+    after = await anonymous.post(f"/ack/{token}/feedback", json={"stage": "follow_up", "evacuated": 36})
+    assert after.status_code == 409 and after.headers["content-type"] == "application/problem+json"
+    assert (await calls(client, warning["id"]))[0]["feedback_count"] == 2
+
+
+async def test_feedback_by_form(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
+    _, token = await _link(client)
+    form = {"stage": "initial", "actions": "已到岗", "evacuated": "", "note": ""}
+    response = await anonymous.post(f"/ack/{token}/feedback", data=form)
+    assert response.status_code == 303
+    assert "反馈已提交" in (await anonymous.get(response.headers["location"])).text
+
+
+async def test_closed_warning_page_says_so_and_closes_a_week_later(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    warning, token = await _link(client)
+    await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "大风减弱", "kind": "lifted"})
+    page = (await anonymous.get(f"/ack/{token}")).text
+    assert "已解除" in page and 'action="/ack/' in page  # the 终报 form stays open
+    assert (await anonymous.post(f"/ack/{token}/feedback", json={"stage": "final", "evacuated": 3})).status_code == 201
+    async with session_scope() as session:
+        await session.execute(update(Warning).values(closed_at=utc_now() - timedelta(days=8)))
+    assert (await anonymous.get(f"/ack/{token}")).status_code == 410
+    assert (await anonymous.post(f"/ack/{token}", headers=JSON)).status_code == 410
+
+
+async def test_superseded_page_links_to_the_current_warning(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    warning, token = await _link(client)
+    newer = await client.post(f"/api/v1/warnings/{warning['id']}/update", json=warning_body(level="orange"))
+    assert newer.status_code == 201
+    page = (await anonymous.get(f"/ack/{token}")).text
+    assert "已更新" in page and "/ack/" in page
+    stale = await anonymous.post(f"/ack/{token}", headers=JSON)
+    assert stale.status_code == 409

@@ -1,0 +1,86 @@
+"""The sender hands pending messages to the console provider, once, and the calls become notified."""
+
+from datetime import timedelta
+
+from httpx import AsyncClient
+from sqlalchemy import func, select, update
+
+from app.db import session_scope, utc_now
+from app.notify.models import Message
+from app.notify.providers import ConsoleProvider
+from app.notify.sender import send_due
+from tests.factories import calls, create_contact, issue, outbox, send_all
+
+
+async def test_first_attempt_goes_out_on_both_red_channels(client: AsyncClient, regions: None) -> None:
+    contact = await create_contact(client)
+    warning = await issue(client)
+    assert await send_all() == 2
+    messages = await outbox(client, warning["id"])
+    assert sorted(m["channel"] for m in messages) == ["sms", "voice"]
+    sms = next(m for m in messages if m["channel"] == "sms")
+    voice = next(m for m in messages if m["channel"] == "voice")
+    assert sms["to"] == contact["phone"] and sms["kind"] == "alert"
+    assert sms["ack_url"] and sms["ack_url"] in sms["text"] and len(sms["text"]) <= 134
+    assert "红色预警" in sms["text"] and "大风" in sms["text"] and "工人新村社区居委会" in sms["text"]
+    assert sms["text"].startswith("【叫应】")
+    assert voice["ack_url"] is None and "http" not in voice["text"] and voice["text"].endswith("收到请按1。")
+    call = (await calls(client, warning["id"]))[0]
+    assert call["status"] == "notified" and call["attempts"] == 1 and call["notified_at"]
+
+
+async def test_orange_first_attempt_is_sms_only(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    warning = await issue(client, level="orange")
+    await send_all()
+    assert [m["channel"] for m in await outbox(client, warning["id"])] == ["sms"]
+
+
+async def test_a_person_without_the_channel_gets_their_own(client: AsyncClient, regions: None) -> None:
+    await create_contact(client, channels=["voice"])
+    warning = await issue(client, level="orange")
+    await send_all()
+    assert [m["channel"] for m in await outbox(client, warning["id"])] == ["voice"]
+
+
+async def test_long_texts_are_cut_to_two_segments(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    warning = await issue(client, instruction="立即组织人员转移，" * 40)
+    await send_all()
+    sms = next(m for m in await outbox(client, warning["id"]) if m["channel"] == "sms")
+    assert len(sms["text"]) <= 134 and sms["text"].endswith(sms["ack_url"]) and "…" in sms["text"]
+
+
+async def test_nothing_is_sent_twice(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    await issue(client)
+    assert await send_all() == 2
+    assert await send_all() == 0
+    assert len(await outbox(client)) == 2
+
+
+async def test_a_message_stuck_in_sending_is_resent_under_its_id(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    await issue(client)
+    async with session_scope() as session:  # a sender that claimed them and died
+        await session.execute(update(Message).values(status="sending", claimed_at=utc_now() - timedelta(minutes=5)))
+    assert await send_due(ConsoleProvider(), now=utc_now()) == 2
+    again = await send_due(ConsoleProvider(), now=utc_now() + timedelta(minutes=5))
+    assert again == 0
+    async with session_scope() as session:
+        statuses = (await session.execute(select(Message.status, func.count()).group_by(Message.status))).all()
+    assert dict(statuses) == {"sent": 2}
+    assert len(await outbox(client)) == 2
+
+
+async def test_dev_outbox_exists_only_with_the_console_provider(migrated: str) -> None:
+    from httpx import ASGITransport
+
+    from app.config import Settings
+    from app.main import create_app
+    from tests.conftest import ADMIN_TOKEN
+
+    app = create_app(Settings(database_url=migrated, admin_token=ADMIN_TOKEN, provider="webhook", scheduler="off"))
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers) as http:
+        assert (await http.get("/api/v1/dev/outbox")).status_code == 404
