@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, cast
 
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, event, insert
+from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -123,25 +123,41 @@ def create_engine(url: str, *, timeout_s: float = 10.0) -> AsyncEngine:
 async def bulk_insert(session: AsyncSession, model: type["Base"], rows: list[dict[str, Any]]) -> None:
     """Insert many rows in the session's transaction: COPY on PostgreSQL, executemany on SQLite.
 
-    For imports and fan-outs, where SQLAlchemy's per-row parameter handling would dominate.
-    Rows are dicts with the same keys; JSON columns take Python values, as with insert().
+    For imports and fan-outs, where SQLAlchemy's per-row parameter handling would dominate: values
+    go through each column type's own bind processor once, then straight to the driver. Rows are
+    dicts with the same keys; JSON columns take Python values, as with insert().
     """
     if not rows:
         return
     table = cast(Table, model.__table__)
-    if session.bind.dialect.name != "postgresql":
-        for start in range(0, len(rows), 10_000):
-            await session.execute(insert(table), rows[start : start + 10_000])
-        return
+    dialect = session.bind.dialect
     columns = list(rows[0])
-    as_json = [isinstance(table.c[name].type, JSON) for name in columns]
-    records = [
-        tuple(json_text(row[name]) if is_json else row[name] for name, is_json in zip(columns, as_json, strict=True))
-        for row in rows
-    ]
-    driver = (await (await session.connection()).get_raw_connection()).driver_connection
-    assert driver is not None
-    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+    if dialect.name == "postgresql":
+        as_json = [isinstance(table.c[name].type, JSON) for name in columns]
+        records = [
+            tuple(
+                json_text(row[name]) if is_json else row[name] for name, is_json in zip(columns, as_json, strict=True)
+            )
+            for row in rows
+        ]
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(table.name, records=records, columns=columns)
+        return
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' for _ in columns)})"
+    connection = await session.connection()
+    for start in range(0, len(rows), 10_000):
+        records = [
+            tuple(
+                process(row[name]) if process is not None and row[name] is not None else row[name]
+                for name, process in zip(columns, processors, strict=True)
+            )
+            for row in rows[start : start + 10_000]
+        ]
+        await connection.exec_driver_sql(statement, records)
 
 
 class Database:

@@ -1,91 +1,153 @@
-"""The sender: claims due messages from the outbox, hands them over, and records the outcome.
+"""The sender: turns due attempts into messages, hands them over, and records the outcome.
 
-Three short transactions per batch, none holding a lock across network I/O: claim (pending →
-sending, FOR UPDATE SKIP LOCKED so any number of processes share the work), hand over, record
-(sending → sent, the call notified, one message.sent event each). A message left in `sending` by
-a crash is claimed again after RECLAIM_AFTER and resent under the same id, which providers dedupe.
+The outbox is durable before anything is sent: a call with `next_attempt_at` in the past is an
+attempt waiting to go out, and closing notices are messages stored as `pending`. Each round is
+three short transactions, none holding a lock across network I/O:
+
+1. claim: due calls are locked (FOR UPDATE SKIP LOCKED, so any number of processes share the
+   work), their attempt's messages written as `sending`, and the call moved to its next attempt;
+   pending notices and messages left in `sending` by a crash are claimed the same way;
+2. hand over to the provider (the link is derived from the call id here and never stored);
+3. record: `sent`, the call `notified`, one `message.sent` event per call and attempt.
+
+A crash after 1 leaves messages in `sending`; after RECLAIM_AFTER they are handed over again under
+the same ids, which providers (and the console) deduplicate.
 """
 
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
 from app.audit import service as audit_service
-from app.call.models import Call
+from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
-from app.db import session_scope
+from app.db import bulk_insert, new_id, session_scope
+from app.notify import templates
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
-from app.notify.templates import LINK
-from app.warning.fanout import warning_chain
-from app.warning.models import Warning
+from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt, warning_chain
+from app.warning.models import Warning, WarningRegion
 
 log = logging.getLogger(__name__)
 BATCH = 1000
 RECLAIM_AFTER = timedelta(seconds=60)
 
 
-async def _claim(now: datetime, batch: int) -> list[Outgoing]:
-    settings = get_settings()
-    async with session_scope() as session:
-        due = or_(
-            and_(Message.status == "pending", Message.due_at <= now),
-            and_(Message.status == "sending", Message.claimed_at < now - RECLAIM_AFTER),
-        )
-        rows = list(
-            await session.scalars(
-                select(Message)
-                .where(due)
-                .order_by(Message.due_at, Message.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not rows:
-            return []
-        await session.execute(
-            update(Message).where(Message.id.in_([m.id for m in rows])).values(status="sending", claimed_at=now)
-        )
-        levels = dict(
-            (
-                await session.execute(
-                    select(Warning.id, Warning.level).where(Warning.id.in_({m.warning_id for m in rows}))
-                )
-            )
-            .tuples()
-            .all()
-        )
-        secret = await tokens.instance_secret(session)
-    outgoing = []
-    for message in rows:
-        url = (
-            tokens.ack_url(settings.public_url, tokens.derive_token(secret, message.call_id))
-            if message.with_link
-            else None
-        )
-        text = message.text.replace(LINK, url) if url else message.text
-        outgoing.append(
-            Outgoing(
-                message_id=message.id,
-                call_id=message.call_id,
-                warning_id=message.warning_id,
-                kind=message.kind,
-                channel=message.channel,
-                to=message.to,
-                text=text,
-                ack_url=url,
-                level=levels[message.warning_id],
-                attempt=message.attempt,
-            )
-        )
-    return outgoing
-
-
 def _chunks(values: list[str], size: int = 1000) -> list[list[str]]:
     return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+def _attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_length: int) -> dict[str, str]:
+    """The text of each channel for a call's attempt (SMS with the link placeholder, voice without)."""
+    settings = get_settings()
+    if call.kind == "escalation":
+        unreached = [names.get(code, code) for code in call.about_region_codes]
+        return {
+            "sms": templates.escalation_sms(signature=settings.sms_signature, level=warning.level, hazard=warning.hazard,
+                                            mode=warning.mode, unreached=unreached, link_length=link_length),
+            "voice": templates.escalation_voice(level=warning.level, hazard=warning.hazard, mode=warning.mode,
+                                                unreached=unreached),
+        }  # fmt: skip
+    area = templates.area_label([names[code] for code in call.region_codes if code in names])
+    return {
+        "sms": templates.alert_sms(signature=settings.sms_signature, level=warning.level, hazard=warning.hazard,
+                                   mode=warning.mode, area=area, instruction=warning.instruction,
+                                   link_length=link_length),
+        "voice": templates.alert_voice(level=warning.level, hazard=warning.hazard, mode=warning.mode, area=area,
+                                       instruction=warning.instruction),
+    }  # fmt: skip
+
+
+async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> list[str]:
+    """Lock due calls, store their attempt's messages as `sending`, and schedule the next attempt."""
+    due = (
+        await session.execute(
+            select(Call.id, Call.warning_id, Call.kind, Call.contact_phone, Call.channels, Call.region_codes,
+                   Call.about_region_codes, Call.attempts, Call.created_at)
+            .where(Call.next_attempt_at <= now, Call.status.in_(OPEN_STATUSES))
+            .order_by(Call.next_attempt_at)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()  # fmt: skip
+    if not due:
+        return []
+    warning_ids = {call.warning_id for call in due}
+    warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
+    codes = {code for call in due for code in (*call.region_codes, *call.about_region_codes)}
+    names: dict[str, str] = {}
+    for chunk in _chunks(sorted(codes)):
+        rows = await session.execute(
+            select(WarningRegion.region_code, WarningRegion.name).where(
+                WarningRegion.warning_id.in_(warning_ids), WarningRegion.region_code.in_(chunk)
+            )
+        )
+        names.update(rows.tuples().all())
+    link_length = len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
+    messages: list[dict[str, Any]] = []
+    schedule: list[dict[str, Any]] = []
+    for call in due:
+        warning = warnings[call.warning_id]
+        attempt = current_attempt(warning.policy, call.created_at, now, call.attempts)
+        texts = _attempt_texts(warning, call, names, link_length)
+        for channel in attempt_channels(warning.policy, attempt, call.channels):
+            messages.append({
+                "id": new_id(), "call_id": call.id, "warning_id": call.warning_id, "kind": call.kind,
+                "channel": channel, "to": call.contact_phone, "attempt": attempt, "text": texts[channel],
+                "with_link": channel == "sms", "status": "sending", "due_at": now, "created_at": now,
+                "claimed_at": now, "sent_at": None, "error": None,
+            })  # fmt: skip
+        schedule.append(
+            {"id": call.id, "attempts": attempt, "next_attempt_at": attempt_due_at(warning.policy, call.created_at,
+                                                                                  attempt + 1)}
+        )  # fmt: skip
+    await bulk_insert(session, Message, messages)
+    await session.execute(update(Call), schedule)
+    return [message["id"] for message in messages]
+
+
+async def _claim(now: datetime, batch: int) -> list[Outgoing]:
+    async with session_scope() as session:
+        claimed = await _claim_attempts(session, now, batch)
+        # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
+        stored = and_(Message.status == "pending", Message.due_at <= now)
+        stuck = and_(Message.status == "sending", Message.claimed_at < now - RECLAIM_AFTER)
+        others = list(
+            (
+                await session.execute(
+                    select(Message.id).where(or_(stored, stuck)).order_by(Message.due_at).limit(batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+        )  # fmt: skip
+        for chunk in _chunks(others):
+            await session.execute(update(Message).where(Message.id.in_(chunk)).values(status="sending", claimed_at=now))
+        ids = claimed + others
+        if not ids:
+            return []
+        rows: list[Message] = []
+        for chunk in _chunks(ids):
+            rows.extend(await session.scalars(select(Message).where(Message.id.in_(chunk))))
+        levels = dict(
+            (await session.execute(select(Warning.id, Warning.level).where(Warning.id.in_({m.warning_id for m in rows}))))
+            .tuples()
+            .all()
+        )  # fmt: skip
+        secret = await tokens.instance_secret(session)
+    public_url = get_settings().public_url
+    outgoing = []
+    for message in rows:
+        url = tokens.ack_url(public_url, tokens.derive_token(secret, message.call_id)) if message.with_link else None
+        text = message.text.replace(templates.LINK, url) if url else message.text
+        outgoing.append(Outgoing(message_id=message.id, call_id=message.call_id, warning_id=message.warning_id,
+                                 kind=message.kind, channel=message.channel, to=message.to, text=text, ack_url=url,
+                                 level=levels[message.warning_id], attempt=message.attempt))  # fmt: skip
+    return outgoing
 
 
 async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: datetime) -> None:
@@ -93,10 +155,9 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
     async with session_scope() as session:
         for chunk in _chunks(sorted(accepted)):
             await session.execute(
-                update(Message)
-                .where(Message.id.in_(chunk), Message.status == "sending")
+                update(Message).where(Message.id.in_(chunk), Message.status == "sending")
                 .values(status="sent", sent_at=now)
-            )
+            )  # fmt: skip
         for outcome in outcomes:
             if not outcome.accepted:  # back to pending: tried again on a later round
                 await session.execute(
@@ -104,45 +165,35 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                     .where(Message.id == outcome.message_id)
                     .values(status="pending", error=outcome.error)
                 )
-        calls_by_attempt: dict[int, set[str]] = defaultdict(set)
-        events: dict[str, list[audit_service.Event]] = defaultdict(list)
+        attempts: dict[tuple[str, str, int], list[Outgoing]] = defaultdict(list)
         for message in outgoing:
-            if message.message_id not in accepted:
-                continue
-            if message.attempt > 0:
-                calls_by_attempt[message.attempt].add(message.call_id)
-            events[message.warning_id].append(
-                audit_service.Event(
-                    type="message.sent",
-                    actor="sender",
-                    warning_id=message.warning_id,
-                    call_id=message.call_id,
-                    data={
-                        "message_id": message.message_id,
-                        "kind": message.kind,
-                        "channel": message.channel,
-                        "to": message.to,
-                        "attempt": message.attempt,
-                    },
+            if message.message_id in accepted:
+                attempts[(message.warning_id, message.call_id, message.attempt)].append(message)
+        notified = sorted({call_id for _, call_id, attempt in attempts if attempt > 0})
+        for chunk in _chunks(notified):
+            await session.execute(
+                update(Call)
+                .where(Call.id.in_(chunk))
+                .values(
+                    status=case((Call.status == "pending", "notified"), else_=Call.status),
+                    notified_at=func.coalesce(Call.notified_at, now),
                 )
             )
-        for attempt, call_ids in calls_by_attempt.items():
-            for chunk in _chunks(sorted(call_ids)):
-                await session.execute(
-                    update(Call)
-                    .where(Call.id.in_(chunk))
-                    .values(
-                        status=case((Call.status == "pending", "notified"), else_=Call.status),
-                        notified_at=func.coalesce(Call.notified_at, now),
-                        attempts=case((Call.attempts < attempt, attempt), else_=Call.attempts),
-                    )
+        events: dict[str, list[audit_service.Event]] = defaultdict(list)
+        for (warning_id, call_id, attempt), sent in attempts.items():
+            events[warning_id].append(
+                audit_service.Event(
+                    type="message.sent", actor="sender", warning_id=warning_id, call_id=call_id,
+                    data={"attempt": attempt, "kind": sent[0].kind, "to": sent[0].to,
+                          "messages": [{"id": m.message_id, "channel": m.channel} for m in sent]},
                 )
+            )  # fmt: skip
         for warning_id, warning_events in events.items():
             await audit_service.record_events(session, warning_events, chain=warning_chain(warning_id), now=now)
 
 
 async def send_due(provider: Provider, *, now: datetime, batch: int = BATCH) -> int:
-    """Hand every due message to the provider, batch by batch; returns how many were accepted."""
+    """Hand every due attempt and notice to the provider, batch by batch; returns how many were accepted."""
     sent = 0
     while True:
         outgoing = await _claim(now, batch)
@@ -150,6 +201,7 @@ async def send_due(provider: Provider, *, now: datetime, batch: int = BATCH) -> 
             return sent
         outcomes = await provider.send(outgoing)
         await _record(outgoing, outcomes, now)
-        sent += sum(1 for o in outcomes if o.accepted)
-        if len(outgoing) < batch:
+        accepted = sum(1 for o in outcomes if o.accepted)
+        if not accepted:  # the provider refuses everything: leave the rest for a later tick
             return sent
+        sent += accepted

@@ -6,7 +6,6 @@ issuing transaction: when the 201 returns every call is stored, and a crash befo
 nothing.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,11 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ack import tokens
 from app.audit import service as audit_service
 from app.call.models import Call
-from app.config import get_settings
 from app.contact.models import Contact
 from app.db import bulk_insert, new_id
-from app.notify import templates
-from app.notify.models import Message
 from app.policy.service import channels_for_attempt
 from app.region import service as region_service
 from app.region.models import Region
@@ -47,21 +43,15 @@ def attempt_channels(policy: dict[str, Any], attempt: int, available: list[str])
     return [channel for channel in wanted if channel in available] or list(available)
 
 
-def first_retry_at(policy: dict[str, Any], created_at: datetime) -> datetime | None:
-    if policy["max_attempts"] < 2:
-        return None
-    return created_at + timedelta(seconds=policy["ack_timeout_s"] / policy["max_attempts"])
-
-
-async def targeted_regions(session: AsyncSession, area_paths: list[str], reach: list[str]) -> list[Region]:
+async def targeted_regions(session: AsyncSession, area_paths: list[str], reach: list[str]) -> list[dict[str, Any]]:
     """Regions under the areas (the areas included) at the policy's reach levels, not abolished."""
     query = (
-        select(Region)
+        select(Region.code, Region.name, Region.level, Region.parent_code)
         .where(or_(*(region_service.subtree_filter(Region.path, path) for path in area_paths)))
         .where(Region.level.in_(reach), Region.abolished.is_(False))
         .order_by(Region.path)
     )
-    return list(await session.scalars(query))
+    return [dict(row) for row in (await session.execute(query)).mappings()]
 
 
 async def people(session: AsyncSession, area_paths: list[str], reach: list[str]) -> dict[str, Person]:
@@ -88,23 +78,18 @@ async def people(session: AsyncSession, area_paths: list[str], reach: list[str])
 
 async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: datetime) -> list[dict[str, Any]]:
     """Store the warning's targeted regions, alert calls, first messages and events; returns the calls."""
-    settings = get_settings()
     policy = warning.policy
     regions = await targeted_regions(session, warning.area_paths, policy["reach"])
     by_phone = await people(session, warning.area_paths, policy["reach"])
-    names = {region.code: region.name for region in regions}
     covered = {code for person in by_phone.values() for code in person.region_codes}
-    uncovered = [region.code for region in regions if region.code not in covered]
+    uncovered = [region["code"] for region in regions if region["code"] not in covered]
     warning.targeted_regions = len(regions)
     warning.uncovered_area_codes = uncovered
 
     secret = await tokens.instance_secret(session)
-    link_length = len(tokens.ack_url(settings.public_url, "x" * tokens.TOKEN_LENGTH))
     sends = warning.mode != "test"
     deadline = now + timedelta(seconds=policy["ack_timeout_s"])
-    retry_at = first_retry_at(policy, now) if sends else None
     calls: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
     events = [
         audit_service.Event(
             type="warning.issued",
@@ -141,7 +126,8 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
             "about_region_codes": [],
             "status": "pending" if sends else "cancelled",
             "attempts": 0,
-            "next_attempt_at": retry_at,
+            # The first attempt is due now: the call row is the sender's outbox entry (notify.sender).
+            "next_attempt_at": now if sends else None,
             "deadline_at": deadline,
             "created_at": now,
             "closed_at": None if sends else now,
@@ -169,10 +155,6 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
                 },
             )
         )
-        if sends:
-            area = templates.area_label([names[code] for code in person.region_codes])
-            for channel in attempt_channels(policy, 1, person.channels):
-                messages.append(_alert_message(warning, call_id, phone, channel, area, link_length, now))
     if not sends:
         events.append(
             audit_service.Event(
@@ -182,20 +164,19 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
 
     await bulk_insert(session, WarningRegion, _region_rows(warning.id, regions, covered))
     await bulk_insert(session, Call, calls)
-    await bulk_insert(session, Message, messages)
     await audit_service.record_events(session, events, chain=warning_chain(warning.id), now=now)
     return calls
 
 
-def _region_rows(warning_id: str, regions: list[Region], covered: set[str]) -> list[dict[str, Any]]:
+def _region_rows(warning_id: str, regions: list[dict[str, Any]], covered: set[str]) -> list[dict[str, Any]]:
     return [
         {
             "warning_id": warning_id,
-            "region_code": region.code,
-            "name": region.name,
-            "level": region.level,
-            "parent_code": region.parent_code,
-            "state": "unreached" if region.code in covered else "uncovered",
+            "region_code": region["code"],
+            "name": region["name"],
+            "level": region["level"],
+            "parent_code": region["parent_code"],
+            "state": "unreached" if region["code"] in covered else "uncovered",
             "reached_at": None,
             "reached_by": None,
         }
@@ -203,46 +184,15 @@ def _region_rows(warning_id: str, regions: list[Region], covered: set[str]) -> l
     ]
 
 
-def _alert_message(
-    warning: Warning, call_id: str, phone: str, channel: str, area: str, link_length: int, now: datetime
-) -> dict[str, Any]:
-    if channel == "sms":
-        text = templates.alert_sms(
-            signature=get_settings().sms_signature,
-            level=warning.level,
-            hazard=warning.hazard,
-            mode=warning.mode,
-            area=area,
-            instruction=warning.instruction,
-            link_length=link_length,
-        )
-    else:
-        text = templates.alert_voice(
-            level=warning.level, hazard=warning.hazard, mode=warning.mode, area=area, instruction=warning.instruction
-        )
-    return {
-        "id": new_id(),
-        "call_id": call_id,
-        "warning_id": warning.id,
-        "kind": "alert",
-        "channel": channel,
-        "to": phone,
-        "attempt": 1,
-        "text": text,
-        "with_link": channel == "sms",
-        "status": "pending",
-        "due_at": now,
-        "created_at": now,
-        "claimed_at": None,
-        "sent_at": None,
-        "error": None,
-    }
+def attempt_due_at(policy: dict[str, Any], created_at: datetime, attempt: int) -> datetime | None:
+    """When attempt n (1-based) of a call is due: created + (n-1) * ack_timeout / max_attempts."""
+    if attempt > policy["max_attempts"]:
+        return None
+    return created_at + timedelta(seconds=(attempt - 1) * policy["ack_timeout_s"] / policy["max_attempts"])
 
 
-def group_by_region(calls: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Call ids by the targeted region they answer for."""
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for call in calls:
-        for code in call["region_codes"]:
-            grouped[code].append(call["id"])
-    return grouped
+def current_attempt(policy: dict[str, Any], created_at: datetime, now: datetime, made: int) -> int:
+    """The attempt to make now: the latest one due, so attempts missed while held back merge into it."""
+    step = policy["ack_timeout_s"] / policy["max_attempts"]
+    due = int((now - created_at).total_seconds() // step) + 1 if step > 0 else made + 1
+    return max(made + 1, min(due, policy["max_attempts"]))

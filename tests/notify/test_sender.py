@@ -3,11 +3,12 @@
 from datetime import timedelta
 
 from httpx import AsyncClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app.db import session_scope, utc_now
 from app.notify.models import Message
 from app.notify.providers import ConsoleProvider
+from app.notify import sender
 from app.notify.sender import send_due
 from tests.factories import calls, create_contact, issue, outbox, send_all
 
@@ -62,15 +63,27 @@ async def test_nothing_is_sent_twice(client: AsyncClient, regions: None) -> None
 async def test_a_message_stuck_in_sending_is_resent_under_its_id(client: AsyncClient, regions: None) -> None:
     await create_contact(client)
     await issue(client)
-    async with session_scope() as session:  # a sender that claimed them and died
-        await session.execute(update(Message).values(status="sending", claimed_at=utc_now() - timedelta(minutes=5)))
-    assert await send_due(ConsoleProvider(), now=utc_now()) == 2
-    again = await send_due(ConsoleProvider(), now=utc_now() + timedelta(minutes=5))
-    assert again == 0
+    claimed = await sender._claim(utc_now(), 100)  # a sender that claimed the attempt, then died
+    assert len(claimed) == 2
+    assert await send_due(ConsoleProvider(), now=utc_now()) == 0  # not yet: it may still be on its way
+    later = utc_now() + timedelta(seconds=62)  # past RECLAIM_AFTER, before attempt 2 (75 s)
+    assert await send_due(ConsoleProvider(), now=later) == 2
     async with session_scope() as session:
         statuses = (await session.execute(select(Message.status, func.count()).group_by(Message.status))).all()
     assert dict(statuses) == {"sent": 2}
-    assert len(await outbox(client)) == 2
+    assert sorted(m["message_id"] for m in await outbox(client)) == sorted(m.message_id for m in claimed)
+
+
+async def test_later_attempts_follow_the_ladder(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    warning = await issue(client, level="orange")  # 600 s over 4 attempts: sms, then voice
+    await send_all()
+    start = utc_now()
+    assert await send_due(ConsoleProvider(), now=start + timedelta(seconds=100)) == 0
+    assert await send_due(ConsoleProvider(), now=start + timedelta(seconds=151)) == 1
+    channels = [m["channel"] for m in await outbox(client, warning["id"])]
+    assert channels == ["sms", "voice"]
+    assert (await calls(client, warning["id"]))[0]["attempts"] == 2
 
 
 async def test_dev_outbox_exists_only_with_the_console_provider(migrated: str) -> None:
@@ -84,3 +97,12 @@ async def test_dev_outbox_exists_only_with_the_console_provider(migrated: str) -
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers) as http:
         assert (await http.get("/api/v1/dev/outbox")).status_code == 404
+
+
+async def test_missed_attempts_merge_into_the_latest(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    warning = await issue(client, level="orange")
+    await send_all()
+    # The sender was held up past attempts 2 and 3: one message goes, as attempt 3.
+    assert await send_due(ConsoleProvider(), now=utc_now() + timedelta(seconds=320)) == 1
+    assert (await calls(client, warning["id"]))[0]["attempts"] == 3
