@@ -1,6 +1,5 @@
 """Database plumbing: the declarative base, the engine, sessions and the unit of work."""
 
-import base64
 import os
 import secrets
 import time
@@ -55,15 +54,18 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSONDoc}
 
 
-# Crockford's base32 alphabet is in ASCII order, so identifiers sort by creation time.
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789abcdefghjkmnpqrstvwxyz")
+# Crockford's base32 alphabet is in ASCII order, so identifiers sort by creation time. Pairs of
+# digits come from a 1024-entry table: thirteen lookups per identifier (fan-outs make tens of
+# thousands at once).
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 
 
 def new_id() -> str:
     """A 26-character, time-ordered, random identifier (ULID layout, lower case)."""
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    # Shifted so the 26 base32 digits hold 2 zero bits and then all 128 bits, as a ULID does.
-    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_TO_CROCKFORD).decode()
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -10, -10)])
 
 
 def new_token(prefix: str) -> str:

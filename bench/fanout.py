@@ -37,7 +37,9 @@ def xinjiang() -> tuple[bytes, bytes, int]:
             count = {"village": 3, "township": 2, "county": 2}.get(row["level"], 0)
             for rank in range(1, count + 1):
                 people += 1
-                roster_writer.writerow([f"责任人{people}", f"+86139{people:08d}", row["code"], "责任人", rank, "sms|voice"])
+                roster_writer.writerow(
+                    [f"责任人{people}", f"+86139{people:08d}", row["code"], "责任人", rank, "sms|voice"]
+                )
     return regions.getvalue().encode(), roster.getvalue().encode(), people
 
 
@@ -48,6 +50,7 @@ def handed_over(url: str) -> int:
         path = url.split(":///", 1)[1]
         with sqlite3.connect(path) as connection:
             return int(connection.execute("SELECT count(*) FROM console_outbox").fetchone()[0])
+
     async def count() -> int:
         connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
         try:

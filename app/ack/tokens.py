@@ -41,7 +41,7 @@ async def instance_secret(session: AsyncSession) -> bytes:
 
 
 def derive_token(secret: bytes, call_id: str) -> str:
-    digest = hmac.new(secret, b"ack:" + call_id.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret, b"ack:" + call_id.encode(), "sha256")
     return base64.urlsafe_b64encode(digest).decode()[:TOKEN_LENGTH]
 
 

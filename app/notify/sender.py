@@ -44,21 +44,20 @@ def _chunks(values: list[str], size: int = 1000) -> list[list[str]]:
 
 def _attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_length: int) -> dict[str, str]:
     """The text of each channel for a call's attempt (SMS with the link placeholder, voice without)."""
-    settings = get_settings()
+    signature = get_settings().sms_signature
+    level, hazard, mode = warning.level, warning.hazard, warning.mode
     if call.kind == "escalation":
         unreached = [names.get(code, code) for code in call.about_region_codes]
         return {
-            "sms": templates.escalation_sms(signature=settings.sms_signature, level=warning.level, hazard=warning.hazard,
-                                            mode=warning.mode, unreached=unreached, link_length=link_length),
-            "voice": templates.escalation_voice(level=warning.level, hazard=warning.hazard, mode=warning.mode,
-                                                unreached=unreached),
+            "sms": templates.escalation_sms(signature=signature, level=level, hazard=hazard, mode=mode,
+                                            unreached=unreached, link_length=link_length),
+            "voice": templates.escalation_voice(level=level, hazard=hazard, mode=mode, unreached=unreached),
         }  # fmt: skip
     area = templates.area_label([names[code] for code in call.region_codes if code in names])
     return {
-        "sms": templates.alert_sms(signature=settings.sms_signature, level=warning.level, hazard=warning.hazard,
-                                   mode=warning.mode, area=area, instruction=warning.instruction,
-                                   link_length=link_length),
-        "voice": templates.alert_voice(level=warning.level, hazard=warning.hazard, mode=warning.mode, area=area,
+        "sms": templates.alert_sms(signature=signature, level=level, hazard=hazard, mode=mode, area=area,
+                                   instruction=warning.instruction, link_length=link_length),
+        "voice": templates.alert_voice(level=level, hazard=hazard, mode=mode, area=area,
                                        instruction=warning.instruction),
     }  # fmt: skip
 
@@ -133,11 +132,9 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
         rows: list[Message] = []
         for chunk in _chunks(ids):
             rows.extend(await session.scalars(select(Message).where(Message.id.in_(chunk))))
-        levels = dict(
-            (await session.execute(select(Warning.id, Warning.level).where(Warning.id.in_({m.warning_id for m in rows}))))
-            .tuples()
-            .all()
-        )  # fmt: skip
+        warning_ids = {m.warning_id for m in rows}
+        query = select(Warning.id, Warning.level).where(Warning.id.in_(warning_ids))
+        levels = dict((await session.execute(query)).tuples().all())  # fmt: skip
         secret = await tokens.instance_secret(session)
     public_url = get_settings().public_url
     outgoing = []

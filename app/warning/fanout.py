@@ -66,13 +66,15 @@ async def people(session: AsyncSession, area_paths: list[str], reach: list[str])
         .order_by(Contact.phone, Contact.rank, Contact.region_code)
     )
     found: dict[str, Person] = {}
-    for row in (await session.execute(query)).mappings():
-        person = found.get(row["phone"])
+    for contact_id, name, phone, region_code, role, rank, channels in (await session.execute(query)).tuples():
+        person = found.get(phone)
         if person is None:
-            person = found[row["phone"]] = Person(contact=dict(row))
-        if row["region_code"] not in person.region_codes:
-            person.region_codes.append(row["region_code"])
-        person.channels.extend(c for c in row["channels"] if c not in person.channels)
+            contact = {"id": contact_id, "name": name, "phone": phone, "region_code": region_code, "role": role,
+                       "rank": rank}  # fmt: skip
+            person = found[phone] = Person(contact=contact)
+        if region_code not in person.region_codes:
+            person.region_codes.append(region_code)
+        person.channels.extend(c for c in channels if c not in person.channels)
     return found
 
 
