@@ -10,7 +10,7 @@ from typing import Annotated, Any, ClassVar, cast
 
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, event
+from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -122,12 +122,15 @@ def create_engine(url: str, *, timeout_s: float = 10.0) -> AsyncEngine:
     )
 
 
-async def bulk_insert(session: AsyncSession, model: type["Base"], rows: list[dict[str, Any]]) -> None:
+async def bulk_insert(
+    session: AsyncSession, model: type["Base"], rows: list[dict[str, Any]], *, skip_existing: bool = False
+) -> None:
     """Insert many rows in the session's transaction: COPY on PostgreSQL, executemany on SQLite.
 
     For imports and fan-outs, where SQLAlchemy's per-row parameter handling would dominate: values
     go through each column type's own bind processor once, then straight to the driver. Rows are
-    dicts with the same keys; JSON columns take Python values, as with insert().
+    dicts with the same keys; JSON columns take Python values, as with insert(). With
+    `skip_existing`, rows whose unique keys are already taken are left out (ON CONFLICT DO NOTHING).
     """
     if not rows:
         return
@@ -142,14 +145,31 @@ async def bulk_insert(session: AsyncSession, model: type["Base"], rows: list[dic
             )
             for row in rows
         ]
+        # The driver only joins the session's transaction once SQLAlchemy has begun it; a COPY before
+        # that would commit on its own.
+        await session.execute(text("SELECT 1"))
         driver = (await (await session.connection()).get_raw_connection()).driver_connection
         assert driver is not None
-        await driver.copy_records_to_table(table.name, records=records, columns=columns)
+        if not skip_existing:
+            await driver.copy_records_to_table(table.name, records=records, columns=columns)
+            return
+        staging = f"{table.name}_incoming"
+        names = ", ".join(f'"{name}"' for name in columns)
+        await driver.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS"
+            f" SELECT {names} FROM {table.name} WITH NO DATA"
+        )
+        await driver.copy_records_to_table(staging, records=records, columns=columns)
+        await driver.execute(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING;"
+            f" TRUNCATE {staging}"
+        )
         return
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
-    statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' for _ in columns)})"
+    verb = "INSERT OR IGNORE" if skip_existing else "INSERT"
+    statement = f"{verb} INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' for _ in columns)})"
     connection = await session.connection()
     for start in range(0, len(rows), 10_000):
         records = [

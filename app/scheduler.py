@@ -12,6 +12,8 @@ from app.warning import lifecycle
 
 log = logging.getLogger(__name__)
 SEND_JOB = "send-messages"
+# A long round makes APScheduler skip ticks (max_instances=1, by design) and warn on each one.
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 
 class Heartbeat:

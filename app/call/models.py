@@ -19,14 +19,16 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_warning_id_status", "warning_id", "status"),
         Index("ix_calls_contact_phone_status", "contact_phone", "status"),
-        Index("ix_calls_status_next_attempt_at", "status", "next_attempt_at"),
+        # The sender walks due attempts in time order; closed calls have no next attempt (NULL).
+        Index("ix_calls_next_attempt_at", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"))
     kind: Mapped[str] = mapped_column(String(12))
-    # The person as they were when called: later roster edits do not rewrite history.
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    # The person as they were when called: later roster edits do not rewrite history (contact_id
+    # names the roster entry, without a key: the snapshot below is what the call stands on).
+    contact_id: Mapped[str] = mapped_column(String(26), index=True)
     contact_name: Mapped[str] = mapped_column(String(100))
     contact_phone: Mapped[str] = mapped_column(String(20))
     contact_region_code: Mapped[str] = mapped_column(String(12))

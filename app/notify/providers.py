@@ -3,9 +3,7 @@
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy.dialects import postgresql, sqlite
-
-from app.db import session_scope, utc_now
+from app.db import bulk_insert, session_scope, utc_now
 from app.notify.models import ConsoleMessage
 
 
@@ -60,12 +58,7 @@ class ConsoleProvider:
             for m in messages
         ]
         async with session_scope() as session:
-            dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-            for start in range(0, len(rows), 2000):
-                await session.execute(
-                    dialect_insert(ConsoleMessage).on_conflict_do_nothing(index_elements=["message_id"]),
-                    rows[start : start + 2000],
-                )
+            await bulk_insert(session, ConsoleMessage, rows, skip_existing=True)
         return [Outcome(message_id=m.message_id, accepted=True) for m in messages]
 
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
@@ -36,6 +36,13 @@ from app.warning.models import Warning, WarningRegion
 log = logging.getLogger(__name__)
 BATCH = 1000
 RECLAIM_AFTER = timedelta(seconds=60)
+
+
+class _Stored:
+    """A message just written by this round, read back without a query."""
+
+    def __init__(self, **columns: Any) -> None:
+        self.__dict__.update(columns)
 
 
 def _chunks(values: list[str], size: int = 1000) -> list[list[str]]:
@@ -62,7 +69,7 @@ def _attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_leng
     }  # fmt: skip
 
 
-async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> list[str]:
+async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> list[dict[str, Any]]:
     """Lock due calls, store their attempt's messages as `sending`, and schedule the next attempt."""
     due = (
         await session.execute(
@@ -89,7 +96,7 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
         names.update(rows.tuples().all())
     link_length = len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
     messages: list[dict[str, Any]] = []
-    schedule: list[dict[str, Any]] = []
+    schedule: dict[tuple[int, datetime | None], list[str]] = defaultdict(list)
     for call in due:
         warning = warnings[call.warning_id]
         attempt = current_attempt(warning.policy, call.created_at, now, call.attempts)
@@ -101,40 +108,46 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
                 "with_link": channel == "sms", "status": "sending", "due_at": now, "created_at": now,
                 "claimed_at": now, "sent_at": None, "error": None,
             })  # fmt: skip
-        schedule.append(
-            {"id": call.id, "attempts": attempt, "next_attempt_at": attempt_due_at(warning.policy, call.created_at,
-                                                                                  attempt + 1)}
-        )  # fmt: skip
+        schedule[(attempt, attempt_due_at(warning.policy, call.created_at, attempt + 1))].append(call.id)
     await bulk_insert(session, Message, messages)
-    await session.execute(update(Call), schedule)
-    return [message["id"] for message in messages]
+    # Calls of one fan-out share their clock, so a batch moves on in a few statements.
+    for (attempt, next_at), call_ids in schedule.items():
+        for chunk in _chunks(call_ids):
+            await session.execute(
+                update(Call).where(Call.id.in_(chunk)).values(attempts=attempt, next_attempt_at=next_at)
+            )
+    return messages
+
+
+async def _prefer_indexes(session: AsyncSession) -> None:
+    """Right after a large fan-out the planner's statistics still see small tables and would scan
+    them whole for every batch; the sender's statements are all index lookups, so say so."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
 
 
 async def _claim(now: datetime, batch: int) -> list[Outgoing]:
     async with session_scope() as session:
+        await _prefer_indexes(session)
         claimed = await _claim_attempts(session, now, batch)
         # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
-        stored = and_(Message.status == "pending", Message.due_at <= now)
-        stuck = and_(Message.status == "sending", Message.claimed_at < now - RECLAIM_AFTER)
-        others = list(
-            (
-                await session.execute(
-                    select(Message.id).where(or_(stored, stuck)).order_by(Message.due_at).limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
-        )  # fmt: skip
+        others: list[str] = []
+        for waiting in (
+            and_(Message.status == "pending", Message.due_at <= now),
+            and_(Message.status == "sending", Message.claimed_at < now - RECLAIM_AFTER),
+        ):
+            query = select(Message.id).where(waiting).order_by(Message.due_at).limit(batch)
+            others.extend((await session.execute(query.with_for_update(skip_locked=True))).scalars())
         for chunk in _chunks(others):
             await session.execute(update(Message).where(Message.id.in_(chunk)).values(status="sending", claimed_at=now))
-        ids = claimed + others
-        if not ids:
+        if not claimed and not others:
             return []
-        rows: list[Message] = []
-        for chunk in _chunks(ids):
+        rows: list[Any] = [_Stored(**message) for message in claimed]
+        for chunk in _chunks(others):
             rows.extend(await session.scalars(select(Message).where(Message.id.in_(chunk))))
         warning_ids = {m.warning_id for m in rows}
-        query = select(Warning.id, Warning.level).where(Warning.id.in_(warning_ids))
-        levels = dict((await session.execute(query)).tuples().all())  # fmt: skip
+        level_query = select(Warning.id, Warning.level).where(Warning.id.in_(warning_ids))
+        levels: dict[str, str] = dict((await session.execute(level_query)).tuples().all())  # fmt: skip
         secret = await tokens.instance_secret(session)
     public_url = get_settings().public_url
     outgoing = []
@@ -150,11 +163,15 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
 async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: datetime) -> None:
     accepted = {o.message_id for o in outcomes if o.accepted}
     async with session_scope() as session:
+        await _prefer_indexes(session)
         for chunk in _chunks(sorted(accepted)):
+            # "Not yet past sending" rather than "= sending": the equality would lead the planner to
+            # the status index and every message in flight, instead of the primary key.
             await session.execute(
-                update(Message).where(Message.id.in_(chunk), Message.status == "sending")
+                update(Message)
+                .where(Message.id.in_(chunk), Message.status.not_in(("sent", "delivered", "failed", "cancelled")))
                 .values(status="sent", sent_at=now)
-            )  # fmt: skip
+            )
         for outcome in outcomes:
             if not outcome.accepted:  # back to pending: tried again on a later round
                 await session.execute(

@@ -170,7 +170,6 @@ def upgrade() -> None:
     sa.Column('feedback_count', sa.Integer(), nullable=False),
     sa.Column('final_feedback_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_calls_contact_id_contacts')),
     sa.ForeignKeyConstraint(['warning_id'], ['warnings.id'], name=op.f('fk_calls_warning_id_warnings')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calls')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_calls_token_hash'))
@@ -178,7 +177,7 @@ def upgrade() -> None:
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_calls_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index('ix_calls_contact_phone_status', ['contact_phone', 'status'], unique=False)
-        batch_op.create_index('ix_calls_status_next_attempt_at', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_calls_next_attempt_at', ['next_attempt_at'], unique=False)
         batch_op.create_index('ix_calls_warning_id_status', ['warning_id', 'status'], unique=False)
 
     op.create_table('feedback',
@@ -214,8 +213,6 @@ def upgrade() -> None:
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['call_id'], ['calls.id'], name=op.f('fk_messages_call_id_calls')),
-    sa.ForeignKeyConstraint(['warning_id'], ['warnings.id'], name=op.f('fk_messages_warning_id_warnings')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
@@ -239,7 +236,7 @@ def downgrade() -> None:
     op.drop_table('feedback')
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_index('ix_calls_warning_id_status')
-        batch_op.drop_index('ix_calls_status_next_attempt_at')
+        batch_op.drop_index('ix_calls_next_attempt_at')
         batch_op.drop_index('ix_calls_contact_phone_status')
         batch_op.drop_index(batch_op.f('ix_calls_contact_id'))
 
