@@ -97,6 +97,8 @@ async def record_events(
     head.length += len(rows)
 
 
-async def record_event(session: AsyncSession, event: Event, *, chain: str = REGISTRY_CHAIN) -> None:
+async def record_event(
+    session: AsyncSession, event: Event, *, chain: str = REGISTRY_CHAIN, now: datetime | None = None
+) -> None:
     """Append one event to a chain in the caller's transaction."""
-    await record_events(session, [event], chain=chain)
+    await record_events(session, [event], chain=chain, now=now)

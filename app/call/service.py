@@ -119,6 +119,7 @@ async def acknowledge(
             data=data,
         ),
         chain=chain,
+        now=now,
     )
     if call.kind == "alert":
         await mark_regions_reached(
@@ -189,6 +190,7 @@ async def add_feedback(
             data={"feedback_id": feedback.id, "stage": stage, "actions": actions, "evacuated": evacuated, "note": note},
         ),
         chain=call_chain(call.id),
+        now=now,
     )
     return feedback
 

@@ -150,6 +150,7 @@ async def cancel_warning(
             type="warning.cancelled", actor=actor, warning_id=warning.id, data={"kind": kind, "reason": reason}
         ),
         chain=fanout.warning_chain(warning.id),
+        now=now,
     )
     return warning
 
@@ -185,6 +186,7 @@ async def update_warning(
             type="warning.updated", actor=principal.name, warning_id=warning.id, data={"superseded_by": new.id}
         ),
         chain=fanout.warning_chain(warning.id),
+        now=now,
     )
     return new
 
@@ -212,6 +214,7 @@ async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 100) 
                 data={"expires": warning.expires.isoformat() if warning.expires else None},
             ),
             chain=fanout.warning_chain(warning.id),
+            now=now,
         )
     return len(due)
 
@@ -234,6 +237,7 @@ async def confirm_region(
             call_id=None,
             now=now,
             chain=fanout.warning_chain(warning.id),
+            now=now,
             details={"method": data.method, "note": data.note},
         )
         await session.refresh(region)
