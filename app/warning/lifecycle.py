@@ -237,7 +237,6 @@ async def confirm_region(
             call_id=None,
             now=now,
             chain=fanout.warning_chain(warning.id),
-            now=now,
             details={"method": data.method, "note": data.note},
         )
         await session.refresh(region)
