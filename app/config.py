@@ -33,6 +33,7 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings of this process, read once from the environment."""
     return Settings()
 
 

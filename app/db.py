@@ -74,6 +74,7 @@ def new_token(prefix: str) -> str:
 
 
 def utc_now() -> datetime:
+    """Now, timezone-aware, in UTC (services take it as a parameter; see STYLE.md)."""
     return datetime.now(UTC)
 
 
@@ -208,6 +209,7 @@ def configure(url: str, *, timeout_s: float = 10.0) -> Database:
 
 
 def get_database() -> Database:
+    """The process's database handle."""
     if _database is None:
         raise RuntimeError("database not configured; call app.db.configure() first")
     return _database

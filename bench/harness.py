@@ -67,15 +67,17 @@ def _migrate(url: str) -> None:
 class Server:
     """uvicorn serving the app on a free loopback port, in its own process."""
 
-    def __init__(self, database_url: str, *, scheduler: bool = False, port: int | None = None) -> None:
-        self.port = port or _free_port()
+    secret = "bench-secret"
+
+    def __init__(self, database_url: str, *, scheduler: bool = False, workers: int = 1) -> None:
+        self.port = _free_port()
         env = {
             **os.environ,
             "JIAOYING_DATABASE_URL": database_url,
             "JIAOYING_ADMIN_TOKEN": TOKEN,
             "JIAOYING_SCHEDULER": "on" if scheduler else "off",
             "JIAOYING_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
-            "JIAOYING_SECRET_KEY": "bench-secret",
+            "JIAOYING_SECRET_KEY": self.secret,
         }
         self.process = subprocess.Popen(
             [
@@ -116,8 +118,8 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(database_url: str, *, scheduler: bool = False) -> Iterator[Server]:
-    running = Server(database_url, scheduler=scheduler)
+def server(database_url: str, *, scheduler: bool = False, workers: int = 1) -> Iterator[Server]:
+    running = Server(database_url, scheduler=scheduler, workers=workers)
     try:
         yield running
     finally:

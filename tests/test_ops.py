@@ -41,7 +41,7 @@ async def test_readyz_is_503_when_not_migrated(tmp_path, migrated: str) -> None:
     assert "alembic upgrade head" in response.json()["detail"]
 
 
-async def test_readyz_is_503_when_an_old_revision(tmp_path, migrated: str) -> None:
+async def test_readyz_is_503_after_a_downgrade(tmp_path, migrated: str) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
     await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
     await asyncio.to_thread(command.downgrade, alembic_config(url), "base")

@@ -46,6 +46,7 @@ def canonical(chain: str, at: datetime | str, event: Event) -> bytes:
 
 
 def chain_hash(prev_hash: str, body: bytes) -> str:
+    """SHA-256 over the previous event's hash and this event's canonical bytes."""
     return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
 
 

@@ -7,7 +7,6 @@ SQLite through batched executemany upserts.
 """
 
 import asyncio
-from array import array
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from app.audit import service as audit_service
 from app.importing import Problems, Upload, read_rows
 from app.region.models import LEVEL_RANK, LEVELS, Region
 from app.region.service import PATH_SEPARATOR, normalize_code
+from app.region.tree import RegionTree
 
 REQUIRED = ("code", "name", "level", "parent_code")
 OPTIONAL = ("abolished",)
@@ -41,68 +41,6 @@ NAME_MAX = 100
 class RegionImport:
     created: int
     updated: int
-
-
-class _Tree:
-    """The region tree as the database holds it, overlaid with the file's rows."""
-
-    def __init__(self) -> None:
-        self.slot: dict[int, int] = {}
-        self.parent = array("q")  # parent code, 0 for a root
-        self.rank = array("b")
-        self.line = array("l")  # line in the file, 0 when only in the database
-        self.old_parent = array("q")  # -1 when the region is new
-        self.old_rank = array("b")
-
-    def add_existing(self, code: int, parent: int, rank: int) -> None:
-        self.slot[code] = len(self.parent)
-        self.parent.append(parent)
-        self.rank.append(rank)
-        self.line.append(0)
-        self.old_parent.append(parent)
-        self.old_rank.append(rank)
-
-    def add_from_file(self, code: int, parent: int, rank: int, line: int) -> int:
-        """Overlay a file row; returns the line that already gave this code, or 0."""
-        index = self.slot.get(code)
-        if index is None:
-            self.slot[code] = len(self.parent)
-            self.parent.append(parent)
-            self.rank.append(rank)
-            self.line.append(line)
-            self.old_parent.append(-1)
-            self.old_rank.append(0)
-            return 0
-        if self.line[index]:
-            return self.line[index]
-        self.parent[index], self.rank[index], self.line[index] = parent, rank, line
-        return 0
-
-    def ancestry(self, code: int) -> list[int]:
-        """Codes from this region up to its root (stops if the chain loops)."""
-        chain = [code]
-        parent = self.parent[self.slot[code]]
-        while parent and parent in self.slot and len(chain) <= len(LEVELS):
-            chain.append(parent)
-            parent = self.parent[self.slot[parent]]
-        return chain
-
-    def cycle(self, code: int) -> list[int]:
-        """The loop of parents that leads back to this region, or [] if there is none."""
-        chain = [code]
-        parent = self.parent[self.slot[code]]
-        while parent and parent in self.slot and len(chain) < 64:
-            chain.append(parent)
-            if parent == code:
-                return chain
-            if parent in chain[:-1]:
-                return []
-            parent = self.parent[self.slot[parent]]
-        return []
-
-    def path(self, code: int) -> str:
-        """Codes from the root down to this region, each followed by '/'."""
-        return "".join(f"{c:012d}{PATH_SEPARATOR}" for c in reversed(self.ancestry(code)))
 
 
 @dataclass
@@ -150,7 +88,7 @@ def _rows(source: IO[bytes], problems: Problems) -> Iterator[_Row]:
             yield row
 
 
-def _check_file(source: IO[bytes], tree: _Tree) -> tuple[Problems, bool]:
+def _check_file(source: IO[bytes], tree: RegionTree) -> tuple[Problems, bool]:
     """Overlay the file on the tree and report every bad line; also says if it has `abolished`."""
     problems = Problems()
     has_abolished = False
@@ -198,8 +136,8 @@ async def _serialise(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('jiaoying.regions.import'))"))
 
 
-async def _load_tree(session: AsyncSession) -> _Tree:
-    tree = _Tree()
+async def _load_tree(session: AsyncSession) -> RegionTree:
+    tree = RegionTree()
     result = await session.stream(select(Region.code, Region.parent_code, Region.level))
     async for partition in result.partitions(20_000):
         for code, parent_code, level in partition:
@@ -207,7 +145,7 @@ async def _load_tree(session: AsyncSession) -> _Tree:
     return tree
 
 
-async def _batches(source: IO[bytes], tree: _Tree, now: datetime) -> AsyncIterator[list[tuple[Any, ...]]]:
+async def _batches(source: IO[bytes], tree: RegionTree, now: datetime) -> AsyncIterator[list[tuple[Any, ...]]]:
     """The file's rows ready to write, in batches; yields to the event loop between batches."""
     batch: list[tuple[Any, ...]] = []
     parent_paths: dict[str, str] = {}  # a few thousand distinct parents: villages share them
@@ -281,7 +219,7 @@ async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple
         await driver.executemany(statement, [(*values[:-2], stamp) for values in batch])
 
 
-async def _move_descendants(session: AsyncSession, moved: dict[str, str], tree: _Tree) -> None:
+async def _move_descendants(session: AsyncSession, moved: dict[str, str], tree: RegionTree) -> None:
     """Re-root the paths of regions under a moved region that the file did not list."""
     for code, old_path in sorted(moved.items(), key=lambda item: -len(item[1])):
         new_path = tree.path(int(code))
