@@ -23,7 +23,7 @@ import httpx
 from harness import SHARED_REGIONS, fresh_database, postgres_available, server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.ack.tokens import derive_token  # noqa: E402
+from app.ack.tokens import derive_token
 
 TARGETS = {"sqlite": 800, "postgresql": 1500}
 CLIENTS = 32
