@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import db, ops
+from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
 from app.auth.router import router as keys_router
 from app.call.router import router as calls_router
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if heartbeat is not None:
             heartbeat.shutdown()
+        await app.state.ack_batcher.close()
         await database.engine.dispose()
 
     app = FastAPI(
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops.RequestGuard, max_json_bytes=settings.max_json_bytes, max_import_bytes=settings.max_import_bytes
     )
     app.state.heartbeat = None
+    app.state.ack_batcher = AckBatcher()
     routers = (
         ops.router,
         keys_router,

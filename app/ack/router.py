@@ -15,12 +15,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.ack import tokens
+from app.ack.batcher import AckBatcher
 from app.call import service as call_service
 from app.call.models import Call
 from app.call.schemas import FeedbackIn, FeedbackOut
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
-from app.errors import AppError, NotFound, Unprocessable
+from app.errors import AppError, Conflict, NotFound, Unprocessable
 from app.notify.templates import LEVEL_NAMES
 from app.warning.models import Warning, WarningRegion
 
@@ -156,22 +157,22 @@ async def show(token: str, request: Request, session: SessionDep, settings: Sett
 
 
 @router.post("/{token}", response_model=None)
-async def acknowledge(token: str, request: Request, session: SessionDep) -> Response:
-    """收到: acknowledge the call (idempotent)."""
-    now = utc_now()
-    try:
-        call, _ = await _load(session, token, now)
-    except AppError as error:
-        return _gone(request, error)
-    call = await call_service.acknowledge(session, call, method="link", actor=call.contact_name, now=now)
+async def acknowledge(token: str, request: Request) -> Response:
+    """收到: acknowledge the call (idempotent); committed in a group with presses arriving together."""
+    batcher: AckBatcher = request.app.state.ack_batcher
+    outcome = await batcher.acknowledge(tokens.hash_token(token)) if len(token) < 100 else None
+    if outcome is None or outcome.result == "unknown":
+        return _gone(request, NotFound("This link is not valid; check that it was copied whole."))
+    if outcome.result == "gone":
+        return _gone(request, AppError("This warning ended more than a week ago; its link is closed.", status=410))
+    if outcome.result == "closed" and wants_json(request):
+        raise Conflict(f"This call is {outcome.status}: the warning has been updated or has ended.")
     if wants_json(request):
-        return JSONResponse(
-            {
-                "status": call.status,
-                "acknowledged_at": call.acknowledged_at.isoformat() if call.acknowledged_at else None,
-            }
-        )
-    return RedirectResponse(f"/ack/{token}?sent=ack", status_code=status.HTTP_303_SEE_OTHER)
+        at = outcome.acknowledged_at.isoformat() if outcome.acknowledged_at else None
+        return JSONResponse({"status": outcome.status, "acknowledged_at": at})
+    # The page says what happened (已收到, or that the warning was updated or ended).
+    suffix = "?sent=ack" if outcome.result == "acknowledged" else ""
+    return RedirectResponse(f"/ack/{token}{suffix}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 async def _feedback_body(request: Request) -> FeedbackIn:

@@ -14,8 +14,14 @@ from app.audit.models import AuditEvent, ChainHead
 from app.db import bulk_insert, utc_now
 
 GENESIS_HASH = "0" * 64
-# Roster, region, policy and key changes share one chain; each warning will chain its own events.
+# Roster, region, policy and key changes share one chain; each warning chains its own events (its
+# calls', messages', answers' and feedback's too), so warnings never wait on each other's writers.
 REGISTRY_CHAIN = "registry"
+
+
+def warning_chain(warning_id: str) -> str:
+    """The chain a warning's events hang on."""
+    return f"warning:{warning_id}"
 
 
 @dataclass

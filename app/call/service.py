@@ -1,9 +1,10 @@
 """Answers (叫应) and reports back (反馈) on calls, and the regions they reach."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -15,11 +16,6 @@ from app.warning.models import Warning, WarningRegion
 
 FEEDBACK_WINDOW = timedelta(days=7)
 ANSWERABLE = ("pending", "notified", "unanswered")
-
-
-def call_chain(call_id: str) -> str:
-    """Each call chains its own events, so answers to different calls never wait on each other."""
-    return f"call:{call_id}"
 
 
 async def mark_regions_reached(
@@ -102,7 +98,7 @@ async def acknowledge(
         await session.refresh(call)
         return await acknowledge(session, call, method=method, actor=actor, now=now, how=how, note=note)
     await session.refresh(call)
-    chain = call_chain(call.id)
+    chain = audit_service.warning_chain(call.warning_id)
     data: dict[str, Any] = {"method": method, "late": late}
     if how:
         data["how"] = how
@@ -189,7 +185,7 @@ async def add_feedback(
             region_code=call.contact_region_code,
             data={"feedback_id": feedback.id, "stage": stage, "actions": actions, "evacuated": evacuated, "note": note},
         ),
-        chain=call_chain(call.id),
+        chain=audit_service.warning_chain(call.warning_id),
         now=now,
     )
     return feedback
@@ -202,3 +198,85 @@ async def call_in_scope(session: AsyncSession, call: Call, principal: Principal)
     paths = await region_service.get_paths(session, {call.contact_region_code})
     path = paths.get(call.contact_region_code)
     return path is not None and principal.covers(path)
+
+
+@dataclass
+class AckOutcome:
+    """What became of one press of 收到."""
+
+    result: str  # acknowledged | unknown | gone | closed
+    status: str | None = None
+    acknowledged_at: datetime | None = None
+
+
+async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, now: datetime) -> dict[str, AckOutcome]:
+    """Acknowledge many calls by their tokens' hashes at once (see ack.batcher): a few set-based
+    statements whatever the number, each answer recorded as if it had come alone."""
+    rows = (
+        await session.execute(
+            select(Call.id, Call.token_hash, Call.status, Call.acknowledged_at, Call.warning_id, Call.kind,
+                   Call.region_codes, Call.contact_region_code, Call.contact_name, Warning.closed_at)
+            .join(Warning, Warning.id == Call.warning_id)
+            .where(Call.token_hash.in_(set(token_hashes)))
+        )
+    ).all()  # fmt: skip
+    outcomes = {token_hash: AckOutcome("unknown") for token_hash in token_hashes}
+    answerable = []
+    for row in rows:
+        if row.closed_at is not None and now > row.closed_at + FEEDBACK_WINDOW:
+            outcomes[row.token_hash] = AckOutcome("gone", row.status)
+        elif row.status in ANSWERABLE:
+            answerable.append(row)
+        elif row.status == "acknowledged":
+            outcomes[row.token_hash] = AckOutcome("acknowledged", row.status, row.acknowledged_at)
+        else:
+            outcomes[row.token_hash] = AckOutcome("closed", row.status)
+    if not answerable:
+        return outcomes
+    acknowledged = (
+        await session.execute(
+            update(Call)
+            .where(Call.id.in_([row.id for row in answerable]), Call.status.in_(ANSWERABLE))
+            .values(status="acknowledged", acknowledged_at=now, ack_method="link", ack_by=Call.contact_name,
+                    late=Call.deadline_at < now, next_attempt_at=None, closed_at=now)
+            .returning(Call.id, Call.late)
+        )
+    ).all()  # fmt: skip
+    late: dict[str, bool] = {call_id: bool(is_late) for call_id, is_late in acknowledged}
+    events: dict[str, list[audit_service.Event]] = {}
+    regions: set[tuple[str, str]] = set()
+    for row in answerable:
+        if row.id not in late:  # answered or closed by another writer meanwhile: read it again
+            current = await session.get_one(Call, row.id, populate_existing=True)
+            outcomes[row.token_hash] = AckOutcome(
+                "acknowledged" if current.status == "acknowledged" else "closed", current.status,
+                current.acknowledged_at,
+            )  # fmt: skip
+            continue
+        outcomes[row.token_hash] = AckOutcome("acknowledged", "acknowledged", now)
+        events.setdefault(row.warning_id, []).append(
+            audit_service.Event(type="call.acknowledged", actor=row.contact_name, warning_id=row.warning_id,
+                                call_id=row.id, region_code=row.contact_region_code,
+                                data={"method": "link", "late": bool(late[row.id])})
+        )  # fmt: skip
+        if row.kind == "alert":
+            regions.update((row.warning_id, code) for code in row.region_codes)
+    if regions:
+        reached = (
+            await session.execute(
+                update(WarningRegion)
+                .where(tuple_(WarningRegion.warning_id, WarningRegion.region_code).in_(sorted(regions)),
+                       WarningRegion.state != "reached")
+                .values(state="reached", reached_at=now, reached_by="link")
+                .returning(WarningRegion.warning_id, WarningRegion.region_code)
+            )
+        ).all()  # fmt: skip
+        for warning_id, code in sorted(reached):
+            events.setdefault(warning_id, []).append(
+                audit_service.Event(type="region.reached", actor="link", warning_id=warning_id, region_code=code,
+                                    data={"by": "link"})
+            )  # fmt: skip
+    for warning_id in sorted(events):
+        await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),
+                                          now=now)  # fmt: skip
+    return outcomes

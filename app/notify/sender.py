@@ -30,7 +30,7 @@ from app.db import bulk_insert, new_id, session_scope
 from app.notify import templates
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
-from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt, warning_chain
+from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
 from app.warning.models import Warning, WarningRegion
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,8 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                 )
             )  # fmt: skip
         for warning_id, warning_events in events.items():
-            await audit_service.record_events(session, warning_events, chain=warning_chain(warning_id), now=now)
+            chain = audit_service.warning_chain(warning_id)
+            await audit_service.record_events(session, warning_events, chain=chain, now=now)
 
 
 async def send_due(provider: Provider, *, now: datetime, batch: int = BATCH) -> int:

@@ -33,10 +33,6 @@ class Person:
     channels: list[str] = field(default_factory=list)
 
 
-def warning_chain(warning_id: str) -> str:
-    return f"warning:{warning_id}"
-
-
 def attempt_channels(policy: dict[str, Any], attempt: int, available: list[str]) -> list[str]:
     """The attempt's channels this person has; a person with none of them gets their own."""
     wanted = channels_for_attempt(policy, attempt)
@@ -166,7 +162,7 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
 
     await bulk_insert(session, WarningRegion, _region_rows(warning.id, regions, covered))
     await bulk_insert(session, Call, calls)
-    await audit_service.record_events(session, events, chain=warning_chain(warning.id), now=now)
+    await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
     return calls
 
 

@@ -15,7 +15,6 @@ from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound
 from app.notify import templates
 from app.notify.models import Message
-from app.warning import fanout
 from app.warning import service as warning_service
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning, WarningRegion
@@ -116,7 +115,7 @@ async def _close_calls(
             }
         )
     await bulk_insert(session, Message, messages)
-    await audit_service.record_events(session, events, chain=fanout.warning_chain(warning.id), now=now)
+    await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
 
 
 def _ensure_open(warning: Warning) -> None:
@@ -149,7 +148,7 @@ async def cancel_warning(
         audit_service.Event(
             type="warning.cancelled", actor=actor, warning_id=warning.id, data={"kind": kind, "reason": reason}
         ),
-        chain=fanout.warning_chain(warning.id),
+        chain=audit_service.warning_chain(warning.id),
         now=now,
     )
     return warning
@@ -185,7 +184,7 @@ async def update_warning(
         audit_service.Event(
             type="warning.updated", actor=principal.name, warning_id=warning.id, data={"superseded_by": new.id}
         ),
-        chain=fanout.warning_chain(warning.id),
+        chain=audit_service.warning_chain(warning.id),
         now=now,
     )
     return new
@@ -213,7 +212,7 @@ async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 100) 
                 warning_id=warning.id,
                 data={"expires": warning.expires.isoformat() if warning.expires else None},
             ),
-            chain=fanout.warning_chain(warning.id),
+            chain=audit_service.warning_chain(warning.id),
             now=now,
         )
     return len(due)
@@ -236,7 +235,7 @@ async def confirm_region(
             actor=actor,
             call_id=None,
             now=now,
-            chain=fanout.warning_chain(warning.id),
+            chain=audit_service.warning_chain(warning.id),
             details={"method": data.method, "note": data.note},
         )
         await session.refresh(region)

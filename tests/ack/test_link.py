@@ -125,3 +125,29 @@ async def test_superseded_page_links_to_the_current_warning(
     assert "已更新" in page and "/ack/" in page
     stale = await anonymous.post(f"/ack/{token}", headers=JSON)
     assert stale.status_code == 409
+
+
+async def test_presses_arriving_together_are_committed_together(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    import asyncio
+
+    from tests.factories import roster
+
+    await roster(client)
+    warning = await issue(client)
+    await send_all()
+    links = [token_of(m) for m in await outbox(client, warning["id"]) if m["channel"] == "sms"]
+    presses = [*links, links[0], links[1], "not-a-token"]  # two double presses and a stranger
+    responses = await asyncio.gather(*(anonymous.post(f"/ack/{t}", headers=JSON) for t in presses))
+    assert [r.status_code for r in responses] == [200] * (len(presses) - 1) + [404]
+    assert responses[0].json() == responses[-3].json()
+    made = await calls(client, warning["id"])
+    assert {c["status"] for c in made} == {"acknowledged"} and {c["ack_method"] for c in made} == {"link"}
+    body = (await client.get(f"/api/v1/warnings/{warning['id']}")).json()
+    assert body["reached_regions"] == body["targeted_regions"]
+    events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"limit": 1000})).json()["items"]
+    assert sum(e["type"] == "call.acknowledged" for e in events) == len(made)
+    assert sum(e["type"] == "region.reached" for e in events) == body["targeted_regions"]
+    chain = [e for e in events if e["chain"] == f"warning:{warning['id']}"]
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(chain, chain[1:], strict=False))
