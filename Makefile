@@ -38,6 +38,8 @@ lint: $(VENV)/.stamp-dev
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python bench/import_regions.py
 	$(BIN)/python bench/import_contacts.py
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/acks.py
 
 clean:
 	rm -rf $(VENV) jiaoying.db jiaoying.db-wal jiaoying.db-shm

@@ -1,5 +1,6 @@
 """The acknowledgement link: a page that never acknowledges on GET, 收到 by POST, feedback, closing."""
 
+import itertools
 from datetime import timedelta
 
 from httpx import AsyncClient
@@ -150,4 +151,4 @@ async def test_presses_arriving_together_are_committed_together(
     assert sum(e["type"] == "call.acknowledged" for e in events) == len(made)
     assert sum(e["type"] == "region.reached" for e in events) == body["targeted_regions"]
     chain = [e for e in events if e["chain"] == f"warning:{warning['id']}"]
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(chain, chain[1:], strict=False))
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(chain))
