@@ -5,6 +5,7 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from app.call import service as call_service
 from app.db import session_scope, utc_now
 from app.notify import sender
 from app.notify.providers import Provider
@@ -26,6 +27,7 @@ class Heartbeat:
         )
         self.scheduler.add_job(self.send_messages, "interval", seconds=tick_seconds, id=SEND_JOB)
         self.scheduler.add_job(self.expire_warnings, "interval", seconds=tick_seconds, id="expire-warnings")
+        self.scheduler.add_job(self.close_unanswered, "interval", seconds=tick_seconds, id="close-unanswered")
 
     async def send_messages(self) -> None:
         try:
@@ -39,6 +41,13 @@ class Heartbeat:
                 await lifecycle.expire_due(session, now=utc_now())
         except Exception:
             log.exception("expiring warnings failed; retrying on the next tick")
+
+    async def close_unanswered(self) -> None:
+        try:
+            async with session_scope() as session:
+                await call_service.close_unanswered(session, now=utc_now())
+        except Exception:
+            log.exception("closing unanswered calls failed; retrying on the next tick")
 
     def wake_sender(self) -> None:
         """Run the sender now rather than at the next tick (after a warning is issued)."""

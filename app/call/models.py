@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
@@ -21,6 +21,13 @@ class Call(Base):
         Index("ix_calls_contact_phone_status", "contact_phone", "status"),
         # The sender walks due attempts in time order; closed calls have no next attempt (NULL).
         Index("ix_calls_next_attempt_at", "next_attempt_at"),
+        # The heartbeat looks for open calls past their deadline: only open calls are indexed.
+        Index(
+            "ix_calls_open_deadline_at",
+            "deadline_at",
+            postgresql_where=text("status IN ('pending', 'notified')"),
+            sqlite_where=text("status IN ('pending', 'notified')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.call.models import Call, Feedback
+from app.call.models import OPEN_STATUSES, Call, Feedback
 from app.errors import AppError, Conflict, NotFound
 from app.region import service as region_service
 from app.warning.models import Warning, WarningRegion
@@ -280,3 +280,27 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
         await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),
                                           now=now)  # fmt: skip
     return outcomes
+
+
+async def close_unanswered(session: AsyncSession, *, now: datetime, limit: int = 5000) -> int:
+    """Calls whose deadline passed without an answer become `unanswered` (each an event). Safe with
+    many processes: the guarded UPDATE hands each call to exactly one of them."""
+    due = select(Call.id).where(Call.status.in_(OPEN_STATUSES), Call.deadline_at <= now).limit(limit)
+    closed = (
+        await session.execute(
+            update(Call)
+            .where(Call.id.in_(due.scalar_subquery()), Call.status.in_(OPEN_STATUSES))
+            .values(status="unanswered", next_attempt_at=None)
+            .returning(Call.id, Call.warning_id, Call.contact_region_code, Call.attempts)
+        )
+    ).all()
+    events: dict[str, list[audit_service.Event]] = {}
+    for call_id, warning_id, region_code, attempts in closed:
+        events.setdefault(warning_id, []).append(
+            audit_service.Event(type="call.unanswered", actor="scheduler", warning_id=warning_id, call_id=call_id,
+                                region_code=region_code, data={"attempts": attempts})
+        )  # fmt: skip
+    for warning_id in sorted(events):
+        await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),
+                                          now=now)  # fmt: skip
+    return len(closed)

@@ -178,6 +178,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_calls_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index('ix_calls_contact_phone_status', ['contact_phone', 'status'], unique=False)
         batch_op.create_index('ix_calls_next_attempt_at', ['next_attempt_at'], unique=False)
+        batch_op.create_index(
+            "ix_calls_open_deadline_at",
+            ["deadline_at"],
+            unique=False,
+            postgresql_where=sa.text("status IN ('pending', 'notified')"),
+            sqlite_where=sa.text("status IN ('pending', 'notified')"),
+        )
         batch_op.create_index('ix_calls_warning_id_status', ['warning_id', 'status'], unique=False)
 
     op.create_table('feedback',
@@ -236,6 +243,7 @@ def downgrade() -> None:
     op.drop_table('feedback')
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_index('ix_calls_warning_id_status')
+        batch_op.drop_index("ix_calls_open_deadline_at")
         batch_op.drop_index('ix_calls_next_attempt_at')
         batch_op.drop_index('ix_calls_contact_phone_status')
         batch_op.drop_index(batch_op.f('ix_calls_contact_id'))
