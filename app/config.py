@@ -21,8 +21,9 @@ class Settings(BaseSettings):
     async_fanout_above: int = 200_000
     sms_signature: str = "叫应"
     # Key for deriving acknowledgement tokens; every process of one deployment needs the same.
-    # Unset, the instance generates one and keeps it in the database.
+    # Unset, the key in secret_file is used, generated there on first use (never in the database).
     secret_key: str | None = None
+    secret_file: str = "./jiaoying.secret"
 
     # Request bodies: JSON stays small; CSV imports may carry the whole country (~35 MB of regions).
     max_json_bytes: int = 1_000_000

@@ -4,7 +4,7 @@ from app.audit.models import AuditEvent, ChainHead
 from app.auth.models import ApiKey
 from app.call.models import Call, Feedback
 from app.contact.models import Contact, Supervision
-from app.notify.models import ConsoleMessage, InstanceSecret, Message
+from app.notify.models import ConsoleMessage, Message
 from app.policy.models import Policy
 from app.region.models import Region
 from app.warning.models import IdempotencyKey, Warning, WarningRegion
@@ -18,7 +18,6 @@ __all__ = [
     "Contact",
     "Feedback",
     "IdempotencyKey",
-    "InstanceSecret",
     "Message",
     "Policy",
     "Region",

@@ -6,6 +6,8 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
+from app.errors import Unprocessable
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -40,3 +42,15 @@ def make_page(rows: Sequence[R], params: PageParams, *, key: Callable[[R], str],
     shown = rows[: params.limit]
     more = len(rows) > params.limit
     return Page[T](items=[item(row) for row in shown], next_cursor=key(shown[-1]) if more and shown else None)
+
+
+def seq_cursor(params: PageParams) -> int | None:
+    """A cursor that is a sequence number (events, outbox); 422 if it is anything else."""
+    if params.cursor is None:
+        return None
+    if not params.cursor.isascii() or not params.cursor.isdigit() or len(params.cursor) > 18:
+        raise Unprocessable(
+            "This cursor was not given by this list; pass next_cursor as it came.",
+            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor of this list"}],
+        )
+    return int(params.cursor)

@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
+
 from app.call import service as call_service
 from app.db import session_scope, utc_now
 
@@ -26,6 +28,11 @@ WINDOW_S = 0.002
 class _Pending:
     token_hash: str
     future: asyncio.Future[call_service.AckOutcome]
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    return sqlstate in ("40001", "40P01")
 
 
 class AckBatcher:
@@ -60,9 +67,17 @@ class AckBatcher:
             await self._commit(batch, utc_now())
 
     async def _commit(self, batch: list[_Pending], now: datetime) -> None:
+        hashes = [pending.token_hash for pending in batch]
         try:
-            async with session_scope() as session:
-                outcomes = await call_service.acknowledge_links(session, [p.token_hash for p in batch], now=now)
+            try:
+                async with session_scope() as session:
+                    outcomes = await call_service.acknowledge_links(session, hashes, now=now)
+            except DBAPIError as exc:
+                if not _retryable(exc):
+                    raise
+                # Chosen as a deadlock victim, or a serialization failure: once more, at once.
+                async with session_scope() as session:
+                    outcomes = await call_service.acknowledge_links(session, hashes, now=utc_now())
         except Exception as exc:  # the database is down or refused the batch: every request gets the error
             log.warning("acknowledgement batch of %d failed: %s", len(batch), exc)
             for pending in batch:

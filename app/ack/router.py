@@ -67,7 +67,7 @@ async def _current_url(session: SessionDep, settings: SettingsDep, call: Call, w
     )
     if newer is None:
         return None
-    return tokens.ack_url(settings.public_url, tokens.derive_token(await tokens.instance_secret(session), newer))
+    return tokens.ack_url(settings.public_url, tokens.derive_token(tokens.instance_secret(), newer))
 
 
 async def _page(

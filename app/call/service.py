@@ -99,6 +99,12 @@ async def acknowledge(
         return await acknowledge(session, call, method=method, actor=actor, now=now, how=how, note=note)
     await session.refresh(call)
     chain = audit_service.warning_chain(call.warning_id)
+    # Regions first, then the chain head: every path that answers a call locks in this order
+    # (call, regions, chain), so two answers in one village cannot deadlock.
+    if call.kind == "alert":
+        await mark_regions_reached(
+            session, call.warning_id, call.region_codes, by=method, actor=actor, call_id=call.id, now=now, chain=chain
+        )
     data: dict[str, Any] = {"method": method, "late": late}
     if how:
         data["how"] = how
@@ -117,10 +123,6 @@ async def acknowledge(
         chain=chain,
         now=now,
     )
-    if call.kind == "alert":
-        await mark_regions_reached(
-            session, call.warning_id, call.region_codes, by=method, actor=actor, call_id=call.id, now=now, chain=chain
-        )
     return call
 
 
@@ -173,7 +175,12 @@ async def add_feedback(
     values: dict[str, Any] = {"feedback_count": Call.feedback_count + 1}
     if stage == "final":
         values["final_feedback_at"] = now
-    await session.execute(update(Call).where(Call.id == call.id).values(**values))
+    # Guarded: of two reports racing past the check above, only one lands after a final.
+    counted = await session.execute(
+        update(Call).where(Call.id == call.id, Call.final_feedback_at.is_(None)).values(**values).returning(Call.id)
+    )
+    if counted.scalar() is None:
+        raise Conflict("The final report (终报) was already sent; no more feedback is taken on this call.")
     await session.flush()
     await audit_service.record_event(
         session,
@@ -244,7 +251,7 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
     ).all()  # fmt: skip
     late: dict[str, bool] = {call_id: bool(is_late) for call_id, is_late in acknowledged}
     events: dict[str, list[audit_service.Event]] = {}
-    regions: set[tuple[str, str]] = set()
+    regions: dict[tuple[str, str], str] = {}  # (warning, region) -> the first call answering for it
     for row in answerable:
         if row.id not in late:  # answered or closed by another writer meanwhile: read it again
             current = await session.get_one(Call, row.id, populate_existing=True)
@@ -260,7 +267,8 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
                                 data={"method": "link", "late": bool(late[row.id])})
         )  # fmt: skip
         if row.kind == "alert":
-            regions.update((row.warning_id, code) for code in row.region_codes)
+            for code in row.region_codes:
+                regions.setdefault((row.warning_id, code), row.id)
     if regions:
         reached = (
             await session.execute(
@@ -274,7 +282,7 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
         for warning_id, code in sorted(reached):
             events.setdefault(warning_id, []).append(
                 audit_service.Event(type="region.reached", actor="link", warning_id=warning_id, region_code=code,
-                                    data={"by": "link"})
+                                    call_id=regions[(warning_id, code)], data={"by": "link"})
             )  # fmt: skip
     for warning_id in sorted(events):
         await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),

@@ -53,13 +53,3 @@ class ConsoleMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     ack_url: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(default=utc_now)
-
-
-class InstanceSecret(Base):
-    """Secrets the instance generates for itself when none is configured (JIAOYING_SECRET_KEY)."""
-
-    __tablename__ = "instance_secrets"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -11,7 +11,7 @@ from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import NotFound
 from app.notify.models import ConsoleMessage
-from app.paging import Page, PageDep, make_page
+from app.paging import Page, PageDep, make_page, seq_cursor
 
 router = APIRouter(prefix="/api/v1/dev", tags=["development"])
 
@@ -36,7 +36,8 @@ async def outbox(session: SessionDep, settings: SettingsDep, _: AdminDep, page: 
     if settings.provider != "console":
         raise NotFound("The dev outbox exists only with the console provider.")
     query = select(ConsoleMessage).order_by(ConsoleMessage.seq).limit(page.fetch)
-    if page.cursor and page.cursor.isdigit():
-        query = query.where(ConsoleMessage.seq > int(page.cursor))
+    after = seq_cursor(page)
+    if after is not None:
+        query = query.where(ConsoleMessage.seq > after)
     rows = list(await session.scalars(query))
     return make_page(rows, page, key=lambda m: str(m.seq), item=OutboxItem.model_validate)

@@ -26,7 +26,7 @@ from app.ack import tokens
 from app.audit import service as audit_service
 from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
-from app.db import bulk_insert, new_id, session_scope
+from app.db import bulk_insert, new_id, session_scope, utc_now
 from app.notify import templates
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
@@ -119,6 +119,25 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     return messages
 
 
+async def _drop_closed(session: AsyncSession, message_ids: list[str]) -> list[str]:
+    """Of messages waiting again (refused, or left in `sending` by a crash), cancel the attempts whose
+    call has since been answered or closed; returns the rest. Notices (attempt 0) always go."""
+    closed: list[str] = []
+    for chunk in _chunks(message_ids):
+        rows = await session.execute(
+            select(Message.id)
+            .join(Call, Call.id == Message.call_id)
+            .where(Message.id.in_(chunk), Message.attempt > 0, Call.status.not_in(OPEN_STATUSES))
+        )
+        closed.extend(rows.scalars())
+    for chunk in _chunks(closed):
+        await session.execute(
+            update(Message).where(Message.id.in_(chunk)).values(status="cancelled", error="call closed before sending")
+        )
+    dropped = set(closed)
+    return [message_id for message_id in message_ids if message_id not in dropped]
+
+
 async def _prefer_indexes(session: AsyncSession) -> None:
     """Right after a large fan-out the planner's statistics still see small tables and would scan
     them whole for every batch; the sender's statements are all index lookups, so say so."""
@@ -138,6 +157,7 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
         ):
             query = select(Message.id).where(waiting).order_by(Message.due_at).limit(batch)
             others.extend((await session.execute(query.with_for_update(skip_locked=True))).scalars())
+        others = await _drop_closed(session, others)
         for chunk in _chunks(others):
             await session.execute(update(Message).where(Message.id.in_(chunk)).values(status="sending", claimed_at=now))
         if not claimed and not others:
@@ -148,7 +168,7 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
         warning_ids = {m.warning_id for m in rows}
         level_query = select(Warning.id, Warning.level).where(Warning.id.in_(warning_ids))
         levels: dict[str, str] = dict((await session.execute(level_query)).tuples().all())  # fmt: skip
-        secret = await tokens.instance_secret(session)
+        secret = tokens.instance_secret()
     public_url = get_settings().public_url
     outgoing = []
     for message in rows:
@@ -202,7 +222,7 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                           "messages": [{"id": m.message_id, "channel": m.channel} for m in sent]},
                 )
             )  # fmt: skip
-        for warning_id, warning_events in events.items():
+        for warning_id, warning_events in sorted(events.items()):  # chain heads locked in one order
             chain = audit_service.warning_chain(warning_id)
             await audit_service.record_events(session, warning_events, chain=chain, now=now)
 
@@ -211,11 +231,12 @@ async def send_due(provider: Provider, *, now: datetime, batch: int = BATCH) -> 
     """Hand every due attempt and notice to the provider, batch by batch; returns how many were accepted."""
     sent = 0
     while True:
-        outgoing = await _claim(now, batch)
+        round_now = max(now, utc_now())  # a long run of rounds keeps real times
+        outgoing = await _claim(round_now, batch)
         if not outgoing:
             return sent
         outcomes = await provider.send(outgoing)
-        await _record(outgoing, outcomes, now)
+        await _record(outgoing, outcomes, max(round_now, utc_now()))
         accepted = sum(1 for o in outcomes if o.accepted)
         if not accepted:  # the provider refuses everything: leave the rest for a later tick
             return sent

@@ -84,7 +84,7 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
     warning.targeted_regions = len(regions)
     warning.uncovered_area_codes = uncovered
 
-    secret = await tokens.instance_secret(session)
+    secret = tokens.instance_secret()
     sends = warning.mode != "test"
     deadline = now + timedelta(seconds=policy["ack_timeout_s"])
     calls: list[dict[str, Any]] = []

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -62,7 +62,8 @@ async def _close_calls(
         (
             await session.execute(
                 select(Call.id, Call.contact_phone, Call.channels, Call.region_codes)
-                .where(Call.warning_id == warning.id, Call.notified_at.is_not(None))
+                # Notified, or an attempt already on its way (claimed by a sender, not yet recorded).
+                .where(Call.warning_id == warning.id, or_(Call.notified_at.is_not(None), Call.attempts > 0))
                 .order_by(Call.contact_phone, Call.kind, Call.id)
             )
         )
@@ -169,7 +170,9 @@ async def update_warning(
         new.id,
     )
     await session.flush()
-    still_targeted = set((await session.execute(select(Call.contact_phone).where(Call.warning_id == new.id))).scalars())
+    # People the new warning will call need no lifting notice (a test warning calls nobody).
+    will_call = select(Call.contact_phone).where(Call.warning_id == new.id, Call.status != "cancelled")
+    still_targeted = set((await session.execute(will_call)).scalars())
     await _close_calls(
         session,
         warning,

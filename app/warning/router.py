@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response, status
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from app.audit.models import AuditEvent
 from app.audit.schemas import EventOut
@@ -14,7 +14,7 @@ from app.call.models import Call
 from app.call.schemas import CallOut
 from app.db import SessionDep, utc_now
 from app.errors import Forbidden
-from app.paging import Page, PageDep, make_page
+from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning import lifecycle
@@ -179,8 +179,27 @@ async def list_calls(
 async def timeline(warning: WarningDep, session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[EventOut]:
     """Everything that happened to the warning, in order."""
     query = select(AuditEvent).where(AuditEvent.warning_id == warning.id).order_by(AuditEvent.seq).limit(page.fetch)
-    if page.cursor and page.cursor.isdigit():
-        query = query.where(AuditEvent.seq > int(page.cursor))
+    after = seq_cursor(page)
+    if after is not None:
+        query = query.where(AuditEvent.seq > after)
+    if principal.role != "admin" and principal.region_path is not None:
+        # As with the calls: a scoped key sees its own subtree's calls and regions, and the warning's own events.
+        in_subtree = region_service.subtree_filter(Region.path, principal.region_path)
+        calls_here = (
+            select(Call.id)
+            .join(Region, Region.code == Call.contact_region_code)
+            .where(Call.warning_id == warning.id, in_subtree)
+        )
+        regions_here = select(Region.code).where(in_subtree)
+        query = query.where(
+            or_(
+                AuditEvent.call_id.in_(calls_here),
+                and_(
+                    AuditEvent.call_id.is_(None),
+                    or_(AuditEvent.region_code.is_(None), AuditEvent.region_code.in_(regions_here)),
+                ),
+            )
+        )
     rows = list(await session.scalars(query))
     masked = principal.role == "auditor"
     return make_page(rows, page, key=lambda e: str(e.seq), item=lambda e: EventOut.of(e, masked=masked))

@@ -76,7 +76,8 @@ async def _claim_idempotency_key(session: AsyncSession, scope: str, key: str) ->
     if session.bind.dialect.name != "postgresql":
         return
     held = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(hashtext(:name))"), {"name": f"jiaoying.idempotency:{scope}:{key}"}
+        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"),
+        {"name": f"jiaoying.idempotency:{scope}:{key}"},
     )
     if not held:
         raise Conflict("A request with this Idempotency-Key is still being processed; retry in a moment.")
@@ -87,8 +88,6 @@ async def issue_warning(
 ) -> tuple[Warning, bool]:
     """Issue a warning and store every call; returns (warning, created). A replayed key returns the first."""
     areas = await check_areas(session, data.area_codes, principal)
-    if data.expires and data.expires <= now:
-        raise Unprocessable("expires is already past.", errors=[{"loc": ["body", "expires"], "msg": "in the past"}])
     digest = body_hash(data)
     scope = principal.key_id or "bootstrap-admin"
     if idempotency_key is not None:
@@ -103,6 +102,8 @@ async def issue_warning(
         if previous is not None:
             await session.delete(previous)
             await session.flush()
+    if data.expires and data.expires <= now:
+        raise Unprocessable("expires is already past.", errors=[{"loc": ["body", "expires"], "msg": "in the past"}])
     policy = policy_service.as_dict(await policy_service.get_policy(session, data.level))
     warning = Warning(
         hazard=data.hazard,

@@ -48,12 +48,6 @@ def upgrade() -> None:
     with op.batch_alter_table('console_outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_console_outbox_warning_id'), ['warning_id'], unique=False)
 
-    op.create_table('instance_secrets',
-    sa.Column('name', sa.String(length=40), nullable=False),
-    sa.Column('value', sa.String(length=200), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('name', name=op.f('pk_instance_secrets'))
-    )
     op.create_table('policies',
     sa.Column('level', sa.String(length=10), nullable=False),
     sa.Column('reach', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
@@ -263,7 +257,6 @@ def downgrade() -> None:
 
     op.drop_table('warnings')
     op.drop_table('policies')
-    op.drop_table('instance_secrets')
     with op.batch_alter_table('console_outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_console_outbox_warning_id'))
 

@@ -171,3 +171,50 @@ async def test_calls_past_their_deadline_become_unanswered(client: AsyncClient, 
     assert statuses == ["acknowledged", "unanswered"]
     events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline")).json()["items"]
     assert [e["type"] for e in events].count("call.unanswered") == 1
+
+
+async def test_a_cancel_during_a_send_round_reaches_those_being_called(client: AsyncClient, regions: None) -> None:
+    from app.notify import sender
+
+    person = await create_contact(client)
+    warning = await issue(client)
+    claimed = await sender._claim(utc_now(), 100)  # a sender mid-round (or one that died there)
+    assert len(claimed) == 2
+    await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "误发", "kind": "withdrawn"})
+    later = utc_now() + timedelta(seconds=61)  # the claimed alert may be reclaimed now: it must not go
+    await send_due(ConsoleProvider(), now=later)
+    kinds = [(m["kind"], m["to"]) for m in await outbox(client, warning["id"])]
+    assert kinds == [("withdrawal", person["phone"])]
+
+
+async def test_an_update_to_a_test_warning_still_lifts_the_old_one(client: AsyncClient, regions: None) -> None:
+    person = await create_contact(client)
+    old = await issue(client)
+    await send_all()
+    response = await client.post(f"/api/v1/warnings/{old['id']}/update", json=warning_body(mode="test"))
+    assert response.status_code == 201, response.text
+    await send_all()
+    assert [(m["kind"], m["to"]) for m in await outbox(client, old["id"])][-1] == ("lifting", person["phone"])
+
+
+async def test_a_scoped_timeline_shows_only_the_subtree(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    mine = await create_contact(client, VILLAGE)
+    await create_contact(client, OTHER_TOWNSHIP)
+    warning = await issue(client)
+    await send_all()
+    officer = await create_key(client, "duty_officer", TOWNSHIP)
+    events = (await anonymous.get(f"/api/v1/warnings/{warning['id']}/timeline", headers=bearer(officer))).json()
+    phones = {e["data"].get("phone") or e["data"].get("to") for e in events["items"]} - {None}
+    assert phones == {mine["phone"]}
+    assert any(e["type"] == "warning.issued" for e in events["items"])
+
+
+async def test_a_foreign_cursor_is_422(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    warning = await issue(client)
+    for cursor in ("²", "9" * 30, "abc"):
+        response = await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"cursor": cursor})
+        assert response.status_code == 422, cursor
+        assert (await client.get("/api/v1/dev/outbox", params={"cursor": cursor})).status_code == 422
