@@ -312,3 +312,28 @@ async def close_unanswered(session: AsyncSession, *, now: datetime, limit: int =
         await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),
                                           now=now)  # fmt: skip
     return len(closed)
+
+
+async def cancel_open_calls_of(session: AsyncSession, contact_ids: list[str], *, actor: str, now: datetime) -> int:
+    """A contact taken off the roster is no longer chased: their open calls are cancelled."""
+    closed: list[Any] = []
+    for start in range(0, len(contact_ids), 1000):
+        chunk = contact_ids[start : start + 1000]
+        closed += (
+            await session.execute(
+                update(Call)
+                .where(Call.contact_id.in_(chunk), Call.status.in_(OPEN_STATUSES))
+                .values(status="cancelled", closed_at=now, next_attempt_at=None)
+                .returning(Call.id, Call.warning_id, Call.contact_region_code)
+            )
+        ).all()
+    events: dict[str, list[audit_service.Event]] = {}
+    for call_id, warning_id, region_code in closed:
+        events.setdefault(warning_id, []).append(
+            audit_service.Event(type="call.cancelled", actor=actor, warning_id=warning_id, call_id=call_id,
+                                region_code=region_code, data={"reason": "contact deactivated"})
+        )  # fmt: skip
+    for warning_id in sorted(events):
+        await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),
+                                          now=now)  # fmt: skip
+    return len(closed)

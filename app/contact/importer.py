@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.call import service as call_service
 from app.contact.models import CHANNELS, Contact, Supervision
 from app.contact.phone import normalize_mobile
 from app.contact.service import changed_event
@@ -248,5 +249,7 @@ async def import_contacts(
         }
         keep |= {values["id"] for values in inserts}
         deactivated = await _deactivate_missing(session, replace, keep, principal.name, now)
+        gone = [event.data["contact_id"] for event in deactivated]
+        await call_service.cancel_open_calls_of(session, gone, actor=principal.name, now=now)
     await audit_service.record_events(session, events + deactivated, now=now)
     return ContactImport(created=len(inserts), updated=len(updates), unchanged=unchanged, deactivated=len(deactivated))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from app.audit import service as audit_service
 from app.auth.dependencies import ensure_covers
 from app.auth.service import Principal
+from app.call import service as call_service
 from app.contact.models import Contact, Supervision
 from app.contact.schemas import ContactIn, ContactPatch
 from app.errors import Conflict, NotFound, Unprocessable
@@ -151,6 +152,8 @@ async def deactivate_contact(
         await audit_service.record_event(
             session, changed_event("deactivated", snapshot(contact), before, principal.name)
         )
+        # Off the roster, off the ladder: nobody chases a person who no longer answers for a region.
+        await call_service.cancel_open_calls_of(session, [contact.id], actor=principal.name, now=now)
     return contact
 
 

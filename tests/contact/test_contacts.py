@@ -224,3 +224,14 @@ async def test_nul_in_text_is_refused_not_500(client: AsyncClient, regions: None
     assert response.status_code == 422
     assert (await client.get("/api/v1/contacts/%00")).status_code in (404, 422)
     assert (await client.get("/api/v1/contacts", params={"role": "\x00"})).status_code in (200, 422)
+
+
+async def test_deactivating_a_contact_cancels_their_open_calls(client: AsyncClient, regions: None) -> None:
+    from tests.factories import calls, issue
+
+    leaving = await create_contact(client)
+    staying = await create_contact(client)
+    warning = await issue(client)
+    await client.delete(f"/api/v1/contacts/{leaving['id']}")
+    statuses = {c["contact"]["id"]: c["status"] for c in await calls(client, warning["id"])}
+    assert statuses == {leaving["id"]: "cancelled", staying["id"]: "pending"}
