@@ -90,7 +90,9 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, *, timeout_s: float = 10.0) -> AsyncEngine:
     """An engine tuned for the backend: WAL and foreign keys on SQLite, pooled asyncpg otherwise."""
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": timeout_s}, json_serializer=json_text)
+        engine = create_async_engine(
+            url, connect_args={"timeout": timeout_s}, json_serializer=json_text, json_deserializer=orjson.loads
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -118,9 +120,26 @@ def create_engine(url: str, *, timeout_s: float = 10.0) -> AsyncEngine:
         max_overflow=10,
         pool_pre_ping=True,
         json_serializer=json_text,
+        json_deserializer=orjson.loads,
         pool_timeout=timeout_s,
         connect_args={"timeout": timeout_s, "command_timeout": 120},
     )
+
+
+def _remembering(process: Any) -> Any:
+    """A bind processor that reuses its last result when given the very same object again."""
+    if process is None:
+        return lambda value: value
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+
+    return convert
 
 
 async def bulk_insert(
@@ -172,12 +191,11 @@ async def bulk_insert(
     verb = "INSERT OR IGNORE" if skip_existing else "INSERT"
     statement = f"{verb} INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' for _ in columns)})"
     connection = await session.connection()
+    # Bulk rows repeat values (the same `now` in every row): each column remembers its last conversion.
+    converters = [_remembering(process) for process in processors]
     for start in range(0, len(rows), 10_000):
         records = [
-            tuple(
-                process(row[name]) if process is not None and row[name] is not None else row[name]
-                for name, process in zip(columns, processors, strict=True)
-            )
+            tuple(convert(row[name]) for name, convert in zip(columns, converters, strict=True))
             for row in rows[start : start + 10_000]
         ]
         await connection.exec_driver_sql(statement, records)
