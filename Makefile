@@ -22,6 +22,7 @@ $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 
 # A local admin token for the newcomer's loopback-only server; set your own for anything else.
 run: export JIAOYING_ADMIN_TOKEN ?= dev-admin-token
+run: export JIAOYING_PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: $(VENV)/.stamp-run
 	$(BIN)/alembic upgrade head
 	@echo "Jiaoying on http://$(HOST):$(PORT)  (admin token: $$JIAOYING_ADMIN_TOKEN)"
