@@ -104,6 +104,17 @@ async def record_events(
     head.length += len(rows)
 
 
+async def record_warning_events(session: AsyncSession, events: list[Event], *, now: datetime) -> None:
+    """Append events of any number of warnings, each to its warning's chain, the chains locked in
+    one order (by warning id) so that writers touching several warnings cannot deadlock."""
+    by_warning: dict[str, list[Event]] = {}
+    for event in events:
+        assert event.warning_id is not None
+        by_warning.setdefault(event.warning_id, []).append(event)
+    for warning_id in sorted(by_warning):
+        await record_events(session, by_warning[warning_id], chain=warning_chain(warning_id), now=now)
+
+
 async def record_event(
     session: AsyncSession, event: Event, *, chain: str = REGISTRY_CHAIN, now: datetime | None = None
 ) -> None:

@@ -250,7 +250,7 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
         )
     ).all()  # fmt: skip
     late: dict[str, bool] = {call_id: bool(is_late) for call_id, is_late in acknowledged}
-    events: dict[str, list[audit_service.Event]] = {}
+    events: list[audit_service.Event] = []
     regions: dict[tuple[str, str], str] = {}  # (warning, region) -> the first call answering for it
     for row in answerable:
         if row.id not in late:  # answered or closed by another writer meanwhile: read it again
@@ -261,7 +261,7 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
             )  # fmt: skip
             continue
         outcomes[row.token_hash] = AckOutcome("acknowledged", "acknowledged", now)
-        events.setdefault(row.warning_id, []).append(
+        events.append(
             audit_service.Event(type="call.acknowledged", actor=row.contact_name, warning_id=row.warning_id,
                                 call_id=row.id, region_code=row.contact_region_code,
                                 data={"method": "link", "late": bool(late[row.id])})
@@ -280,13 +280,11 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
             )
         ).all()  # fmt: skip
         for warning_id, code in sorted(reached):
-            events.setdefault(warning_id, []).append(
+            events.append(
                 audit_service.Event(type="region.reached", actor="link", warning_id=warning_id, region_code=code,
                                     call_id=regions[(warning_id, code)], data={"by": "link"})
             )  # fmt: skip
-    for warning_id in sorted(events):
-        await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),
-                                          now=now)  # fmt: skip
+    await audit_service.record_warning_events(session, events, now=now)
     return outcomes
 
 
@@ -302,15 +300,13 @@ async def close_unanswered(session: AsyncSession, *, now: datetime, limit: int =
             .returning(Call.id, Call.warning_id, Call.contact_region_code, Call.attempts)
         )
     ).all()
-    events: dict[str, list[audit_service.Event]] = {}
+    events: list[audit_service.Event] = []
     for call_id, warning_id, region_code, attempts in closed:
-        events.setdefault(warning_id, []).append(
+        events.append(
             audit_service.Event(type="call.unanswered", actor="scheduler", warning_id=warning_id, call_id=call_id,
                                 region_code=region_code, data={"attempts": attempts})
         )  # fmt: skip
-    for warning_id in sorted(events):
-        await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),
-                                          now=now)  # fmt: skip
+    await audit_service.record_warning_events(session, events, now=now)
     return len(closed)
 
 
@@ -327,13 +323,11 @@ async def cancel_open_calls_of(session: AsyncSession, contact_ids: list[str], *,
                 .returning(Call.id, Call.warning_id, Call.contact_region_code)
             )
         ).all()
-    events: dict[str, list[audit_service.Event]] = {}
+    events: list[audit_service.Event] = []
     for call_id, warning_id, region_code in closed:
-        events.setdefault(warning_id, []).append(
+        events.append(
             audit_service.Event(type="call.cancelled", actor=actor, warning_id=warning_id, call_id=call_id,
                                 region_code=region_code, data={"reason": "contact deactivated"})
         )  # fmt: skip
-    for warning_id in sorted(events):
-        await audit_service.record_events(session, events[warning_id], chain=audit_service.warning_chain(warning_id),
-                                          now=now)  # fmt: skip
+    await audit_service.record_warning_events(session, events, now=now)
     return len(closed)

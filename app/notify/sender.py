@@ -213,18 +213,16 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                     notified_at=func.coalesce(Call.notified_at, now),
                 )
             )
-        events: dict[str, list[audit_service.Event]] = defaultdict(list)
+        events: list[audit_service.Event] = []
         for (warning_id, call_id, attempt), sent in attempts.items():
-            events[warning_id].append(
+            events.append(
                 audit_service.Event(
                     type="message.sent", actor="sender", warning_id=warning_id, call_id=call_id,
                     data={"attempt": attempt, "kind": sent[0].kind, "to": sent[0].to,
                           "messages": [{"id": m.message_id, "channel": m.channel} for m in sent]},
                 )
             )  # fmt: skip
-        for warning_id, warning_events in sorted(events.items()):  # chain heads locked in one order
-            chain = audit_service.warning_chain(warning_id)
-            await audit_service.record_events(session, warning_events, chain=chain, now=now)
+        await audit_service.record_warning_events(session, events, now=now)
 
 
 async def send_due(provider: Provider, *, now: datetime, batch: int = BATCH) -> int:
