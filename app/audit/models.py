@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -29,7 +29,8 @@ class AuditEvent(Base):
     call_id: Mapped[str | None] = mapped_column(String(26))
     region_code: Mapped[str | None] = mapped_column(String(12))
     actor: Mapped[str] = mapped_column(String(100))
-    data: Mapped[dict[str, Any]]
+    # Plain JSON, not JSONB: events are written in bulk and read whole, never searched inside.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
 

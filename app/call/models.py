@@ -31,7 +31,9 @@ class Call(Base):
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"))
+    # No foreign key: calls are written only by the fan-out, in the transaction that writes their
+    # warning, and checking the key for each of tens of thousands of rows slows the 201.
+    warning_id: Mapped[str] = mapped_column(String(26))
     kind: Mapped[str] = mapped_column(String(12))
     # The person as they were when called: later roster edits do not rewrite history (contact_id
     # names the roster entry, without a key: the snapshot below is what the call stands on).

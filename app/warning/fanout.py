@@ -88,6 +88,7 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
     sends = warning.mode != "test"
     deadline = now + timedelta(seconds=policy["ack_timeout_s"])
     calls: list[dict[str, Any]] = []
+    deadline_text = deadline.isoformat()
     events = [
         audit_service.Event(
             type="warning.issued",
@@ -149,7 +150,7 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
                     "role": contact["role"],
                     "rank": contact["rank"],
                     "region_codes": person.region_codes,
-                    "deadline_at": deadline.isoformat(),
+                    "deadline_at": deadline_text,
                 },
             )
         )

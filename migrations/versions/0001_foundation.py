@@ -33,7 +33,7 @@ def upgrade() -> None:
     sa.Column('call_id', sa.String(length=26), nullable=True),
     sa.Column('region_code', sa.String(length=12), nullable=True),
     sa.Column('actor', sa.String(length=100), nullable=False),
-    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_events'))

@@ -164,7 +164,6 @@ def upgrade() -> None:
     sa.Column('feedback_count', sa.Integer(), nullable=False),
     sa.Column('final_feedback_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['warning_id'], ['warnings.id'], name=op.f('fk_calls_warning_id_warnings')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calls')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_calls_token_hash'))
     )
