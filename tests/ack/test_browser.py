@@ -42,8 +42,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     command.upgrade(alembic_config(url), "head")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "JIAOYING_DATABASE_URL": url, "JIAOYING_ADMIN_TOKEN": TOKEN, "JIAOYING_PUBLIC_URL": base,
-           "JIAOYING_SCHEDULER": "on", "JIAOYING_TICK_SECONDS": "0.2", "JIAOYING_SECRET_KEY": "browser-secret"}  # fmt: skip
+    env = {
+        **os.environ,
+        "JIAOYING_DATABASE_URL": url,
+        "JIAOYING_ADMIN_TOKEN": TOKEN,
+        "JIAOYING_PUBLIC_URL": base,
+        "JIAOYING_SCHEDULER": "on",
+        "JIAOYING_TICK_SECONDS": "0.2",
+        "JIAOYING_SECRET_KEY": "browser-secret",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=env,
@@ -66,10 +73,12 @@ def _issue_and_find_link(base: str) -> tuple[str, str]:
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     regions = (FIXTURES / "regions.csv").read_bytes()
     api.post("/api/v1/regions/import", content=regions, headers={"Content-Type": "text/csv"}).raise_for_status()
-    api.post("/api/v1/contacts", json={"name": "王村长", "phone": "13800138000", "region_code": "650107001001",
-                                       "role": "村委会主任", "rank": 1, "channels": ["sms", "voice"]}).raise_for_status()  # fmt: skip
-    warning = api.post("/api/v1/warnings", json={"hazard": "暴雨", "level": "red", "title": "达坂城区暴雨红色预警",
-                                                 "instruction": "立即转移低洼地带人员", "area_codes": ["650107"]})  # fmt: skip
+    contact = {"name": "王村长", "phone": "13800138000", "region_code": "650107001001", "role": "村委会主任",
+               "rank": 1, "channels": ["sms", "voice"]}  # fmt: skip
+    api.post("/api/v1/contacts", json=contact).raise_for_status()
+    body = {"hazard": "暴雨", "level": "red", "title": "达坂城区暴雨红色预警", "instruction": "立即转移低洼地带人员",
+            "area_codes": ["650107"]}  # fmt: skip
+    warning = api.post("/api/v1/warnings", json=body)
     warning.raise_for_status()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
