@@ -3,10 +3,11 @@
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Annotated, Any, ClassVar, cast
 
 import orjson
@@ -129,20 +130,35 @@ def create_engine(url: str, *, timeout_s: float = 10.0) -> AsyncEngine:
     )
 
 
-def _remembering(process: Any) -> Any:
-    """A bind processor that reuses its last result when given the very same object again."""
-    if process is None:
-        return lambda value: value
+def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A bind processor that reuses its last result when given the very same object again (bulk rows
+    repeat values: the same `now` in every row)."""
     last: list[Any] = [object(), None]
 
     def convert(value: Any) -> Any:
-        if value is None:
-            return None
         if value is not last[0]:
             last[0], last[1] = value, process(value)
         return last[1]
 
     return convert
+
+
+def _records(rows: list[dict[str, Any]], columns: list[str], converters: list[Any]) -> list[tuple[Any, ...]]:
+    """Rows as tuples in column order, converting only the columns that need it (None stays None)."""
+    values = itemgetter(*columns)
+    if len(columns) == 1:
+        return [(values(row),) for row in rows]
+    active = [(index, convert) for index, convert in enumerate(converters) if convert is not None]
+    if not active:
+        return [values(row) for row in rows]
+    records = []
+    for row in rows:
+        record = list(values(row))
+        for index, convert in active:
+            if record[index] is not None:
+                record[index] = convert(record[index])
+        records.append(tuple(record))
+    return records
 
 
 async def bulk_insert(
@@ -161,13 +177,7 @@ async def bulk_insert(
     dialect = session.bind.dialect
     columns = list(rows[0])
     if dialect.name == "postgresql":
-        as_json = [isinstance(table.c[name].type, JSON) for name in columns]
-        records = [
-            tuple(
-                json_text(row[name]) if is_json else row[name] for name, is_json in zip(columns, as_json, strict=True)
-            )
-            for row in rows
-        ]
+        records = _records(rows, columns, [json_text if isinstance(table.c[n].type, JSON) else None for n in columns])
         # The driver only joins the session's transaction once SQLAlchemy has begun it; a COPY before
         # that would commit on its own.
         await session.execute(text("SELECT 1"))
@@ -194,14 +204,9 @@ async def bulk_insert(
     verb = "INSERT OR IGNORE" if skip_existing else "INSERT"
     statement = f"{verb} INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' for _ in columns)})"
     connection = await session.connection()
-    # Bulk rows repeat values (the same `now` in every row): each column remembers its last conversion.
-    converters = [_remembering(process) for process in processors]
+    converters = [_remembering(process) if process is not None else None for process in processors]
     for start in range(0, len(rows), 10_000):
-        records = [
-            tuple(convert(row[name]) for name, convert in zip(columns, converters, strict=True))
-            for row in rows[start : start + 10_000]
-        ]
-        await connection.exec_driver_sql(statement, records)
+        await connection.exec_driver_sql(statement, _records(rows[start : start + 10_000], columns, converters))
 
 
 class Database:
