@@ -1,9 +1,9 @@
 """Fan-out: a warning's areas expanded to the targeted regions and one alert call per person.
 
 Set-based: two queries (the targeted regions, and the active contacts on them), grouping in
-Python, then bulk writes of regions, calls, first-attempt messages and events, all in the
-issuing transaction: when the 201 returns every call is stored, and a crash before it stores
-nothing.
+Python, then bulk writes of regions, calls and events, all in the issuing transaction: when the
+201 returns every call is stored, its first attempt due at once (the sender's outbox, see
+notify.sender), and a crash before it stores nothing.
 """
 
 from dataclasses import dataclass, field
@@ -75,7 +75,7 @@ async def people(session: AsyncSession, area_paths: list[str], reach: list[str])
 
 
 async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: datetime) -> list[dict[str, Any]]:
-    """Store the warning's targeted regions, alert calls, first messages and events; returns the calls."""
+    """Store the warning's targeted regions, alert calls and events; returns the calls."""
     policy = warning.policy
     regions = await targeted_regions(session, warning.area_paths, policy["reach"])
     by_phone = await people(session, warning.area_paths, policy["reach"])
