@@ -38,14 +38,16 @@ def _retryable(exc: DBAPIError) -> bool:
 class AckBatcher:
     """Acknowledgements of one process, committed in groups."""
 
-    def __init__(self) -> None:
+    def __init__(self, lanes: int = 1) -> None:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._lanes = lanes
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def acknowledge(self, token_hash: str) -> call_service.AckOutcome:
         """Acknowledge the call behind a token hash; returns once the answer is committed."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="ack-batcher")
+        self._tasks = [task for task in self._tasks if not task.done()]
+        while len(self._tasks) < self._lanes:
+            self._tasks.append(asyncio.create_task(self._run(), name=f"ack-batcher-{len(self._tasks)}"))
         future: asyncio.Future[call_service.AckOutcome] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(token_hash, future))
         return await future
@@ -89,5 +91,5 @@ class AckBatcher:
                 pending.future.set_result(outcomes[pending.token_hash])
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
