@@ -27,10 +27,10 @@ async def mark_regions_reached(
     actor: str,
     call_id: str | None,
     now: datetime,
-    chain: str,
     details: dict[str, Any] | None = None,
-) -> list[str]:
-    """Mark targeted regions reached (first answer wins); returns those newly reached, each an event."""
+) -> list[audit_service.Event]:
+    """Mark targeted regions reached (the first answer wins); returns a region.reached event for each
+    region newly reached, for the caller to record after its own event."""
     if not codes:
         return []
     result = await session.execute(
@@ -43,24 +43,13 @@ async def mark_regions_reached(
         .values(state="reached", reached_at=now, reached_by=by)
         .returning(WarningRegion.region_code)
     )
-    reached = sorted(result.scalars())
-    await audit_service.record_events(
-        session,
-        [
-            audit_service.Event(
-                type="region.reached",
-                actor=actor,
-                warning_id=warning_id,
-                call_id=call_id,
-                region_code=code,
-                data={"by": by, **(details or {})},
-            )
-            for code in reached
-        ],
-        chain=chain,
-        now=now,
-    )
-    return reached
+    return [
+        audit_service.Event(
+            type="region.reached", actor=actor, warning_id=warning_id, call_id=call_id, region_code=code,
+            data={"by": by, **(details or {})},
+        )
+        for code in sorted(result.scalars())
+    ]  # fmt: skip
 
 
 async def acknowledge(
@@ -98,30 +87,28 @@ async def acknowledge(
         await session.refresh(call)
         return await acknowledge(session, call, method=method, actor=actor, now=now, how=how, note=note)
     await session.refresh(call)
-    chain = audit_service.warning_chain(call.warning_id)
-    # Regions first, then the chain head: every path that answers a call locks in this order
-    # (call, regions, chain), so two answers in one village cannot deadlock.
+    # Regions before the chain head: every path that answers a call locks in this order (call,
+    # regions, chain), so two answers in one village cannot deadlock.
+    reached = []
     if call.kind == "alert":
-        await mark_regions_reached(
-            session, call.warning_id, call.region_codes, by=method, actor=actor, call_id=call.id, now=now, chain=chain
+        reached = await mark_regions_reached(
+            session, call.warning_id, call.region_codes, by=method, actor=actor, call_id=call.id, now=now
         )
     data: dict[str, Any] = {"method": method, "late": late}
     if how:
         data["how"] = how
     if note:
         data["note"] = note
-    await audit_service.record_event(
-        session,
-        audit_service.Event(
-            type="call.acknowledged",
-            actor=actor,
-            warning_id=call.warning_id,
-            call_id=call.id,
-            region_code=call.contact_region_code,
-            data=data,
-        ),
-        chain=chain,
-        now=now,
+    acknowledged = audit_service.Event(
+        type="call.acknowledged",
+        actor=actor,
+        warning_id=call.warning_id,
+        call_id=call.id,
+        region_code=call.contact_region_code,
+        data=data,
+    )
+    await audit_service.record_events(
+        session, [acknowledged, *reached], chain=audit_service.warning_chain(call.warning_id), now=now
     )
     return call
 

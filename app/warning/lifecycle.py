@@ -230,16 +230,10 @@ async def confirm_region(
     if region is None:
         raise NotFound(f"Warning {warning.id} does not target region {code}.")
     if region.state != "reached":
-        await call_service.mark_regions_reached(
-            session,
-            warning.id,
-            [code],
-            by="confirmed",
-            actor=actor,
-            call_id=None,
-            now=now,
-            chain=audit_service.warning_chain(warning.id),
+        reached = await call_service.mark_regions_reached(
+            session, warning.id, [code], by="confirmed", actor=actor, call_id=None, now=now,
             details={"method": data.method, "note": data.note},
-        )
+        )  # fmt: skip
+        await audit_service.record_events(session, reached, chain=audit_service.warning_chain(warning.id), now=now)
         await session.refresh(region)
     return region
