@@ -37,8 +37,10 @@ class Heartbeat:
 
     async def expire_warnings(self) -> None:
         try:
-            async with session_scope() as session:
-                await lifecycle.expire_due(session, now=utc_now())
+            while True:  # one warning per transaction: chain heads are then locked one at a time
+                async with session_scope() as session:
+                    if not await lifecycle.expire_due(session, now=utc_now(), limit=1):
+                        break
         except Exception:
             log.exception("expiring warnings failed; retrying on the next tick")
 

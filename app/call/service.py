@@ -18,6 +18,15 @@ FEEDBACK_WINDOW = timedelta(days=7)
 ANSWERABLE = ("pending", "notified", "unanswered")
 
 
+async def lock_calls(session: AsyncSession, *conditions: Any) -> list[str]:
+    """Lock the matching calls in id order before a multi-row update, so that writers updating
+    overlapping sets of calls queue rather than deadlock (PostgreSQL; SQLite has one writer)."""
+    if session.bind.dialect.name != "postgresql":
+        return []
+    query = select(Call.id).where(*conditions).order_by(Call.id).with_for_update(key_share=True)
+    return list((await session.execute(query)).scalars())
+
+
 async def mark_regions_reached(
     session: AsyncSession,
     warning_id: str,
@@ -227,6 +236,7 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
             outcomes[row.token_hash] = AckOutcome("closed", row.status)
     if not answerable:
         return outcomes
+    await lock_calls(session, Call.id.in_([row.id for row in answerable]))
     acknowledged = (
         await session.execute(
             update(Call)

@@ -149,11 +149,12 @@ async def deactivate_contact(
         before = snapshot(contact)
         contact.active, contact.deactivated_at, contact.updated_at = False, now, now
         await session.flush()
+        # Off the roster, off the ladder: nobody chases a person who no longer answers for a region.
+        # (Warning chains before the registry chain, as the roster import does.)
+        await call_service.cancel_open_calls_of(session, [contact.id], actor=principal.name, now=now)
         await audit_service.record_event(
             session, changed_event("deactivated", snapshot(contact), before, principal.name)
         )
-        # Off the roster, off the ladder: nobody chases a person who no longer answers for a region.
-        await call_service.cancel_open_calls_of(session, [contact.id], actor=principal.name, now=now)
     return contact
 
 

@@ -182,23 +182,29 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
     return outgoing
 
 
-async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: datetime) -> None:
-    accepted = {o.message_id for o in outcomes if o.accepted}
+async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: datetime, claimed_at: datetime) -> None:
+    handed = {o.message_id for o in outcomes if o.accepted}
+    # Only messages still held by this round's claim are recorded: if a slow round was overtaken by
+    # a reclaim, the later round records them (once).
+    still_ours = (Message.claimed_at == claimed_at, Message.status.not_in(("sent", "delivered", "failed", "cancelled")))
+    accepted: set[str] = set()
     async with session_scope() as session:
         await _prefer_indexes(session)
-        for chunk in _chunks(sorted(accepted)):
+        for chunk in _chunks(sorted(handed)):
             # "Not yet past sending" rather than "= sending": the equality would lead the planner to
             # the status index and every message in flight, instead of the primary key.
-            await session.execute(
+            updated = await session.execute(
                 update(Message)
-                .where(Message.id.in_(chunk), Message.status.not_in(("sent", "delivered", "failed", "cancelled")))
+                .where(Message.id.in_(chunk), *still_ours)
                 .values(status="sent", sent_at=now)
+                .returning(Message.id)
             )
+            accepted.update(updated.scalars())
         for outcome in outcomes:
             if not outcome.accepted:  # back to pending: tried again on a later round
                 await session.execute(
                     update(Message)
-                    .where(Message.id == outcome.message_id)
+                    .where(Message.id == outcome.message_id, *still_ours)
                     .values(status="pending", error=outcome.error)
                 )
         attempts: dict[tuple[str, str, int], list[Outgoing]] = defaultdict(list)
@@ -235,7 +241,7 @@ async def _rounds(provider: Provider, now: datetime, batch: int) -> int:
         if not outgoing:
             return sent
         outcomes = await provider.send(outgoing)
-        await _record(outgoing, outcomes, max(round_now, utc_now()))
+        await _record(outgoing, outcomes, max(round_now, utc_now()), claimed_at=round_now)
         accepted = sum(1 for o in outcomes if o.accepted)
         if not accepted:  # the provider refuses everything: leave the rest for a later tick
             return sent
@@ -250,4 +256,8 @@ async def send_due(provider: Provider, *, now: datetime, batch: int = BATCH) -> 
     has one writer at a time, where a second lane would only queue.
     """
     lanes = 1 if get_database().is_sqlite else LANES
-    return sum(await asyncio.gather(*(_rounds(provider, now, batch) for _ in range(lanes))))
+    results = await asyncio.gather(*(_rounds(provider, now, batch) for _ in range(lanes)), return_exceptions=True)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:  # every lane has finished; the heartbeat logs this and tries again next tick
+        raise failures[0]
+    return sum(result for result in results if isinstance(result, int))

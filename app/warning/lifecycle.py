@@ -127,7 +127,11 @@ def _ensure_open(warning: Warning) -> None:
 async def lock_warning(session: AsyncSession, warning: Warning) -> Warning:
     """Re-read the warning under a row lock, so two closings cannot both pass the open check."""
     locked = await session.scalar(
-        select(Warning).where(Warning.id == warning.id).with_for_update().execution_options(populate_existing=True)
+        # FOR NO KEY UPDATE: rows that merely reference the warning (feedback) may still be written.
+        select(Warning)
+        .where(Warning.id == warning.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     )
     assert locked is not None
     return locked
@@ -200,7 +204,7 @@ async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 100) 
         .where(Warning.status == "active", Warning.expires.is_not(None), Warning.expires <= now)
         .order_by(Warning.expires)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     due = list(await session.scalars(query))
     for warning in due:
