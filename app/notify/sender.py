@@ -20,7 +20,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, text, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
@@ -140,16 +140,8 @@ async def _drop_closed(session: AsyncSession, message_ids: list[str]) -> list[st
     return [message_id for message_id in message_ids if message_id not in dropped]
 
 
-async def _prefer_indexes(session: AsyncSession) -> None:
-    """Right after a large fan-out the planner's statistics still see small tables and would scan
-    them whole for every batch; the sender's statements are all index lookups, so say so."""
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL enable_seqscan = off"))
-
-
 async def _claim(now: datetime, batch: int) -> list[Outgoing]:
     async with session_scope() as session:
-        await _prefer_indexes(session)
         claimed = await _claim_attempts(session, now, batch)
         # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
         others: list[str] = []
@@ -189,7 +181,6 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
     still_ours = (Message.claimed_at == claimed_at, Message.status.not_in(("sent", "delivered", "failed", "cancelled")))
     accepted: set[str] = set()
     async with session_scope() as session:
-        await _prefer_indexes(session)
         for chunk in _chunks(sorted(handed)):
             # "Not yet past sending" rather than "= sending": the equality would lead the planner to
             # the status index and every message in flight, instead of the primary key.

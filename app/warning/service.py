@@ -131,16 +131,22 @@ async def issue_warning(
     return warning, True
 
 
-async def _counts(session: AsyncSession, warning_id: str, kind: str) -> CallCounts:
+async def _counts(session: AsyncSession, warning_id: str) -> dict[str, CallCounts]:
+    """Calls by kind (alert, escalation) and status, in one query."""
     rows = await session.execute(
-        select(Call.status, func.count()).where(Call.warning_id == warning_id, Call.kind == kind).group_by(Call.status)
+        select(Call.kind, Call.status, func.count())
+        .where(Call.warning_id == warning_id)
+        .group_by(Call.kind, Call.status)
     )
-    by_status = {status: count for status, count in rows.tuples()}
-    return CallCounts(total=sum(by_status.values()), by_status=by_status)
+    by_kind: dict[str, dict[str, int]] = {"alert": {}, "escalation": {}}
+    for kind, status, count in rows.tuples():
+        by_kind.setdefault(kind, {})[status] = count
+    return {kind: CallCounts(total=sum(statuses.values()), by_status=statuses) for kind, statuses in by_kind.items()}
 
 
 async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
     """The warning with its call counts and regions reached."""
+    counts = await _counts(session, warning.id)
     reached = await session.scalar(
         select(func.count()).where(WarningRegion.warning_id == warning.id, WarningRegion.state == "reached")
     )
@@ -164,8 +170,8 @@ async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
         supersedes=warning.supersedes,
         superseded_by=warning.superseded_by,
         policy=warning.policy,
-        calls=await _counts(session, warning.id, "alert"),
-        escalations=await _counts(session, warning.id, "escalation"),
+        calls=counts["alert"],
+        escalations=counts["escalation"],
         targeted_regions=warning.targeted_regions,
         reached_regions=reached or 0,
         uncovered_area_codes=warning.uncovered_area_codes,
