@@ -1,9 +1,10 @@
 """Database plumbing: the declarative base, the engine, sessions and the unit of work."""
 
+import itertools
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -143,26 +144,30 @@ def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return convert
 
 
-def _records(rows: list[dict[str, Any]], columns: list[str], converters: list[Any]) -> list[tuple[Any, ...]]:
+def _records(rows: Iterable[dict[str, Any]], columns: list[str], converters: list[Any]) -> Iterator[tuple[Any, ...]]:
     """Rows as tuples in column order, converting only the columns that need it (None stays None)."""
     values = itemgetter(*columns)
     if len(columns) == 1:
-        return [(values(row),) for row in rows]
+        return ((values(row),) for row in rows)
     active = [(index, convert) for index, convert in enumerate(converters) if convert is not None]
     if not active:
-        return [values(row) for row in rows]
-    records = []
+        return (values(row) for row in rows)
+    return _converted(rows, values, active)
+
+
+def _converted(
+    rows: Iterable[dict[str, Any]], values: Callable[[dict[str, Any]], Any], active: list[tuple[int, Any]]
+) -> Iterator[tuple[Any, ...]]:
     for row in rows:
         record = list(values(row))
         for index, convert in active:
             if record[index] is not None:
                 record[index] = convert(record[index])
-        records.append(tuple(record))
-    return records
+        yield tuple(record)
 
 
 async def bulk_insert(
-    session: AsyncSession, model: type["Base"], rows: list[dict[str, Any]], *, skip_existing: bool = False
+    session: AsyncSession, model: type["Base"], rows: Iterable[dict[str, Any]], *, skip_existing: bool = False
 ) -> None:
     """Insert many rows in the session's transaction: COPY on PostgreSQL, executemany on SQLite.
 
@@ -170,12 +175,18 @@ async def bulk_insert(
     go through each column type's own bind processor once, then straight to the driver. Rows are
     dicts with the same keys; JSON columns take Python values, as with insert(). With
     `skip_existing`, rows whose unique keys are already taken are left out (ON CONFLICT DO NOTHING).
+
+    `rows` may be a generator: on PostgreSQL it is consumed while the COPY streams, so building the
+    rows in Python overlaps with the server storing the ones already sent.
     """
-    if not rows:
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
         return
+    rows = itertools.chain([first], iterator)
     table = cast(Table, model.__table__)
     dialect = session.bind.dialect
-    columns = list(rows[0])
+    columns = list(first)
     if dialect.name == "postgresql":
         records = _records(rows, columns, [json_text if isinstance(table.c[n].type, JSON) else None for n in columns])
         # The driver only joins the session's transaction once SQLAlchemy has begun it; a COPY before
@@ -205,8 +216,9 @@ async def bulk_insert(
     statement = f"{verb} INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' for _ in columns)})"
     connection = await session.connection()
     converters = [_remembering(process) if process is not None else None for process in processors]
-    for start in range(0, len(rows), 10_000):
-        await connection.exec_driver_sql(statement, _records(rows[start : start + 10_000], columns, converters))
+    records = _records(rows, columns, converters)
+    while chunk := list(itertools.islice(records, 10_000)):
+        await connection.exec_driver_sql(statement, chunk)
 
 
 class Database:

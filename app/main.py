@@ -1,5 +1,6 @@
 """The application: routers, error handlers, and the lifespan of shared resources."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             heartbeat = Heartbeat(make_provider(settings.provider), settings.tick_seconds)
             heartbeat.start()
         app.state.heartbeat = heartbeat
+        # What exists now (modules, routes, the engine) lives as long as the process: freezing it
+        # keeps full garbage collections from walking it again while a fan-out builds its rows.
+        gc.freeze()
         yield
         if heartbeat is not None:
             heartbeat.shutdown()

@@ -1,6 +1,7 @@
 """Writing audit events: each one hash-chained to the previous event of its chain."""
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -79,13 +80,17 @@ async def record_events(
         return
     at = now or utc_now()
     head = await _lock_chain_head(session, chain)
-    prev_hash = head.hash
-    rows = []
     stamp = at.isoformat(timespec="microseconds")
-    for event in events:
-        digest = chain_hash(prev_hash, canonical(chain, stamp, event))
-        rows.append(
-            {
+    last_hash = head.hash
+
+    def rows() -> Iterator[dict[str, Any]]:
+        """The chained rows, hashed while the COPY streams the ones before (see db.bulk_insert)."""
+        nonlocal last_hash
+        for event in events:
+            # A warning's events hang on its own chain and nowhere else (its timeline reads the chain).
+            assert event.warning_id is None or chain == warning_chain(event.warning_id), (event.type, chain)
+            digest = chain_hash(last_hash, canonical(chain, stamp, event))
+            yield {
                 "at": at,
                 "type": event.type,
                 "chain": chain,
@@ -95,13 +100,13 @@ async def record_events(
                 "actor": event.actor,
                 "data": event.data,
                 "hash": digest,
-                "prev_hash": prev_hash,
+                "prev_hash": last_hash,
             }
-        )
-        prev_hash = digest
-    await bulk_insert(session, AuditEvent, rows)
-    head.hash = prev_hash
-    head.length += len(rows)
+            last_hash = digest
+
+    await bulk_insert(session, AuditEvent, rows())
+    head.hash = last_hash
+    head.length += len(events)
 
 
 async def record_warning_events(session: AsyncSession, events: list[Event], *, now: datetime) -> None:

@@ -6,11 +6,12 @@ Python, then bulk writes of regions, calls and events, all in the issuing transa
 notify.sender), and a crash before it stores nothing.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Result, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
@@ -39,6 +40,12 @@ def attempt_channels(policy: dict[str, Any], attempt: int, available: list[str])
     return [channel for channel in wanted if channel in available] or list(available)
 
 
+async def _core(session: AsyncSession, query: Select[Any]) -> Result[Any]:
+    """Plain Core rows on the session's connection: tens of thousands of rows through the ORM's
+    result machinery would cost the fan-out a sizeable share of its time."""
+    return await (await session.connection()).execute(query)
+
+
 async def targeted_regions(session: AsyncSession, area_paths: list[str], reach: list[str]) -> list[dict[str, Any]]:
     """Regions under the areas (the areas included) at the policy's reach levels, not abolished."""
     query = (
@@ -47,7 +54,7 @@ async def targeted_regions(session: AsyncSession, area_paths: list[str], reach: 
         .where(Region.level.in_(reach), Region.abolished.is_(False))
         .order_by(Region.path)
     )
-    return [dict(row) for row in (await session.execute(query)).mappings()]
+    return [dict(row) for row in (await _core(session, query)).mappings()]
 
 
 async def people(session: AsyncSession, area_paths: list[str], reach: list[str]) -> dict[str, Person]:
@@ -62,20 +69,21 @@ async def people(session: AsyncSession, area_paths: list[str], reach: list[str])
         .order_by(Contact.phone, Contact.rank, Contact.region_code)
     )
     found: dict[str, Person] = {}
-    for contact_id, name, phone, region_code, role, rank, channels in (await session.execute(query)).tuples():
+    for contact_id, name, phone, region_code, role, rank, channels in (await _core(session, query)).tuples():
         person = found.get(phone)
         if person is None:
             contact = {"id": contact_id, "name": name, "phone": phone, "region_code": region_code, "role": role,
                        "rank": rank}  # fmt: skip
-            person = found[phone] = Person(contact=contact)
+            found[phone] = Person(contact=contact, region_codes=[region_code], channels=channels)
+            continue
         if region_code not in person.region_codes:
             person.region_codes.append(region_code)
-        person.channels.extend(c for c in channels if c not in person.channels)
+        person.channels = person.channels + [c for c in channels if c not in person.channels]
     return found
 
 
-async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: datetime) -> list[dict[str, Any]]:
-    """Store the warning's targeted regions, alert calls and events; returns the calls."""
+async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: datetime) -> int:
+    """Store the warning's targeted regions, alert calls and events; returns the number of calls."""
     policy = warning.policy
     regions = await targeted_regions(session, warning.area_paths, policy["reach"])
     by_phone = await people(session, warning.area_paths, policy["reach"])
@@ -87,84 +95,90 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
     secret = tokens.instance_secret()
     sends = warning.mode != "test"
     deadline = now + timedelta(seconds=policy["ack_timeout_s"])
-    calls: list[dict[str, Any]] = []
+    issued = audit_service.Event(
+        type="warning.issued",
+        actor=actor,
+        warning_id=warning.id,
+        data={
+            "hazard": warning.hazard,
+            "level": warning.level,
+            "title": warning.title,
+            "mode": warning.mode,
+            "area_codes": warning.area_codes,
+            "policy": policy,
+            "calls": len(by_phone),
+            "targeted_regions": len(regions),
+            "uncovered_area_codes": uncovered,
+        },
+    )
+    events = [issued]
+    common = {
+        "warning_id": warning.id,
+        "kind": "alert",
+        "about_region_codes": [],
+        "status": "pending" if sends else "cancelled",
+        "attempts": 0,
+        # The first attempt is due now: the call row is the sender's outbox entry (notify.sender).
+        "next_attempt_at": now if sends else None,
+        "deadline_at": deadline,
+        "created_at": now,
+        "closed_at": None if sends else now,
+        "late": False,
+        "feedback_count": 0,
+    }
     deadline_text = deadline.isoformat()
-    events = [
-        audit_service.Event(
-            type="warning.issued",
-            actor=actor,
-            warning_id=warning.id,
-            data={
-                "hazard": warning.hazard,
-                "level": warning.level,
-                "title": warning.title,
-                "mode": warning.mode,
-                "area_codes": warning.area_codes,
-                "policy": policy,
-                "calls": len(by_phone),
-                "targeted_regions": len(regions),
-                "uncovered_area_codes": uncovered,
-            },
-        )
-    ]
-    for phone, person in by_phone.items():
-        contact = person.contact
-        call_id = new_id()
-        call = {
-            "id": call_id,
-            "warning_id": warning.id,
-            "kind": "alert",
-            "contact_id": contact["id"],
-            "contact_name": contact["name"],
-            "contact_phone": phone,
-            "contact_region_code": contact["region_code"],
-            "contact_role": contact["role"],
-            "contact_rank": contact["rank"],
-            "channels": person.channels,
-            "region_codes": person.region_codes,
-            "about_region_codes": [],
-            "status": "pending" if sends else "cancelled",
-            "attempts": 0,
-            # The first attempt is due now: the call row is the sender's outbox entry (notify.sender).
-            "next_attempt_at": now if sends else None,
-            "deadline_at": deadline,
-            "created_at": now,
-            "closed_at": None if sends else now,
-            "late": False,
-            "feedback_count": 0,
-            "token_hash": tokens.hash_token(tokens.derive_token(secret, call_id)),
-        }
-        calls.append(call)
-        events.append(
-            audit_service.Event(
-                type="call.created",
-                actor=actor,
-                warning_id=warning.id,
-                call_id=call_id,
-                region_code=contact["region_code"],
-                data={
-                    "kind": "alert",
-                    "contact_id": contact["id"],
-                    "name": contact["name"],
-                    "phone": phone,
-                    "role": contact["role"],
-                    "rank": contact["rank"],
-                    "region_codes": person.region_codes,
-                    "deadline_at": deadline_text,
-                },
+
+    def call_rows() -> Iterator[dict[str, Any]]:
+        """The calls, built while the COPY streams the ones before (see db.bulk_insert)."""
+        for phone, person in by_phone.items():
+            contact = person.contact
+            call_id = new_id()
+            yield {
+                **common,
+                "id": call_id,
+                "contact_id": contact["id"],
+                "contact_name": contact["name"],
+                "contact_phone": phone,
+                "contact_region_code": contact["region_code"],
+                "contact_role": contact["role"],
+                "contact_rank": contact["rank"],
+                "channels": person.channels,
+                "region_codes": person.region_codes,
+                "token_hash": tokens.hash_token(tokens.derive_token(secret, call_id)),
+            }
+            events.append(
+                audit_service.Event(
+                    type="call.created",
+                    actor=actor,
+                    warning_id=warning.id,
+                    call_id=call_id,
+                    region_code=contact["region_code"],
+                    data={
+                        "kind": "alert",
+                        "contact_id": contact["id"],
+                        "name": contact["name"],
+                        "phone": phone,
+                        "role": contact["role"],
+                        "rank": contact["rank"],
+                        "region_codes": person.region_codes,
+                        "deadline_at": deadline_text,
+                    },
+                )
             )
-        )
+
+    await bulk_insert(session, WarningRegion, _region_rows(warning.id, regions, covered))
+    await bulk_insert(session, Call, call_rows())
     if not sends:
         events.append(
             audit_service.Event(
-                type="call.cancelled", actor=actor, warning_id=warning.id, data={"reason": "test", "calls": len(calls)}
+                type="call.cancelled",
+                actor=actor,
+                warning_id=warning.id,
+                data={"reason": "test", "calls": len(by_phone)},
             )
         )
-
-    await bulk_insert(session, WarningRegion, _region_rows(warning.id, regions, covered))
-    await bulk_insert(session, Call, calls)
     await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
-    return calls
+    return len(by_phone)
 
 
 def _region_rows(warning_id: str, regions: list[dict[str, Any]], covered: set[str]) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response, status
 from sqlalchemy import and_, or_, select
 
+from app.audit import service as audit_service
 from app.audit.models import AuditEvent
 from app.audit.schemas import EventOut
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
@@ -178,7 +179,8 @@ async def list_calls(
 @router.get("/{warning_id}/timeline", response_model=Page[EventOut])
 async def timeline(warning: WarningDep, session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[EventOut]:
     """Everything that happened to the warning, in order."""
-    query = select(AuditEvent).where(AuditEvent.warning_id == warning.id).order_by(AuditEvent.seq).limit(page.fetch)
+    chain = audit_service.warning_chain(warning.id)
+    query = select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq).limit(page.fetch)
     after = seq_cursor(page)
     if after is not None:
         query = query.where(AuditEvent.seq > after)
