@@ -4,6 +4,7 @@ from app.audit.models import AuditEvent, ChainHead
 from app.auth.models import ApiKey
 from app.call.models import Call, Feedback
 from app.contact.models import Contact, Supervision
+from app.lease import SchedulerLease
 from app.notify.models import ConsoleMessage, Message
 from app.policy.models import Policy
 from app.region.models import Region
@@ -21,6 +22,7 @@ __all__ = [
     "Message",
     "Policy",
     "Region",
+    "SchedulerLease",
     "Supervision",
     "Warning",
     "WarningRegion",

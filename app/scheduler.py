@@ -1,12 +1,15 @@
 """The heartbeat: which jobs run how often. The logic lives in services that take `now`."""
 
 import logging
+import os
+import socket
 from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from app.call import service as call_service
-from app.db import session_scope, utc_now
+from app import lease
+from app.call import escalation
+from app.db import get_database, new_id, session_scope, utc_now
 from app.notify import sender
 from app.notify.providers import Provider
 from app.warning import lifecycle
@@ -18,24 +21,47 @@ logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 
 class Heartbeat:
-    """APScheduler jobs of one process; any number of processes may run them side by side."""
+    """APScheduler jobs of one process. On PostgreSQL any number of processes run them side by
+    side; on SQLite only the holder of the scheduler lease does (see app.lease)."""
 
     def __init__(self, provider: Provider, tick_seconds: float) -> None:
         self.provider = provider
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+        self.leading = not get_database().is_sqlite
         self.scheduler = AsyncIOScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         )
+        if get_database().is_sqlite:
+            self.scheduler.add_job(self.hold_lease, "interval", seconds=tick_seconds, id="hold-lease")
         self.scheduler.add_job(self.send_messages, "interval", seconds=tick_seconds, id=SEND_JOB)
         self.scheduler.add_job(self.expire_warnings, "interval", seconds=tick_seconds, id="expire-warnings")
-        self.scheduler.add_job(self.close_unanswered, "interval", seconds=tick_seconds, id="close-unanswered")
+        self.scheduler.add_job(self.chase_calls, "interval", seconds=tick_seconds, id="chase-calls")
+
+    async def hold_lease(self) -> None:
+        try:
+            async with session_scope() as session:
+                leading = await lease.hold(session, self.holder, now=utc_now())
+        except Exception:
+            log.exception("renewing the scheduler lease failed; standing down until it succeeds")
+            leading = False
+        if leading != self.leading:
+            log.warning(
+                "scheduler %s: %s", self.holder,
+                "holding the lease, running jobs" if leading else "another process holds the lease; standing down",
+            )  # fmt: skip
+        self.leading = leading
 
     async def send_messages(self) -> None:
+        if not self.leading:
+            return
         try:
             await sender.send_due(self.provider, now=utc_now())
         except Exception:
             log.exception("sending messages failed; retrying on the next tick")
 
     async def expire_warnings(self) -> None:
+        if not self.leading:
+            return
         try:
             while True:  # one warning per transaction: chain heads are then locked one at a time
                 async with session_scope() as session:
@@ -44,12 +70,13 @@ class Heartbeat:
         except Exception:
             log.exception("expiring warnings failed; retrying on the next tick")
 
-    async def close_unanswered(self) -> None:
+    async def chase_calls(self) -> None:
+        if not self.leading:
+            return
         try:
-            async with session_scope() as session:
-                await call_service.close_unanswered(session, now=utc_now())
+            await escalation.chase_due(now=utc_now())
         except Exception:
-            log.exception("closing unanswered calls failed; retrying on the next tick")
+            log.exception("chasing unanswered calls failed; retrying on the next tick")
 
     def wake_sender(self) -> None:
         """Run the sender now rather than at the next tick (after a warning is issued)."""

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from app.ack import tokens
 from app.ack.batcher import AckBatcher
+from app.audit import service as audit_service
 from app.call import service as call_service
 from app.call.models import Call
 from app.call.schemas import FeedbackIn, FeedbackOut
@@ -24,6 +25,7 @@ from app.db import SessionDep, utc_now
 from app.errors import AppError, Conflict, NotFound, Unprocessable
 from app.notify.templates import LEVEL_NAMES
 from app.warning.models import Warning, WarningRegion
+from app.warning.schemas import RegionStateOut
 
 router = APIRouter(prefix="/ack", tags=["acknowledgement link"], include_in_schema=True)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -88,7 +90,7 @@ async def _page(
             await session.execute(
                 select(WarningRegion.name).where(
                     WarningRegion.warning_id == warning.id,
-                    WarningRegion.region_code.in_(call.region_codes or call.about_region_codes),
+                    WarningRegion.region_code.in_(call.region_codes),
                 )
             )
         )
@@ -97,6 +99,18 @@ async def _page(
     )
     closed = warning.status not in ("active", "expanding")
     closes_at = call_service.feedback_closes_at(warning)
+    # An escalation call names the regions nobody answered for, each with its 已叫醒 button.
+    unreached = []
+    if call.kind == "escalation":
+        rows = await session.execute(
+            select(WarningRegion.region_code, WarningRegion.name, WarningRegion.state)
+            .where(WarningRegion.warning_id == warning.id, WarningRegion.region_code.in_(call.about_region_codes))
+            .order_by(WarningRegion.region_code)
+        )
+        unreached = [
+            {"name": name, "reached": state == "reached", "action": f"/ack/{token}/regions/{code}"}
+            for code, name, state in rows.tuples()
+        ]
     context: dict[str, Any] = {
         "title": warning.title,
         "level": warning.level,
@@ -120,6 +134,8 @@ async def _page(
         "closed_note": CLOSED_NOTES.get(warning.close_kind or "", "") if closed else "",
         "current_url": await _current_url(session, settings, call, warning),
         "ack_action": f"/ack/{token}",
+        "unreached": unreached,
+        "can_wake": not closed,
         "feedback_action": f"/ack/{token}/feedback",
         "message": message,
         "message_class": message_class,
@@ -152,7 +168,9 @@ async def show(token: str, request: Request, session: SessionDep, settings: Sett
     except AppError as error:
         return _gone(request, error)
     sent = request.query_params.get("sent")
-    message = {"ack": "已确认收到，谢谢。", "feedback": "反馈已提交，谢谢。"}.get(sent or "", "")
+    message = {"ack": "已确认收到，谢谢。", "feedback": "反馈已提交，谢谢。", "woken": "已记录叫醒，谢谢。"}.get(
+        sent or "", ""
+    )
     return await _page(request, session, settings, token, call, warning, now, message=message)
 
 
@@ -231,3 +249,29 @@ async def feedback(token: str, request: Request, session: SessionDep, settings: 
     if request.headers.get("content-type", "").startswith("application/json") or wants_json(request):
         return JSONResponse(FeedbackOut.model_validate(saved).model_dump(mode="json"), status_code=201)
     return RedirectResponse(f"/ack/{token}?sent=feedback", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/{token}/regions/{code}", response_model=None)
+async def woken(token: str, code: str, request: Request, session: SessionDep) -> Response:
+    """已叫醒: a supervisor called on an escalation has been to a region it names; the region is
+    reached (confirmed in person) and the escalation call acknowledged."""
+    now = utc_now()
+    try:
+        call, warning = await _load(session, token, now)
+        if call.kind != "escalation" or code not in call.about_region_codes:
+            raise NotFound("This link names no such region.")
+    except AppError as error:
+        return _gone(request, error)
+    if warning.status not in ("active", "expanding"):
+        raise Conflict(f"Warning {warning.id} is {warning.status}; nothing is escalated any more.")
+    if call.status in call_service.ANSWERABLE:
+        await call_service.acknowledge(session, call, method="link", actor=call.contact_name, now=now)
+    reached = await call_service.mark_regions_reached(
+        session, warning.id, [code], by="confirmed", actor=call.contact_name, call_id=call.id, now=now,
+        details={"method": "in_person", "note": "已叫醒"},
+    )  # fmt: skip
+    await audit_service.record_events(session, reached, chain=audit_service.warning_chain(warning.id), now=now)
+    if wants_json(request):
+        region = await session.get_one(WarningRegion, (warning.id, code), populate_existing=True)
+        return JSONResponse(RegionStateOut.model_validate(region).model_dump(mode="json"))
+    return RedirectResponse(f"/ack/{token}?sent=woken", status_code=status.HTTP_303_SEE_OTHER)

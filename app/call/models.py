@@ -28,6 +28,15 @@ class Call(Base):
             postgresql_where=text("status IN ('pending', 'notified')"),
             sqlite_where=text("status IN ('pending', 'notified')"),
         ),
+        # A supervisor has at most one open escalation call per warning (see call.escalation).
+        Index(
+            "uq_calls_open_escalation",
+            "warning_id",
+            "contact_id",
+            unique=True,
+            postgresql_where=text("kind = 'escalation' AND status IN ('pending', 'notified')"),
+            sqlite_where=text("kind = 'escalation' AND status IN ('pending', 'notified')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)

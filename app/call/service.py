@@ -285,28 +285,6 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
     return outcomes
 
 
-async def close_unanswered(session: AsyncSession, *, now: datetime, limit: int = 5000) -> int:
-    """Calls whose deadline passed without an answer become `unanswered` (each an event). Safe with
-    many processes: the guarded UPDATE hands each call to exactly one of them."""
-    due = select(Call.id).where(Call.status.in_(OPEN_STATUSES), Call.deadline_at <= now).limit(limit)
-    closed = (
-        await session.execute(
-            update(Call)
-            .where(Call.id.in_(due.scalar_subquery()), Call.status.in_(OPEN_STATUSES))
-            .values(status="unanswered", next_attempt_at=None)
-            .returning(Call.id, Call.warning_id, Call.contact_region_code, Call.attempts)
-        )
-    ).all()
-    events: list[audit_service.Event] = []
-    for call_id, warning_id, region_code, attempts in closed:
-        events.append(
-            audit_service.Event(type="call.unanswered", actor="scheduler", warning_id=warning_id, call_id=call_id,
-                                region_code=region_code, data={"attempts": attempts})
-        )  # fmt: skip
-    await audit_service.record_warning_events(session, events, now=now)
-    return len(closed)
-
-
 async def cancel_open_calls_of(session: AsyncSession, contact_ids: list[str], *, actor: str, now: datetime) -> int:
     """A contact taken off the roster is no longer chased: their open calls are cancelled."""
     closed: list[Any] = []

@@ -123,13 +123,14 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
 
 async def _drop_closed(session: AsyncSession, message_ids: list[str]) -> list[str]:
     """Of messages waiting again (refused, or left in `sending` by a crash), cancel the attempts whose
-    call has since been answered or closed; returns the rest. Notices (attempt 0) always go."""
+    call has since been answered or cancelled; returns the rest. Notices (attempt 0) always go, and
+    so do attempts of calls gone unanswered meanwhile: the attempt was due, and a late answer counts."""
     closed: list[str] = []
     for chunk in _chunks(message_ids):
         rows = await session.execute(
             select(Message.id)
             .join(Call, Call.id == Message.call_id)
-            .where(Message.id.in_(chunk), Message.attempt > 0, Call.status.not_in(OPEN_STATUSES))
+            .where(Message.id.in_(chunk), Message.attempt > 0, Call.status.in_(("acknowledged", "cancelled")))
         )
         closed.extend(rows.scalars())
     for chunk in _chunks(closed):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
 from app.audit import service as audit_service
+from app.call import escalation
 from app.call.models import Call
 from app.contact.models import Contact
 from app.db import bulk_insert, new_id
@@ -177,6 +178,10 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
                 data={"reason": "test", "calls": len(by_phone)},
             )
         )
+    if sends and policy["escalate"] and uncovered:
+        # A hole in the roster is a finding: its supervisors are asked to go there at once.
+        items = [escalation.Item(region=code, route=code, escalated_from=None) for code in uncovered]
+        events += await escalation.escalate(session, warning, items, now=now)
     await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
     return len(by_phone)
 

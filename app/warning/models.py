@@ -58,6 +58,8 @@ class WarningRegion(Base):
     state: Mapped[str] = mapped_column(String(12))
     reached_at: Mapped[datetime | None]
     reached_by: Mapped[str | None] = mapped_column(String(20))
+    # When the region was first escalated to a supervisor (see call.escalation); it stays unreached.
+    escalated_at: Mapped[datetime | None]
 
 
 class IdempotencyKey(Base):

@@ -88,6 +88,7 @@ class RegionStateOut(BaseModel):
     state: str
     reached_at: datetime | None
     reached_by: str | None
+    escalated_at: datetime | None
 
 
 class ConfirmIn(BaseModel):

@@ -1,0 +1,375 @@
+"""Escalation: regions nobody has answered for go up the chain, to whoever must go and wake them.
+
+The heartbeat chases one warning per transaction (`chase`), under the warning's row lock, taken
+with SKIP LOCKED: several processes share the warnings, never one warning, so a supervisor can
+never be given two open escalation calls (a partial unique index would refuse it anyway). In that
+transaction: calls past their deadline become `unanswered`; escalation calls whose regions have
+all been reached since are cancelled; and the regions left behind are escalated:
+
+- a region still unreached when its alert calls go unanswered, and an uncovered region at once
+  (see fanout.expand), goes to the contacts who supervise it, else the rank-1 contacts of the
+  nearest region above it that has any (a township, then the county);
+- an escalation call that goes unanswered sends its regions up again, routed from the
+  supervisor's own region the same way;
+- never above the county unless the policy says so; where nobody is left, the region is marked
+  `unreachable` for the duty officer.
+
+Each supervisor has at most one open escalation call per warning: regions that go unreached
+later are added to it and its next attempt is brought forward, so the supervisor hears the new
+list at once. A crash anywhere rolls the whole transaction back and the next tick does it again.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ack import tokens
+from app.audit import service as audit_service
+from app.call.models import OPEN_STATUSES, Call
+from app.contact.models import Contact, Supervision
+from app.db import bulk_insert, new_id, session_scope
+from app.region.models import LEVEL_RANK, Region
+from app.warning.models import OPEN_STATUSES as OPEN_WARNING
+from app.warning.models import Warning, WarningRegion
+
+PERSON = ("id", "name", "phone", "region_code", "role", "rank", "channels")
+# Escalation goes no higher than this level unless the policy's escalate_above_county says so.
+TOP_LEVEL = "county"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One region to escalate: `route` is the region whose supervisors (or whose parents) are asked."""
+
+    region: str
+    route: str
+    escalated_from: str | None
+
+
+async def due_warning_ids(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[str]:
+    """Warnings with work for `chase`: open calls past their deadline, or open escalation calls to
+    settle. Both index-driven: partial indexes hold only open calls."""
+    past_deadline = (
+        select(Call.warning_id).where(Call.status.in_(OPEN_STATUSES), Call.deadline_at <= now).distinct().limit(limit)
+    )
+    escalating = (
+        select(Call.warning_id).where(Call.kind == "escalation", Call.status.in_(OPEN_STATUSES)).distinct().limit(limit)
+    )
+    found = set((await session.execute(past_deadline)).scalars())
+    found.update((await session.execute(escalating)).scalars())
+    return sorted(found)
+
+
+async def chase_due(*, now: datetime) -> int:
+    """Chase every warning with due work, one transaction each; returns how many were chased."""
+    async with session_scope(read_only=True) as session:
+        warning_ids = await due_warning_ids(session, now=now)
+    chased = 0
+    for warning_id in warning_ids:
+        async with session_scope() as session:
+            chased += await chase(session, warning_id, now=now)
+    return chased
+
+
+async def _lock_open_warning(session: AsyncSession, warning_id: str) -> Warning | None:
+    """The warning under a row lock, or None if it is closed or another process holds it now."""
+    warning = await session.scalar(
+        select(Warning)
+        .where(Warning.id == warning_id)
+        .with_for_update(skip_locked=True, key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if warning is None or warning.status not in OPEN_WARNING:
+        return None
+    return warning
+
+
+async def chase(session: AsyncSession, warning_id: str, *, now: datetime) -> bool:
+    """Close the warning's calls past their deadline, settle and escalate; False if skipped."""
+    warning = await _lock_open_warning(session, warning_id)
+    if warning is None:
+        return False
+    closed = (
+        await session.execute(
+            update(Call)
+            .where(Call.warning_id == warning.id, Call.status.in_(OPEN_STATUSES), Call.deadline_at <= now)
+            .values(status="unanswered", next_attempt_at=None)
+            .returning(Call.id, Call.kind, Call.contact_region_code, Call.region_codes, Call.about_region_codes,
+                       Call.escalated_from, Call.attempts)
+        )
+    ).all()  # fmt: skip
+    events = [
+        audit_service.Event(type="call.unanswered", actor="scheduler", warning_id=warning.id, call_id=call.id,
+                            region_code=call.contact_region_code, data={"kind": call.kind, "attempts": call.attempts})
+        for call in sorted(closed, key=lambda call: call.id)
+    ]  # fmt: skip
+    events += await _settle(session, warning, now=now)
+    if warning.policy["escalate"] and closed:
+        events += await escalate(session, warning, await _items(session, warning, closed), now=now)
+    await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
+    return True
+
+
+async def _items(session: AsyncSession, warning: Warning, closed: Sequence[Any]) -> list[Item]:
+    """What the calls just gone unanswered leave to escalate."""
+    states = await _states(session, warning.id, {code for call in closed for code in _about(call)})
+    taken_on = await _taken_on(session, warning.id)
+    items: dict[str, Item] = {}
+    for call in sorted(closed, key=lambda call: call.id):  # ids sort by time: the earliest call first
+        for code in _about(call):
+            region = states.get(code)
+            if region is None or code in items or code in taken_on or region.state == "reached":
+                continue
+            if call.kind == "alert":
+                # Once per region: a region escalated before (an update added to it) is not sent again.
+                if region.state == "unreached" and region.escalated_at is None:
+                    items[code] = Item(code, code, call.id)
+            elif region.state in ("unreached", "uncovered"):
+                items[code] = Item(code, call.contact_region_code, call.escalated_from)
+    return list(items.values())
+
+
+def _about(call: Any) -> list[str]:
+    return list(call.region_codes if call.kind == "alert" else call.about_region_codes)
+
+
+async def _states(session: AsyncSession, warning_id: str, codes: set[str]) -> dict[str, WarningRegion]:
+    found: dict[str, WarningRegion] = {}
+    ordered = sorted(codes)
+    for start in range(0, len(ordered), 1000):
+        query = select(WarningRegion).where(
+            WarningRegion.warning_id == warning_id, WarningRegion.region_code.in_(ordered[start : start + 1000])
+        )
+        found.update((region.region_code, region) for region in await session.scalars(query))
+    return found
+
+
+async def _taken_on(session: AsyncSession, warning_id: str) -> set[str]:
+    """Regions a supervisor has taken on (acknowledged an escalation naming them): no further up."""
+    rows = await session.execute(
+        select(Call.about_region_codes).where(
+            Call.warning_id == warning_id, Call.kind == "escalation", Call.status == "acknowledged"
+        )
+    )
+    return {code for (codes,) in rows.tuples() for code in codes}
+
+
+async def _settle(session: AsyncSession, warning: Warning, *, now: datetime) -> list[audit_service.Event]:
+    """Cancel open escalation calls whose every region has been reached since (a late answer, a
+    confirmation, another supervisor's 已叫醒)."""
+    open_calls = list(
+        await session.scalars(
+            select(Call).where(Call.warning_id == warning.id, Call.kind == "escalation", Call.status.in_(OPEN_STATUSES))
+        )
+    )
+    if not open_calls:
+        return []
+    states = await _states(session, warning.id, {code for call in open_calls for code in call.about_region_codes})
+    settled = [
+        call
+        for call in open_calls
+        if all(states[code].state == "reached" for code in call.about_region_codes if code in states)
+    ]
+    for call in settled:
+        call.status, call.closed_at, call.next_attempt_at = "cancelled", now, None
+    await session.flush()
+    return [
+        audit_service.Event(type="call.cancelled", actor="scheduler", warning_id=warning.id, call_id=call.id,
+                            region_code=call.contact_region_code, data={"reason": "regions reached"})
+        for call in settled
+    ]  # fmt: skip
+
+
+async def escalate(
+    session: AsyncSession, warning: Warning, items: list[Item], *, now: datetime
+) -> list[audit_service.Event]:
+    """Escalate regions of one warning (its row locked by the caller); returns the events to record."""
+    if not items:
+        return []
+    targets = await _targets(
+        session, {item.route for item in items}, above_county=warning.policy["escalate_above_county"]
+    )
+    by_contact: dict[str, list[Item]] = defaultdict(list)
+    contacts: dict[str, dict[str, Any]] = {}
+    nobody: list[Item] = []
+    for item in items:
+        found = targets.get(item.route, [])
+        if not found:
+            nobody.append(item)
+        for contact in found:
+            contacts[contact["id"]] = contact
+            by_contact[contact["id"]].append(item)
+    events = await _mark_unreachable(session, warning, nobody, now=now)
+    open_calls = {
+        call.contact_id: call
+        for call in await session.scalars(
+            select(Call).where(
+                Call.warning_id == warning.id,
+                Call.kind == "escalation",
+                Call.status.in_(OPEN_STATUSES),
+                Call.contact_id.in_(sorted(by_contact)),
+            )
+        )
+    }
+    new_calls: list[dict[str, Any]] = []
+    secret = tokens.instance_secret()
+    for contact_id in sorted(by_contact):
+        contact, named = contacts[contact_id], by_contact[contact_id]
+        codes = sorted({item.region for item in named})
+        existing = open_calls.get(contact_id)
+        if existing is not None:
+            added = [code for code in codes if code not in existing.about_region_codes]
+            if not added:
+                continue
+            existing.about_region_codes = sorted({*existing.about_region_codes, *added})
+            if existing.attempts > 0:  # the supervisor is told the longer list now
+                existing.next_attempt_at = now
+            call_id, codes = existing.id, added
+        else:
+            call_id = new_id()
+            new_calls.append(_escalation_call(warning, contact, call_id, codes, named, secret, now))
+        origins = sorted(item.escalated_from for item in named if item.escalated_from)
+        events.append(
+            audit_service.Event(
+                type="call.escalated", actor="scheduler", warning_id=warning.id, call_id=call_id,
+                region_code=contact["region_code"],
+                data={"about_region_codes": codes, "to": {"contact_id": contact_id, "name": contact["name"],
+                      "phone": contact["phone"], "region_code": contact["region_code"]},
+                      "escalated_from": origins[0] if origins else None, "added": existing is not None},
+            )
+        )  # fmt: skip
+    await session.flush()
+    await bulk_insert(session, Call, new_calls)
+    escalated = sorted({item.region for item in items} - {item.region for item in nobody})
+    for start in range(0, len(escalated), 1000):
+        await session.execute(
+            update(WarningRegion)
+            .where(
+                WarningRegion.warning_id == warning.id,
+                WarningRegion.region_code.in_(escalated[start : start + 1000]),
+                WarningRegion.escalated_at.is_(None),
+            )
+            .values(escalated_at=now)
+        )
+    return events
+
+
+def _escalation_call(
+    warning: Warning,
+    contact: dict[str, Any],
+    call_id: str,
+    codes: list[str],
+    named: list[Item],
+    secret: bytes,
+    now: datetime,
+) -> dict[str, Any]:
+    origins = sorted(item.escalated_from for item in named if item.escalated_from)
+    return {
+        "id": call_id,
+        "warning_id": warning.id,
+        "kind": "escalation",
+        "contact_id": contact["id"],
+        "contact_name": contact["name"],
+        "contact_phone": contact["phone"],
+        "contact_region_code": contact["region_code"],
+        "contact_role": contact["role"],
+        "contact_rank": contact["rank"],
+        "channels": contact["channels"],
+        "region_codes": [contact["region_code"]],
+        "about_region_codes": codes,
+        "escalated_from": origins[0] if origins else None,
+        "status": "pending" if warning.mode != "test" else "cancelled",
+        "attempts": 0,
+        "next_attempt_at": now if warning.mode != "test" else None,
+        "deadline_at": now + timedelta(seconds=warning.policy["ack_timeout_s"]),
+        "created_at": now,
+        "closed_at": None if warning.mode != "test" else now,
+        "late": False,
+        "feedback_count": 0,
+        "token_hash": tokens.hash_token(tokens.derive_token(secret, call_id)),
+    }
+
+
+async def _targets(session: AsyncSession, routes: set[str], *, above_county: bool) -> dict[str, list[dict[str, Any]]]:
+    """For each route region: the active contacts who supervise it, else the lowest-ranked active
+    contacts of the nearest region above it that has any, within the allowed levels."""
+    columns = (
+        Contact.id,
+        Contact.name,
+        Contact.phone,
+        Contact.region_code,
+        Contact.role,
+        Contact.rank,
+        Contact.channels,
+    )
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows = await session.execute(
+        select(Supervision.region_code.label("route"), *columns)
+        .join(Contact, Contact.id == Supervision.contact_id)
+        .where(Supervision.region_code.in_(sorted(routes)), Contact.active.is_(True))
+        .order_by(Contact.id)
+    )
+    for row in rows.mappings():
+        found[row["route"]].append({name: row[name] for name in PERSON})
+    rest = routes - set(found)
+    if not rest:
+        return found
+    paths = dict(
+        (await session.execute(select(Region.code, Region.path).where(Region.code.in_(sorted(rest))))).tuples().all()
+    )
+    above = {
+        route: [code for code in reversed(path.rstrip("/").split("/")) if code != route]
+        for route, path in paths.items()
+    }
+    ancestors = sorted({code for codes in above.values() for code in codes})
+    levels = dict(
+        (await session.execute(select(Region.code, Region.level).where(Region.code.in_(ancestors)))).tuples().all()
+    )
+    limit = LEVEL_RANK["province"] if above_county else LEVEL_RANK[TOP_LEVEL]
+    allowed = [code for code in ancestors if LEVEL_RANK.get(levels.get(code, ""), 0) >= limit]
+    people: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows = await session.execute(
+        select(*columns)
+        .where(Contact.region_code.in_(allowed), Contact.active.is_(True))
+        .order_by(Contact.rank, Contact.id)
+    )
+    for row in rows.mappings():
+        people[row["region_code"]].append(dict(row))
+    for route, codes in above.items():
+        for code in codes:
+            if code in people:
+                lowest = people[code][0]["rank"]
+                found[route] = [person for person in people[code] if person["rank"] == lowest]
+                break
+    return found
+
+
+async def _mark_unreachable(
+    session: AsyncSession, warning: Warning, items: list[Item], *, now: datetime
+) -> list[audit_service.Event]:
+    """Regions nobody is left to call about: marked for the duty officer, who can confirm them."""
+    codes = sorted({item.region for item in items})
+    if not codes:
+        return []
+    marked = (
+        await session.execute(
+            update(WarningRegion)
+            .where(
+                WarningRegion.warning_id == warning.id,
+                WarningRegion.region_code.in_(codes),
+                WarningRegion.state.in_(("unreached", "uncovered")),
+            )
+            .values(state="unreachable")
+            .returning(WarningRegion.region_code)
+        )
+    ).scalars()
+    return [
+        audit_service.Event(type="region.unreachable", actor="scheduler", warning_id=warning.id, region_code=code,
+                            data={"reason": "nobody left to call above it"})
+        for code in sorted(marked)
+    ]  # fmt: skip

@@ -1,0 +1,45 @@
+"""A scheduler-only process: the heartbeat without the HTTP API.
+
+    python -m app.worker
+
+For deployments that keep API replicas free of background work (JIAOYING_SCHEDULER=off there):
+run one or more of these beside them. Settings come from the same JIAOYING_* variables.
+"""
+
+import asyncio
+import logging
+import signal
+
+from app import db
+from app.config import get_settings
+from app.notify.providers import make_provider
+from app.scheduler import Heartbeat
+
+log = logging.getLogger("jiaoying.worker")
+
+
+async def run() -> None:
+    settings = get_settings()
+    database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
+    heartbeat = Heartbeat(make_provider(settings.provider), settings.tick_seconds)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    heartbeat.start()
+    log.info("jiaoying worker running, a tick every %s s", settings.tick_seconds)
+    try:
+        await stop.wait()
+    finally:
+        heartbeat.shutdown()
+        await database.engine.dispose()
+        log.info("jiaoying worker stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
