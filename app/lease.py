@@ -9,7 +9,7 @@ over if the holder stops renewing for LEASE_SECONDS.
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, or_, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,8 +30,9 @@ class SchedulerLease(Base):
 async def hold(session: AsyncSession, holder: str, *, now: datetime, seconds: float = LEASE_SECONDS) -> bool:
     """Take or renew the lease for `holder`; False while another holder's lease runs."""
     expires = now + timedelta(seconds=seconds)
+    dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     await session.execute(
-        sqlite.insert(SchedulerLease)
+        dialect_insert(SchedulerLease)
         .values(name=HEARTBEAT, holder=holder, expires_at=expires)
         .on_conflict_do_nothing(index_elements=["name"])
     )

@@ -45,7 +45,7 @@ async def test_one_call_per_phone_across_regions_and_overlapping_areas(client: A
     person = await create_contact(client, VILLAGE, phone="13900000001")
     await create_contact(client, TOWNSHIP, phone="13900000001", rank=2)
     warning = await issue(client, area_codes=[COUNTY, TOWNSHIP, VILLAGE])
-    made = await calls(client, warning["id"])
+    made = await calls(client, warning["id"], kind="alert")
     assert len(made) == 1
     assert sorted(made[0]["region_codes"]) == sorted([TOWNSHIP, VILLAGE])
     assert made[0]["contact"]["id"] == person["id"]
