@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     tick_seconds: float = 1.0
+    # A message left in `sending` this long (its sender died mid-round) is handed over again, same id.
+    send_reclaim_s: float = 60.0
     scheduler: Literal["on", "off"] = "on"
     admin_token: str | None = None
     async_fanout_above: int = 200_000

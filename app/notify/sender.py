@@ -10,8 +10,8 @@ three short transactions, none holding a lock across network I/O:
 2. hand over to the provider (the link is derived from the call id here and never stored);
 3. record: `sent`, the call `notified`, one `message.sent` event per call and attempt.
 
-A crash after 1 leaves messages in `sending`; after RECLAIM_AFTER they are handed over again under
-the same ids, which providers (and the console) deduplicate.
+A crash after 1 leaves messages in `sending`; after JIAOYING_SEND_RECLAIM_S they are handed over
+again under the same ids, which providers (and the console) deduplicate.
 """
 
 import asyncio
@@ -37,7 +37,6 @@ from app.warning.models import Warning, WarningRegion
 log = logging.getLogger(__name__)
 BATCH = 1000
 LANES = 2
-RECLAIM_AFTER = timedelta(seconds=60)
 
 
 class _Stored:
@@ -142,13 +141,14 @@ async def _drop_closed(session: AsyncSession, message_ids: list[str]) -> list[st
 
 
 async def _claim(now: datetime, batch: int) -> list[Outgoing]:
+    reclaim_after = timedelta(seconds=get_settings().send_reclaim_s)
     async with session_scope() as session:
         claimed = await _claim_attempts(session, now, batch)
         # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
         others: list[str] = []
         for waiting in (
             and_(Message.status == "pending", Message.due_at <= now),
-            and_(Message.status == "sending", Message.claimed_at < now - RECLAIM_AFTER),
+            and_(Message.status == "sending", Message.claimed_at < now - reclaim_after),
         ):
             query = select(Message.id).where(waiting).order_by(Message.due_at).limit(batch)
             others.extend((await session.execute(query.with_for_update(skip_locked=True))).scalars())

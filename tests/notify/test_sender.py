@@ -66,7 +66,7 @@ async def test_a_message_stuck_in_sending_is_resent_under_its_id(client: AsyncCl
     claimed = await sender._claim(utc_now(), 100)  # a sender that claimed the attempt, then died
     assert len(claimed) == 2
     assert await send_due(ConsoleProvider(), now=utc_now()) == 0  # not yet: it may still be on its way
-    later = utc_now() + timedelta(seconds=62)  # past RECLAIM_AFTER, before attempt 2 (75 s)
+    later = utc_now() + timedelta(seconds=62)  # past JIAOYING_SEND_RECLAIM_S (60 s), before attempt 2 (75 s)
     assert await send_due(ConsoleProvider(), now=later) == 2
     async with session_scope() as session:
         statuses = (await session.execute(select(Message.status, func.count()).group_by(Message.status))).all()
