@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     send_reclaim_s: float = 60.0
     scheduler: Literal["on", "off"] = "on"
     admin_token: str | None = None
+    # Reserved by the contract for answering large fan-outs with 202; every fan-out is synchronous for now.
     async_fanout_above: int = 200_000
     sms_signature: str = "叫应"
     # Key for deriving acknowledgement tokens; every process of one deployment needs the same.

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
 from app.audit import service as audit_service
-from app.call.models import OPEN_STATUSES, Call
+from app.call.models import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call
 from app.contact.models import Contact, Supervision
 from app.db import bulk_insert, new_id, session_scope
 from app.region.models import LEVEL_RANK, Region
@@ -53,27 +53,27 @@ class Item:
 
 async def due_warning_ids(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[str]:
     """Warnings with work for `chase`: open calls past their deadline, or open escalation calls to
-    settle. Both index-driven: partial indexes hold only open calls."""
-    past_deadline = (
-        select(Call.warning_id).where(Call.status.in_(OPEN_STATUSES), Call.deadline_at <= now).distinct().limit(limit)
-    )
-    escalating = (
-        select(Call.warning_id).where(Call.kind == "escalation", Call.status.in_(OPEN_STATUSES)).distinct().limit(limit)
-    )
-    found = set((await session.execute(past_deadline)).scalars())
-    found.update((await session.execute(escalating)).scalars())
+    settle. Both read partial indexes that hold only open calls, never the calls table."""
+    past_deadline = select(Call.warning_id).where(IS_OPEN, Call.deadline_at <= now).order_by(Call.deadline_at)
+    escalating = select(Call.warning_id).where(IS_ESCALATION, IS_OPEN).order_by(Call.warning_id, Call.contact_id)
+    found = set((await session.execute(past_deadline.limit(limit))).scalars())
+    found.update((await session.execute(escalating.limit(limit))).scalars())
     return sorted(found)
 
 
-async def chase_due(*, now: datetime) -> int:
+async def chase_due(*, now: datetime, rounds: int = 10) -> int:
     """Chase every warning with due work, one transaction each; returns how many were chased."""
-    async with session_scope(read_only=True) as session:
-        warning_ids = await due_warning_ids(session, now=now)
-    chased = 0
-    for warning_id in warning_ids:
-        async with session_scope() as session:
-            chased += await chase(session, warning_id, now=now)
-    return chased
+    chased: set[str] = set()
+    for _ in range(rounds):  # a warning with thousands of calls due fills a whole round alone
+        async with session_scope(read_only=True) as session:
+            waiting = [w for w in await due_warning_ids(session, now=now) if w not in chased]
+        if not waiting:
+            break
+        for warning_id in waiting:
+            async with session_scope() as session:
+                await chase(session, warning_id, now=now)
+            chased.add(warning_id)
+    return len(chased)
 
 
 async def _lock_open_warning(session: AsyncSession, warning_id: str) -> Warning | None:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, bindparam, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
@@ -15,6 +15,8 @@ FEEDBACK_STAGES = ("initial", "follow_up", "final")
 
 
 class Call(Base):
+    """A person called about a warning: the alert itself, or an escalation about silent regions."""
+
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_warning_id_status", "warning_id", "status"),
@@ -87,3 +89,9 @@ class Feedback(Base):
     evacuated: Mapped[int | None]
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+# Written into the SQL rather than bound: a planner only picks a partial index (the open calls'
+# deadlines, the open escalations) when it can see the query's condition implies the index's.
+IS_OPEN = Call.status.in_(bindparam("open_statuses", list(OPEN_STATUSES), expanding=True, literal_execute=True))
+IS_ESCALATION = Call.kind == bindparam("escalation_kind", "escalation", literal_execute=True)
