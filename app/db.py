@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Annotated, Any, ClassVar, cast
+from typing import Annotated, Any, ClassVar, TypeVar, cast
 
 import orjson
 from fastapi import Depends, Request
@@ -18,6 +18,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -81,6 +83,13 @@ def new_token(prefix: str) -> str:
 def utc_now() -> datetime:
     """Now, timezone-aware, in UTC (services take it as a parameter; see STYLE.md)."""
     return datetime.now(UTC)
+
+
+def chunks(values: Iterable[T], size: int = 1000) -> Iterator[list[T]]:
+    """Values in lists of at most `size`: IN lists stay within every driver's parameter limit."""
+    iterator = iter(values)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def json_text(value: Any) -> str:

@@ -19,24 +19,27 @@ later are added to it and its next attempt is brought forward, so the supervisor
 list at once. A crash anywhere rolls the whole transaction back and the next tick does it again.
 """
 
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
 from app.audit import service as audit_service
+from app.call import service as call_service
 from app.call.models import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call
 from app.contact.models import Contact, Supervision
-from app.db import bulk_insert, new_id, session_scope
+from app.db import bulk_insert, chunks, new_id, session_scope
 from app.region.models import LEVEL_RANK, Region
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning, WarningRegion
 
+log = logging.getLogger(__name__)
 PERSON = ("id", "name", "phone", "region_code", "role", "rank", "channels")
 # Escalation goes no higher than this level unless the policy's escalate_above_county says so.
 TOP_LEVEL = "county"
@@ -51,33 +54,42 @@ class Item:
     escalated_from: str | None
 
 
-async def due_warning_ids(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[str]:
+async def due_warning_ids(
+    session: AsyncSession, *, now: datetime, skip: Collection[str] = (), limit: int = 100
+) -> list[str]:
     """Warnings with work for `chase`: open calls past their deadline, or open escalation calls to
     settle. Both read partial indexes that hold only open calls, never the calls table."""
-    past_deadline = select(Call.warning_id).where(IS_OPEN, Call.deadline_at <= now).order_by(Call.deadline_at)
-    escalating = select(Call.warning_id).where(IS_ESCALATION, IS_OPEN).order_by(Call.warning_id, Call.contact_id)
-    found = set((await session.execute(past_deadline.limit(limit))).scalars())
-    found.update((await session.execute(escalating.limit(limit))).scalars())
+    found: set[str] = set()
+    for condition in (and_(IS_OPEN, Call.deadline_at <= now), and_(IS_ESCALATION, IS_OPEN)):
+        query = select(Call.warning_id).where(condition).group_by(Call.warning_id).order_by(Call.warning_id)
+        if skip:
+            query = query.where(Call.warning_id.not_in(sorted(skip)))
+        found.update((await session.execute(query.limit(limit))).scalars())
     return sorted(found)
 
 
 async def chase_due(*, now: datetime, rounds: int = 10) -> int:
-    """Chase every warning with due work, one transaction each; returns how many were chased."""
+    """Chase every warning with due work, one transaction each; returns how many were looked at.
+    A warning that fails is logged and left for the next tick; the others go on."""
     chased: set[str] = set()
-    for _ in range(rounds):  # a warning with thousands of calls due fills a whole round alone
+    for _ in range(rounds):
         async with session_scope(read_only=True) as session:
-            waiting = [w for w in await due_warning_ids(session, now=now) if w not in chased]
+            waiting = await due_warning_ids(session, now=now, skip=chased)
         if not waiting:
             break
         for warning_id in waiting:
-            async with session_scope() as session:
-                await chase(session, warning_id, now=now)
             chased.add(warning_id)
+            try:
+                async with session_scope() as session:
+                    await chase(session, warning_id, now=now)
+            except Exception:
+                log.exception("chasing warning %s failed; retrying on the next tick", warning_id)
     return len(chased)
 
 
-async def _lock_open_warning(session: AsyncSession, warning_id: str) -> Warning | None:
-    """The warning under a row lock, or None if it is closed or another process holds it now."""
+async def _lock_open_warning(session: AsyncSession, warning_id: str, now: datetime) -> Warning | None:
+    """The warning under a row lock, or None if it is closed, past its expiry (the expiry job closes
+    it), or held by another process right now."""
     warning = await session.scalar(
         select(Warning)
         .where(Warning.id == warning_id)
@@ -86,14 +98,24 @@ async def _lock_open_warning(session: AsyncSession, warning_id: str) -> Warning 
     )
     if warning is None or warning.status not in OPEN_WARNING:
         return None
+    if warning.expires is not None and warning.expires <= now:
+        return None
     return warning
 
 
 async def chase(session: AsyncSession, warning_id: str, *, now: datetime) -> bool:
     """Close the warning's calls past their deadline, settle and escalate; False if skipped."""
-    warning = await _lock_open_warning(session, warning_id)
+    warning = await _lock_open_warning(session, warning_id, now)
     if warning is None:
         return False
+    # Every call this transaction may write, locked in id order as every other writer of calls
+    # does (call.service.lock_calls), so a late answer arriving now queues instead of deadlocking.
+    await call_service.lock_calls(
+        session,
+        Call.warning_id == warning.id,
+        IS_OPEN,
+        or_(Call.deadline_at <= now, IS_ESCALATION),
+    )
     closed = (
         await session.execute(
             update(Call)
@@ -140,10 +162,9 @@ def _about(call: Any) -> list[str]:
 
 async def _states(session: AsyncSession, warning_id: str, codes: set[str]) -> dict[str, WarningRegion]:
     found: dict[str, WarningRegion] = {}
-    ordered = sorted(codes)
-    for start in range(0, len(ordered), 1000):
+    for chunk in chunks(sorted(codes)):
         query = select(WarningRegion).where(
-            WarningRegion.warning_id == warning_id, WarningRegion.region_code.in_(ordered[start : start + 1000])
+            WarningRegion.warning_id == warning_id, WarningRegion.region_code.in_(chunk)
         )
         found.update((region.region_code, region) for region in await session.scalars(query))
     return found
@@ -162,9 +183,13 @@ async def _taken_on(session: AsyncSession, warning_id: str) -> set[str]:
 async def _settle(session: AsyncSession, warning: Warning, *, now: datetime) -> list[audit_service.Event]:
     """Cancel open escalation calls whose every region has been reached since (a late answer, a
     confirmation, another supervisor's 已叫醒)."""
+    # Locked above (chase), and read again: an answer committed meanwhile is seen, never overwritten.
     open_calls = list(
         await session.scalars(
-            select(Call).where(Call.warning_id == warning.id, Call.kind == "escalation", Call.status.in_(OPEN_STATUSES))
+            select(Call)
+            .where(Call.warning_id == warning.id, IS_ESCALATION, IS_OPEN)
+            .order_by(Call.id)
+            .execution_options(populate_existing=True)
         )
     )
     if not open_calls:
@@ -205,17 +230,16 @@ async def escalate(
             contacts[contact["id"]] = contact
             by_contact[contact["id"]].append(item)
     events = await _mark_unreachable(session, warning, nobody, now=now)
-    open_calls = {
-        call.contact_id: call
-        for call in await session.scalars(
-            select(Call).where(
-                Call.warning_id == warning.id,
-                Call.kind == "escalation",
-                Call.status.in_(OPEN_STATUSES),
-                Call.contact_id.in_(sorted(by_contact)),
-            )
+    open_calls: dict[str, Call] = {}
+    for chunk in chunks(sorted(by_contact)):
+        # Locked by the chase (or new with the warning at issue) and read again, so an answer
+        # committed meanwhile is seen: regions are never added to a call already answered.
+        query = (
+            select(Call)
+            .where(Call.warning_id == warning.id, IS_ESCALATION, IS_OPEN, Call.contact_id.in_(chunk))
+            .execution_options(populate_existing=True)
         )
-    }
+        open_calls.update((call.contact_id, call) for call in await session.scalars(query))
     new_calls: list[dict[str, Any]] = []
     secret = tokens.instance_secret()
     for contact_id in sorted(by_contact):
@@ -227,8 +251,10 @@ async def escalate(
             if not added:
                 continue
             existing.about_region_codes = sorted({*existing.about_region_codes, *added})
-            if existing.attempts > 0:  # the supervisor is told the longer list now
-                existing.next_attempt_at = now
+            existing.next_attempt_at = now  # the supervisor is told the longer list now
+            origins = sorted(item.escalated_from for item in named if item.escalated_from)
+            if origins and (existing.escalated_from is None or origins[0] < existing.escalated_from):
+                existing.escalated_from = origins[0]
             call_id, codes = existing.id, added
         else:
             call_id = new_id()
@@ -246,12 +272,12 @@ async def escalate(
     await session.flush()
     await bulk_insert(session, Call, new_calls)
     escalated = sorted({item.region for item in items} - {item.region for item in nobody})
-    for start in range(0, len(escalated), 1000):
+    for chunk in chunks(escalated):
         await session.execute(
             update(WarningRegion)
             .where(
                 WarningRegion.warning_id == warning.id,
-                WarningRegion.region_code.in_(escalated[start : start + 1000]),
+                WarningRegion.region_code.in_(chunk),
                 WarningRegion.escalated_at.is_(None),
             )
             .values(escalated_at=now)
@@ -308,38 +334,42 @@ async def _targets(session: AsyncSession, routes: set[str], *, above_county: boo
         Contact.channels,
     )
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    rows = await session.execute(
-        select(Supervision.region_code.label("route"), *columns)
-        .join(Contact, Contact.id == Supervision.contact_id)
-        .where(Supervision.region_code.in_(sorted(routes)), Contact.active.is_(True))
-        .order_by(Contact.id)
+    limit = LEVEL_RANK["province"] if above_county else LEVEL_RANK[TOP_LEVEL]
+    # Supervisors sit above what they supervise (contact.service checks it), under the same ceiling.
+    allowed_levels = [level for level, rank in LEVEL_RANK.items() if rank >= limit]
+    supervisors = await _by_chunks(
+        session,
+        routes,
+        lambda chunk: (
+            select(Supervision.region_code.label("route"), *columns)
+            .join(Contact, Contact.id == Supervision.contact_id)
+            .join(Region, Region.code == Contact.region_code)
+            .where(Supervision.region_code.in_(chunk), Contact.active.is_(True), Region.level.in_(allowed_levels))
+            .order_by(Contact.id)
+        ),
     )
-    for row in rows.mappings():
-        found[row["route"]].append({name: row[name] for name in PERSON})
+    for row in supervisors:
+        found[row.route].append({name: getattr(row, name) for name in PERSON})
     rest = routes - set(found)
     if not rest:
         return found
-    paths = dict(
-        (await session.execute(select(Region.code, Region.path).where(Region.code.in_(sorted(rest))))).tuples().all()
+    paths = await _by_chunks(
+        session, rest, lambda chunk: select(Region.code, Region.path).where(Region.code.in_(chunk))
     )
-    above = {
-        route: [code for code in reversed(path.rstrip("/").split("/")) if code != route]
-        for route, path in paths.items()
-    }
-    ancestors = sorted({code for codes in above.values() for code in codes})
-    levels = dict(
-        (await session.execute(select(Region.code, Region.level).where(Region.code.in_(ancestors)))).tuples().all()
+    above = {code: [up for up in reversed(path.rstrip("/").split("/")) if up != code] for code, path in paths}
+    ancestors = {code for codes in above.values() for code in codes}
+    levels = await _by_chunks(
+        session, ancestors, lambda chunk: select(Region.code, Region.level).where(Region.code.in_(chunk))
     )
-    limit = LEVEL_RANK["province"] if above_county else LEVEL_RANK[TOP_LEVEL]
-    allowed = [code for code in ancestors if LEVEL_RANK.get(levels.get(code, ""), 0) >= limit]
+    allowed = {code for code, level in levels if LEVEL_RANK[level] >= limit}
     people: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    rows = await session.execute(
-        select(*columns)
-        .where(Contact.region_code.in_(allowed), Contact.active.is_(True))
-        .order_by(Contact.rank, Contact.id)
+    candidates = await _by_chunks(
+        session,
+        allowed,
+        lambda chunk: select(*columns).where(Contact.region_code.in_(chunk), Contact.active.is_(True)),
     )
-    for row in rows.mappings():
-        people[row["region_code"]].append(dict(row))
+    for row in sorted(candidates, key=lambda row: (row.rank, row.id)):
+        people[row.region_code].append({name: getattr(row, name) for name in PERSON})
     for route, codes in above.items():
         for code in codes:
             if code in people:
@@ -349,25 +379,33 @@ async def _targets(session: AsyncSession, routes: set[str], *, above_county: boo
     return found
 
 
+async def _by_chunks(
+    session: AsyncSession, values: set[str], query_for: Callable[[list[str]], Select[Any]]
+) -> list[Row[Any]]:
+    """The rows of a query over many values, asked a thousand values at a time."""
+    rows: list[Row[Any]] = []
+    for chunk in chunks(sorted(values)):
+        rows.extend((await session.execute(query_for(chunk))).all())
+    return rows
+
+
 async def _mark_unreachable(
     session: AsyncSession, warning: Warning, items: list[Item], *, now: datetime
 ) -> list[audit_service.Event]:
     """Regions nobody is left to call about: marked for the duty officer, who can confirm them."""
-    codes = sorted({item.region for item in items})
-    if not codes:
-        return []
-    marked = (
-        await session.execute(
+    marked: list[str] = []
+    for chunk in chunks(sorted({item.region for item in items})):
+        result = await session.execute(
             update(WarningRegion)
             .where(
                 WarningRegion.warning_id == warning.id,
-                WarningRegion.region_code.in_(codes),
+                WarningRegion.region_code.in_(chunk),
                 WarningRegion.state.in_(("unreached", "uncovered")),
             )
             .values(state="unreachable")
             .returning(WarningRegion.region_code)
         )
-    ).scalars()
+        marked.extend(result.scalars())
     return [
         audit_service.Event(type="region.unreachable", actor="scheduler", warning_id=warning.id, region_code=code,
                             data={"reason": "nobody left to call above it"})

@@ -27,7 +27,7 @@ from app.ack import tokens
 from app.audit import service as audit_service
 from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
-from app.db import bulk_insert, get_database, new_id, session_scope, utc_now
+from app.db import bulk_insert, chunks, get_database, new_id, session_scope, utc_now
 from app.notify import templates
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
@@ -44,10 +44,6 @@ class _Stored:
 
     def __init__(self, **columns: Any) -> None:
         self.__dict__.update(columns)
-
-
-def _chunks(values: list[str], size: int = 1000) -> list[list[str]]:
-    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 def _attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_length: int) -> dict[str, str]:
@@ -72,29 +68,36 @@ def _attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_leng
 
 async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> list[dict[str, Any]]:
     """Lock due calls, store their attempt's messages as `sending`, and schedule the next attempt."""
-    due = (
+    # Every path that closes a call clears its next attempt, so the time alone finds the due ones:
+    # a plain range scan of one index, which a condition on the status would turn into a bitmap
+    # scan of every open call. The status is still checked, and a stray closed call repaired.
+    rows = (
         await session.execute(
             select(Call.id, Call.warning_id, Call.kind, Call.contact_phone, Call.channels, Call.region_codes,
-                   Call.about_region_codes, Call.attempts, Call.created_at)
-            .where(Call.next_attempt_at <= now, Call.status.in_(OPEN_STATUSES))
+                   Call.about_region_codes, Call.attempts, Call.created_at, Call.status)
+            .where(Call.next_attempt_at <= now)
             .order_by(Call.next_attempt_at)
             .limit(batch)
             .with_for_update(skip_locked=True)
         )
     ).all()  # fmt: skip
+    due = [row for row in rows if row.status in OPEN_STATUSES]
+    stray = [row.id for row in rows if row.status not in OPEN_STATUSES]
+    for chunk in chunks(stray):
+        await session.execute(update(Call).where(Call.id.in_(chunk)).values(next_attempt_at=None))
     if not due:
         return []
     warning_ids = {call.warning_id for call in due}
     warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
     codes = {code for call in due for code in (*call.region_codes, *call.about_region_codes)}
     names: dict[str, str] = {}
-    for chunk in _chunks(sorted(codes)):
-        rows = await session.execute(
+    for chunk in chunks(sorted(codes)):
+        named = await session.execute(
             select(WarningRegion.region_code, WarningRegion.name).where(
                 WarningRegion.warning_id.in_(warning_ids), WarningRegion.region_code.in_(chunk)
             )
         )
-        names.update(rows.tuples().all())
+        names.update(named.tuples().all())
     link_length = len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
     messages: list[dict[str, Any]] = []
     schedule: dict[tuple[int, datetime | None], list[str]] = defaultdict(list)
@@ -113,7 +116,7 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     await bulk_insert(session, Message, messages)
     # Calls of one fan-out share their clock, so a batch moves on in a few statements.
     for (attempt, next_at), call_ids in schedule.items():
-        for chunk in _chunks(call_ids):
+        for chunk in chunks(call_ids):
             await session.execute(
                 update(Call).where(Call.id.in_(chunk)).values(attempts=attempt, next_attempt_at=next_at)
             )
@@ -125,14 +128,14 @@ async def _drop_closed(session: AsyncSession, message_ids: list[str]) -> list[st
     call has since been answered or cancelled; returns the rest. Notices (attempt 0) always go, and
     so do attempts of calls gone unanswered meanwhile: the attempt was due, and a late answer counts."""
     closed: list[str] = []
-    for chunk in _chunks(message_ids):
+    for chunk in chunks(message_ids):
         rows = await session.execute(
             select(Message.id)
             .join(Call, Call.id == Message.call_id)
             .where(Message.id.in_(chunk), Message.attempt > 0, Call.status.in_(("acknowledged", "cancelled")))
         )
         closed.extend(rows.scalars())
-    for chunk in _chunks(closed):
+    for chunk in chunks(closed):
         await session.execute(
             update(Message).where(Message.id.in_(chunk)).values(status="cancelled", error="call closed before sending")
         )
@@ -153,12 +156,12 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
             query = select(Message.id).where(waiting).order_by(Message.due_at).limit(batch)
             others.extend((await session.execute(query.with_for_update(skip_locked=True))).scalars())
         others = await _drop_closed(session, others)
-        for chunk in _chunks(others):
+        for chunk in chunks(others):
             await session.execute(update(Message).where(Message.id.in_(chunk)).values(status="sending", claimed_at=now))
         if not claimed and not others:
             return []
         rows: list[Any] = [_Stored(**message) for message in claimed]
-        for chunk in _chunks(others):
+        for chunk in chunks(others):
             rows.extend(await session.scalars(select(Message).where(Message.id.in_(chunk))))
         warning_ids = {m.warning_id for m in rows}
         level_query = select(Warning.id, Warning.level).where(Warning.id.in_(warning_ids))
@@ -182,7 +185,7 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
     still_ours = (Message.claimed_at == claimed_at, Message.status.not_in(("sent", "delivered", "failed", "cancelled")))
     accepted: set[str] = set()
     async with session_scope() as session:
-        for chunk in _chunks(sorted(handed)):
+        for chunk in chunks(sorted(handed)):
             # "Not yet past sending" rather than "= sending": the equality would lead the planner to
             # the status index and every message in flight, instead of the primary key.
             updated = await session.execute(
@@ -204,7 +207,7 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
             if message.message_id in accepted:
                 attempts[(message.warning_id, message.call_id, message.attempt)].append(message)
         notified = sorted({call_id for _, call_id, attempt in attempts if attempt > 0})
-        for chunk in _chunks(notified):
+        for chunk in chunks(notified):
             await session.execute(
                 update(Call)
                 .where(Call.id.in_(chunk))

@@ -152,7 +152,7 @@ async def run_chain(url: str, base: str, *, kill: subprocess.Popen[bytes] | None
                                    "AND status IN ('pending', 'notified') GROUP BY warning_id, contact_id "
                                    "HAVING count(*) > 1) AS doubled")  # fmt: skip
             assert doubled == 0
-            if kill is not None and time.monotonic() - started > 2.0:
+            if kill is not None and time.monotonic() - started > 5.0:  # mid-escalation
                 kill.send_signal(signal.SIGKILL)
                 kill.wait()
                 kill = None
