@@ -20,7 +20,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
@@ -148,13 +148,12 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
     async with session_scope() as session:
         claimed = await _claim_attempts(session, now, batch)
         # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
-        others: list[str] = []
-        for waiting in (
+        waiting = or_(
             and_(Message.status == "pending", Message.due_at <= now),
             and_(Message.status == "sending", Message.claimed_at < now - reclaim_after),
-        ):
-            query = select(Message.id).where(waiting).order_by(Message.due_at).limit(batch)
-            others.extend((await session.execute(query.with_for_update(skip_locked=True))).scalars())
+        )
+        query = select(Message.id).where(waiting).order_by(Message.due_at).limit(batch)
+        others = list((await session.execute(query.with_for_update(skip_locked=True))).scalars())
         others = await _drop_closed(session, others)
         for chunk in chunks(others):
             await session.execute(update(Message).where(Message.id.in_(chunk)).values(status="sending", claimed_at=now))
@@ -228,31 +227,41 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
         await audit_service.record_warning_events(session, events, now=now)
 
 
+async def _round(provider: Provider, now: datetime, batch: int) -> tuple[int, bool]:
+    """One claim, hand-over and record; returns (accepted, whether to go on)."""
+    round_now = max(now, utc_now())  # a long run of rounds keeps real times
+    outgoing = await _claim(round_now, batch)
+    if not outgoing:
+        return 0, False
+    outcomes = await provider.send(outgoing)
+    await _record(outgoing, outcomes, max(round_now, utc_now()), claimed_at=round_now)
+    accepted = sum(1 for o in outcomes if o.accepted)
+    # A provider refusing everything: the rest waits for a later tick.
+    return accepted, accepted > 0
+
+
 async def _rounds(provider: Provider, now: datetime, batch: int) -> int:
-    sent = 0
-    while True:
-        round_now = max(now, utc_now())  # a long run of rounds keeps real times
-        outgoing = await _claim(round_now, batch)
-        if not outgoing:
-            return sent
-        outcomes = await provider.send(outgoing)
-        await _record(outgoing, outcomes, max(round_now, utc_now()), claimed_at=round_now)
-        accepted = sum(1 for o in outcomes if o.accepted)
-        if not accepted:  # the provider refuses everything: leave the rest for a later tick
-            return sent
+    sent, going = 0, True
+    while going:
+        accepted, going = await _round(provider, now, batch)
         sent += accepted
+    return sent
 
 
 async def send_due(provider: Provider, *, now: datetime, batch: int = BATCH) -> int:
     """Hand every due attempt and notice to the provider, batch by batch; returns how many were accepted.
 
-    On PostgreSQL several lanes run rounds side by side (their claims never overlap: SKIP LOCKED),
-    so one lane's Python work overlaps another's waits on the database and the provider. SQLite
-    has one writer at a time, where a second lane would only queue.
+    One round first: a tick with nothing due ends after one claim. Then, on PostgreSQL, several
+    lanes run rounds side by side (their claims never overlap: SKIP LOCKED), so one lane's Python
+    work overlaps another's waits on the database and the provider. SQLite has one writer at a
+    time, where a second lane would only queue.
     """
+    sent, going = await _round(provider, now, batch)
+    if not going:
+        return sent
     lanes = 1 if get_database().is_sqlite else LANES
     results = await asyncio.gather(*(_rounds(provider, now, batch) for _ in range(lanes)), return_exceptions=True)
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:  # every lane has finished; the heartbeat logs this and tries again next tick
         raise failures[0]
-    return sum(result for result in results if isinstance(result, int))
+    return sent + sum(result for result in results if isinstance(result, int))
