@@ -103,13 +103,18 @@ async def _page(
     unreached = []
     if call.kind == "escalation":
         rows = await session.execute(
-            select(WarningRegion.region_code, WarningRegion.name, WarningRegion.state)
+            select(WarningRegion.region_code, WarningRegion.name, WarningRegion.state, WarningRegion.reached_by)
             .where(WarningRegion.warning_id == warning.id, WarningRegion.region_code.in_(call.about_region_codes))
             .order_by(WarningRegion.region_code)
         )
         unreached = [
-            {"name": name, "reached": state == "reached", "action": f"/ack/{token}/regions/{code}"}
-            for code, name, state in rows.tuples()
+            {
+                "name": name,
+                "reached": state == "reached",
+                "woken": by == "confirmed",
+                "action": f"/ack/{token}/regions/{code}",
+            }
+            for code, name, state, by in rows.tuples()
         ]
     context: dict[str, Any] = {
         "title": warning.title,

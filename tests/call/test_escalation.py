@@ -273,7 +273,7 @@ async def test_the_supervisor_page_has_a_woken_button_per_region(client: AsyncCl
     woken = await client.post(f"/ack/{token}/regions/{VILLAGE}")
     assert woken.status_code == 303
     page = (await client.get(woken.headers["location"])).text
-    assert page.count(">已叫醒<") == 1 and "已记录叫醒" in page
+    assert page.count("已叫醒</button>") == 1 and 'class="ok">已叫醒<' in page and "已记录叫醒" in page
     states = await regions_of(client, warning["id"])
     assert states[VILLAGE]["state"] == "reached" and states[VILLAGE]["reached_by"] == "confirmed"
     assert states[OTHER_VILLAGE]["state"] == "unreached"
