@@ -17,7 +17,7 @@ again under the same ids, which providers (and the console) deduplicate.
 import asyncio
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
@@ -143,15 +143,28 @@ async def _drop_closed(session: AsyncSession, message_ids: list[str]) -> list[st
     return [message_id for message_id in message_ids if message_id not in dropped]
 
 
+_stuck_checked_at = datetime.min.replace(tzinfo=UTC)
+
+
+def _stuck_check_due(now: datetime, reclaim_after: timedelta) -> bool:
+    """Whether to look for messages stuck in `sending` now: a few times per reclaim window, not
+    every tick. Stuck messages only follow a crash, and after a burst of sends the index holds many
+    dead `sending` entries until autovacuum passes, which that lookup would walk on every tick."""
+    global _stuck_checked_at
+    if timedelta(0) <= now - _stuck_checked_at < reclaim_after / 4:
+        return False
+    _stuck_checked_at = now
+    return True
+
+
 async def _claim(now: datetime, batch: int) -> list[Outgoing]:
     reclaim_after = timedelta(seconds=get_settings().send_reclaim_s)
     async with session_scope() as session:
         claimed = await _claim_attempts(session, now, batch)
         # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
-        waiting = or_(
-            and_(Message.status == "pending", Message.due_at <= now),
-            and_(Message.status == "sending", Message.claimed_at < now - reclaim_after),
-        )
+        waiting = and_(Message.status == "pending", Message.due_at <= now)
+        if _stuck_check_due(now, reclaim_after):
+            waiting = or_(waiting, and_(Message.status == "sending", Message.claimed_at < now - reclaim_after))
         query = select(Message.id).where(waiting).order_by(Message.due_at).limit(batch)
         others = list((await session.execute(query.with_for_update(skip_locked=True))).scalars())
         others = await _drop_closed(session, others)

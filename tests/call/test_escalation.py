@@ -98,6 +98,32 @@ async def test_an_answer_stops_the_ladder(client: AsyncClient, regions: None) ->
     assert len(await outbox(client, warning["id"])) == 2
 
 
+async def test_a_failed_delivery_brings_the_next_attempt_forward(client: AsyncClient, regions: None) -> None:
+    from app.call import service as call_service
+
+    await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    created = datetime.fromisoformat(warning["created_at"])
+    await at(client, warning, 0)
+    (call,) = await calls(client, warning["id"])
+    async with session_scope() as session:
+        moment = created + timedelta(seconds=10)
+        assert await call_service.bring_attempt_forward(session, call["id"], reason="delivery failed", now=moment)
+    await send_due(ConsoleProvider(), now=created + timedelta(seconds=10))
+    assert (await calls(client, warning["id"]))[0]["attempts"] == 2  # the second attempt, early
+    await at(client, warning, 100)
+    assert (await calls(client, warning["id"]))[0]["attempts"] == 2  # the third keeps its time (150 s)
+    await at(client, warning, 150)
+    await at(client, warning, 225)
+    assert (await calls(client, warning["id"]))[0]["attempts"] == 4
+    async with session_scope() as session:  # a failure on the last attempt waits for the deadline
+        assert not await call_service.bring_attempt_forward(
+            session, call["id"], reason="delivery failed", now=created + timedelta(seconds=230)
+        )
+    retried = [e for e in await timeline(client, warning["id"]) if e["type"] == "call.retried"]
+    assert [e["data"]["attempt"] for e in retried] == [2]
+
+
 # Escalation
 
 
