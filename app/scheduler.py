@@ -16,8 +16,10 @@ from app.warning import lifecycle
 
 log = logging.getLogger(__name__)
 SEND_JOB = "send-messages"
-# A long round makes APScheduler skip ticks (max_instances=1, by design) and warn on each one.
+# A long round makes APScheduler skip ticks (max_instances=1, by design) and warn on each one; and
+# it logs every run of every job at INFO. The jobs log their own failures.
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
 
 
 class Heartbeat:
