@@ -15,6 +15,12 @@ class Settings(BaseSettings):
     provider: Literal["console", "webhook"] = "console"
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    # Requests in flight to the gateway, and how long one may take.
+    webhook_concurrency: int = 64
+    webhook_timeout_s: float = 10.0
+    # Messages per second the gateway takes per channel (0: no limit); above it messages queue.
+    webhook_rate_sms: float = 0.0
+    webhook_rate_voice: float = 0.0
     tick_seconds: float = 1.0
     # A message left in `sending` this long (its sender died mid-round) is handed over again, same id.
     send_reclaim_s: float = 60.0

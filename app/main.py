@@ -16,6 +16,7 @@ from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
 from app.errors import install_error_handlers
 from app.notify.providers import make_provider
+from app.notify.router import gateway_router
 from app.notify.router import router as dev_router
 from app.policy.router import router as policies_router
 from app.region.router import router as regions_router
@@ -35,7 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("jiaoying starting on %s", database.engine.url.render_as_string(hide_password=True))
         heartbeat = None
         if settings.scheduler == "on":
-            heartbeat = Heartbeat(make_provider(settings.provider), settings.tick_seconds)
+            provider = make_provider(settings)
+            await provider.start()
+            heartbeat = Heartbeat(provider, settings.tick_seconds)
             heartbeat.start()
         app.state.heartbeat = heartbeat
         # What exists now (modules, routes, the engine) lives as long as the process: freezing it
@@ -44,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if heartbeat is not None:
             heartbeat.shutdown()
+            await heartbeat.provider.close()
         await app.state.ack_batcher.close()
         await database.engine.dispose()
 
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calls_router,
         ack_router,
         dev_router,
+        gateway_router,
     )
     for router in routers:
         app.include_router(router)

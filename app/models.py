@@ -5,7 +5,7 @@ from app.auth.models import ApiKey
 from app.call.models import Call, Feedback
 from app.contact.models import Contact, Supervision
 from app.lease import SchedulerLease
-from app.notify.models import ConsoleMessage, Message
+from app.notify.models import ConsoleMessage, Inbound, Message
 from app.policy.models import Policy
 from app.region.models import Region
 from app.warning.models import IdempotencyKey, Warning, WarningRegion
@@ -19,6 +19,7 @@ __all__ = [
     "Contact",
     "Feedback",
     "IdempotencyKey",
+    "Inbound",
     "Message",
     "Policy",
     "Region",

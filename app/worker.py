@@ -21,7 +21,9 @@ log = logging.getLogger("jiaoying.worker")
 async def run() -> None:
     settings = get_settings()
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
-    heartbeat = Heartbeat(make_provider(settings.provider), settings.tick_seconds)
+    provider = make_provider(settings)
+    await provider.start()
+    heartbeat = Heartbeat(provider, settings.tick_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -32,6 +34,7 @@ async def run() -> None:
         await stop.wait()
     finally:
         heartbeat.shutdown()
+        await provider.close()
         await database.engine.dispose()
         log.info("jiaoying worker stopped")
 

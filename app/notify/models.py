@@ -35,6 +35,10 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # Hand-overs the provider refused; each waits longer before the next (notify.sender._requeue).
+    tries: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The gateway's receipt: delivered or failed, and when.
+    receipt_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -53,3 +57,17 @@ class ConsoleMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     ack_url: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Inbound(Base):
+    """A reply from a phone (an SMS, a key pressed on a voice call), kept once per gateway id."""
+
+    __tablename__ = "inbound_messages"
+
+    inbound_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str | None] = mapped_column(Text)
+    digits: Mapped[str | None] = mapped_column(String(20))
+    result: Mapped[str] = mapped_column(String(20))  # acknowledged | reply
+    received_at: Mapped[datetime] = mapped_column(default=utc_now)

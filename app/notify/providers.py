@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.config import Settings
 from app.db import bulk_insert, session_scope, utc_now
 from app.notify.models import ConsoleMessage
 
@@ -33,6 +34,18 @@ class Outcome:
 class Provider(Protocol):
     name: str
 
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def ready(self) -> bool:
+        """False while the provider backs off a failing gateway: the sender then waits."""
+        ...
+
+    def batch_size(self, default: int) -> int:
+        """How many messages one round should claim."""
+        ...
+
     async def send(self, messages: list[Outgoing]) -> list[Outcome]: ...
 
 
@@ -40,6 +53,18 @@ class ConsoleProvider:
     """Keeps every message in the database, for GET /api/v1/dev/outbox; a resend is a no-op."""
 
     name = "console"
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def ready(self) -> bool:
+        return True
+
+    def batch_size(self, default: int) -> int:
+        return default
 
     async def send(self, messages: list[Outgoing]) -> list[Outcome]:
         now = utc_now()
@@ -62,7 +87,18 @@ class ConsoleProvider:
         return [Outcome(message_id=m.message_id, accepted=True) for m in messages]
 
 
-def make_provider(name: str) -> Provider:
-    if name == "console":
+def make_provider(settings: Settings) -> Provider:
+    """The provider the settings name (JIAOYING_PROVIDER)."""
+    if settings.provider == "console":
         return ConsoleProvider()
-    raise ValueError(f"provider {name!r} is not available in this build")
+    from app.notify.webhook import WebhookProvider
+
+    if not settings.webhook_url or not settings.webhook_secret:
+        raise ValueError("JIAOYING_PROVIDER=webhook needs JIAOYING_WEBHOOK_URL and JIAOYING_WEBHOOK_SECRET")
+    return WebhookProvider(
+        settings.webhook_url,
+        settings.webhook_secret,
+        concurrency=settings.webhook_concurrency,
+        timeout_s=settings.webhook_timeout_s,
+        rates={"sms": settings.webhook_rate_sms, "voice": settings.webhook_rate_voice},
+    )

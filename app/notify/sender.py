@@ -28,7 +28,7 @@ from app.audit import service as audit_service
 from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
 from app.db import bulk_insert, chunks, get_database, new_id, session_scope, utc_now
-from app.notify import templates
+from app.notify import templates, webhook
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
 from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
@@ -207,13 +207,7 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                 .returning(Message.id)
             )
             accepted.update(updated.scalars())
-        for outcome in outcomes:
-            if not outcome.accepted:  # back to pending: tried again on a later round
-                await session.execute(
-                    update(Message)
-                    .where(Message.id == outcome.message_id, *still_ours)
-                    .values(status="pending", error=outcome.error)
-                )
+        await _requeue(session, [o for o in outcomes if not o.accepted], still_ours, now)
         attempts: dict[tuple[str, str, int], list[Outgoing]] = defaultdict(list)
         for message in outgoing:
             if message.message_id in accepted:
@@ -238,6 +232,30 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                 )
             )  # fmt: skip
         await audit_service.record_warning_events(session, events, now=now)
+
+
+async def _requeue(session: AsyncSession, refused: list[Outcome], still_ours: tuple[Any, ...], now: datetime) -> None:
+    """Messages the provider did not take go back to pending, due again after an exponential,
+    jittered delay (1, 2, 4 ... 60 s by how often they were tried), under the same id."""
+    if not refused:
+        return
+    errors = {outcome.message_id: outcome.error for outcome in refused}
+    tries: dict[str, int] = {}
+    for chunk in chunks(sorted(errors)):
+        tries.update(
+            (await session.execute(select(Message.id, Message.tries).where(Message.id.in_(chunk)))).tuples().all()
+        )
+    by_tries: dict[tuple[int, str | None], list[str]] = defaultdict(list)
+    for message_id, tried in tries.items():
+        by_tries[(tried + 1, errors[message_id])].append(message_id)
+    for (tried, error), message_ids in by_tries.items():
+        due = now + timedelta(seconds=webhook.backoff_s(tried))
+        for chunk in chunks(message_ids):
+            await session.execute(
+                update(Message)
+                .where(Message.id.in_(chunk), *still_ours)
+                .values(status="pending", error=error, tries=tried, due_at=due)
+            )
 
 
 async def _round(provider: Provider, now: datetime, batch: int) -> tuple[int, bool]:
@@ -269,6 +287,9 @@ async def send_due(provider: Provider, *, now: datetime, batch: int = BATCH) -> 
     work overlaps another's waits on the database and the provider. SQLite has one writer at a
     time, where a second lane would only queue.
     """
+    if not provider.ready():  # backing off a failing gateway; deadlines run on meanwhile
+        return 0
+    batch = provider.batch_size(batch)
     sent, going = await _round(provider, now, batch)
     if not going:
         return sent

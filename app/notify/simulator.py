@@ -1,0 +1,158 @@
+"""A gateway simulator: stands in for an SMS/voice gateway on loopback, for the tour, compose and
+the benchmarks.
+
+    python -m app.notify.simulator --port 9100 --callback http://127.0.0.1:8000 \\
+        --secret "$JIAOYING_WEBHOOK_SECRET" --answer 0.6 --fail 0.05 --delay 5:30
+
+It receives the webhook provider's POSTs (`/messages`, signatures checked: 401 otherwise), takes
+each `message_id` once, posts a signed delivery receipt back (`failed` for a `--fail` share), and
+answers a `--answer` share of the people called with an SMS reply 收到 (or the voice key 1) after
+a random delay in `--delay` seconds, once per call. `POST /control {"down": true}` makes it answer
+503 until `{"down": false}`; `GET /stats` counts what it saw.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from app.notify import webhook
+
+log = logging.getLogger("jiaoying.simulator")
+
+
+class Gateway:
+    """The simulator's state and behaviour, separate from its HTTP app (tests build it directly)."""
+
+    def __init__(self, *, callback: str, secret: str, answer: float, fail: float, delay: tuple[float, float]) -> None:
+        self.callback = callback.rstrip("/")
+        self.secret = secret
+        self.answer = answer
+        self.fail = fail
+        self.delay = delay
+        self.down = False
+        self.seen: set[str] = set()
+        self.answered_calls: set[str] = set()
+        self.stats = {"received": 0, "duplicates": 0, "refused": 0, "receipts": 0, "replies": 0, "callback_errors": 0}
+        self.client: httpx.AsyncClient | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def take(self, message: dict[str, Any]) -> None:
+        """A message accepted: the receipt, and perhaps a reply, follow in the background."""
+        self.stats["received"] += 1
+        if message["message_id"] in self.seen:
+            self.stats["duplicates"] += 1
+            return
+        self.seen.add(message["message_id"])
+        self._later(self._receipt_and_reply(message))
+
+    def _later(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _receipt_and_reply(self, message: dict[str, Any]) -> None:
+        await asyncio.sleep(random.uniform(0.05, 0.5))
+        failed = random.random() < self.fail
+        receipt = {"message_id": message["message_id"], "status": "failed" if failed else "delivered"}
+        if failed:
+            receipt["error"] = "simulated: handset unreachable"
+        await self._post("/api/v1/providers/webhook/receipts", receipt, "receipts")
+        call_id = message["call_id"]
+        if failed or message["kind"] not in ("alert", "escalation") or call_id in self.answered_calls:
+            return
+        if random.random() >= self.answer:
+            self.answered_calls.add(call_id)  # this person stays silent on this call
+            return
+        self.answered_calls.add(call_id)
+        await asyncio.sleep(random.uniform(*self.delay))
+        reply: dict[str, Any] = {"inbound_id": f"sim-{message['message_id']}", "from": message["to"],
+                                 "channel": message["channel"]}  # fmt: skip
+        reply.update({"digits": "1"} if message["channel"] == "voice" else {"text": "收到"})
+        await self._post("/api/v1/providers/webhook/inbound", reply, "replies")
+
+    async def _post(self, path: str, document: dict[str, Any], counter: str) -> None:
+        body = orjson.dumps(document)
+        for attempt in range(5):
+            try:
+                assert self.client is not None
+                response = await self.client.post(
+                    self.callback + path, content=body, headers=webhook.signed_headers(self.secret, body)
+                )
+                if response.is_success:
+                    self.stats[counter] += 1
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5 * 2**attempt)
+        self.stats["callback_errors"] += 1
+        log.warning("could not post %s to %s", path, self.callback)
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway.client = httpx.AsyncClient(timeout=10)
+        yield
+        for task in list(gateway.tasks):
+            task.cancel()
+        await gateway.client.aclose()
+
+    app = FastAPI(title="Jiaoying gateway simulator", lifespan=lifespan)
+
+    @app.post("/messages")
+    async def messages(request: Request) -> Response:
+        body = await request.body()
+        headers = request.headers
+        if not webhook.verify(gateway.secret, headers.get("x-jiaoying-timestamp"),
+                              headers.get("x-jiaoying-signature"), body):  # fmt: skip
+            return Response('{"error": "bad signature"}', status_code=401, media_type="application/json")
+        if gateway.down:
+            gateway.stats["refused"] += 1
+            return Response('{"error": "down"}', status_code=503, media_type="application/json")
+        await gateway.take(orjson.loads(body))
+        return Response('{"accepted": true}', media_type="application/json")
+
+    @app.post("/control")
+    async def control(request: Request) -> dict[str, bool]:
+        gateway.down = bool(orjson.loads(await request.body()).get("down"))
+        return {"down": gateway.down}
+
+    @app.get("/stats")
+    async def stats() -> dict[str, int]:
+        return {**gateway.stats, "distinct": len(gateway.seen)}
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Jiaoying's gateway simulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--callback", default=os.environ.get("JIAOYING_PUBLIC_URL", "http://127.0.0.1:8000"),
+                        help="the Jiaoying service receipts and replies go to")  # fmt: skip
+    parser.add_argument("--secret", default=os.environ.get("JIAOYING_WEBHOOK_SECRET"))
+    parser.add_argument("--answer", type=float, default=0.6, help="share of people who answer (0-1)")
+    parser.add_argument("--fail", type=float, default=0.0, help="share of messages that fail (0-1)")
+    parser.add_argument("--delay", default="2:20", help="seconds before an answer, as MIN:MAX")
+    args = parser.parse_args()
+    if not args.secret:
+        parser.error("--secret (or JIAOYING_WEBHOOK_SECRET) is required")
+    low, high = (float(part) for part in args.delay.split(":"))
+    gateway = Gateway(callback=args.callback, secret=args.secret, answer=args.answer, fail=args.fail, delay=(low, high))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log.info("gateway simulator on http://%s:%d/messages, answering %.0f%%", args.host, args.port, args.answer * 100)
+    uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

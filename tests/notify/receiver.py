@@ -1,0 +1,76 @@
+"""A gateway for tests: a real HTTP server on 127.0.0.1 (uvicorn in a thread) that records what the
+webhook provider posts, checks its signatures, and fails or goes away on request."""
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from app.notify import webhook
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Receiver:
+    secret: str
+    port: int = field(default_factory=free_port)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    bad_signatures: int = 0
+    fail_next: int = 0  # answer this many requests with 500
+    server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/messages"
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/messages")
+        async def messages(request: Request) -> Response:
+            body = await request.body()
+            headers = request.headers
+            if not webhook.verify(
+                self.secret, headers.get("x-jiaoying-timestamp"), headers.get("x-jiaoying-signature"), body
+            ):
+                self.bad_signatures += 1
+                return Response(status_code=401)
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return Response("overloaded", status_code=500)
+            self.received.append(orjson.loads(body))
+            return Response('{"accepted": true}', media_type="application/json")
+
+        return app
+
+    def start(self) -> "Receiver":
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the test gateway did not start"
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Go away: connections are refused until start() is called again (same port)."""
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=10)
+        self.server = self.thread = None
+
+    def ids(self) -> list[str]:
+        return [message["message_id"] for message in self.received]

@@ -1,0 +1,211 @@
+"""The webhook provider against a real HTTP gateway on 127.0.0.1, and the signed receipts and replies
+a gateway posts back."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import select
+
+from app.db import session_scope, utc_now
+from app.notify import webhook
+from app.notify.models import Message
+from app.notify.sender import send_due
+from app.notify.webhook import WebhookProvider
+from tests.factories import VILLAGE, calls, create_contact, issue
+from tests.notify.receiver import Receiver
+
+SECRET = "gateway-secret"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver(SECRET).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def provider(receiver: Receiver) -> AsyncIterator[WebhookProvider]:
+    made = WebhookProvider(receiver.url, SECRET, concurrency=8, timeout_s=5)
+    await made.start()
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+def gateway_secret(app: Any) -> Iterator[None]:
+    """The service under test checks receipts and replies with SECRET."""
+    settings = app.state.settings
+    before = settings.webhook_secret
+    settings.webhook_secret = SECRET
+    yield
+    settings.webhook_secret = before
+
+
+async def messages_of(warning_id: str) -> list[Message]:
+    async with session_scope() as session:
+        query = select(Message).where(Message.warning_id == warning_id).order_by(Message.id)
+        return list(await session.scalars(query))
+
+
+async def signed_post(client: AsyncClient, path: str, document: dict[str, Any], **headers: str) -> Any:
+    body = orjson.dumps(document)
+    return await client.post(path, content=body, headers={**webhook.signed_headers(SECRET, body), **headers})
+
+
+def test_a_signature_round_trips_and_nothing_else_passes() -> None:
+    body = b'{"message_id": "x"}'
+    headers = webhook.signed_headers(SECRET, body)
+    timestamp, given = headers["X-Jiaoying-Timestamp"], headers["X-Jiaoying-Signature"]
+    assert given.startswith("sha256=") and webhook.verify(SECRET, timestamp, given, body)
+    assert not webhook.verify(SECRET, timestamp, given, body + b" ")
+    assert not webhook.verify("another-secret", timestamp, given, body)
+    assert not webhook.verify(SECRET, timestamp, None, body)
+    stale = webhook.signed_headers(SECRET, body, now=time.time() - 301)
+    assert not webhook.verify(SECRET, stale["X-Jiaoying-Timestamp"], stale["X-Jiaoying-Signature"], body)
+
+
+async def test_messages_are_posted_signed_with_the_contract_fields(
+    client: AsyncClient, regions: None, receiver: Receiver, provider: WebhookProvider
+) -> None:
+    contact = await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    assert await send_due(provider, now=utc_now()) == 2
+    assert receiver.bad_signatures == 0 and len(receiver.received) == 2
+    sms = next(m for m in receiver.received if m["channel"] == "sms")
+    assert set(sms) == {"message_id", "call_id", "warning_id", "kind", "channel", "to", "text", "ack_url", "level"}
+    assert sms["to"] == contact["phone"] and sms["level"] == "red" and sms["ack_url"] in sms["text"]
+    assert {m.status for m in await messages_of(warning["id"])} == {"sent"}
+
+
+async def test_a_500_is_retried_later_under_the_same_id(
+    client: AsyncClient, regions: None, receiver: Receiver, provider: WebhookProvider
+) -> None:
+    await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    receiver.fail_next = 1
+    now = utc_now()
+    assert await send_due(provider, now=now) == 1
+    waiting = [m for m in await messages_of(warning["id"]) if m.status == "pending"]
+    assert len(waiting) == 1 and waiting[0].tries == 1 and "500" in (waiting[0].error or "")
+    assert waiting[0].due_at > now  # backing off, not at once
+    assert await send_due(provider, now=now + timedelta(seconds=0.2)) == 0
+    assert await send_due(provider, now=now + timedelta(seconds=2)) == 1
+    assert sorted(receiver.ids()) == sorted(m.id for m in await messages_of(warning["id"]))
+    assert {m.status for m in await messages_of(warning["id"])} == {"sent"}
+
+
+async def test_an_outage_loses_nothing_and_is_not_hammered(
+    client: AsyncClient, regions: None, receiver: Receiver, provider: WebhookProvider
+) -> None:
+    for _ in range(5):
+        await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    receiver.stop()  # connections refused
+    started = time.monotonic()
+    while time.monotonic() - started < 3:
+        await send_due(provider, now=utc_now())
+        await asyncio.sleep(0.1)
+    down_requests = provider.requests
+    # The first round tries all ten messages; after it, probes one at a time, ever further apart.
+    assert down_requests <= 10 + 4, down_requests
+    assert not provider.ready() or provider.failed_rounds >= 1
+    receiver.start()
+    deadline = time.monotonic() + 30
+    while any(m.status != "sent" for m in await messages_of(warning["id"])):
+        assert time.monotonic() < deadline, "messages still waiting 30 s after the gateway came back"
+        await send_due(provider, now=utc_now())
+        await asyncio.sleep(0.1)
+    stored = await messages_of(warning["id"])
+    assert len(stored) == 10 and sorted(set(receiver.ids())) == sorted(m.id for m in stored)
+
+
+async def test_receipts_settle_messages_and_a_failure_brings_the_next_attempt_forward(
+    client: AsyncClient, regions: None, receiver: Receiver, provider: WebhookProvider, gateway_secret: None
+) -> None:
+    await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    await send_due(provider, now=utc_now())
+    sms, voice = sorted(await messages_of(warning["id"]), key=lambda m: m.channel)
+    path = "/api/v1/providers/webhook/receipts"
+    delivered = await signed_post(client, path, {"message_id": sms.id, "status": "delivered"})
+    assert delivered.status_code == 200 and delivered.json()["status"] == "delivered"
+    assert (await signed_post(client, path, {"message_id": sms.id, "status": "delivered"})).status_code == 200
+    failed = await signed_post(client, path, {"message_id": voice.id, "status": "failed", "error": "关机"})
+    assert failed.json()["status"] == "failed"
+    statuses = {m.channel: (m.status, m.error) for m in await messages_of(warning["id"])}
+    assert statuses == {"sms": ("delivered", None), "voice": ("failed", "关机")}
+    events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"limit": 100})).json()["items"]
+    types = [e["type"] for e in events]
+    assert types.count("message.delivered") == 1 and types.count("message.failed") == 1
+    assert types.count("call.retried") == 1  # the failure brought attempt 2 forward
+    await send_due(provider, now=utc_now())
+    assert (await calls(client, warning["id"]))[0]["attempts"] == 2
+    unknown = await signed_post(client, path, {"message_id": "nope", "status": "delivered"})
+    assert unknown.status_code == 404
+
+
+async def test_unsigned_or_stale_requests_get_401_and_change_nothing(
+    client: AsyncClient, regions: None, gateway_secret: None
+) -> None:
+    await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    body = orjson.dumps({"inbound_id": "r1", "from": "13900000001", "channel": "sms", "text": "收到"})
+    path = "/api/v1/providers/webhook/inbound"
+    forged = await client.post(path, content=body, headers=webhook.signed_headers("wrong", body))
+    assert forged.status_code == 401 and forged.headers["content-type"] == "application/problem+json"
+    stale = webhook.signed_headers(SECRET, body, now=time.time() - 600)
+    assert (await client.post(path, content=body, headers=stale)).status_code == 401
+    assert (await client.post(path, content=body)).status_code == 401
+    assert (await calls(client, warning["id"]))[0]["status"] == "pending"
+
+
+async def test_replies_acknowledge_and_other_texts_are_kept(
+    client: AsyncClient, regions: None, gateway_secret: None
+) -> None:
+    texter = await create_contact(client)
+    caller = await create_contact(client)
+    chatty = await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    path = "/api/v1/providers/webhook/inbound"
+    national = texter["phone"].removeprefix("+86")
+    reply = {"inbound_id": "in-1", "from": national, "channel": "sms", "text": " 收到，马上转移 "}
+    answered = await signed_post(client, path, reply)
+    assert answered.status_code == 200 and answered.json()["result"] == "acknowledged"
+    assert (await signed_post(client, path, reply)).json()["result"] == "duplicate"
+    key = {"inbound_id": "in-2", "from": caller["phone"], "channel": "voice", "digits": "1"}
+    assert (await signed_post(client, path, key)).json()["result"] == "acknowledged"
+    other = {"inbound_id": "in-3", "from": chatty["phone"], "channel": "sms", "text": "雨很大，路断了"}
+    assert (await signed_post(client, path, other)).json()["result"] == "reply"
+    stranger = {"inbound_id": "in-4", "from": "13700000000", "channel": "sms", "text": "收到"}
+    assert (await signed_post(client, path, stranger)).json()["result"] == "unknown_phone"
+    by_phone = {c["contact"]["phone"]: c for c in await calls(client, warning["id"])}
+    assert by_phone[texter["phone"]]["status"] == "acknowledged"
+    assert by_phone[texter["phone"]]["ack_method"] == "sms_reply"
+    assert by_phone[caller["phone"]]["ack_method"] == "voice_key"
+    assert by_phone[chatty["phone"]]["status"] == "pending"
+    events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"limit": 100})).json()["items"]
+    replies = [e for e in events if e["type"] == "reply.received"]
+    assert len(replies) == 1 and replies[0]["data"]["text"] == "雨很大，路断了"
+    assert [e["type"] for e in events].count("call.acknowledged") == 2
+
+
+@pytest.mark.parametrize("text", ["1", "OK", " ok ", "好", "确认", "收到了"])
+async def test_the_words_that_acknowledge(text: str) -> None:
+    from app.notify.gateway import is_acknowledgement
+
+    assert is_acknowledgement("sms", text, None)
+
+
+@pytest.mark.parametrize("text", ["11", "okay", "不好", "确认一下？", ""])
+async def test_words_that_do_not(text: str) -> None:
+    from app.notify.gateway import is_acknowledgement
+
+    assert not is_acknowledgement("sms", text, None)
+    assert not is_acknowledgement("voice", None, "2")
