@@ -69,7 +69,9 @@ class Server:
 
     secret = "bench-secret"
 
-    def __init__(self, database_url: str, *, scheduler: bool = False, workers: int = 1) -> None:
+    def __init__(
+        self, database_url: str, *, scheduler: bool = False, workers: int = 1, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = _free_port()
         env = {
             **os.environ,
@@ -78,6 +80,7 @@ class Server:
             "JIAOYING_SCHEDULER": "on" if scheduler else "off",
             "JIAOYING_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             "JIAOYING_SECRET_KEY": self.secret,
+            **(extra_env or {}),
         }
         self.process = subprocess.Popen(
             [
@@ -118,8 +121,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(database_url: str, *, scheduler: bool = False, workers: int = 1) -> Iterator[Server]:
-    running = Server(database_url, scheduler=scheduler, workers=workers)
+def server(
+    database_url: str, *, scheduler: bool = False, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    running = Server(database_url, scheduler=scheduler, workers=workers, extra_env=extra_env)
     try:
         yield running
     finally:

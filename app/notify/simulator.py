@@ -33,12 +33,22 @@ log = logging.getLogger("jiaoying.simulator")
 class Gateway:
     """The simulator's state and behaviour, separate from its HTTP app (tests build it directly)."""
 
-    def __init__(self, *, callback: str, secret: str, answer: float, fail: float, delay: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        *,
+        callback: str,
+        secret: str,
+        answer: float,
+        fail: float,
+        delay: tuple[float, float],
+        receipts: bool = True,
+    ) -> None:
         self.callback = callback.rstrip("/")
         self.secret = secret
         self.answer = answer
         self.fail = fail
         self.delay = delay
+        self.receipts = receipts
         self.down = False
         self.seen: set[str] = set()
         self.answered_calls: set[str] = set()
@@ -53,7 +63,8 @@ class Gateway:
             self.stats["duplicates"] += 1
             return
         self.seen.add(message["message_id"])
-        self._later(self._receipt_and_reply(message))
+        if self.receipts or self.answer > 0:
+            self._later(self._receipt_and_reply(message))
 
     def _later(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -66,7 +77,8 @@ class Gateway:
         receipt = {"message_id": message["message_id"], "status": "failed" if failed else "delivered"}
         if failed:
             receipt["error"] = "simulated: handset unreachable"
-        await self._post("/api/v1/providers/webhook/receipts", receipt, "receipts")
+        if self.receipts:
+            await self._post("/api/v1/providers/webhook/receipts", receipt, "receipts")
         call_id = message["call_id"]
         if failed or message["kind"] not in ("alert", "escalation") or call_id in self.answered_calls:
             return
@@ -144,11 +156,13 @@ def main() -> None:
     parser.add_argument("--answer", type=float, default=0.6, help="share of people who answer (0-1)")
     parser.add_argument("--fail", type=float, default=0.0, help="share of messages that fail (0-1)")
     parser.add_argument("--delay", default="2:20", help="seconds before an answer, as MIN:MAX")
+    parser.add_argument("--no-receipts", action="store_true", help="post no delivery receipts (benchmarks)")
     args = parser.parse_args()
     if not args.secret:
         parser.error("--secret (or JIAOYING_WEBHOOK_SECRET) is required")
     low, high = (float(part) for part in args.delay.split(":"))
-    gateway = Gateway(callback=args.callback, secret=args.secret, answer=args.answer, fail=args.fail, delay=(low, high))
+    gateway = Gateway(callback=args.callback, secret=args.secret, answer=args.answer, fail=args.fail,
+                      delay=(low, high), receipts=not args.no_receipts)  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     log.info("gateway simulator on http://%s:%d/messages, answering %.0f%%", args.host, args.port, args.answer * 100)
     uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level="warning")
