@@ -34,6 +34,8 @@ async def record_receipt(
     message = await session.get(Message, message_id)
     if message is None:
         raise NotFound(f"No message has id {message_id!r}.")
+    if status == "failed":  # the call before the chain head, the order every writer of both keeps
+        await call_service.lock_calls(session, Call.id == message.call_id)
     changed = await session.execute(
         update(Message)
         .where(Message.id == message_id, Message.status.in_(("sending", "sent")))
@@ -97,7 +99,10 @@ async def take_inbound(
         return {"result": "reply", "acknowledged": []}
     method = "voice_key" if channel == "voice" else "sms_reply"
     answered = []
-    for call in calls:
+    # All the calls first, in id order, then each warning's chain in warning order: the order the
+    # link's batched answers lock in, so the two never deadlock.
+    await call_service.lock_calls(session, Call.id.in_([call.id for call in calls]))
+    for call in sorted(calls, key=lambda call: (call.warning_id, call.id)):
         if call.kind == "alert" and call.status in call_service.ANSWERABLE:
             await call_service.acknowledge(session, call, method=method, actor=call.contact_name, now=now)
             answered.append(call.id)
