@@ -12,6 +12,7 @@ from app.call import service as call_service
 from app.call.models import Call
 from app.errors import NotFound
 from app.notify.models import Inbound, Message
+from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning
 
 ACK_WORDS = {"1", "ok", "好", "确认"}
@@ -34,17 +35,19 @@ async def record_receipt(
     message = await session.get(Message, message_id)
     if message is None:
         raise NotFound(f"No message has id {message_id!r}.")
-    if status == "failed":  # the call before the chain head, the order every writer of both keeps
-        await call_service.lock_calls(session, Call.id == message.call_id)
+    # Pending too: a message the gateway took although its answer timed out waits for a resend,
+    # which its receipt makes unnecessary. Locks go message, call, chain head, as the sender's.
     changed = await session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.status.in_(("sending", "sent")))
+        .where(Message.id == message_id, Message.status.in_(("pending", "sending", "sent")))
         .values(status=status, receipt_at=now, error=error)
         .returning(Message.id)
     )
     if changed.scalar() is None:  # a replay, or a receipt for a message already settled
         await session.refresh(message)
         return message.status
+    if status == "failed":
+        await call_service.lock_calls(session, Call.id == message.call_id)
     event = audit_service.Event(
         type=f"message.{status}",
         actor="gateway",
@@ -77,7 +80,7 @@ async def take_inbound(
         await session.scalars(
             select(Call)
             .join(Warning, Warning.id == Call.warning_id)
-            .where(Call.contact_phone == phone, Call.created_at >= now - REPLY_WINDOW, Warning.status == "active")
+            .where(Call.contact_phone == phone, Call.created_at >= now - REPLY_WINDOW, Warning.status.in_(OPEN_WARNING))
             .order_by(Call.id)
         )
     )
@@ -103,6 +106,7 @@ async def take_inbound(
     # link's batched answers lock in, so the two never deadlock.
     await call_service.lock_calls(session, Call.id.in_([call.id for call in calls]))
     for call in sorted(calls, key=lambda call: (call.warning_id, call.id)):
+        await session.refresh(call)  # as locked: a warning closed meanwhile leaves its calls alone
         if call.kind == "alert" and call.status in call_service.ANSWERABLE:
             await call_service.acknowledge(session, call, method=method, actor=call.contact_name, now=now)
             answered.append(call.id)

@@ -102,10 +102,8 @@ async def inbound(request: Request, session: SessionDep, settings: SettingsDep) 
     reply = _parse(InboundIn, await _signed_body(request, settings))
     try:
         phone = normalize_mobile(reply.phone)
-    except ValueError:
-        raise Unprocessable(
-            f"{reply.phone!r} is not a mobile number.", errors=[{"loc": ["body", "from"], "msg": "not a mobile number"}]
-        ) from None
+    except ValueError:  # nobody on any roster: changes nothing, and a gateway need not retry it
+        return {"result": "unknown_phone", "acknowledged": []}
     return await gateway.take_inbound(
         session, inbound_id=reply.inbound_id, phone=phone, channel=reply.channel, text=reply.text,
         digits=reply.digits, now=utc_now(),

@@ -194,18 +194,21 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
     handed = {o.message_id for o in outcomes if o.accepted}
     # Only messages still held by this round's claim are recorded: if a slow round was overtaken by
     # a reclaim, the later round records them (once).
+    # "Not past sending" rather than "= sending": the equality would lead the planner to the status
+    # index and every message in flight, instead of the primary key.
     still_ours = (Message.claimed_at == claimed_at, Message.status.not_in(("sent", "delivered", "failed", "cancelled")))
     accepted: set[str] = set()
     async with session_scope() as session:
         for chunk in chunks(sorted(handed)):
-            # "Not yet past sending" rather than "= sending": the equality would lead the planner to
-            # the status index and every message in flight, instead of the primary key.
+            # A gateway's receipt may have come in before this: the message stays delivered or failed.
             updated = await session.execute(
                 update(Message)
-                .where(Message.id.in_(chunk), *still_ours)
-                .values(status="sent", sent_at=now)
+                .where(Message.id.in_(chunk), Message.claimed_at == claimed_at,
+                       Message.status.not_in(("pending", "sent", "cancelled")))
+                .values(status=case((Message.status == "sending", "sent"), else_=Message.status),
+                        sent_at=func.coalesce(Message.sent_at, now))
                 .returning(Message.id)
-            )
+            )  # fmt: skip
             accepted.update(updated.scalars())
         await _requeue(session, [o for o in outcomes if not o.accepted], still_ours, now)
         attempts: dict[tuple[str, str, int], list[Outgoing]] = defaultdict(list)

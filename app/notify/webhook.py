@@ -58,7 +58,7 @@ def signed_headers(secret: str, body: bytes, *, now: float | None = None) -> dic
 
 def verify(secret: str, timestamp: str | None, given: str | None, body: bytes, *, now: float | None = None) -> bool:
     """Whether a request is signed with `secret`, within five minutes; compared in constant time."""
-    if not timestamp or not given or not timestamp.isdigit():
+    if not timestamp or not given or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         return False
     if abs((now if now is not None else time.time()) - int(timestamp)) > MAX_SKEW_S:
         return False
@@ -67,7 +67,7 @@ def verify(secret: str, timestamp: str | None, given: str | None, body: bytes, *
 
 def backoff_s(tries: int, *, base: float = 1.0, cap: float = MAX_BACKOFF_S) -> float:
     """Exponential back-off with full jitter in its upper half: 1, 2, 4 ... seconds, at most `cap`."""
-    ceiling = min(cap, base * 2 ** max(tries - 1, 0))
+    ceiling = min(cap, base * 2 ** min(max(tries - 1, 0), 16))
     return random.uniform(ceiling / 2, ceiling)
 
 
@@ -113,6 +113,7 @@ class WebhookProvider:
         self.failed_rounds = 0
         self.resume_at = 0.0
         self.requests = 0  # every POST made, for tests and benchmarks
+        self.gate = asyncio.Semaphore(concurrency)  # shared by every lane of the sender
 
     async def start(self) -> None:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
@@ -128,7 +129,11 @@ class WebhookProvider:
         return time.monotonic() >= self.resume_at
 
     def batch_size(self, default: int) -> int:
-        """How many messages a round should claim: no more than the rate limit lets out in ~5 s."""
+        """How many messages a round should claim: one while recovering from a failing gateway (a
+        probe: claiming more would turn every due attempt into messages that then wait, instead of
+        letting them merge), and no more than the rate limit lets out in about 5 s."""
+        if self.failed_rounds:
+            return 1
         if not self.limits:
             return default
         return max(1, min(default, int(min(limit.rate for limit in self.limits.values()) * 5)))
@@ -148,10 +153,9 @@ class WebhookProvider:
                 outcomes += [Outcome(m.message_id, False, "gateway still failing") for m in rest]
                 self._back_off()
                 return outcomes
-        gate = asyncio.Semaphore(self.concurrency)
 
         async def one(message: Outgoing) -> Outcome:
-            async with gate:
+            async with self.gate:
                 return await self._post(message)
 
         outcomes += await asyncio.gather(*(one(message) for message in rest))

@@ -67,6 +67,7 @@ def test_a_signature_round_trips_and_nothing_else_passes() -> None:
     assert not webhook.verify(SECRET, timestamp, given, body + b" ")
     assert not webhook.verify("another-secret", timestamp, given, body)
     assert not webhook.verify(SECRET, timestamp, None, body)
+    assert not webhook.verify(SECRET, "²³", given, body)  # digits to str.isdigit, not to int()
     stale = webhook.signed_headers(SECRET, body, now=time.time() - 301)
     assert not webhook.verify(SECRET, stale["X-Jiaoying-Timestamp"], stale["X-Jiaoying-Signature"], body)
 
@@ -209,3 +210,64 @@ async def test_words_that_do_not(text: str) -> None:
 
     assert not is_acknowledgement("sms", text, None)
     assert not is_acknowledgement("voice", None, "2")
+
+
+async def test_a_receipt_faster_than_the_sender_still_leaves_the_call_notified(
+    client: AsyncClient, regions: None
+) -> None:
+    """Gateways answer quickly: the receipt may land before the sender has recorded the hand-over."""
+    from app.notify import gateway
+    from app.notify.providers import ConsoleProvider, Outcome, Outgoing
+
+    class Quick(ConsoleProvider):
+        async def send(self, messages: list[Outgoing]) -> list[Outcome]:
+            outcomes = await super().send(messages)
+            for message in messages:
+                async with session_scope() as session:
+                    await gateway.record_receipt(session, message.message_id, "delivered", None, now=utc_now())
+            return outcomes
+
+    await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    assert await send_due(Quick(), now=utc_now()) == 2
+    stored = await messages_of(warning["id"])
+    assert {m.status for m in stored} == {"delivered"} and all(m.sent_at for m in stored)
+    call = (await calls(client, warning["id"]))[0]
+    assert call["status"] == "notified" and call["notified_at"] and call["attempts"] == 1
+    events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"limit": 100})).json()["items"]
+    assert [e["type"] for e in events].count("message.sent") == 1
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 5000, "-5", "", "12.5"])
+async def test_malformed_timestamps_are_401_not_500(client: AsyncClient, gateway_secret: None, timestamp: str) -> None:
+    body = orjson.dumps({"message_id": "x", "status": "delivered"})
+    headers = {
+        "X-Jiaoying-Timestamp": timestamp,
+        "X-Jiaoying-Signature": "sha256=00",
+        "Content-Type": "application/json",
+    }
+    response = await client.post("/api/v1/providers/webhook/receipts", content=body, headers=headers)
+    assert response.status_code == 401
+
+
+async def test_a_receipt_settles_a_message_waiting_for_its_resend(
+    client: AsyncClient, regions: None, gateway_secret: None
+) -> None:
+    """The gateway took it although its answer timed out: the receipt makes the resend unnecessary."""
+    await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    from app.notify.providers import ConsoleProvider, Outcome, Outgoing
+
+    class TimesOut(ConsoleProvider):
+        async def send(self, messages: list[Outgoing]) -> list[Outcome]:
+            return [Outcome(m.message_id, False, "gateway timed out") for m in messages]
+
+    await send_due(TimesOut(), now=utc_now())
+    waiting = await messages_of(warning["id"])
+    assert {m.status for m in waiting} == {"pending"}
+    for message in waiting:
+        answer = await signed_post(
+            client, "/api/v1/providers/webhook/receipts", {"message_id": message.id, "status": "delivered"}
+        )
+        assert answer.json()["status"] == "delivered"
+    assert await send_due(ConsoleProvider(), now=utc_now() + timedelta(seconds=10)) == 0  # nothing resent
