@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app import db, ops
 from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
+from app.audit.router import router as audit_router
 from app.auth.router import router as keys_router
 from app.call.router import router as calls_router
 from app.config import Settings, get_settings
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ack_router,
         dev_router,
         gateway_router,
+        audit_router,
     )
     for router in routers:
         app.include_router(router)

@@ -125,3 +125,68 @@ async def record_event(
 ) -> None:
     """Append one event to a chain in the caller's transaction."""
     await record_events(session, [event], chain=chain, now=now)
+
+
+@dataclass
+class Verification:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+
+
+@dataclass
+class _Walk:
+    """One chain walked from its start."""
+
+    chain: str
+    prev_hash: str = GENESIS_HASH
+    length: int = 0
+    last_seq: int = 0
+    first_bad: int | None = None
+
+    def step(self, event: AuditEvent) -> None:
+        self.length += 1
+        self.last_seq = event.seq
+        if self.first_bad is None:
+            content = Event(type=event.type, actor=event.actor, data=event.data, warning_id=event.warning_id,
+                            call_id=event.call_id, region_code=event.region_code)  # fmt: skip
+            expected = chain_hash(self.prev_hash, canonical(self.chain, event.at, content))
+            if event.prev_hash != self.prev_hash or event.hash != expected:
+                self.first_bad = event.seq
+        self.prev_hash = event.hash
+
+    def end(self, head: ChainHead | None) -> int | None:
+        """The first bad event; the last one when the chain stops short of its head (deleted tail)."""
+        if self.first_bad is not None:
+            return self.first_bad
+        if head is None or head.hash != self.prev_hash or head.length != self.length:
+            return self.last_seq
+        return None
+
+
+async def verify(session: AsyncSession) -> Verification:
+    """Walk every chain from its start: each event's hash recomputed from its content and the hash
+    before it, and each chain's end matched against its head. An edited, inserted or deleted event
+    breaks its chain there; the first bad event (lowest seq) is named, 0 when a whole chain is gone.
+
+    Streams the events in (chain, seq) order, the index's, so memory stays flat however long the
+    record is."""
+    heads = {head.chain: head for head in await session.scalars(select(ChainHead))}
+    checked, bad = 0, []
+    walk: _Walk | None = None
+    rows = await session.stream_scalars(
+        select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq).execution_options(yield_per=5000)
+    )
+    async for event in rows:
+        if walk is None or event.chain != walk.chain:
+            if walk is not None:
+                bad.append(walk.end(heads.pop(walk.chain, None)))
+            walk = _Walk(event.chain)
+        walk.step(event)
+        checked += 1
+    if walk is not None:
+        bad.append(walk.end(heads.pop(walk.chain, None)))
+    if heads:  # chains with a head and no events left at all
+        bad.append(0)
+    found = [seq for seq in bad if seq is not None]
+    return Verification(ok=not found, checked=checked, first_bad_seq=min(found) if found else None)

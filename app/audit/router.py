@@ -1,0 +1,70 @@
+"""Audit: the record's events, filtered and paged, and its verification."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from app.audit import service as audit_service
+from app.audit.models import AuditEvent
+from app.audit.schemas import EventOut
+from app.auth.dependencies import require_role
+from app.auth.service import Principal
+from app.db import SessionDep
+from app.paging import Page, PageDep, make_page, seq_cursor
+from app.region import service as region_service
+from app.region.models import Region
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+AuditorDep = Annotated[Principal, Depends(require_role("auditor"))]
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+
+
+@router.get("/verify", response_model=VerifyOut)
+async def verify(session: SessionDep, _: AuditorDep) -> VerifyOut:
+    """Recompute every chain; `first_bad_seq` names the first event edited, inserted or deleted."""
+    result = await audit_service.verify(session)
+    return VerifyOut(ok=result.ok, checked=result.checked, first_bad_seq=result.first_bad_seq)
+
+
+@router.get("/events", response_model=Page[EventOut])
+async def events(
+    session: SessionDep,
+    principal: AuditorDep,
+    page: PageDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    type: Annotated[str | None, Query(max_length=40)] = None,
+    warning_id: Annotated[str | None, Query(max_length=26)] = None,
+    region_code: Annotated[str | None, Query(max_length=12)] = None,
+) -> Page[EventOut]:
+    """Events in order (`seq`), filtered; a key scoped to a region sees the events of its subtree."""
+    query = select(AuditEvent).order_by(AuditEvent.seq).limit(page.fetch)
+    after = seq_cursor(page)
+    if after is not None:
+        query = query.where(AuditEvent.seq > after)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    if type:
+        query = query.where(AuditEvent.type == type)
+    if warning_id:  # a warning's events are its chain's (see audit.service.record_events)
+        query = query.where(AuditEvent.chain == audit_service.warning_chain(warning_id))
+    if region_code:
+        query = query.where(
+            AuditEvent.region_code == region_service.require_code(region_code, ("query", "region_code"))
+        )
+    if principal.role != "admin" and principal.region_path is not None:
+        in_subtree = select(Region.code).where(region_service.subtree_filter(Region.path, principal.region_path))
+        query = query.where(AuditEvent.region_code.in_(in_subtree))
+    rows = list(await session.scalars(query))
+    masked = principal.role == "auditor"
+    return make_page(rows, page, key=lambda e: str(e.seq), item=lambda e: EventOut.of(e, masked=masked))
