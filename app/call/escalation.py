@@ -156,6 +156,18 @@ async def _items(session: AsyncSession, warning: Warning, closed: Sequence[Any])
                     items[code] = Item(code, code, call.id)
             elif region.state in ("unreached", "uncovered"):
                 items[code] = Item(code, call.contact_region_code, call.escalated_from)
+    if any(call.kind == "alert" for call in closed):
+        # The warning's deadline has come (its alert calls share it). A region still unreached
+        # whose calls were cancelled on the way (its people taken off the roster) has no call
+        # going unanswered to bring it here: it goes up all the same.
+        stranded = select(WarningRegion.region_code).where(
+            WarningRegion.warning_id == warning.id,
+            WarningRegion.state == "unreached",
+            WarningRegion.escalated_at.is_(None),
+        )
+        for code in (await session.execute(stranded)).scalars():
+            if code not in items and code not in taken_on:
+                items[code] = Item(code, code, None)
     return list(items.values())
 
 

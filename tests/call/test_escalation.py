@@ -197,6 +197,18 @@ async def test_regions_unreached_later_join_the_open_call_and_the_supervisor_hea
     assert len(texts) == 2 and "新街社区居委会" in texts[-1]
 
 
+async def test_a_village_whose_people_left_the_roster_still_goes_up(client: AsyncClient, regions: None) -> None:
+    await create_contact(client, VILLAGE)
+    leaving = await create_contact(client, OTHER_VILLAGE)
+    cadre = await create_contact(client, TOWNSHIP)
+    warning = await issue(client, area_codes=[VILLAGE, OTHER_VILLAGE])
+    assert (await client.delete(f"/api/v1/contacts/{leaving['id']}")).status_code in (200, 204)
+    await at(client, warning, 301)
+    (call,) = await calls(client, warning["id"], kind="escalation")
+    assert call["contact"]["phone"] == cadre["phone"]
+    assert call["about_region_codes"] == sorted([VILLAGE, OTHER_VILLAGE])
+
+
 async def test_uncovered_regions_escalate_at_once(client: AsyncClient, regions: None) -> None:
     cadre = await create_contact(client, TOWNSHIP)
     warning = await issue(client, area_codes=[VILLAGE])
