@@ -4,10 +4,10 @@ import hashlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,18 +171,26 @@ class _Walk:
 async def _events_in_chain_order(session: AsyncSession) -> AsyncIterator[Any]:
     """Every event in (chain, seq) order, streamed. On PostgreSQL straight from the driver's cursor:
     SQLAlchemy's per-row processing would be most of the time of a walk over a million events."""
-    columns = [AuditEvent.__table__.c[name] for name in _EVENT_COLUMNS]
-    query = select(*columns).order_by(AuditEvent.chain, AuditEvent.seq)
-    if session.bind.dialect.name != "postgresql":
-        async for row in await (await session.connection()).stream(query.execution_options(yield_per=10_000)):
-            yield row
-        return
+    sql = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM audit_events ORDER BY chain, seq"
     await session.execute(text("SELECT 1"))  # the driver joins the session's transaction
     driver = (await (await session.connection()).get_raw_connection()).driver_connection
     assert driver is not None
-    sql = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM audit_events ORDER BY chain, seq"
-    async for record in driver.cursor(sql, prefetch=10_000):
-        yield _Row(*record.values())
+    dialect = session.bind.dialect
+    if dialect.name == "postgresql":  # asyncpg decodes times and JSON itself
+        async for record in driver.cursor(sql, prefetch=10_000):
+            yield _Row(*record.values())
+        return
+    # SQLite: times and JSON come as text, turned into values by the columns' own processors.
+    table = cast(Table, AuditEvent.__table__)
+    at_value = table.c.at.type.dialect_impl(dialect).result_processor(dialect, None)
+    data_value = table.c.data.type.dialect_impl(dialect).result_processor(dialect, None)
+    assert at_value is not None and data_value is not None
+    cursor = await driver.execute(sql)
+    while rows := await cursor.fetchmany(10_000):
+        for seq, at, type_, chain, warning_id, call_id, region_code, actor, data, hash_, prev_hash in rows:
+            moment = cast(datetime, at_value(at))
+            yield _Row(seq, moment, type_, chain, warning_id, call_id, region_code, actor, data_value(data), hash_,
+                       prev_hash)  # fmt: skip
 
 
 class _Row(NamedTuple):
