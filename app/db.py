@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, TypeVar, cast
 import orjson
 from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -83,6 +84,11 @@ def new_token(prefix: str) -> str:
 def utc_now() -> datetime:
     """Now, timezone-aware, in UTC (services take it as a parameter; see STYLE.md)."""
     return datetime.now(UTC)
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """The session's dialect's INSERT, which has ON CONFLICT (PostgreSQL's or SQLite's)."""
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
 def chunks(values: Iterable[T], size: int = 1000) -> Iterator[list[T]]:

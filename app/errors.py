@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -62,6 +63,12 @@ class PayloadTooLarge(AppError):
 
 class Unprocessable(AppError):
     status = 422
+
+
+def invalid_body(exc: ValidationError, what: str = "The request body") -> Unprocessable:
+    """A 422 naming each field of a body that failed validation."""
+    errors = [{"loc": ["body", *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
+    return Unprocessable(f"{what} is not valid: {errors[0]['msg']}.", errors=errors)
 
 
 class ServiceUnavailable(AppError):

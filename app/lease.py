@@ -9,11 +9,10 @@ over if the holder stops renewing for LEASE_SECONDS.
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, dialect_insert
 
 HEARTBEAT = "heartbeat"
 LEASE_SECONDS = 15.0
@@ -30,9 +29,8 @@ class SchedulerLease(Base):
 async def hold(session: AsyncSession, holder: str, *, now: datetime, seconds: float = LEASE_SECONDS) -> bool:
     """Take or renew the lease for `holder`; False while another holder's lease runs."""
     expires = now + timedelta(seconds=seconds)
-    dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     await session.execute(
-        dialect_insert(SchedulerLease)
+        dialect_insert(session)(SchedulerLease)
         .values(name=HEARTBEAT, holder=holder, expires_at=expires)
         .on_conflict_do_nothing(index_elements=["name"])
     )

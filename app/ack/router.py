@@ -22,7 +22,7 @@ from app.call.models import Call
 from app.call.schemas import FeedbackIn, FeedbackOut
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
-from app.errors import AppError, Conflict, NotFound, Unprocessable
+from app.errors import AppError, Conflict, NotFound, invalid_body
 from app.notify.templates import LEVEL_NAMES
 from app.warning.models import Warning, WarningRegion
 from app.warning.schemas import RegionStateOut
@@ -209,8 +209,7 @@ async def _feedback_body(request: Request) -> FeedbackIn:
             fields.pop("evacuated", None)
         return FeedbackIn.model_validate(fields)
     except ValidationError as exc:
-        errors = [{"loc": ["body", *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
-        raise Unprocessable(f"The feedback is not valid: {errors[0]['msg']}.", errors=errors) from None
+        raise invalid_body(exc, "The feedback") from None
 
 
 @router.post("/{token}/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackOut)

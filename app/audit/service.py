@@ -8,11 +8,10 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import Table, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent, ChainHead
-from app.db import bulk_insert, utc_now
+from app.db import bulk_insert, dialect_insert, utc_now
 
 GENESIS_HASH = "0" * 64
 # Roster, region, policy and key changes share one chain; each warning chains its own events (its
@@ -59,9 +58,8 @@ def chain_hash(prev_hash: str, body: bytes) -> str:
 
 async def _lock_chain_head(session: AsyncSession, chain: str) -> ChainHead:
     """The chain's head row, locked until commit, so concurrent writers queue instead of forking."""
-    dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     await session.execute(
-        dialect_insert(ChainHead)
+        dialect_insert(session)(ChainHead)
         .values(chain=chain, hash=GENESIS_HASH, length=0)
         .on_conflict_do_nothing(index_elements=["chain"])
     )
@@ -134,10 +132,6 @@ class Verification:
     first_bad_seq: int | None
 
 
-_EVENT_COLUMNS = ("seq", "at", "type", "chain", "warning_id", "call_id", "region_code", "actor", "data", "hash",
-                  "prev_hash")  # fmt: skip
-
-
 @dataclass
 class _Walk:
     """One chain walked from its start."""
@@ -171,7 +165,7 @@ class _Walk:
 async def _events_in_chain_order(session: AsyncSession) -> AsyncIterator[Any]:
     """Every event in (chain, seq) order, streamed. On PostgreSQL straight from the driver's cursor:
     SQLAlchemy's per-row processing would be most of the time of a walk over a million events."""
-    sql = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM audit_events ORDER BY chain, seq"
+    sql = f"SELECT {', '.join(_Row._fields)} FROM audit_events ORDER BY chain, seq"
     await session.execute(text("SELECT 1"))  # the driver joins the session's transaction
     driver = (await (await session.connection()).get_raw_connection()).driver_connection
     assert driver is not None

@@ -339,15 +339,7 @@ def _escalation_call(
 async def _targets(session: AsyncSession, routes: set[str], *, above_county: bool) -> dict[str, list[dict[str, Any]]]:
     """For each route region: the active contacts who supervise it, else the lowest-ranked active
     contacts of the nearest region above it that has any, within the allowed levels."""
-    columns = (
-        Contact.id,
-        Contact.name,
-        Contact.phone,
-        Contact.region_code,
-        Contact.role,
-        Contact.rank,
-        Contact.channels,
-    )
+    columns = [getattr(Contact, name) for name in PERSON]
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     limit = LEVEL_RANK["province"] if above_county else LEVEL_RANK[TOP_LEVEL]
     # Supervisors sit above what they supervise (contact.service checks it), under the same ceiling.

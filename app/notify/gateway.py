@@ -4,12 +4,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.call import service as call_service
 from app.call.models import Call
+from app.db import dialect_insert
 from app.errors import NotFound
 from app.notify.models import Inbound, Message
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
@@ -90,7 +90,9 @@ async def take_inbound(
     if latest is None:
         return {"result": "unknown_phone", "acknowledged": []}
     result = "acknowledged" if acknowledging else "reply"
-    if not await _first_time(session, inbound_id, phone, channel, text, digits, result, now):
+    row = {"inbound_id": inbound_id, "phone": phone, "channel": channel, "text": text, "digits": digits,
+           "result": result, "received_at": now}  # fmt: skip
+    if not await _first_time(session, row):
         return {"result": "duplicate", "acknowledged": []}
     if not acknowledging:
         reply = audit_service.Event(
@@ -113,23 +115,12 @@ async def take_inbound(
     return {"result": "acknowledged", "acknowledged": answered}
 
 
-async def _first_time(
-    session: AsyncSession,
-    inbound_id: str,
-    phone: str,
-    channel: str,
-    text: str | None,
-    digits: str | None,
-    result: str,
-    now: datetime,
-) -> bool:
+async def _first_time(session: AsyncSession, row: dict[str, Any]) -> bool:
     """Keep the inbound once; False if its id was seen before (a gateway's retry)."""
-    dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     stored = await session.execute(
-        dialect_insert(Inbound)
-        .values(inbound_id=inbound_id, phone=phone, channel=channel, text=text, digits=digits, result=result,
-                received_at=now)
+        dialect_insert(session)(Inbound)
+        .values(**row)
         .on_conflict_do_nothing(index_elements=["inbound_id"])
         .returning(Inbound.inbound_id)
-    )  # fmt: skip
+    )
     return stored.scalar() is not None

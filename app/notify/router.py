@@ -12,7 +12,7 @@ from app.auth.dependencies import AdminDep
 from app.config import Settings, SettingsDep
 from app.contact.phone import normalize_mobile
 from app.db import SessionDep, utc_now
-from app.errors import NotFound, Unauthorized, Unprocessable
+from app.errors import NotFound, Unauthorized, invalid_body
 from app.notify import gateway, webhook
 from app.notify.models import ConsoleMessage
 from app.paging import Page, PageDep, make_page, seq_cursor
@@ -84,8 +84,7 @@ def _parse(model: type[ModelT], body: bytes) -> ModelT:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        errors = [{"loc": ["body", *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
-        raise Unprocessable(f"The request body is not valid: {errors[0]['msg']}.", errors=errors) from None
+        raise invalid_body(exc) from None
 
 
 @gateway_router.post("/receipts")
