@@ -21,6 +21,7 @@ from app.notify.router import gateway_router
 from app.notify.router import router as dev_router
 from app.policy.router import router as policies_router
 from app.region.router import router as regions_router
+from app.report.router import router as reports_router
 from app.scheduler import Heartbeat
 from app.warning.router import router as warnings_router
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dev_router,
         gateway_router,
         audit_router,
+        reports_router,
     )
     for router in routers:
         app.include_router(router)

@@ -1,0 +1,184 @@
+"""Reports for auditors: response figures per county or township, the regions never reached, and a
+warning's calls for the file. JSON pages, or the whole of it as CSV (`?format=csv`)."""
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from app.auth.dependencies import ensure_covers, require_role
+from app.auth.service import Principal
+from app.call.models import Call
+from app.db import SessionDep, session_scope, utc_now
+from app.errors import Unprocessable
+from app.paging import Page, PageDep, make_page
+from app.region import service as region_service
+from app.region.models import Region
+from app.report import export
+from app.report import service as report_service
+from app.report.service import Coverage, GroupBy, ReportMode
+from app.warning.router import WarningDep
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+ReaderDep = Annotated[Principal, Depends(require_role("auditor", "duty_officer"))]
+Format = Literal["json", "csv"]
+
+
+async def report_coverage(
+    session: SessionDep,
+    principal: ReaderDep,
+    since: Annotated[datetime | None, Query(description="Issued from (inclusive); default until - 30 days.")] = None,
+    until: Annotated[datetime | None, Query(description="Issued before (exclusive); default now.")] = None,
+    region_code: Annotated[str | None, Query(max_length=12, description="The subtree; default the key's.")] = None,
+    mode: Annotated[str, Query(max_length=10, description="actual (default) or exercise; never test.")] = "actual",
+) -> Coverage:
+    """Which warnings and regions a report covers; 403 outside the caller's region."""
+    if mode not in ("actual", "exercise"):
+        raise Unprocessable(
+            f"mode {mode!r} is not reported: use actual or exercise (test warnings never count).",
+            errors=[{"loc": ["query", "mode"], "msg": "must be actual or exercise"}],
+        )
+    code = region_code or principal.region_code
+    region = await region_service.get_region(session, code) if code else None
+    if region is not None:
+        ensure_covers(principal, region.path, region.code)
+    period = report_service.resolve_period(since, until, now=utc_now())
+    return Coverage(region=region, period=period, mode=cast(ReportMode, mode))
+
+
+CoverageDep = Annotated[Coverage, Depends(report_coverage)]
+
+
+class ResponseRowOut(BaseModel):
+    region_code: str
+    name: str
+    warnings: int
+    calls: int
+    acknowledged: int
+    ack_rate: float | None
+    median_ack_s: float | None
+    p90_ack_s: float | None
+    within_deadline_rate: float | None
+    unanswered: int
+    escalated: int
+    targeted_regions: int
+    reached_regions: int
+    reached_rate: float | None
+    feedback_rate: float | None
+
+
+class UnreachedOut(BaseModel):
+    warning_id: str
+    hazard: str
+    level: str
+    mode: str
+    issued_at: datetime
+    warning_status: str
+    region_code: str
+    name: str
+    region_level: str
+    state: str
+    escalated_at: datetime | None
+
+
+def _code_cursor(cursor: str | None) -> str | None:
+    if cursor is not None and (len(cursor) != 12 or not cursor.isascii() or not cursor.isdigit()):
+        raise Unprocessable(
+            "This cursor was not given by this report; pass next_cursor as it came.",
+            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor of this report"}],
+        )
+    return cursor
+
+
+def _pair_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if cursor is None:
+        return None
+    warning_id, _, code = cursor.partition(":")
+    if not warning_id or _code_cursor(code) is None:
+        raise Unprocessable(
+            "This cursor was not given by this report; pass next_cursor as it came.",
+            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor of this report"}],
+        )
+    return warning_id, code
+
+
+def _csv(filename: str, header: Sequence[str], batches: AsyncIterator[Iterable[Sequence[Any]]]) -> StreamingResponse:
+    return StreamingResponse(
+        export.csv_document(header, batches),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/reports/response", response_model=Page[ResponseRowOut])
+async def response_report(
+    session: SessionDep,
+    coverage: CoverageDep,
+    page: PageDep,
+    group_by: Annotated[GroupBy, Query()] = "county",
+    format: Annotated[Format, Query()] = "json",
+) -> Any:
+    """How the chain held per county or township: warnings, alert calls, acknowledgements and how
+    fast, regions reached and escalated, feedback. Actual and exercise warnings are reported apart."""
+    report_service.check_grouping(coverage.region, group_by)
+    if format == "csv":
+
+        async def rows() -> AsyncIterator[list[list[Any]]]:
+            async with session_scope(read_only=True) as reading:
+                async for batch in report_service.stream_response_rows(reading, coverage, group_by):
+                    yield [list(asdict(row).values()) for row in batch]
+
+        return _csv(f"response-{group_by}.csv", report_service.ROW_FIELDS, rows())
+    found = await report_service.response_rows(
+        session, coverage, group_by, after=_code_cursor(page.cursor), fetch=page.fetch
+    )
+    return make_page(found, page, key=lambda row: row.region_code, item=lambda row: ResponseRowOut(**asdict(row)))
+
+
+@router.get("/reports/unreached", response_model=Page[UnreachedOut])
+async def unreached_report(
+    session: SessionDep, coverage: CoverageDep, page: PageDep, format: Annotated[Format, Query()] = "json"
+) -> Any:
+    """The targeted regions of the period's warnings that were never reached, by warning."""
+    if format == "csv":
+
+        async def rows() -> AsyncIterator[list[list[Any]]]:
+            after = None
+            async with session_scope(read_only=True) as reading:
+                while batch := await report_service.unreached_regions(reading, coverage, after=after, fetch=1000):
+                    yield [[_cell(value) for value in asdict(row).values()] for row in batch]
+                    after = (batch[-1].warning_id, batch[-1].region_code)
+
+        return _csv("unreached-regions.csv", report_service.UNREACHED_FIELDS, rows())
+    found = await report_service.unreached_regions(session, coverage, after=_pair_cursor(page.cursor), fetch=page.fetch)
+    return make_page(
+        found, page, key=lambda row: f"{row.warning_id}:{row.region_code}", item=lambda row: UnreachedOut(**asdict(row))
+    )
+
+
+@router.get("/warnings/{warning_id}/export.csv", response_class=StreamingResponse)
+async def export_calls(warning: WarningDep, principal: ReaderDep) -> StreamingResponse:
+    """Every call of the warning (in the caller's region) for the file: the person, each attempt's
+    time, channel and delivery, the answer and how, and the feedback. Times in 北京时间."""
+    calls = select(Call).where(Call.warning_id == warning.id)
+    if principal.role != "admin" and principal.region_path is not None:
+        calls = calls.join(Region, Region.code == Call.contact_region_code).where(
+            region_service.subtree_filter(Region.path, principal.region_path)
+        )
+    masked = principal.role == "auditor"
+
+    async def rows() -> AsyncIterator[list[list[Any]]]:
+        async with session_scope(read_only=True) as reading:
+            async for batch in export.call_rows(reading, calls, masked=masked):
+                yield batch
+
+    return _csv(f"warning-{warning.id}-calls.csv", export.CALL_COLUMNS, rows())
+
+
+def _cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -1,0 +1,301 @@
+"""Response reports for auditors: per county or township, how fast and how fully the chain held.
+
+Aggregated in SQL over the calls of the warnings issued in the period. Counties and townships are
+found from the statistical codes themselves (the first 6 or 9 digits name a region's county and
+township), so a year of calls is grouped without joining each call to the region tree."""
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, func, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.call.models import Call
+from app.errors import Unprocessable
+from app.region.models import LEVEL_RANK, Region
+from app.warning.models import Warning, WarningRegion
+
+GroupBy = Literal["county", "township"]
+ReportMode = Literal["actual", "exercise"]
+# Digits of a statistical code that name a region's ancestor at each level; the rest are zeros.
+SIGNIFICANT_DIGITS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
+# A code whose digits past these are all zeros lies above the grouping level (a county's digits
+# past 4 are not all zero; a township's past 6 are not).
+ABOVE_DIGITS = {6: 4, 9: 6}
+DEFAULT_PERIOD = timedelta(days=30)
+
+
+@dataclass
+class Period:
+    since: datetime
+    until: datetime
+
+
+@dataclass
+class Coverage:
+    """What a report covers: warnings issued in the period, of one mode, inside a region (or everywhere)."""
+
+    region: Region | None
+    period: Period
+    mode: ReportMode
+
+
+def resolve_period(since: datetime | None, until: datetime | None, *, now: datetime) -> Period:
+    """`[since, until)`, by default the last 30 days; 422 when reversed or beyond any use."""
+    until = until or now
+    since = since or until - DEFAULT_PERIOD
+    errors = []
+    for name, moment in (("since", since), ("until", until)):
+        if moment.tzinfo is None:
+            errors.append({"loc": ["query", name], "msg": "give the offset too, e.g. 2026-07-01T00:00:00+08:00"})
+        elif not 2000 <= moment.year <= 2100:
+            errors.append({"loc": ["query", name], "msg": "must lie between the years 2000 and 2100"})
+    if errors:
+        raise Unprocessable("The period is not one a report can cover.", errors=errors)
+    if since >= until:
+        raise Unprocessable(
+            f"The period is empty or reversed: since ({since.isoformat()}) must be before until ({until.isoformat()}).",
+            errors=[{"loc": ["query", "since"], "msg": "must be earlier than until"}],
+        )
+    return Period(since, until)
+
+
+def region_prefix(region: Region | None) -> str:
+    """The digits every code in the region's subtree starts with ("" for the whole country)."""
+    return region.code[: SIGNIFICANT_DIGITS[region.level]] if region else ""
+
+
+def check_grouping(region: Region | None, group_by: GroupBy) -> None:
+    """A county report needs a region above or at county level; a township report, above or at township."""
+    if region is not None and LEVEL_RANK[region.level] > LEVEL_RANK[group_by]:
+        raise Unprocessable(
+            f"{region.name} ({region.code}) is a {region.level}; it has no {group_by} rows to report. "
+            f"Report on a region that contains {group_by}s.",
+            errors=[{"loc": ["query", "region_code"], "msg": f"a {region.level} cannot be grouped by {group_by}"}],
+        )
+
+
+@dataclass
+class ResponseRow:
+    region_code: str
+    name: str
+    warnings: int = 0
+    calls: int = 0
+    acknowledged: int = 0
+    ack_rate: float | None = None
+    median_ack_s: float | None = None
+    p90_ack_s: float | None = None
+    within_deadline_rate: float | None = None
+    unanswered: int = 0
+    escalated: int = 0
+    targeted_regions: int = 0
+    reached_regions: int = 0
+    reached_rate: float | None = None
+    feedback_rate: float | None = None
+
+
+ROW_FIELDS = [f.name for f in fields(ResponseRow)]
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+class _Scope:
+    """The calls and targeted regions a report reads: warnings of the period and mode, inside the
+    region's subtree, each keyed by the county or township it lies in."""
+
+    def __init__(self, coverage: Coverage, group_by: GroupBy) -> None:
+        self.prefix = region_prefix(coverage.region)
+        self.digits = SIGNIFICANT_DIGITS[group_by]
+        self.warnings = select(Warning.id).where(*_warnings_of(coverage)).scalar_subquery()
+
+    def key(self, code: SQLColumnExpression[str]) -> ColumnElement[str]:
+        return func.substr(code, 1, self.digits)
+
+    def inside(self, code: SQLColumnExpression[str]) -> ColumnElement[bool]:
+        """In the subtree and below the level above the grouping: a county's own staff belong to no
+        township. (A township straight under a prefecture, as in 东莞, counts in its prefecture's row.)"""
+        above = ABOVE_DIGITS[self.digits]
+        return and_(code.startswith(self.prefix), func.substr(code, above + 1) != "0" * (12 - above))
+
+
+def _warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
+    period = coverage.period
+    return [Warning.created_at >= period.since, Warning.created_at < period.until, Warning.mode == coverage.mode]
+
+
+def _ack_seconds(session: AsyncSession) -> ColumnElement[float]:
+    if session.bind.dialect.name == "postgresql":
+        return cast(ColumnElement[float], func.extract("epoch", Call.acknowledged_at - Call.created_at))
+    return (func.julianday(Call.acknowledged_at) - func.julianday(Call.created_at)) * 86400.0
+
+
+def _calls_query(session: AsyncSession, scope: _Scope, after: str | None, fetch: int | None) -> Select[Any]:
+    key = scope.key(Call.contact_region_code).label("key")
+    ack_s = _ack_seconds(session)
+    columns: list[Any] = [
+        key,
+        func.count(func.distinct(Call.warning_id)),
+        func.count(),
+        func.count(Call.acknowledged_at),
+        func.count(Call.acknowledged_at).filter(Call.late.is_(False)),
+        func.count(Call.acknowledged_at).filter(Call.feedback_count > 0),
+    ]
+    if session.bind.dialect.name == "postgresql":
+        columns += [func.percentile_cont(0.5).within_group(ack_s), func.percentile_cont(0.9).within_group(ack_s)]
+    query = (
+        select(*columns)
+        .where(Call.warning_id.in_(scope.warnings), Call.kind == "alert", scope.inside(Call.contact_region_code))
+        .group_by(key)
+        .order_by(key)
+    )
+    if after is not None:
+        query = query.where(key > after)
+    return query.limit(fetch) if fetch is not None else query
+
+
+def _regions_query(scope: _Scope, after: str | None, fetch: int | None) -> Select[Any]:
+    key = scope.key(WarningRegion.region_code).label("key")
+    query = (
+        select(
+            key,
+            func.count(),
+            func.count().filter(WarningRegion.state == "reached"),
+            func.count(WarningRegion.escalated_at),
+        )
+        .where(WarningRegion.warning_id.in_(scope.warnings), scope.inside(WarningRegion.region_code))
+        .group_by(key)
+        .order_by(key)
+    )
+    if after is not None:
+        query = query.where(key > after)
+    return query.limit(fetch) if fetch is not None else query
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    """Linear interpolation between the closest ranks, as PostgreSQL's percentile_cont."""
+    position = (len(values) - 1) * share
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+async def _sqlite_percentiles(session: AsyncSession, scope: _Scope, keys: list[str]) -> dict[str, tuple[float, float]]:
+    """Median and 90th percentile per key, from the sorted times (SQLite has no percentile_cont)."""
+    key = scope.key(Call.contact_region_code)
+    ack_s = _ack_seconds(session)
+    query = (
+        select(key, ack_s)
+        .where(Call.warning_id.in_(scope.warnings), Call.kind == "alert", scope.inside(Call.contact_region_code))
+        .where(Call.acknowledged_at.is_not(None), key.in_(keys))
+        .order_by(key, ack_s)
+    )
+    times: dict[str, list[float]] = {}
+    for group, seconds in (await session.execute(query)).tuples():
+        times.setdefault(group, []).append(float(seconds))
+    return {group: (_percentile(values, 0.5), _percentile(values, 0.9)) for group, values in times.items()}
+
+
+async def response_rows(
+    session: AsyncSession, coverage: Coverage, group_by: GroupBy, *, after: str | None = None, fetch: int | None = None
+) -> list[ResponseRow]:
+    """Report rows in code order, after the cursor `after` (a county's or township's code), at most
+    `fetch` of them (all when None). A row exists where there were calls or targeted regions."""
+    scope = _Scope(coverage, group_by)
+    after_key = after[: scope.digits] if after else None
+    by_key: dict[str, ResponseRow] = {}
+    acks: dict[str, tuple[float, float]] = {}
+    for row in (await session.execute(_calls_query(session, scope, after_key, fetch))).tuples():
+        key, warnings, calls, acknowledged, in_time, with_feedback = row[:6]
+        by_key[key] = ResponseRow(
+            region_code=key, name="", warnings=warnings, calls=calls, acknowledged=acknowledged,
+            ack_rate=_share(acknowledged, calls), within_deadline_rate=_share(in_time, calls),
+            unanswered=calls - acknowledged, feedback_rate=_share(with_feedback, acknowledged),
+        )  # fmt: skip
+        if len(row) > 6:
+            acks[key] = (row[6], row[7])
+    for key, targeted, reached, escalated in (await session.execute(_regions_query(scope, after_key, fetch))).tuples():
+        entry = by_key.setdefault(key, ResponseRow(region_code=key, name=""))
+        entry.targeted_regions, entry.reached_regions, entry.escalated = targeted, reached, escalated
+        entry.reached_rate = _share(reached, targeted)
+    keys = sorted(by_key)[:fetch] if fetch is not None else sorted(by_key)
+    if session.bind.dialect.name != "postgresql" and keys:
+        acks = await _sqlite_percentiles(session, scope, keys)
+    names = await _names(session, [key.ljust(12, "0") for key in keys])
+    rows = []
+    for key in keys:
+        entry = by_key[key]
+        entry.region_code = key.ljust(12, "0")
+        entry.name = names.get(entry.region_code, "")
+        median, p90 = acks.get(key, (None, None))
+        entry.median_ack_s = None if median is None else round(float(median), 3)
+        entry.p90_ack_s = None if p90 is None else round(float(p90), 3)
+        rows.append(entry)
+    return rows
+
+
+async def stream_response_rows(
+    session: AsyncSession, coverage: Coverage, group_by: GroupBy
+) -> AsyncIterator[list[ResponseRow]]:
+    """Every row of a report, a thousand at a time (for the CSV download)."""
+    after = None
+    while rows := await response_rows(session, coverage, group_by, after=after, fetch=1000):
+        yield rows
+        after = rows[-1].region_code
+        if len(rows) < 1000:
+            return
+
+
+async def _names(session: AsyncSession, codes: list[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return dict((await session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))).tuples().all())
+
+
+@dataclass
+class UnreachedRow:
+    warning_id: str
+    hazard: str
+    level: str
+    mode: str
+    issued_at: datetime
+    warning_status: str
+    region_code: str
+    name: str
+    region_level: str
+    state: str
+    escalated_at: datetime | None
+
+
+UNREACHED_FIELDS = [f.name for f in fields(UnreachedRow)]
+
+
+async def unreached_regions(
+    session: AsyncSession, coverage: Coverage, *, after: tuple[str, str] | None = None, fetch: int | None = None
+) -> list[UnreachedRow]:
+    """Targeted regions of the period's warnings that nobody answered for and nobody confirmed
+    (still unreached, uncovered or unreachable), by warning then region; after (warning, region)."""
+    query = (
+        select(Warning, WarningRegion)
+        .join(WarningRegion, WarningRegion.warning_id == Warning.id)
+        .where(*_warnings_of(coverage), WarningRegion.state != "reached")
+        .where(WarningRegion.region_code.startswith(region_prefix(coverage.region)))
+        .order_by(Warning.id, WarningRegion.region_code)
+    )
+    if after is not None:
+        last = tuple_(literal(after[0]), literal(after[1]))
+        query = query.where(tuple_(Warning.id, WarningRegion.region_code) > last)
+    if fetch is not None:
+        query = query.limit(fetch)
+    rows = []
+    for w, r in (await session.execute(query)).tuples():
+        row = UnreachedRow(
+            warning_id=w.id, hazard=w.hazard, level=w.level, mode=w.mode, issued_at=w.created_at,
+            warning_status=w.status, region_code=r.region_code, name=r.name,
+            region_level=r.level, state=r.state, escalated_at=r.escalated_at,
+        )  # fmt: skip
+        rows.append(row)
+    return rows
