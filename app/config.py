@@ -1,6 +1,7 @@
 """Settings read from the environment (prefix ``JIAOYING_``)."""
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
     # A message left in `sending` this long (its sender died mid-round) is handed over again, same id.
     send_reclaim_s: float = 60.0
     scheduler: Literal["on", "off"] = "on"
+    # Chain heads published outside the database (see app.audit.anchors): the file ("" for none,
+    # then only the log carries them) and how often.
+    audit_anchor_file: str = "./jiaoying-anchors.jsonl"
+    audit_anchor_seconds: float = 60.0
     admin_token: str | None = None
     # Reserved by the contract for answering large fan-outs with 202; every fan-out is synchronous for now.
     async_fanout_above: int = 200_000
@@ -40,6 +45,10 @@ class Settings(BaseSettings):
     max_import_bytes: int = 200_000_000
     # Seconds a statement may wait for the database before the request gets a 503.
     db_timeout_s: float = 10.0
+
+    @property
+    def anchor_path(self) -> Path | None:
+        return Path(self.audit_anchor_file) if self.audit_anchor_file else None
 
 
 @lru_cache

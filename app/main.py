@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.scheduler == "on":
             provider = make_provider(settings)
             await provider.start()
-            heartbeat = Heartbeat(provider, settings.tick_seconds)
+            heartbeat = Heartbeat(provider, settings)
             heartbeat.start()
         app.state.heartbeat = heartbeat
         # What exists now (modules, routes, the engine) lives as long as the process: freezing it

@@ -8,7 +8,9 @@ from datetime import datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app import lease
+from app.audit import anchors
 from app.call import escalation
+from app.config import Settings
 from app.db import get_database, new_id, session_scope, utc_now
 from app.notify import sender
 from app.notify.providers import Provider
@@ -26,8 +28,10 @@ class Heartbeat:
     """APScheduler jobs of one process. On PostgreSQL any number of processes run them side by
     side; on SQLite only the holder of the scheduler lease does (see app.lease)."""
 
-    def __init__(self, provider: Provider, tick_seconds: float) -> None:
+    def __init__(self, provider: Provider, settings: Settings) -> None:
+        tick_seconds = settings.tick_seconds
         self.provider = provider
+        self.anchors = anchors.Publisher(settings.anchor_path) if settings.anchor_path else None
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self.leading = not get_database().is_sqlite
         self.scheduler = AsyncIOScheduler(
@@ -38,6 +42,10 @@ class Heartbeat:
         self.scheduler.add_job(self.send_messages, "interval", seconds=tick_seconds, id=SEND_JOB)
         self.scheduler.add_job(self.expire_warnings, "interval", seconds=tick_seconds, id="expire-warnings")
         self.scheduler.add_job(self.chase_calls, "interval", seconds=tick_seconds, id="chase-calls")
+        if self.anchors is not None:
+            self.scheduler.add_job(
+                self.publish_anchors, "interval", seconds=settings.audit_anchor_seconds, id="publish-anchors"
+            )
 
     async def hold_lease(self) -> None:
         try:
@@ -79,6 +87,15 @@ class Heartbeat:
             await escalation.chase_due(now=utc_now())
         except Exception:
             log.exception("chasing unanswered calls failed; retrying on the next tick")
+
+    async def publish_anchors(self) -> None:
+        if not self.leading or self.anchors is None:
+            return
+        try:
+            async with session_scope(read_only=True) as session:
+                await self.anchors.publish(session, now=utc_now())
+        except Exception:
+            log.exception("publishing the audit chain heads failed; retrying at the next interval")
 
     def wake_sender(self) -> None:
         """Run the sender now rather than at the next tick (after a warning is issued)."""

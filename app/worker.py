@@ -23,7 +23,7 @@ async def run() -> None:
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
     provider = make_provider(settings)
     await provider.start()
-    heartbeat = Heartbeat(provider, settings.tick_seconds)
+    heartbeat = Heartbeat(provider, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -25,6 +25,8 @@ os.environ["JIAOYING_DATABASE_URL"] = DATABASE_URL
 os.environ["JIAOYING_ADMIN_TOKEN"] = ADMIN_TOKEN
 os.environ["JIAOYING_SCHEDULER"] = "off"
 os.environ["JIAOYING_SECRET_KEY"] = "test-secret"
+ANCHOR_FILE = Path(_sqlite_dir) / "anchors.jsonl"
+os.environ["JIAOYING_AUDIT_ANCHOR_FILE"] = str(ANCHOR_FILE)
 os.environ["JIAOYING_PUBLIC_URL"] = "http://127.0.0.1:8000"
 
 import app.models  # noqa: E402  (every table on the metadata)
@@ -85,8 +87,9 @@ async def seeded(app) -> list[dict]:
 
 @pytest.fixture(autouse=True)
 async def clean_database(app, seeded: list[dict]) -> AsyncIterator[None]:
-    """Every test starts from empty tables and the default policies."""
+    """Every test starts from empty tables, the default policies, and no published chain heads."""
     yield
+    ANCHOR_FILE.unlink(missing_ok=True)
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     async with db.get_database().engine.begin() as connection:
         if db.get_database().is_sqlite:

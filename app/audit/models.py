@@ -45,3 +45,5 @@ class ChainHead(Base):
     chain: Mapped[str] = mapped_column(String(60), primary_key=True)
     hash: Mapped[str] = mapped_column(String(64))
     length: Mapped[int] = mapped_column(BigInteger)
+    # When the head last moved: the heads that moved lately are published outside (audit.anchors).
+    updated_at: Mapped[datetime | None] = mapped_column(index=True)

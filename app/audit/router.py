@@ -1,5 +1,6 @@
 """Audit: the record's events, filtered and paged, and its verification."""
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
@@ -7,11 +8,13 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from app.audit import anchors
 from app.audit import service as audit_service
 from app.audit.models import AuditEvent
 from app.audit.schemas import EventOut
 from app.auth.dependencies import require_role
 from app.auth.service import Principal
+from app.config import SettingsDep
 from app.db import SessionDep
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
@@ -25,13 +28,18 @@ class VerifyOut(BaseModel):
     ok: bool
     checked: int
     first_bad_seq: int | None
+    anchors_checked: int
 
 
 @router.get("/verify", response_model=VerifyOut)
-async def verify(session: SessionDep, _: AuditorDep) -> VerifyOut:
-    """Recompute every chain; `first_bad_seq` names the first event edited, inserted or deleted."""
-    result = await audit_service.verify(session)
-    return VerifyOut(ok=result.ok, checked=result.checked, first_bad_seq=result.first_bad_seq)
+async def verify(session: SessionDep, settings: SettingsDep, _: AuditorDep) -> VerifyOut:
+    """Recompute every chain and match it against the heads published outside the database;
+    `first_bad_seq` names the first event edited, inserted, deleted or recomputed."""
+    published = await asyncio.to_thread(anchors.latest_anchors, settings.anchor_path)
+    result = await audit_service.verify(session, published)
+    return VerifyOut(
+        ok=result.ok, checked=result.checked, first_bad_seq=result.first_bad_seq, anchors_checked=result.anchors_checked
+    )
 
 
 @router.get("/events", response_model=Page[EventOut])

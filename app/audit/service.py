@@ -105,6 +105,7 @@ async def record_events(
     await bulk_insert(session, AuditEvent, rows())
     head.hash = last_hash
     head.length += len(events)
+    head.updated_at = at
 
 
 async def record_warning_events(session: AsyncSession, events: list[Event], *, now: datetime) -> None:
@@ -130,6 +131,7 @@ class Verification:
     ok: bool
     checked: int
     first_bad_seq: int | None
+    anchors_checked: int = 0
 
 
 @dataclass
@@ -137,6 +139,8 @@ class _Walk:
     """One chain walked from its start."""
 
     chain: str
+    # The chain's latest head published outside the database (audit.anchors), if any.
+    anchor: tuple[int, str] | None = None
     prev_hash: str = GENESIS_HASH
     length: int = 0
     last_seq: int = 0
@@ -151,13 +155,20 @@ class _Walk:
             expected = chain_hash(self.prev_hash, canonical(self.chain, event.at, content))
             if event.prev_hash != self.prev_hash or event.hash != expected:
                 self.first_bad = event.seq
+            elif self.anchor is not None and self.anchor[0] == self.length and self.anchor[1] != event.hash:
+                # The chain holds together but differs from what was published: recomputed from
+                # somewhere at or before this event.
+                self.first_bad = event.seq
         self.prev_hash = event.hash
 
     def end(self, head: ChainHead | None) -> int | None:
-        """The first bad event; the last one when the chain stops short of its head (deleted tail)."""
+        """The first bad event; the last one when the chain stops short of its head or of its
+        published head (a deleted tail)."""
         if self.first_bad is not None:
             return self.first_bad
         if head is None or head.hash != self.prev_hash or head.length != self.length:
+            return self.last_seq
+        if self.anchor is not None and self.anchor[0] > self.length:
             return self.last_seq
         return None
 
@@ -201,26 +212,31 @@ class _Row(NamedTuple):
     prev_hash: str
 
 
-async def verify(session: AsyncSession) -> Verification:
+async def verify(session: AsyncSession, anchors: dict[str, tuple[int, str]] | None = None) -> Verification:
     """Walk every chain from its start: each event's hash recomputed from its content and the hash
-    before it, and each chain's end matched against its head. An edited, inserted or deleted event
-    breaks its chain there; the first bad event (lowest seq) is named, 0 when a whole chain is gone.
+    before it, each chain's end matched against its head, and, given the heads published outside
+    the database (`anchors`, see audit.anchors), each chain matched against its latest one. An
+    edited, inserted or deleted event breaks its chain there; a chain recomputed wholesale differs
+    from its anchor. The first bad event (lowest seq) is named, 0 when a whole chain is gone.
 
     Streams the events in (chain, seq) order, the index's, so memory stays flat however long the
     record is."""
+    anchors = dict(anchors or {})
     heads = {head.chain: head for head in await session.scalars(select(ChainHead))}
-    checked, bad = 0, []
+    checked, bad, anchored = 0, [], 0
     walk: _Walk | None = None
     async for event in _events_in_chain_order(session):
         if walk is None or event.chain != walk.chain:
             if walk is not None:
                 bad.append(walk.end(heads.pop(walk.chain, None)))
-            walk = _Walk(event.chain)
+            walk = _Walk(event.chain, anchor=anchors.pop(event.chain, None))
+            anchored += walk.anchor is not None
         walk.step(event)
         checked += 1
     if walk is not None:
         bad.append(walk.end(heads.pop(walk.chain, None)))
-    if heads:  # chains with a head and no events left at all
+    if heads or anchors:  # chains with a head, or published, and no events left at all
         bad.append(0)
     found = [seq for seq in bad if seq is not None]
-    return Verification(ok=not found, checked=checked, first_bad_seq=min(found) if found else None)
+    first_bad = min(found) if found else None
+    return Verification(ok=not found, checked=checked, first_bad_seq=first_bad, anchors_checked=anchored)

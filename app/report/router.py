@@ -43,7 +43,7 @@ async def report_coverage(
             f"mode {mode!r} is not reported: use actual or exercise (test warnings never count).",
             errors=[{"loc": ["query", "mode"], "msg": "must be actual or exercise"}],
         )
-    code = region_code or principal.region_code
+    code = region_service.require_code(region_code, ("query", "region_code")) if region_code else principal.region_code
     region = await region_service.get_region(session, code) if code else None
     if region is not None:
         ensure_covers(principal, region.path, region.code)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.call.models import Call
@@ -107,13 +107,19 @@ class _Scope:
     """The calls and targeted regions a report reads: warnings of the period and mode, inside the
     region's subtree, each keyed by the county or township it lies in."""
 
-    def __init__(self, coverage: Coverage, group_by: GroupBy) -> None:
+    def __init__(self, coverage: Coverage, group_by: GroupBy, *, postgres: bool) -> None:
+        self.postgres = postgres
         self.prefix = region_prefix(coverage.region)
         self.digits = SIGNIFICANT_DIGITS[group_by]
         self.warnings = select(Warning.id).where(*_warnings_of(coverage)).scalar_subquery()
 
     def key(self, code: SQLColumnExpression[str]) -> ColumnElement[str]:
-        return func.substr(code, 1, self.digits)
+        return self.bytewise(func.substr(code, 1, self.digits))
+
+    def bytewise(self, value: SQLColumnExpression[str]) -> ColumnElement[str]:
+        """Compared byte by byte: grouping a year of calls sorts them, and digits need no locale rules."""
+        column = cast(ColumnElement[str], value)
+        return column.collate("C") if self.postgres else column
 
     def inside(self, code: SQLColumnExpression[str]) -> ColumnElement[bool]:
         """In the subtree and below the level above the grouping: a county's own staff belong to no
@@ -129,7 +135,8 @@ def _warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
 
 def _ack_seconds(session: AsyncSession) -> ColumnElement[float]:
     if session.bind.dialect.name == "postgresql":
-        return cast(ColumnElement[float], func.extract("epoch", Call.acknowledged_at - Call.created_at))
+        # date_part is double precision; EXTRACT's numeric sorts several times slower.
+        return cast(ColumnElement[float], func.date_part("epoch", Call.acknowledged_at - Call.created_at))
     return (func.julianday(Call.acknowledged_at) - func.julianday(Call.created_at)) * 86400.0
 
 
@@ -138,13 +145,13 @@ def _calls_query(session: AsyncSession, scope: _Scope, after: str | None, fetch:
     ack_s = _ack_seconds(session)
     columns: list[Any] = [
         key,
-        func.count(func.distinct(Call.warning_id)),
+        func.count(func.distinct(scope.bytewise(Call.warning_id))),
         func.count(),
         func.count(Call.acknowledged_at),
         func.count(Call.acknowledged_at).filter(Call.late.is_(False)),
         func.count(Call.acknowledged_at).filter(Call.feedback_count > 0),
     ]
-    if session.bind.dialect.name == "postgresql":
+    if scope.postgres:
         columns += [func.percentile_cont(0.5).within_group(ack_s), func.percentile_cont(0.9).within_group(ack_s)]
     query = (
         select(*columns)
@@ -204,7 +211,12 @@ async def response_rows(
 ) -> list[ResponseRow]:
     """Report rows in code order, after the cursor `after` (a county's or township's code), at most
     `fetch` of them (all when None). A row exists where there were calls or targeted regions."""
-    scope = _Scope(coverage, group_by)
+    scope = _Scope(coverage, group_by, postgres=session.bind.dialect.name == "postgresql")
+    if scope.postgres:
+        # A year of a province is a million calls, sorted per row group by the ordered aggregates:
+        # in memory, on both cores, without a JIT compile that costs more than it saves here.
+        for setting in ("jit = off", "work_mem = '128MB'", "parallel_setup_cost = 0", "parallel_tuple_cost = 0"):
+            await session.execute(text(f"SET LOCAL {setting}"))
     after_key = after[: scope.digits] if after else None
     by_key: dict[str, ResponseRow] = {}
     acks: dict[str, tuple[float, float]] = {}
@@ -222,7 +234,7 @@ async def response_rows(
         entry.targeted_regions, entry.reached_regions, entry.escalated = targeted, reached, escalated
         entry.reached_rate = _share(reached, targeted)
     keys = sorted(by_key)[:fetch] if fetch is not None else sorted(by_key)
-    if session.bind.dialect.name != "postgresql" and keys:
+    if not scope.postgres and keys:
         acks = await _sqlite_percentiles(session, scope, keys)
     names = await _names(session, [key.ljust(12, "0") for key in keys])
     rows = []

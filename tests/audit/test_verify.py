@@ -5,8 +5,11 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import delete, func, select, update
 
-from app.audit.models import AuditEvent
-from app.db import session_scope
+from app.audit import anchors
+from app.audit.models import AuditEvent, ChainHead
+from app.audit.service import GENESIS_HASH, Event, canonical, chain_hash
+from app.db import session_scope, utc_now
+from tests.conftest import ANCHOR_FILE
 from tests.factories import VILLAGE, bearer, calls, create_contact, create_key, issue, send_all
 
 
@@ -37,7 +40,7 @@ async def test_an_untouched_record_verifies(client: AsyncClient, regions: None) 
     await a_record(client)
     async with session_scope() as session:
         total = await session.scalar(select(func.count()).select_from(AuditEvent))
-    assert await verify(client) == {"ok": True, "checked": total, "first_bad_seq": None}
+    assert await verify(client) == {"ok": True, "checked": total, "first_bad_seq": None, "anchors_checked": 0}
 
 
 async def test_an_edited_event_is_named(client: AsyncClient, regions: None) -> None:
@@ -46,7 +49,8 @@ async def test_an_edited_event_is_named(client: AsyncClient, regions: None) -> N
     target = chain[2]
     async with session_scope() as session:
         await session.execute(update(AuditEvent).where(AuditEvent.seq == target).values(actor="someone else"))
-    assert await verify(client) == {"ok": False, "checked": len(await all_seqs()), "first_bad_seq": target}
+    result = await verify(client)
+    assert result == {"ok": False, "checked": len(await all_seqs()), "first_bad_seq": target, "anchors_checked": 0}
 
 
 async def test_a_deleted_event_breaks_the_chain_at_the_next(client: AsyncClient, regions: None) -> None:
@@ -72,6 +76,79 @@ async def test_a_wholly_deleted_chain_is_caught(client: AsyncClient, regions: No
         await session.execute(delete(AuditEvent).where(AuditEvent.chain == f"warning:{warning['id']}"))
     result = await verify(client)
     assert result["ok"] is False and result["first_bad_seq"] == 0
+
+
+async def publish() -> int:
+    async with session_scope(read_only=True) as session:
+        return await PUBLISHER.publish(session, now=utc_now())
+
+
+PUBLISHER = anchors.Publisher(ANCHOR_FILE)
+
+
+async def recompute(chain: str) -> None:
+    """What someone with write access to the database could do: rehash a chain after an edit."""
+    async with session_scope() as session:
+        events = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq))
+        )
+        prev = GENESIS_HASH
+        for event in events:
+            content = Event(type=event.type, actor=event.actor, data=event.data, warning_id=event.warning_id,
+                            call_id=event.call_id, region_code=event.region_code)  # fmt: skip
+            event.prev_hash, event.hash = prev, chain_hash(prev, canonical(chain, event.at, content))
+            prev = event.hash
+        head = await session.get(ChainHead, chain)
+        assert head is not None
+        head.hash, head.length = prev, len(events)
+
+
+async def test_a_chain_recomputed_wholesale_is_caught_by_its_published_head(client: AsyncClient, regions: None) -> None:
+    PUBLISHER.published.clear()
+    warning = await a_record(client)
+    assert await publish() == 2  # the registry's chain and the warning's
+    assert await publish() == 0  # nothing moved since
+    assert (await verify(client))["anchors_checked"] == 2
+    chain = f"warning:{warning['id']}"
+    seqs_before = await seqs(chain)
+    async with session_scope() as session:
+        await session.execute(update(AuditEvent).where(AuditEvent.seq == seqs_before[2]).values(actor="someone else"))
+    await recompute(chain)
+    caught = await verify(client)
+    assert caught["ok"] is False and caught["first_bad_seq"] == seqs_before[-1]  # the published head's event
+    ANCHOR_FILE.rename(ANCHOR_FILE.with_suffix(".gone"))
+    assert (await verify(client))["ok"] is True  # without what was published, the rewrite passes
+
+
+async def test_a_tail_deleted_and_rehashed_falls_short_of_its_published_head(
+    client: AsyncClient, regions: None
+) -> None:
+    PUBLISHER.published.clear()
+    warning = await a_record(client)
+    await publish()
+    chain = f"warning:{warning['id']}"
+    seqs_before = await seqs(chain)
+    async with session_scope() as session:
+        await session.execute(delete(AuditEvent).where(AuditEvent.seq == seqs_before[-1]))
+    await recompute(chain)
+    caught = await verify(client)
+    assert caught["ok"] is False and caught["first_bad_seq"] == seqs_before[-2]
+
+
+async def test_heads_that_moved_are_published_again_and_the_latest_counts(client: AsyncClient, regions: None) -> None:
+    PUBLISHER.published.clear()
+    warning = await a_record(client)
+    await publish()
+    await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"kind": "lifted", "reason": "风力减弱"})
+    assert await publish() == 1
+    lines = ANCHOR_FILE.read_text().splitlines()
+    assert len(lines) == 2
+    latest = anchors.latest_anchors(ANCHOR_FILE)
+    assert latest[f"warning:{warning['id']}"][0] == len(await seqs(f"warning:{warning['id']}"))
+    with ANCHOR_FILE.open("a") as handle:
+        handle.write('{"at": "cut short by a cra')  # a crash mid-write leaves a partial line
+    assert anchors.latest_anchors(ANCHOR_FILE) == latest
+    assert (await verify(client))["ok"] is True
 
 
 async def all_seqs() -> list[int]:

@@ -1,0 +1,86 @@
+"""Chain heads published outside the database (anchors), and read back to check the record.
+
+A hash chain shows an edit only to someone holding a hash from before it: whoever can write the
+database can also recompute a whole chain and its head. So every minute the heads that moved are
+appended to a file outside the database (one JSON line per publication, `{"at", "heads": {chain:
+[length, hash]}}`) and logged; ship either to storage the database's writers cannot rewrite (a
+log server, WORM storage). Verification then checks each chain against its latest published head:
+the event at that position must still carry that hash.
+"""
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.models import ChainHead
+
+log = logging.getLogger(__name__)
+# Heads that moved this long ago are still looked at: a writer stamps the head when its transaction
+# starts and may commit a while later (a nationwide fan-out takes about a minute).
+LOOK_BACK = timedelta(minutes=5)
+
+
+@dataclass
+class Publisher:
+    """Appends the heads that moved since its last publication; one per process is enough."""
+
+    path: Path
+    published: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+
+    async def publish(self, session: AsyncSession, *, now: datetime) -> int:
+        """Append the heads that moved and were not yet published; how many."""
+        since = now - LOOK_BACK
+        query = select(ChainHead.chain, ChainHead.length, ChainHead.hash, ChainHead.updated_at).where(
+            ChainHead.updated_at >= since
+        )
+        heads: dict[str, list[int | str]] = {}
+        for chain, length, hash_, moved_at in (await session.execute(query)).tuples().all():
+            if self.published.get(chain, (None,))[0] != length:
+                heads[chain] = [length, hash_]
+                assert moved_at is not None
+                self.published[chain] = (length, moved_at)
+        self.published = {chain: seen for chain, seen in self.published.items() if seen[1] >= since}
+        if heads:
+            line = json.dumps({"at": now.isoformat(), "heads": heads}, ensure_ascii=False, separators=(",", ":"))
+            await asyncio.to_thread(_append, self.path, line + "\n")
+            log.info("audit anchor: %d chain heads published to %s: %s", len(heads), self.path, line)
+        return len(heads)
+
+
+def _append(path: Path, text: str) -> None:
+    """One write with O_APPEND, flushed to disk: lines from several processes never interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, text.encode())
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def latest_anchors(path: Path | None) -> dict[str, tuple[int, str]]:
+    """The longest published head of each chain (a later head covers everything before it), read
+    line by line. A line cut short by a crash mid-write is skipped."""
+    anchors: dict[str, tuple[int, str]] = {}
+    if path is None or not path.exists():
+        return anchors
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                heads = {
+                    chain: (int(length), str(hash_)) for chain, (length, hash_) in json.loads(line)["heads"].items()
+                }
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.warning("audit anchors: skipping an unreadable line in %s", path)
+                continue
+            for chain, head in heads.items():
+                if head[0] > anchors.get(chain, (0, ""))[0]:
+                    anchors[chain] = head
+    return anchors
