@@ -31,9 +31,11 @@ class EventOut(BaseModel):
     data: dict[str, Any]
     hash: str
     prev_hash: str
+    # Not part of the record: the name of the person the event's call was to, for readers.
+    contact_name: str | None = None
 
     @classmethod
-    def of(cls, event: AuditEvent, *, masked: bool) -> "EventOut":
+    def of(cls, event: AuditEvent, *, masked: bool, contact_name: str | None = None) -> "EventOut":
         return cls(
             seq=event.seq,
             at=event.at,
@@ -46,4 +48,5 @@ class EventOut(BaseModel):
             data=_masked(event.data) if masked else event.data,
             hash=event.hash,
             prev_hash=event.prev_hash,
+            contact_name=contact_name,
         )

@@ -204,4 +204,12 @@ async def timeline(warning: WarningDep, session: SessionDep, principal: Principa
         )
     rows = list(await session.scalars(query))
     masked = principal.role == "auditor"
-    return make_page(rows, page, key=lambda e: str(e.seq), item=lambda e: EventOut.of(e, masked=masked))
+    call_ids = {event.call_id for event in rows if event.call_id}
+    named = select(Call.id, Call.contact_name).where(Call.id.in_(call_ids))
+    names = dict((await session.execute(named)).tuples().all())
+    return make_page(
+        rows,
+        page,
+        key=lambda e: str(e.seq),
+        item=lambda e: EventOut.of(e, masked=masked, contact_name=names.get(e.call_id or "")),
+    )

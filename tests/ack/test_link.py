@@ -149,6 +149,10 @@ async def test_presses_arriving_together_are_committed_together(
     assert body["reached_regions"] == body["targeted_regions"]
     events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"limit": 1000})).json()["items"]
     assert sum(e["type"] == "call.acknowledged" for e in events) == len(made)
+    names = {c["id"]: c["contact"]["name"] for c in made}
+    sent = [e for e in events if e["type"] == "message.sent"]
+    assert sent and all(e["contact_name"] == names[e["call_id"]] for e in sent)  # who each message went to
+    assert all(m["channel"] in ("sms", "voice") for e in sent for m in e["data"]["messages"])  # and how
     assert sum(e["type"] == "region.reached" for e in events) == body["targeted_regions"]
     chain = [e for e in events if e["chain"] == f"warning:{warning['id']}"]
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(chain))
