@@ -18,7 +18,6 @@ from typing import IO, Any
 
 from app.errors import AppError
 
-ROOT = Path(__file__).resolve().parent.parent
 BUILTIN_REGIONS = Path(__file__).resolve().parent / "region" / "data" / "cn-regions.csv.gz"
 OPERATOR = "命令行"  # the actor of what the command line does, on the record
 
@@ -167,14 +166,24 @@ def keys(args: argparse.Namespace) -> None:
         print(f"key {revoked.id} revoked")
 
 
+def project_root() -> Path:
+    """Where alembic.ini and migrations/ are: beside the package (a checkout), or the working folder
+    (an installed package, as in the container image)."""
+    for folder in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (folder / "alembic.ini").exists():
+            return folder
+    raise AppError("No alembic.ini found: run `jiaoying migrate` from the folder that holds migrations/.")
+
+
 def migrate(_: argparse.Namespace) -> None:
     from alembic import command
     from alembic.config import Config
 
     from app.config import get_settings
 
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    root = project_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
     config.set_main_option("sqlalchemy.url", get_settings().database_url)
     command.upgrade(config, "head")
 

@@ -12,6 +12,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import logs
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -86,6 +88,9 @@ def problem(
     body: dict[str, Any] = {"title": HTTPStatus(status).phrase, "status": status, "detail": detail}
     if errors is not None:
         body["errors"] = errors
+    request_id = logs.request_id.get()
+    if request_id is not None:  # quoted in a report, it finds the request's log lines and events
+        body["request_id"] = request_id
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import db, ops
+from app import db, logs, ops
 from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
 from app.audit.router import router as audit_router
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure()
         log.info("jiaoying starting on %s", database.engine.url.render_as_string(hide_password=True))
         heartbeat = None
         if settings.scheduler == "on":

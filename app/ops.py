@@ -1,4 +1,5 @@
-"""Operations: liveness, readiness (database reachable and migrated) and Prometheus metrics."""
+"""Operations: liveness, readiness (database reachable and migrated), Prometheus metrics, and the
+guard every request passes (body limits, request id, counts and times)."""
 
 import asyncio
 import time
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import logs
 from app.db import get_database
 from app.errors import PayloadTooLarge, problem
 
@@ -73,10 +75,19 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request_id = logs.take_request_id(dict(scope["headers"]).get(b"x-request-id"))
+        token = logs.request_id.set(request_id)
+        try:
+            await self._guarded(scope, receive, send, request_id)
+        finally:
+            logs.request_id.reset(token)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         limit = self.max_import_bytes if scope["path"].endswith("/import") else self.max_json_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             response = problem(413, f"The body is larger than the {limit:,}-byte limit for this address.")
+            response.headers["x-request-id"] = request_id
             await response(scope, receive, send)
             return
         received = 0
@@ -100,6 +111,7 @@ class RequestGuard:
                 return  # whatever the app made of the cut-off body, the answer is 413 (below)
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
             await send(message)
 
         started = time.perf_counter()
@@ -112,6 +124,7 @@ class RequestGuard:
             if too_large:
                 status = 413
                 response = problem(413, f"The body is larger than the {limit:,}-byte limit for this address.")
+                response.headers["x-request-id"] = request_id
                 await response(scope, receive, send)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")

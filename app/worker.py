@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 
-from app import db
+from app import db, logs
 from app.config import get_settings
 from app.notify.providers import make_provider
 from app.scheduler import Heartbeat
@@ -40,7 +40,7 @@ async def run() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     asyncio.run(run())
 
 

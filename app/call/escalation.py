@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
 from app.audit import service as audit_service
+from app.call import metrics as call_metrics
 from app.call import service as call_service
 from app.call.models import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call
 from app.contact.models import Contact, Supervision
@@ -128,6 +129,7 @@ async def chase(session: AsyncSession, warning_id: str, *, now: datetime) -> boo
                        Call.escalated_from, Call.attempts)
         )
     ).all()  # fmt: skip
+    call_metrics.CALLS_UNANSWERED.inc(len(closed))
     events = [
         audit_service.Event(type="call.unanswered", actor="scheduler", warning_id=warning.id, call_id=call.id,
                             region_code=call.contact_region_code, data={"kind": call.kind, "attempts": call.attempts})
@@ -286,7 +288,9 @@ async def escalate(
         )  # fmt: skip
     await session.flush()
     await bulk_insert(session, Call, new_calls)
+    call_metrics.CALLS_CREATED.labels("escalation").inc(len(new_calls))
     escalated = sorted({item.region for item in items} - {item.region for item in nobody})
+    call_metrics.REGIONS_ESCALATED.inc(len(escalated))
     for chunk in chunks(escalated):
         await session.execute(
             update(WarningRegion)
@@ -413,6 +417,7 @@ async def _mark_unreachable(
             .returning(WarningRegion.region_code)
         )
         marked.extend(result.scalars())
+    call_metrics.REGIONS_UNREACHABLE.inc(len(marked))
     return [
         audit_service.Event(type="region.unreachable", actor="scheduler", warning_id=warning.id, region_code=code,
                             data={"reason": "nobody left to call above it"})

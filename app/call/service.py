@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.call import metrics as call_metrics
 from app.call.models import OPEN_STATUSES, Call, Feedback
 from app.errors import AppError, Conflict, NotFound
 from app.region import service as region_service
@@ -96,6 +97,7 @@ async def acknowledge(
         await session.refresh(call)
         return await acknowledge(session, call, method=method, actor=actor, now=now, how=how, note=note)
     await session.refresh(call)
+    call_metrics.acknowledged(method, call.created_at, now)
     # Regions before the chain head: every path that answers a call locks in this order (call,
     # regions, chain), so two answers in one village cannot deadlock.
     reached = []
@@ -243,10 +245,12 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
             .where(Call.id.in_([row.id for row in answerable]), Call.status.in_(ANSWERABLE))
             .values(status="acknowledged", acknowledged_at=now, ack_method="link", ack_by=Call.contact_name,
                     late=Call.deadline_at < now, next_attempt_at=None, closed_at=now)
-            .returning(Call.id, Call.late)
+            .returning(Call.id, Call.late, Call.created_at)
         )
     ).all()  # fmt: skip
-    late: dict[str, bool] = {call_id: bool(is_late) for call_id, is_late in acknowledged}
+    late: dict[str, bool] = {call_id: bool(is_late) for call_id, is_late, _ in acknowledged}
+    for _, _, made_at in acknowledged:
+        call_metrics.acknowledged("link", made_at, now)
     events: list[audit_service.Event] = []
     regions: dict[tuple[str, str], str] = {}  # (warning, region) -> the first call answering for it
     for row in answerable:

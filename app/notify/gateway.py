@@ -11,6 +11,7 @@ from app.call import service as call_service
 from app.call.models import Call
 from app.db import dialect_insert
 from app.errors import NotFound
+from app.notify import sender
 from app.notify.models import Inbound, Message
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning
@@ -46,6 +47,7 @@ async def record_receipt(
     if changed.scalar() is None:  # a replay, or a receipt for a message already settled
         await session.refresh(message)
         return message.status
+    sender.MESSAGES.labels(message.channel, status).inc()
     if status == "failed":
         await call_service.lock_calls(session, Call.id == message.call_id)
     event = audit_service.Event(

@@ -20,6 +20,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +36,8 @@ from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
 from app.warning.models import Warning, WarningRegion
 
 log = logging.getLogger(__name__)
+MESSAGES = Counter("jiaoying_messages_total", "Messages handed over and their receipts, by channel and state.",
+                   ["channel", "status"])
 BATCH = 1000
 LANES = 2
 
@@ -235,6 +238,9 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                 )
             )  # fmt: skip
         await audit_service.record_warning_events(session, events, now=now)
+    for message in outgoing:
+        if message.message_id in accepted:
+            MESSAGES.labels(message.channel, "sent").inc()
 
 
 async def _requeue(session: AsyncSession, refused: list[Outcome], still_ours: tuple[Any, ...], now: datetime) -> None:

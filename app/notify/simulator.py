@@ -25,6 +25,7 @@ import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from app import logs
 from app.notify import webhook
 
 log = logging.getLogger("jiaoying.simulator")
@@ -163,8 +164,7 @@ def main() -> None:
     low, high = (float(part) for part in args.delay.split(":"))
     gateway = Gateway(callback=args.callback, secret=args.secret, answer=args.answer, fail=args.fail,
                       delay=(low, high), receipts=not args.no_receipts)  # fmt: skip
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per receipt and reply drowns the rest
+    logs.configure()
     log.info("gateway simulator on http://%s:%d/messages, answering %.0f%%", args.host, args.port, args.answer * 100)
     uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level="warning")
 

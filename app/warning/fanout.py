@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ack import tokens
 from app.audit import service as audit_service
 from app.call import escalation
+from app.call import metrics as call_metrics
 from app.call.models import Call
 from app.contact.models import Contact
 from app.db import bulk_insert, new_id
@@ -169,6 +170,7 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
 
     await bulk_insert(session, WarningRegion, _region_rows(warning.id, regions, covered))
     await bulk_insert(session, Call, call_rows())
+    call_metrics.CALLS_CREATED.labels("alert").inc(len(by_phone))
     if not sends:
         events.append(
             audit_service.Event(
