@@ -1,16 +1,18 @@
 """Health, readiness, metrics, and the one problem+json shape for every error."""
 
 import asyncio
+import io
 import json
+import logging
 
 from alembic import command
 from httpx import ASGITransport, AsyncClient
 
-from app import db
+from app import db, logs
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import ADMIN_TOKEN, alembic_config
-from tests.factories import CSV
+from tests.factories import CSV, calls, issue, roster, send_all
 
 PROBLEM = "application/problem+json"
 
@@ -131,3 +133,53 @@ async def test_oversized_import_is_413_and_writes_nothing(migrated: str) -> None
         assert response.status_code == 413
         assert response.headers["content-type"] == PROBLEM
         assert (await http.get("/api/v1/regions/650000")).status_code == 404
+
+
+async def test_a_request_id_ties_the_answer_to_the_logs(client: AsyncClient) -> None:
+    refused = await client.post("/api/v1/warnings", json={"level": "purple"})
+    assert refused.status_code == 422
+    assert refused.json()["request_id"] == refused.headers["x-request-id"]
+    kept = await client.get("/api/v1/nowhere", headers={"X-Request-ID": "gw-20261123-0001"})
+    assert kept.headers["x-request-id"] == "gw-20261123-0001" == kept.json()["request_id"]
+    odd = await client.get("/healthz", headers={"X-Request-ID": "<script>" * 20})
+    assert odd.headers["x-request-id"] != "<script>" * 20 and len(odd.headers["x-request-id"]) == 20
+
+
+def test_log_lines_are_json_with_the_request_id() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("jiaoying.test")
+    logger.addHandler(handler)
+    token = logs.request_id.set("req-1")
+    try:
+        logger.warning("网关超时 %s", "sms")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logs.request_id.reset(token)
+        logger.removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{"))
+    assert first["message"] == "网关超时 sms" and first["level"] == "warning" and first["request_id"] == "req-1"
+    assert second["message"] == "failed" and "ValueError: boom" in second["error"]
+
+
+async def test_metrics_count_the_chain(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
+    await roster(client)
+    warning = await issue(client)
+    await send_all()
+    first = (await calls(client, warning["id"]))[0]
+    await client.post(f"/api/v1/calls/{first['id']}/ack", json={"method": "phone", "note": "电话联系上"})
+    text = (await anonymous.get("/metrics")).text
+    for name in (
+        'jiaoying_calls_created_total{kind="alert"}',
+        'jiaoying_calls_acknowledged_total{method="manual"}',
+        "jiaoying_time_to_acknowledge_seconds_count",
+        'jiaoying_messages_total{channel="sms",status="sent"}',
+        "jiaoying_http_request_duration_seconds_bucket",
+    ):
+        assert name in text, name
+    created = next(line for line in text.splitlines() if line.startswith('jiaoying_calls_created_total{kind="alert"}'))
+    assert float(created.split()[-1]) >= warning["calls"]["total"]
