@@ -4,6 +4,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg import exceptions as asyncpg_errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,6 +16,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import logs
 
 log = logging.getLogger(__name__)
+# PostgreSQL starting up, shutting down or full, as asyncpg says it.
+DRIVER_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg_errors.CannotConnectNowError,
+    asyncpg_errors.TooManyConnectionsError,
+    asyncpg_errors.ConnectionFailureError,
+    asyncpg_errors.AdminShutdownError,
+    asyncpg_errors.CrashShutdownError,
+    asyncpg_errors.ConnectionDoesNotExistError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -123,7 +133,7 @@ async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+    log.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
     return problem(503, "The database is unavailable; retry in a few seconds.", headers={"Retry-After": "5"})
 
 
@@ -141,6 +151,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
     app.add_exception_handler(OSError, _database_unavailable)
+    for unavailable in DRIVER_UNAVAILABLE:  # raised bare while connecting, not wrapped by SQLAlchemy
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(DataError, _data_invalid)
     app.add_exception_handler(DBAPIError, _dbapi_error)
