@@ -49,7 +49,11 @@ def wants_json(request: Request) -> bool:
 
 async def _load(session: SessionDep, token: str, now: datetime) -> tuple[Call, Warning]:
     """The call behind a token: 404 unknown, 410 a week after its warning closed."""
-    call = await call_service.get_call_by_token_hash(session, tokens.hash_token(token)) if len(token) < 100 else None
+    call = (
+        await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
+        if tokens.plausible(token)
+        else None
+    )
     if call is None:
         raise NotFound("This link is not valid; check that it was copied whole.")
     warning = await session.get(Warning, call.warning_id)
@@ -183,7 +187,7 @@ async def show(token: str, request: Request, session: SessionDep, settings: Sett
 async def acknowledge(token: str, request: Request) -> Response:
     """收到: acknowledge the call (idempotent); committed in a group with presses arriving together."""
     batcher: AckBatcher = request.app.state.ack_batcher
-    outcome = await batcher.acknowledge(tokens.hash_token(token)) if len(token) < 100 else None
+    outcome = await batcher.acknowledge(tokens.hash_token(token)) if tokens.plausible(token) else None
     if outcome is None or outcome.result == "unknown":
         return _gone(request, NotFound("This link is not valid; check that it was copied whole."))
     if outcome.result == "gone":

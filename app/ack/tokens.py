@@ -1,9 +1,12 @@
 """Acknowledgement tokens: one per call, derived from the instance secret, stored only as a hash.
 
-token = base64url(HMAC-SHA256(secret, "ack:" + call_id)), cut to 22 characters (132 bits). The
-sender derives it again whenever a message needs the link, so neither the token nor the link is
-ever stored; the call keeps SHA-256(token) to find itself when the link is opened. The secret
-never enters the database: a copy of the database alone cannot forge a link.
+token = base64url(HMAC-SHA256(secret, "ack:" + call_id)), cut to 22 characters (132 bits), then
+6 check characters: base64url(HMAC-SHA256(secret, "check:" + those 22))[:6]. The sender derives it
+again whenever a message needs the link, so neither the token nor the link is ever stored; the
+call keeps SHA-256(token) to find itself when the link is opened. The secret never enters the
+database: a copy of the database alone cannot forge a link. The check characters let a guessed or
+mistyped link be turned away without a database lookup (all but one in 2^36), so a flood of
+guesses cannot crowd out the people answering.
 """
 
 import base64
@@ -16,7 +19,9 @@ from pathlib import Path
 
 from app.config import get_settings
 
-TOKEN_LENGTH = 22
+BODY_LENGTH = 22
+CHECK_LENGTH = 6
+TOKEN_LENGTH = BODY_LENGTH + CHECK_LENGTH
 
 
 @lru_cache
@@ -36,10 +41,22 @@ def instance_secret() -> bytes:
     return path.read_text().strip().encode()
 
 
+def _mac(secret: bytes, message: bytes, length: int) -> str:
+    return base64.urlsafe_b64encode(hmac.digest(secret, message, "sha256")).decode()[:length]
+
+
 def derive_token(secret: bytes, call_id: str) -> str:
     """The token of a call's link."""
-    digest = hmac.digest(secret, b"ack:" + call_id.encode(), "sha256")
-    return base64.urlsafe_b64encode(digest).decode()[:TOKEN_LENGTH]
+    body = _mac(secret, b"ack:" + call_id.encode(), BODY_LENGTH)
+    return body + _mac(secret, b"check:" + body.encode(), CHECK_LENGTH)
+
+
+def plausible(token: str, secret: bytes | None = None) -> bool:
+    """Whether a token could be one of ours: its check characters match (no database involved)."""
+    if len(token) != TOKEN_LENGTH or not token.isascii():
+        return False
+    check = _mac(secret or instance_secret(), b"check:" + token[:BODY_LENGTH].encode(), CHECK_LENGTH)
+    return hmac.compare_digest(check, token[BODY_LENGTH:])
 
 
 def hash_token(token: str) -> str:

@@ -38,7 +38,9 @@ def test_requests_get_503_while_the_database_is_down_and_work_resumes(cluster: C
                             response = client.request(method, path, json={} if method == "POST" else None, timeout=15)
                         except httpx.HTTPError as exc:
                             statuses[0] += 1  # a hang or a dropped connection: counted, and must not happen
-                            failures.append(f"{method} {path} down={down.is_set()}: {exc!r} at {time.monotonic() - t0:.1f} s")
+                            failures.append(
+                                f"{method} {path} down={down.is_set()}: {exc!r} at {time.monotonic() - t0:.1f} s"
+                            )
                             continue
                         if down.is_set():
                             slowest = max(slowest, time.monotonic() - started)
