@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from pydantic import StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,9 +47,23 @@ class Settings(BaseSettings):
     # Seconds a statement may wait for the database before the request gets a 503.
     db_timeout_s: float = 10.0
 
+    # CAP 1.2 (app.cap): the largest alert taken, posted or fetched; Atom/RSS feeds of CAP alerts to
+    # poll (URLs separated by commas or spaces) and how often; and who our exported alerts come from.
+    # With the 14-digit organisation code, identifiers follow GB/T 35965.1: <code>_<YYYYMMDDHHMMSS>.
+    cap_max_bytes: int = 1_000_000
+    cap_feeds: str = ""
+    cap_poll_seconds: float = 60.0
+    cap_sender: str | None = None  # default: jiaoying@<host of public_url>
+    cap_sender_code: Annotated[str, StringConstraints(pattern=r"^\d{14}$")] | None = None
+    cap_sender_name: str | None = None
+
     @property
     def anchor_path(self) -> Path | None:
         return Path(self.audit_anchor_file) if self.audit_anchor_file else None
+
+    @property
+    def cap_feed_urls(self) -> list[str]:
+        return list(dict.fromkeys(self.cap_feeds.replace(",", " ").split()))
 
 
 @lru_cache

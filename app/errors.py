@@ -7,6 +7,7 @@ from typing import Any
 from asyncpg import exceptions as asyncpg_errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
@@ -182,3 +183,51 @@ async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if sqlstate.startswith("23"):
         return await _conflict(request, exc)
     return await _unexpected(request, exc)
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["title", "status", "detail"],
+    "properties": {
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "A sentence a person can act on."},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+        "request_id": {"type": "string", "description": "Finds the request's log lines and events."},
+    },
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Publish what errors really look like: every operation answers 4XX and 5XX with problem+json
+    (instead of the framework's application/json validation error)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            for schemas in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(schemas, None)
+            problem_ref = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            for address, path in schema.get("paths", {}).items():
+                refused = dict(problem_ref)
+                if address.startswith("/ack/"):  # a person's browser gets a page saying the same
+                    refused["text/html"] = {"schema": {"type": "string"}}
+                for operation in path.values():
+                    responses = operation.setdefault("responses", {})
+                    responses.pop("422", None)
+                    responses["4XX"] = {"description": "Refused: the detail says why.", "content": refused}
+                    responses["5XX"] = {"description": "Unavailable for now: retry.", "content": problem_ref}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -13,9 +13,10 @@ from app.ack.router import router as ack_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as keys_router
 from app.call.router import router as calls_router
+from app.cap.router import router as cap_router
 from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
-from app.errors import install_error_handlers
+from app.errors import document_problems, install_error_handlers
 from app.notify.providers import make_provider
 from app.notify.router import gateway_router
 from app.notify.router import router as dev_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    document_problems(app)
     app.add_middleware(
         ops.RequestGuard, max_json_bytes=settings.max_json_bytes, max_import_bytes=settings.max_import_bytes
     )
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         regions_router,
         contacts_router,
         policies_router,
+        cap_router,  # before warnings_router, whose /{warning_id} paths would take /cap
         warnings_router,
         calls_router,
         ack_router,

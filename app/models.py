@@ -3,6 +3,7 @@
 from app.audit.models import AuditEvent, ChainHead
 from app.auth.models import ApiKey
 from app.call.models import Call, Feedback
+from app.cap.models import CapAlert, CapFeedEntry
 from app.contact.models import Contact, Supervision
 from app.lease import SchedulerLease
 from app.notify.models import ConsoleMessage, Inbound, Message
@@ -14,6 +15,8 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Call",
+    "CapAlert",
+    "CapFeedEntry",
     "ChainHead",
     "ConsoleMessage",
     "Contact",

@@ -3,13 +3,20 @@
 import logging
 import os
 import socket
-from datetime import datetime
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import Gauge, Histogram
 
 from app import lease
 from app.audit import anchors
 from app.call import escalation
+from app.call import metrics as call_metrics
+from app.cap import feed as cap_feed
+from app.cap.identity import sender_of
 from app.config import Settings
 from app.db import get_database, new_id, session_scope, utc_now
 from app.notify import sender
@@ -18,6 +25,12 @@ from app.warning import lifecycle
 
 log = logging.getLogger(__name__)
 SEND_JOB = "send-messages"
+METRICS_SECONDS = 15.0
+JOB_SECONDS = Histogram(
+    "jiaoying_scheduler_job_seconds", "Time a heartbeat job took.", ["job"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)  # fmt: skip
+JOB_LAG = Gauge("jiaoying_scheduler_lag_seconds", "How late the job's last run started.", ["job"])
 # A long round makes APScheduler skip ticks (max_instances=1, by design) and warn on each one; and
 # it logs every run of every job at INFO. The jobs log their own failures.
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
@@ -39,13 +52,43 @@ class Heartbeat:
         )
         if get_database().is_sqlite:
             self.scheduler.add_job(self.hold_lease, "interval", seconds=tick_seconds, id="hold-lease")
-        self.scheduler.add_job(self.send_messages, "interval", seconds=tick_seconds, id=SEND_JOB)
-        self.scheduler.add_job(self.expire_warnings, "interval", seconds=tick_seconds, id="expire-warnings")
-        self.scheduler.add_job(self.chase_calls, "interval", seconds=tick_seconds, id="chase-calls")
+        self._every(SEND_JOB, tick_seconds, self.send_messages)
+        self._every("expire-warnings", tick_seconds, self.expire_warnings)
+        self._every("chase-calls", tick_seconds, self.chase_calls)
+        self._every("refresh-metrics", METRICS_SECONDS, self.refresh_metrics)
         if self.anchors is not None:
-            self.scheduler.add_job(
-                self.publish_anchors, "interval", seconds=settings.audit_anchor_seconds, id="publish-anchors"
-            )
+            self._every("publish-anchors", settings.audit_anchor_seconds, self.publish_anchors)
+        self.cap_feeds = settings.cap_feed_urls
+        self.cap_sender = sender_of(settings)
+        self.cap_max_bytes = settings.cap_max_bytes
+        if self.cap_feeds:  # polled at start, then every interval
+            self._every("poll-cap-feeds", settings.cap_poll_seconds, self.poll_cap_feeds, at_start=True)
+        self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
+
+    def _every(
+        self, job_id: str, seconds: float, work: Callable[[], Awaitable[None]], *, at_start: bool = False
+    ) -> None:
+        """A job run every `seconds` while this process leads; timed, and its failures logged (it
+        runs again at its next turn)."""
+
+        async def run() -> None:
+            if not self.leading:
+                return
+            started = time.perf_counter()
+            try:
+                await work()
+            except Exception:
+                log.exception("scheduler job %s failed; it runs again in %s s", job_id, seconds)
+            finally:
+                JOB_SECONDS.labels(job_id).observe(time.perf_counter() - started)
+
+        first = {"next_run_time": datetime.now(self.scheduler.timezone)} if at_start else {}
+        self.scheduler.add_job(run, "interval", seconds=seconds, id=job_id, **first)
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        """How late a job started against its schedule (a long round delays the next)."""
+        late = datetime.now(UTC) - max(event.scheduled_run_times)
+        JOB_LAG.labels(event.job_id).set(max(late.total_seconds(), 0.0))
 
     async def hold_lease(self) -> None:
         try:
@@ -62,40 +105,32 @@ class Heartbeat:
         self.leading = leading
 
     async def send_messages(self) -> None:
-        if not self.leading:
-            return
-        try:
-            await sender.send_due(self.provider, now=utc_now())
-        except Exception:
-            log.exception("sending messages failed; retrying on the next tick")
+        await sender.send_due(self.provider, now=utc_now())
 
     async def expire_warnings(self) -> None:
-        if not self.leading:
-            return
-        try:
-            while True:  # one warning per transaction: chain heads are then locked one at a time
-                async with session_scope() as session:
-                    if not await lifecycle.expire_due(session, now=utc_now(), limit=1):
-                        break
-        except Exception:
-            log.exception("expiring warnings failed; retrying on the next tick")
+        while True:  # one warning per transaction: chain heads are then locked one at a time
+            async with session_scope() as session:
+                if not await lifecycle.expire_due(session, now=utc_now(), limit=1):
+                    return
 
     async def chase_calls(self) -> None:
-        if not self.leading:
-            return
-        try:
-            await escalation.chase_due(now=utc_now())
-        except Exception:
-            log.exception("chasing unanswered calls failed; retrying on the next tick")
+        await escalation.chase_due(now=utc_now())
+
+    async def refresh_metrics(self) -> None:
+        async with session_scope(read_only=True) as session:
+            await call_metrics.refresh_backlog(session)
 
     async def publish_anchors(self) -> None:
-        if not self.leading or self.anchors is None:
-            return
-        try:
-            async with session_scope(read_only=True) as session:
-                await self.anchors.publish(session, now=utc_now())
-        except Exception:
-            log.exception("publishing the audit chain heads failed; retrying at the next interval")
+        assert self.anchors is not None
+        async with session_scope(read_only=True) as session:
+            await self.anchors.publish(session, now=utc_now())
+
+    async def poll_cap_feeds(self) -> None:
+        changed = await cap_feed.poll_feeds(
+            self.cap_feeds, sender=self.cap_sender, max_bytes=self.cap_max_bytes, now=utc_now()
+        )
+        if changed:
+            self.wake_sender()
 
     def wake_sender(self) -> None:
         """Run the sender now rather than at the next tick (after a warning is issued)."""

@@ -35,6 +35,8 @@ class AuditEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
+    # The request that wrote the event (its X-Request-ID), null for the scheduler's own work.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class ChainHead(Base):

@@ -31,6 +31,7 @@ class EventOut(BaseModel):
     data: dict[str, Any]
     hash: str
     prev_hash: str
+    request_id: str | None = None
     # Not part of the record: the name of the person the event's call was to, for readers.
     contact_name: str | None = None
 
@@ -48,5 +49,6 @@ class EventOut(BaseModel):
             data=_masked(event.data) if masked else event.data,
             hash=event.hash,
             prev_hash=event.prev_hash,
+            request_id=event.request_id,
             contact_name=contact_name,
         )

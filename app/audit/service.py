@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import logs
 from app.audit.models import AuditEvent, ChainHead
 from app.db import bulk_insert, dialect_insert, utc_now
 
@@ -34,6 +35,7 @@ class Event:
     warning_id: str | None = None
     call_id: str | None = None
     region_code: str | None = None
+    request_id: str | None = None
 
 
 def canonical(chain: str, at: datetime | str, event: Event) -> bytes:
@@ -48,6 +50,8 @@ def canonical(chain: str, at: datetime | str, event: Event) -> bytes:
         "actor": event.actor,
         "data": event.data,
     }
+    if event.request_id is not None:  # events from before request ids were kept hash without the key
+        document["request_id"] = event.request_id
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
@@ -80,6 +84,7 @@ async def record_events(
     head = await _lock_chain_head(session, chain)
     stamp = at.isoformat(timespec="microseconds")
     last_hash = head.hash
+    current_request = logs.request_id.get()
 
     def rows() -> Iterator[dict[str, Any]]:
         """The chained rows, hashed while the COPY streams the ones before (see db.bulk_insert)."""
@@ -87,6 +92,8 @@ async def record_events(
         for event in events:
             # A warning's events hang on its own chain and nowhere else (its timeline reads the chain).
             assert event.warning_id is None or chain == warning_chain(event.warning_id), (event.type, chain)
+            if event.request_id is None:
+                event.request_id = current_request
             digest = chain_hash(last_hash, canonical(chain, stamp, event))
             yield {
                 "at": at,
@@ -99,6 +106,7 @@ async def record_events(
                 "data": event.data,
                 "hash": digest,
                 "prev_hash": last_hash,
+                "request_id": event.request_id,
             }
             last_hash = digest
 
@@ -151,7 +159,8 @@ class _Walk:
         self.last_seq = event.seq
         if self.first_bad is None:
             content = Event(type=event.type, actor=event.actor, data=event.data, warning_id=event.warning_id,
-                            call_id=event.call_id, region_code=event.region_code)  # fmt: skip
+                            call_id=event.call_id, region_code=event.region_code,
+                            request_id=event.request_id)  # fmt: skip
             expected = chain_hash(self.prev_hash, canonical(self.chain, event.at, content))
             if event.prev_hash != self.prev_hash or event.hash != expected:
                 self.first_bad = event.seq
@@ -192,10 +201,10 @@ async def _events_in_chain_order(session: AsyncSession) -> AsyncIterator[Any]:
     assert at_value is not None and data_value is not None
     cursor = await driver.execute(sql)
     while rows := await cursor.fetchmany(10_000):
-        for seq, at, type_, chain, warning_id, call_id, region_code, actor, data, hash_, prev_hash in rows:
+        for seq, at, type_, chain, warning_id, call_id, region_code, actor, data, hash_, prev_hash, request in rows:
             moment = cast(datetime, at_value(at))
             yield _Row(seq, moment, type_, chain, warning_id, call_id, region_code, actor, data_value(data), hash_,
-                       prev_hash)  # fmt: skip
+                       prev_hash, request)  # fmt: skip
 
 
 class _Row(NamedTuple):
@@ -210,6 +219,7 @@ class _Row(NamedTuple):
     data: Any
     hash: str
     prev_hash: str
+    request_id: str | None
 
 
 async def verify(session: AsyncSession, anchors: dict[str, tuple[int, str]] | None = None) -> Verification:

@@ -20,7 +20,9 @@ async def _chain() -> list[AuditEvent]:
 
 
 def _recompute(event: AuditEvent) -> str:
-    body = Event(event.type, event.actor, event.data, event.warning_id, event.call_id, event.region_code)
+    body = Event(
+        event.type, event.actor, event.data, event.warning_id, event.call_id, event.region_code, event.request_id
+    )
     return chain_hash(event.prev_hash, canonical(event.chain, event.at, body))
 
 
@@ -32,6 +34,8 @@ async def test_concurrent_writers_never_fork_the_chain(client: AsyncClient, regi
     for previous, event in itertools.pairwise(events):
         assert event.prev_hash == previous.hash
     assert all(_recompute(event) == event.hash for event in events)
+    # Each contact's event names the request that wrote it; the import's too.
+    assert all(event.request_id for event in events) and len({event.request_id for event in events}) == 13
     async with session_scope() as session:
         head = await session.get(ChainHead, "registry")
     assert head is not None and head.hash == events[-1].hash and head.length == 13

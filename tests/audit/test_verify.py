@@ -95,7 +95,8 @@ async def recompute(chain: str) -> None:
         prev = GENESIS_HASH
         for event in events:
             content = Event(type=event.type, actor=event.actor, data=event.data, warning_id=event.warning_id,
-                            call_id=event.call_id, region_code=event.region_code)  # fmt: skip
+                            call_id=event.call_id, region_code=event.region_code,
+                            request_id=event.request_id)  # fmt: skip
             event.prev_hash, event.hash = prev, chain_hash(prev, canonical(chain, event.at, content))
             prev = event.hash
         head = await session.get(ChainHead, chain)

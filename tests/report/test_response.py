@@ -53,7 +53,9 @@ def row_of(rows: list[dict[str, Any]], code: str) -> dict[str, Any]:
 async def a_warning_answered(client: AsyncClient, **fields: Any) -> dict[str, Any]:
     warning = await issue(client, **fields)
     alerts = [c for c in await calls(client, warning["id"], kind="alert") if c["contact"]["region_code"] != COUNTY]
-    in_township = sorted(c["id"] for c in alerts if c["contact"]["region_code"].startswith(TOWNSHIP[:9]))
+    # The township's own contact first (so the township is reached), then the villages' in id order.
+    ordered = sorted(alerts, key=lambda c: (c["contact"]["region_code"] != TOWNSHIP, c["id"]))
+    in_township = [c["id"] for c in ordered if c["contact"]["region_code"].startswith(TOWNSHIP[:9])]
     await answer(in_township[: len(ACK_SECONDS)], ACK_SECONDS)
     return warning
 

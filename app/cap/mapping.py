@@ -1,0 +1,210 @@
+"""What a CAP alert means as a Jiaoying warning: which info block, level, hazard, areas and mode.
+
+- Info: among several (one per language) the zh-CN block, else another Chinese one, else the first;
+  blocks in the chosen language are read together (their areas joined) when they agree on event
+  and level.
+- Level: a Chinese level in a `parameter` (红/橙/黄/蓝色, Ⅰ-Ⅳ级), else in the headline (…橙色预警,
+  …Ⅱ级预警, [Ⅲ级/较重], "blue warning", "[Level IV/General]"), else from severity: Extreme red,
+  Severe orange, Moderate yellow, Minor blue.
+- Areas: by geocode `CPEAS Geographic Code` (6- or 12-digit region codes) only. An area without one
+  (another scheme, a polygon or circle alone) cannot be placed: the alert is refused, naming it.
+- Status: Actual, Exercise, Test become modes actual, exercise, test; System and Draft are refused.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.cap.parse import Info, Message
+from app.errors import Unprocessable, invalid_body
+from app.region.service import normalize_code
+from app.warning.schemas import WarningIn
+
+GEOCODE_SCHEME = "CPEAS Geographic Code"
+MODES = {"Actual": "actual", "Exercise": "exercise", "Test": "test"}
+SEVERITY_LEVEL = {"Extreme": "red", "Severe": "orange", "Moderate": "yellow", "Minor": "blue"}
+LEVEL_SEVERITY = {level: severity for severity, level in SEVERITY_LEVEL.items()}
+LEVEL_COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色"}
+_COLOUR = {"红": "red", "紅": "red", "橙": "orange", "黄": "yellow", "黃": "yellow", "蓝": "blue", "藍": "blue"}
+_GRADE = {"Ⅰ": "red", "Ⅱ": "orange", "Ⅲ": "yellow", "Ⅳ": "blue", "I": "red", "II": "orange", "III": "yellow",
+          "IV": "blue", "一": "red", "二": "orange", "三": "yellow", "四": "blue"}  # fmt: skip
+_ENGLISH = {"red": "red", "orange": "orange", "yellow": "yellow", "blue": "blue"}
+_COLOUR_TEXT = re.compile(r"([红紅橙黄黃蓝藍])色")
+_GRADE_TEXT = re.compile(r"(Ⅳ|Ⅲ|Ⅱ|Ⅰ|IV|III|II|I|四|三|二|一)\s*[级級]")
+# In a headline a colour or grade counts only as the warning's own: 橙色预警, Ⅱ级预警, [Ⅲ级/较重].
+_HEADLINE_COLOUR = re.compile(r"([红紅橙黄黃蓝藍])色\s*(?:预警|預警|警报|警報|警戒|警示|信号|信號)")
+_HEADLINE_GRADE = re.compile(r"(Ⅳ|Ⅲ|Ⅱ|Ⅰ|IV|III|II|I)\s*[级級]\s*(?:预警|預警|警报|警報|/|／)")
+_HEADLINE_ENGLISH = re.compile(r"\b(red|orange|yellow|blue)\s+(?:warning|alert|signal)\b", re.IGNORECASE)
+_HEADLINE_LEVEL = re.compile(r"\bLevel\s+(IV|III|II|I)\b")
+LIMITS = {"hazard": 50, "title": 200, "description": 2000, "instruction": 500}
+
+
+@dataclass
+class Mapped:
+    """A warning as the alert describes it, and where each area code came from (for error locations)."""
+
+    data: WarningIn
+    code_locs: dict[str, list[str | int]]
+    level_from: str  # parameter, headline or severity
+
+
+def mode_of(message: Message) -> str:
+    """The warning mode for the alert's status; System and Draft messages are not warnings."""
+    mode = MODES.get(message.status)
+    if mode is None:
+        raise Unprocessable(
+            f"A CAP message with status {message.status} is not a warning; Jiaoying takes Actual, Exercise and Test.",
+            errors=[{"loc": ["body", "alert", "status"], "msg": f"status {message.status} is not taken"}],
+        )
+    return mode
+
+
+def chosen_infos(message: Message) -> list[Info]:
+    """The info blocks in the preferred language: zh-CN, else another Chinese one, else the first's."""
+    if not message.infos:
+        raise Unprocessable(
+            f"An {message.msg_type} needs an <info> block saying what the warning is and where.",
+            errors=[{"loc": ["body", "alert", "info"], "msg": "no info block"}],
+        )
+
+    def rank(info: Info) -> int:
+        language = info.language.lower()
+        return 0 if language == "zh-cn" else 1 if language.startswith("zh") else 2
+
+    best = min(message.infos, key=lambda info: (rank(info), info.index))
+    return [info for info in message.infos if info.language.lower() == best.language.lower()]
+
+
+def level_of(info: Info) -> tuple[str, str] | None:
+    """The level a CAP info block states, and where it was found; None when it states none."""
+    for _, value in info.parameters:
+        for pattern, table in ((_COLOUR_TEXT, _COLOUR), (_GRADE_TEXT, _GRADE)):
+            if found := pattern.search(value):
+                return table[found.group(1)], "parameter"
+    for name, value in info.parameters:
+        word = value.strip().lower()
+        if ("level" in name.lower() or "colo" in name.lower()) and word in _ENGLISH:
+            return _ENGLISH[word], "parameter"
+    headline = info.headline or ""
+    for pattern, table in (
+        (_HEADLINE_COLOUR, _COLOUR),
+        (_HEADLINE_GRADE, _GRADE),
+        (_HEADLINE_ENGLISH, _ENGLISH),
+        (_HEADLINE_LEVEL, _GRADE),
+    ):
+        if found := pattern.search(headline):
+            return table[found.group(1).lower() if table is _ENGLISH else found.group(1)], "headline"
+    if info.severity in SEVERITY_LEVEL:
+        return SEVERITY_LEVEL[info.severity], "severity"
+    return None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment else None
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    """Text longer than the warning holds is cut with an ellipsis; the whole alert stays on record."""
+    if value is None or len(value) <= limit:
+        return value
+    return value[: limit - 1] + "…"
+
+
+def area_codes(infos: list[Info]) -> dict[str, list[str | int]]:
+    """Region codes of the areas (12 digits) with the location of each; 422 naming every area that has none."""
+    codes: dict[str, list[str | int]] = {}
+    errors: list[dict[str, Any]] = []
+    for info in infos:
+        if not info.areas:
+            loc: list[str | int] = ["body", "alert", "info", info.index, "area"]
+            errors.append({"loc": loc, "msg": "this info block names no area"})
+        for area in info.areas:
+            loc = ["body", "alert", "info", info.index, "area", area.index]
+            ours = [value for name, value in area.geocodes if name.strip().lower() == GEOCODE_SCHEME.lower()]
+            for value in ours:
+                code = normalize_code(value)
+                if code is None:
+                    errors.append({"loc": loc, "msg": f"{area.desc}: {GEOCODE_SCHEME} {value!r} is not 6 or 12 digits"})
+                else:
+                    codes.setdefault(code, loc)
+            if not ours:
+                why = _why_unplaced(area.geocodes, area.polygons, area.circles)
+                errors.append({"loc": loc, "msg": f"{area.desc}: {why}"})
+    if errors:
+        named = "; ".join(str(error["msg"]) for error in errors[:10])
+        raise Unprocessable(
+            f"These areas could not be mapped to regions: {named}. Areas are placed by geocode "
+            f"'{GEOCODE_SCHEME}' (6- or 12-digit region codes).",
+            errors=errors,
+        )
+    return codes
+
+
+def _why_unplaced(geocodes: list[tuple[str, str]], polygons: int, circles: int) -> str:
+    schemes = list(dict.fromkeys(name for name, _ in geocodes))
+    shapes = [kind for kind, count in (("polygon", polygons), ("circle", circles)) if count]
+    if schemes:
+        return f"only geocodes of scheme {', '.join(schemes)}, no {GEOCODE_SCHEME}"
+    if shapes:
+        return f"a {' and a '.join(shapes)} without a {GEOCODE_SCHEME}"
+    return f"no {GEOCODE_SCHEME}"
+
+
+def warning_of(message: Message) -> Mapped:
+    """The warning an Alert or Update describes; 422 naming what cannot be mapped."""
+    mode = mode_of(message)
+    infos = chosen_infos(message)
+    first = infos[0]
+    codes = area_codes(infos)
+    described = []
+    for info in infos:
+        stated = level_of(info)
+        if stated is None:
+            raise Unprocessable(
+                "The alert states no level: no Chinese level in a parameter or the headline, and severity "
+                f"{info.severity}. Add a parameter such as 预警级别=橙色, or a severity other than Unknown.",
+                errors=[{"loc": ["body", "alert", "info", info.index, "severity"], "msg": "no level stated"}],
+            )
+        described.append((_one_line(info.event), stated))
+    if len({(event, level) for event, (level, _) in described}) > 1:
+        raise Unprocessable(
+            f"The alert's {first.language} info blocks describe different warnings "
+            f"({', '.join(sorted({f'{event} {level}' for event, (level, _) in described}))}); send one alert each.",
+            errors=[{"loc": ["body", "alert", "info"], "msg": "info blocks in one language disagree"}],
+        )
+    hazard, (level, level_from) = described[0]
+    title = _one_line(first.headline or "") or f"{hazard}{LEVEL_COLOUR[level]}预警"
+    fields = {
+        "hazard": _clip(hazard, LIMITS["hazard"]),
+        "level": level,
+        "title": _clip(title, LIMITS["title"]),
+        "description": _clip(first.description, LIMITS["description"]),
+        "instruction": _clip(first.instruction, LIMITS["instruction"]),
+        "area_codes": list(codes),
+        "onset": _utc(next((info.onset for info in infos if info.onset), None)),
+        "expires": _utc(next((info.expires for info in infos if info.expires), None)),
+        "mode": mode,
+    }
+    try:
+        data = WarningIn(**fields)
+    except ValidationError as exc:
+        raise invalid_body(exc, "The warning this alert describes") from None
+    return Mapped(data=data, code_locs=codes, level_from=level_from)
+
+
+def cancel_of(message: Message) -> tuple[str, str]:
+    """(kind, reason) of a Cancel: 撤回 (withdrawn) when the note or headline says it was issued in
+    error (撤回, 误发), else 解除 (lifted)."""
+    mode_of(message)
+    infos = chosen_infos(message) if message.infos else []
+    headline = next((info.headline for info in infos if info.headline), None)
+    reason = _clip(message.note or headline or "", 500) or ""
+    withdrawn = any(word in reason for word in ("撤回", "误发", "誤發", "错发"))
+    return ("withdrawn" if withdrawn else "lifted"), reason
