@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
+from app import logs
 from app.call import service as call_service
 from app.db import session_scope, utc_now
 
@@ -28,6 +29,7 @@ WINDOW_S = 0.002
 class _Pending:
     token_hash: str
     future: asyncio.Future[call_service.AckOutcome]
+    request_id: str | None
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -49,7 +51,7 @@ class AckBatcher:
         while len(self._tasks) < self._lanes:
             self._tasks.append(asyncio.create_task(self._run(), name=f"ack-batcher-{len(self._tasks)}"))
         future: asyncio.Future[call_service.AckOutcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(token_hash, future))
+        await self._queue.put(_Pending(token_hash, future, logs.request_id.get()))
         return await future
 
     async def _run(self) -> None:
@@ -69,7 +71,7 @@ class AckBatcher:
             await self._commit(batch, utc_now())
 
     async def _commit(self, batch: list[_Pending], now: datetime) -> None:
-        hashes = [pending.token_hash for pending in batch]
+        hashes = {pending.token_hash: pending.request_id for pending in batch}
         try:
             try:
                 async with session_scope() as session:

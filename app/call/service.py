@@ -214,9 +214,12 @@ class AckOutcome:
     acknowledged_at: datetime | None = None
 
 
-async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, now: datetime) -> dict[str, AckOutcome]:
+async def acknowledge_links(
+    session: AsyncSession, token_hashes: dict[str, str | None], *, now: datetime
+) -> dict[str, AckOutcome]:
     """Acknowledge many calls by their tokens' hashes at once (see ack.batcher): a few set-based
-    statements whatever the number, each answer recorded as if it had come alone."""
+    statements whatever the number, each answer recorded as if it had come alone, under the id of
+    the request that brought it (the hashes map to their request ids)."""
     rows = (
         await session.execute(
             select(Call.id, Call.token_hash, Call.status, Call.acknowledged_at, Call.warning_id, Call.kind,
@@ -226,6 +229,7 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
         )
     ).all()  # fmt: skip
     outcomes = {token_hash: AckOutcome("unknown") for token_hash in token_hashes}
+    requests = {row.id: token_hashes[row.token_hash] for row in rows}
     answerable = []
     for row in rows:
         if row.closed_at is not None and now > row.closed_at + FEEDBACK_WINDOW:
@@ -265,7 +269,8 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
         events.append(
             audit_service.Event(type="call.acknowledged", actor=row.contact_name, warning_id=row.warning_id,
                                 call_id=row.id, region_code=row.contact_region_code,
-                                data={"method": "link", "late": bool(late[row.id])})
+                                data={"method": "link", "late": bool(late[row.id])},
+                                request_id=token_hashes[row.token_hash])
         )  # fmt: skip
         if row.kind == "alert":
             for code in row.region_codes:
@@ -283,7 +288,8 @@ async def acknowledge_links(session: AsyncSession, token_hashes: list[str], *, n
         for warning_id, code in sorted(reached):
             events.append(
                 audit_service.Event(type="region.reached", actor="link", warning_id=warning_id, region_code=code,
-                                    call_id=regions[(warning_id, code)], data={"by": "link"})
+                                    call_id=regions[(warning_id, code)], data={"by": "link"},
+                                    request_id=requests.get(regions[(warning_id, code)]))
             )  # fmt: skip
     await audit_service.record_warning_events(session, events, now=now)
     return outcomes

@@ -9,7 +9,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, func, literal, select, text, tuple_
+from sqlalchemy import ColumnElement, Float, Select, SQLColumnExpression, and_, func, literal, select, text, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.call.models import Call
@@ -152,7 +153,9 @@ def _calls_query(session: AsyncSession, scope: _Scope, after: str | None, fetch:
         func.count(Call.acknowledged_at).filter(Call.feedback_count > 0),
     ]
     if scope.postgres:
-        columns += [func.percentile_cont(0.5).within_group(ack_s), func.percentile_cont(0.9).within_group(ack_s)]
+        # Both percentiles from one sort of the group's times.
+        shares = postgresql.array([literal(0.5), literal(0.9)], type_=Float)
+        columns.append(func.percentile_cont(shares).within_group(ack_s))
     query = (
         select(*columns)
         .where(Call.warning_id.in_(scope.warnings), Call.kind == "alert", scope.inside(Call.contact_region_code))
@@ -227,8 +230,8 @@ async def response_rows(
             ack_rate=_share(acknowledged, calls), within_deadline_rate=_share(in_time, calls),
             unanswered=calls - acknowledged, feedback_rate=_share(with_feedback, acknowledged),
         )  # fmt: skip
-        if len(row) > 6:
-            acks[key] = (row[6], row[7])
+        if len(row) > 6 and row[6] is not None:
+            acks[key] = (row[6][0], row[6][1])
     for key, targeted, reached, escalated in (await session.execute(_regions_query(scope, after_key, fetch))).tuples():
         entry = by_key.setdefault(key, ResponseRow(region_code=key, name=""))
         entry.targeted_regions, entry.reached_regions, entry.escalated = targeted, reached, escalated

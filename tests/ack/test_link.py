@@ -156,3 +156,19 @@ async def test_presses_arriving_together_are_committed_together(
     assert sum(e["type"] == "region.reached" for e in events) == body["targeted_regions"]
     chain = [e for e in events if e["chain"] == f"warning:{warning['id']}"]
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(chain))
+
+
+async def test_a_press_is_on_the_record_under_its_request_id(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    await send_all()
+    token = token_of((await outbox(client, warning["id"]))[0])
+    pressed = await anonymous.post(f"/ack/{token}", headers={**JSON, "X-Request-ID": "press-0001"})
+    assert pressed.status_code == 200 and pressed.headers["x-request-id"] == "press-0001"
+    events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"limit": 1000})).json()["items"]
+    answered = [e for e in events if e["type"] in ("call.acknowledged", "region.reached")]
+    assert len(answered) == 2 and {e["request_id"] for e in answered} == {"press-0001"}
+    issued = next(e for e in events if e["type"] == "warning.issued")
+    assert issued["request_id"] and issued["request_id"] != "press-0001"
