@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     audit_anchor_file: str = "./jiaoying-anchors.jsonl"
     audit_anchor_seconds: float = 60.0
     admin_token: str | None = None
-    # Reserved by the contract for answering large fan-outs with 202; every fan-out is synchronous for now.
+    # Warnings that would call more people than this answer 202 and are expanded in steps by the
+    # heartbeat (see app.warning.expansion); smaller ones are stored whole before their 201.
     async_fanout_above: int = 200_000
     sms_signature: str = "叫应"
     # Key for deriving acknowledgement tokens; every process of one deployment needs the same.

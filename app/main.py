@@ -25,6 +25,7 @@ from app.region.router import router as regions_router
 from app.report.router import router as reports_router
 from app.scheduler import Heartbeat
 from app.warning.router import router as warnings_router
+from app.web.router import router as console_router
 
 log = logging.getLogger("jiaoying")
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gateway_router,
         audit_router,
         reports_router,
+        console_router,
     )
     for router in routers:
         app.include_router(router)

@@ -21,7 +21,7 @@ from app.config import Settings
 from app.db import get_database, new_id, session_scope, utc_now
 from app.notify import sender
 from app.notify.providers import Provider
-from app.warning import lifecycle
+from app.warning import expansion, lifecycle
 
 log = logging.getLogger(__name__)
 SEND_JOB = "send-messages"
@@ -55,6 +55,7 @@ class Heartbeat:
         self._every(SEND_JOB, tick_seconds, self.send_messages)
         self._every("expire-warnings", tick_seconds, self.expire_warnings)
         self._every("chase-calls", tick_seconds, self.chase_calls)
+        self._every("expand-warnings", tick_seconds, self.expand_warnings)
         self._every("refresh-metrics", METRICS_SECONDS, self.refresh_metrics)
         if self.anchors is not None:
             self._every("publish-anchors", settings.audit_anchor_seconds, self.publish_anchors)
@@ -115,6 +116,16 @@ class Heartbeat:
 
     async def chase_calls(self) -> None:
         await escalation.chase_due(now=utc_now())
+
+    async def expand_warnings(self) -> None:
+        async with session_scope(read_only=True) as session:
+            expanding = await expansion.expanding_ids(session)
+        for warning_id in expanding:
+            while True:  # a slice per transaction; its calls are sent while the next is written
+                async with session_scope() as session:
+                    if not await expansion.step(session, warning_id, now=utc_now()):
+                        break
+                self.wake_sender()
 
     async def refresh_metrics(self) -> None:
         async with session_scope(read_only=True) as session:

@@ -36,8 +36,9 @@ from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
 from app.warning.models import Warning, WarningRegion
 
 log = logging.getLogger(__name__)
-MESSAGES = Counter("jiaoying_messages_total", "Messages handed over and their receipts, by channel and state.",
-                   ["channel", "status"])
+MESSAGES = Counter(
+    "jiaoying_messages_total", "Messages handed over and their receipts, by channel and state.", ["channel", "status"]
+)
 BATCH = 1000
 LANES = 2
 

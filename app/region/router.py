@@ -1,14 +1,14 @@
-"""Region routes: import the tree, read a region with its ancestry and children."""
+"""Region routes: import the tree, search it, read a region with its ancestry and children."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from app.auth.dependencies import AdminDep, PrincipalDep
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.importing import spool_upload
-from app.paging import Page, PageDep, make_page
+from app.paging import Page, PageDep, PageParams, make_page
 from app.region import importer
 from app.region import service as region_service
 from app.region.models import Region
@@ -43,6 +43,23 @@ async def import_regions(
     finally:
         upload.close()
     return RegionImportOut(created=result.created, updated=result.updated)
+
+
+SEARCH_LIMIT = 50
+
+
+@router.get("", response_model=Page[RegionOut])
+async def search_regions(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    q: Annotated[str, Query(min_length=1, max_length=50, description="Part of a name, or a code's first digits.")],
+) -> Page[RegionOut]:
+    """Regions in the caller's region whose name contains q or whose code starts with it (at most 50 a page)."""
+    page = PageParams(limit=min(page.limit, SEARCH_LIMIT), cursor=page.cursor)
+    within = None if principal.role == "admin" else principal.region_path
+    rows = await region_service.search_regions(session, q, within=within, limit=page.fetch, cursor=page.cursor)
+    return make_page(rows, page, key=lambda r: r.code, item=RegionOut.model_validate)
 
 
 @router.get("/{code}", response_model=RegionDetail)

@@ -69,3 +69,35 @@ async def get_paths(session: AsyncSession, codes: set[str]) -> dict[str, str]:
         rows = await session.execute(select(Region.code, Region.path).where(Region.code.in_(chunk)))
         paths.update({code: path for code, path in rows.tuples()})
     return paths
+
+
+async def search_regions(
+    session: AsyncSession, q: str, *, within: str | None, limit: int, cursor: str | None = None
+) -> list[Region]:
+    """Regions (not abolished) whose code starts with `q` (digits) or whose name contains it, inside
+    the subtree `within` (a path; None: everywhere), in code order, which puts a county before its
+    townships and villages. A code prefix is a range on the primary key; a name is matched while
+    walking it in order, stopping at `limit`."""
+    q = q.strip()
+    query = select(Region).where(Region.abolished.is_(False)).order_by(Region.code).limit(limit)
+    if q.isascii() and q.isdigit():
+        # ':' is the character after '9': every code starting with q lies in [q, q + ':').
+        query = query.where(Region.code >= q, Region.code < q + ":")
+    else:
+        query = query.where(Region.name.contains(q, autoescape=True))
+    if within is not None:
+        query = query.where(subtree_filter(Region.path, within))
+    if cursor:
+        query = query.where(Region.code > cursor)
+    return list(await session.scalars(query))
+
+
+async def path_names(session: AsyncSession, regions: list[Region]) -> dict[str, str]:
+    """Each region's ancestors by name ("新疆维吾尔自治区 乌鲁木齐市"), in one query, by code."""
+    codes = {code for region in regions for code in region.path.split(PATH_SEPARATOR)[:-2] if code}
+    rows = await session.execute(select(Region.code, Region.name).where(Region.code.in_(codes))) if codes else None
+    names = dict(rows.tuples().all()) if rows is not None else {}
+    return {
+        region.code: " ".join(names[code] for code in region.path.split(PATH_SEPARATOR)[:-2] if code in names)
+        for region in regions
+    }

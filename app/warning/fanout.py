@@ -6,12 +6,12 @@ Python, then bulk writes of regions, calls and events, all in the issuing transa
 notify.sender), and a crash before it stores nothing.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Result, Select, or_, select
+from sqlalchemy import Result, Select, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
@@ -48,30 +48,46 @@ async def _core(session: AsyncSession, query: Select[Any]) -> Result[Any]:
     return await (await session.connection()).execute(query)
 
 
-async def targeted_regions(session: AsyncSession, area_paths: list[str], reach: list[str]) -> list[dict[str, Any]]:
-    """Regions under the areas (the areas included) at the policy's reach levels, not abolished."""
-    query = (
-        select(Region.code, Region.name, Region.level, Region.parent_code)
+def targeted_regions_query(area_paths: list[str], reach: list[str]) -> Select[Any]:
+    """Regions under the areas (the areas included) at the policy's reach levels, not abolished, in
+    tree order."""
+    return (
+        select(Region.code, Region.name, Region.level, Region.parent_code, Region.path)
         .where(or_(*(region_service.subtree_filter(Region.path, path) for path in area_paths)))
         .where(Region.level.in_(reach), Region.abolished.is_(False))
         .order_by(Region.path)
     )
-    return [dict(row) for row in (await _core(session, query)).mappings()]
 
 
-async def people(session: AsyncSession, area_paths: list[str], reach: list[str]) -> dict[str, Person]:
-    """Active contacts of the targeted regions, one entry per phone (lowest rank first)."""
-    query = (
-        select(
-            Contact.id, Contact.name, Contact.phone, Contact.region_code, Contact.role, Contact.rank, Contact.channels
-        )
-        .join(Region, Region.code == Contact.region_code)
+async def targeted_regions(session: AsyncSession, area_paths: list[str], reach: list[str]) -> list[dict[str, Any]]:
+    """The targeted regions: code, name, level and parent_code of each."""
+    rows = (await _core(session, targeted_regions_query(area_paths, reach))).tuples()
+    return [
+        {"code": code, "name": name, "level": level, "parent_code": parent} for code, name, level, parent, _ in rows
+    ]
+
+
+def on_roster(query: Select[Any], area_paths: list[str], reach: list[str]) -> Select[Any]:
+    """Restrict a query on contacts to the active ones of the targeted regions (what `people` calls)."""
+    return (
+        query.join(Region, Region.code == Contact.region_code)
         .where(or_(*(region_service.subtree_filter(Region.path, path) for path in area_paths)))
         .where(Region.level.in_(reach), Region.abolished.is_(False), Contact.active.is_(True))
-        .order_by(Contact.phone, Contact.rank, Contact.region_code)
     )
+
+
+def people_query(area_paths: list[str], reach: list[str]) -> Select[Any]:
+    """The roster rows of the targeted regions in phone order (the third column is the phone)."""
+    columns = select(
+        Contact.id, Contact.name, Contact.phone, Contact.region_code, Contact.role, Contact.rank, Contact.channels
+    )
+    return on_roster(columns, area_paths, reach).order_by(Contact.phone, Contact.rank, Contact.region_code)
+
+
+def group_people(rows: Iterable[Sequence[Any]]) -> dict[str, Person]:
+    """One entry per phone (its lowest-rank row first), over every targeted region it answers for."""
     found: dict[str, Person] = {}
-    for contact_id, name, phone, region_code, role, rank, channels in (await _core(session, query)).tuples():
+    for contact_id, name, phone, region_code, role, rank, channels in rows:
         person = found.get(phone)
         if person is None:
             contact = {"id": contact_id, "name": name, "phone": phone, "region_code": region_code, "role": role,
@@ -84,6 +100,31 @@ async def people(session: AsyncSession, area_paths: list[str], reach: list[str])
     return found
 
 
+async def people(session: AsyncSession, area_paths: list[str], reach: list[str]) -> dict[str, Person]:
+    """Active contacts of the targeted regions, one entry per phone (lowest rank first)."""
+    return group_people((await _core(session, people_query(area_paths, reach))).tuples())
+
+
+@dataclass
+class Preview:
+    """A fan-out computed and not stored: what issuing would target and call."""
+
+    regions: list[dict[str, Any]]  # the targeted regions (code, name, level, parent_code), by path
+    calls: int  # alert calls: one per distinct phone
+    uncovered: list[dict[str, Any]]  # targeted regions with no active contact
+
+
+async def preview(session: AsyncSession, area_paths: list[str], reach: list[str]) -> Preview:
+    """The dry run of `expand`: the same targeted regions and roster, counted in SQL; reads only."""
+    regions = await targeted_regions(session, area_paths, reach)
+    phones = on_roster(select(func.count(distinct(Contact.phone))), area_paths, reach)
+    calls = (await _core(session, phones)).scalar()
+    with_people = on_roster(select(distinct(Contact.region_code)), area_paths, reach)
+    covered = set((await _core(session, with_people)).scalars())
+    uncovered = [region for region in regions if region["code"] not in covered]
+    return Preview(regions=regions, calls=calls or 0, uncovered=uncovered)
+
+
 async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: datetime) -> int:
     """Store the warning's targeted regions, alert calls and events; returns the number of calls."""
     policy = warning.policy
@@ -93,11 +134,20 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
     uncovered = [region["code"] for region in regions if region["code"] not in covered]
     warning.targeted_regions = len(regions)
     warning.uncovered_area_codes = uncovered
+    events = [issued_event(warning, actor=actor, calls=len(by_phone), regions=len(regions), uncovered=uncovered)]
+    await bulk_insert(session, WarningRegion, region_rows(warning.id, regions, covered))
+    events += await store_calls(session, warning, by_phone, actor=actor, now=now)
+    events += await settle(session, warning, calls=len(by_phone), uncovered=uncovered, actor=actor, now=now)
+    await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
+    return len(by_phone)
 
-    secret = tokens.instance_secret()
-    sends = warning.mode != "test"
-    deadline = now + timedelta(seconds=policy["ack_timeout_s"])
-    issued = audit_service.Event(
+
+def issued_event(
+    warning: Warning, *, actor: str, calls: int | None, regions: int | None, uncovered: list[str] | None
+) -> audit_service.Event:
+    """`warning.issued`; a warning expanded in steps (see warning.expansion) is issued before its
+    regions are counted, and says how many people it will call."""
+    return audit_service.Event(
         type="warning.issued",
         actor=actor,
         warning_id=warning.id,
@@ -107,13 +157,40 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
             "title": warning.title,
             "mode": warning.mode,
             "area_codes": warning.area_codes,
-            "policy": policy,
-            "calls": len(by_phone),
-            "targeted_regions": len(regions),
+            "policy": warning.policy,
+            "calls": calls,
+            "targeted_regions": regions,
             "uncovered_area_codes": uncovered,
         },
     )
-    events = [issued]
+
+
+async def settle(
+    session: AsyncSession, warning: Warning, *, calls: int, uncovered: list[str], actor: str, now: datetime
+) -> list[audit_service.Event]:
+    """What follows once every call is stored: a test closes them all; uncovered regions escalate
+    at once where the policy escalates (a hole in the roster is a finding)."""
+    if warning.mode == "test":
+        return [
+            audit_service.Event(
+                type="call.cancelled", actor=actor, warning_id=warning.id, data={"reason": "test", "calls": calls}
+            )
+        ]
+    if warning.policy["escalate"] and uncovered:
+        items = [escalation.Item(region=code, route=code, escalated_from=None) for code in uncovered]
+        return await escalation.escalate(session, warning, items, now=now)
+    return []
+
+
+async def store_calls(
+    session: AsyncSession, warning: Warning, by_phone: dict[str, Person], *, actor: str, now: datetime
+) -> list[audit_service.Event]:
+    """Store one alert call per person (their first attempt due now, the deadline the warning's);
+    returns the `call.created` events to record."""
+    sends = warning.mode != "test"
+    deadline = warning.created_at + timedelta(seconds=warning.policy["ack_timeout_s"])
+    secret = tokens.instance_secret()
+    events: list[audit_service.Event] = []
     common = {
         "warning_id": warning.id,
         "kind": "alert",
@@ -168,27 +245,12 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
                 )
             )
 
-    await bulk_insert(session, WarningRegion, _region_rows(warning.id, regions, covered))
     await bulk_insert(session, Call, call_rows())
     call_metrics.CALLS_CREATED.labels("alert").inc(len(by_phone))
-    if not sends:
-        events.append(
-            audit_service.Event(
-                type="call.cancelled",
-                actor=actor,
-                warning_id=warning.id,
-                data={"reason": "test", "calls": len(by_phone)},
-            )
-        )
-    if sends and policy["escalate"] and uncovered:
-        # A hole in the roster is a finding: its supervisors are asked to go there at once.
-        items = [escalation.Item(region=code, route=code, escalated_from=None) for code in uncovered]
-        events += await escalation.escalate(session, warning, items, now=now)
-    await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
-    return len(by_phone)
+    return events
 
 
-def _region_rows(warning_id: str, regions: list[dict[str, Any]], covered: set[str]) -> list[dict[str, Any]]:
+def region_rows(warning_id: str, regions: list[dict[str, Any]], covered: set[str]) -> list[dict[str, Any]]:
     return [
         {
             "warning_id": warning_id,

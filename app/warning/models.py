@@ -40,6 +40,8 @@ class Warning(Base):
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(Text)
     close_kind: Mapped[str | None] = mapped_column(String(12))
+    # Progress of a fan-out done in steps while the warning is `expanding` (see warning.expansion).
+    expansion: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     supersedes: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
     superseded_by: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
 

@@ -4,15 +4,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response, status
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
-from app.audit import service as audit_service
-from app.audit.models import AuditEvent
 from app.audit.schemas import EventOut
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
 from app.auth.service import Principal
 from app.call.models import Call
 from app.call.schemas import CallOut
+from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.errors import Forbidden
 from app.paging import Page, PageDep, make_page, seq_cursor
@@ -20,8 +19,9 @@ from app.region import service as region_service
 from app.region.models import Region
 from app.warning import lifecycle
 from app.warning import service as warning_service
+from app.warning import timeline as warning_timeline
 from app.warning.models import Warning
-from app.warning.schemas import CancelIn, ConfirmIn, RegionStateOut, WarningIn, WarningOut
+from app.warning.schemas import CancelIn, ConfirmIn, PreviewOut, RegionStateOut, WarningIn, WarningOut
 
 router = APIRouter(prefix="/api/v1/warnings", tags=["warnings"])
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -54,17 +54,28 @@ async def issue_warning(
     response: Response,
     background: BackgroundTasks,
     session: SessionDep,
+    settings: SettingsDep,
     principal: DutyOfficerDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> WarningOut:
-    """Issue a warning: every responsible person of the targeted regions gets an alert call."""
+    """Issue a warning: every responsible person of the targeted regions gets an alert call. Above
+    JIAOYING_ASYNC_FANOUT_ABOVE people: 202, status `expanding`, the calls stored in steps."""
     warning, created = await warning_service.issue_warning(
-        session, data, principal=principal, idempotency_key=idempotency_key, now=utc_now()
-    )
+        session, data, principal=principal, idempotency_key=idempotency_key, now=utc_now(),
+        expand_in_steps_above=settings.async_fanout_above,
+    )  # fmt: skip
     if not created:
         response.status_code = status.HTTP_200_OK
+    elif warning.status == "expanding":
+        response.status_code = status.HTTP_202_ACCEPTED
     background.add_task(_wake_sender, request)  # runs after the commit, so the sender sees the calls
     return await warning_service.warning_out(session, warning)
+
+
+@router.post("/preview", response_model=PreviewOut)
+async def preview_warning(data: WarningIn, session: SessionDep, principal: DutyOfficerDep) -> PreviewOut:
+    """A dry run of issuing the same body: people to call, regions targeted and uncovered. Stores nothing."""
+    return await warning_service.preview_warning(session, data, principal=principal, now=utc_now())
 
 
 @router.get("", response_model=Page[WarningOut])
@@ -179,34 +190,10 @@ async def list_calls(
 @router.get("/{warning_id}/timeline", response_model=Page[EventOut])
 async def timeline(warning: WarningDep, session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[EventOut]:
     """Everything that happened to the warning, in order."""
-    chain = audit_service.warning_chain(warning.id)
-    query = select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq).limit(page.fetch)
-    after = seq_cursor(page)
-    if after is not None:
-        query = query.where(AuditEvent.seq > after)
-    if principal.role != "admin" and principal.region_path is not None:
-        # As with the calls: a scoped key sees its own subtree's calls and regions, and the warning's own events.
-        in_subtree = region_service.subtree_filter(Region.path, principal.region_path)
-        calls_here = (
-            select(Call.id)
-            .join(Region, Region.code == Call.contact_region_code)
-            .where(Call.warning_id == warning.id, in_subtree)
-        )
-        regions_here = select(Region.code).where(in_subtree)
-        query = query.where(
-            or_(
-                AuditEvent.call_id.in_(calls_here),
-                and_(
-                    AuditEvent.call_id.is_(None),
-                    or_(AuditEvent.region_code.is_(None), AuditEvent.region_code.in_(regions_here)),
-                ),
-            )
-        )
+    query = warning_timeline.events_query(warning, principal, after=seq_cursor(page)).limit(page.fetch)
     rows = list(await session.scalars(query))
     masked = principal.role == "auditor"
-    call_ids = {event.call_id for event in rows if event.call_id}
-    named = select(Call.id, Call.contact_name).where(Call.id.in_(call_ids))
-    names = dict((await session.execute(named)).tuples().all())
+    names = await warning_timeline.contact_names(session, rows)
     return make_page(
         rows,
         page,

@@ -71,6 +71,29 @@ class WarningOut(BaseModel):
     uncovered_area_codes: list[str]
 
 
+class PreviewRegion(BaseModel):
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+class PreviewOut(BaseModel):
+    """What issuing this body would do, computed without storing anything."""
+
+    level: str
+    mode: str
+    area_codes: list[str]
+    calls: int  # alert calls: one per person (distinct phone)
+    targeted_regions: int
+    targeted_by_level: dict[str, int]
+    uncovered_area_codes: list[str]
+    uncovered_regions: list[PreviewRegion]
+    escalates_uncovered: bool  # the policy sends supervisors to uncovered regions at once
+    sends: bool  # false for mode test: calls are stored cancelled and nothing is sent
+    policy: dict[str, Any]
+
+
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

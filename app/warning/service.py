@@ -9,15 +9,16 @@ import orjson
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.call.models import Call
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.policy import service as policy_service
 from app.region import service as region_service
 from app.region.models import Region
-from app.warning import fanout
+from app.warning import expansion, fanout
 from app.warning.models import IdempotencyKey, Warning, WarningRegion
-from app.warning.schemas import CallCounts, WarningIn, WarningOut
+from app.warning.schemas import CallCounts, PreviewOut, PreviewRegion, WarningIn, WarningOut
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
@@ -83,10 +84,48 @@ async def _claim_idempotency_key(session: AsyncSession, scope: str, key: str) ->
         raise Conflict("A request with this Idempotency-Key is still being processed; retry in a moment.")
 
 
+def _check_expires(data: WarningIn, now: datetime) -> None:
+    if data.expires and data.expires <= now:
+        raise Unprocessable("expires is already past.", errors=[{"loc": ["body", "expires"], "msg": "in the past"}])
+
+
+async def preview_warning(session: AsyncSession, data: WarningIn, *, principal: Principal, now: datetime) -> PreviewOut:
+    """The dry run of issuing: people to call, regions targeted and uncovered, under the same checks. Writes nothing."""
+    areas = await check_areas(session, data.area_codes, principal)
+    _check_expires(data, now)
+    policy = policy_service.as_dict(await policy_service.get_policy(session, data.level))
+    found = await fanout.preview(session, [region.path for region in areas.values()], policy["reach"])
+    by_level: dict[str, int] = {}
+    for region in found.regions:
+        by_level[region["level"]] = by_level.get(region["level"], 0) + 1
+    return PreviewOut(
+        level=data.level,
+        mode=data.mode,
+        area_codes=list(areas),
+        calls=found.calls,
+        targeted_regions=len(found.regions),
+        targeted_by_level=by_level,
+        uncovered_area_codes=[region["code"] for region in found.uncovered],
+        uncovered_regions=[PreviewRegion(**region) for region in found.uncovered],
+        escalates_uncovered=bool(policy["escalate"]) and data.mode != "test",
+        sends=data.mode != "test",
+        policy=policy,
+    )
+
+
 async def issue_warning(
-    session: AsyncSession, data: WarningIn, *, principal: Principal, idempotency_key: str | None, now: datetime
+    session: AsyncSession,
+    data: WarningIn,
+    *,
+    principal: Principal,
+    idempotency_key: str | None,
+    now: datetime,
+    expand_in_steps_above: int | None = None,
 ) -> tuple[Warning, bool]:
-    """Issue a warning and store every call; returns (warning, created). A replayed key returns the first."""
+    """Issue a warning and store every call; returns (warning, created). A replayed key returns the first.
+
+    With `expand_in_steps_above`, a warning whose roster holds more people than that is stored
+    `expanding` and its calls are written by the heartbeat in steps (see warning.expansion)."""
     areas = await check_areas(session, data.area_codes, principal)
     digest = body_hash(data)
     scope = principal.key_id or "bootstrap-admin"
@@ -102,8 +141,7 @@ async def issue_warning(
         if previous is not None:
             await session.delete(previous)
             await session.flush()
-    if data.expires and data.expires <= now:
-        raise Unprocessable("expires is already past.", errors=[{"loc": ["body", "expires"], "msg": "in the past"}])
+    _check_expires(data, now)
     policy = policy_service.as_dict(await policy_service.get_policy(session, data.level))
     warning = Warning(
         hazard=data.hazard,
@@ -123,7 +161,13 @@ async def issue_warning(
     )
     session.add(warning)
     await session.flush()
-    await fanout.expand(session, warning, actor=principal.name, now=now)
+    if expand_in_steps_above is not None and await expansion.roster_above(
+        session, warning.area_paths, policy["reach"], expand_in_steps_above
+    ):
+        issued = expansion.begin(warning, actor=principal.name)
+        await audit_service.record_events(session, [issued], chain=audit_service.warning_chain(warning.id), now=now)
+    else:
+        await fanout.expand(session, warning, actor=principal.name, now=now)
     if idempotency_key is not None:
         session.add(
             IdempotencyKey(scope=scope, key=idempotency_key, body_hash=digest, warning_id=warning.id, created_at=now)

@@ -1,0 +1,63 @@
+"""A warning's timeline: the events of its chain, as far as the caller's region lets it see them."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit_service
+from app.audit.models import AuditEvent
+from app.auth.service import Principal
+from app.call.models import Call
+from app.region import service as region_service
+from app.region.models import Region
+from app.warning.models import Warning
+
+
+def _about_subtree(warning: Warning, path: str, *, own_events: bool) -> Any:
+    """Events of calls to people in the subtree, and events of its regions (and, with `own_events`,
+    the warning's own events, which name no region)."""
+    in_subtree = region_service.subtree_filter(Region.path, path)
+    calls_here = (
+        select(Call.id)
+        .join(Region, Region.code == Call.contact_region_code)
+        .where(Call.warning_id == warning.id, in_subtree)
+    )
+    regions_here = select(Region.code).where(in_subtree)
+    about_region: Any = AuditEvent.region_code.in_(regions_here)
+    if own_events:
+        about_region = or_(AuditEvent.region_code.is_(None), about_region)
+    return or_(AuditEvent.call_id.in_(calls_here), and_(AuditEvent.call_id.is_(None), about_region))
+
+
+def events_query(
+    warning: Warning,
+    principal: Principal,
+    *,
+    after: int | None = None,
+    types: Sequence[str] = (),
+    region_path: str | None = None,
+) -> Select[tuple[AuditEvent]]:
+    """The warning's events in order after `after`; a scoped key sees its own subtree's calls and
+    regions, and the warning's own events. `types` and `region_path` narrow it further."""
+    chain = audit_service.warning_chain(warning.id)
+    query = select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq)
+    if after is not None:
+        query = query.where(AuditEvent.seq > after)
+    if principal.role != "admin" and principal.region_path is not None:
+        query = query.where(_about_subtree(warning, principal.region_path, own_events=True))
+    if types:
+        query = query.where(AuditEvent.type.in_(list(types)))
+    if region_path is not None:
+        query = query.where(_about_subtree(warning, region_path, own_events=False))
+    return query
+
+
+async def contact_names(session: AsyncSession, events: Sequence[AuditEvent]) -> dict[str, str]:
+    """The name of the person each event's call went to, by call id."""
+    call_ids = {event.call_id for event in events if event.call_id}
+    if not call_ids:
+        return {}
+    named = select(Call.id, Call.contact_name).where(Call.id.in_(call_ids))
+    return dict((await session.execute(named)).tuples().all())

@@ -1,0 +1,84 @@
+"""Charts for the report page, drawn as inline SVG by the template from the geometry computed here:
+how long people took to answer, and the share of targeted regions reached per county or township."""
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.call.models import Call
+from app.report import service as report_service
+from app.report.service import Coverage, ResponseRow
+from app.warning.models import Warning
+
+# Upper bounds in seconds of the answer-time buckets, with their labels; then never answered.
+BUCKETS = ((60, "1分钟内"), (120, "1–2分钟"), (300, "2–5分钟"), (600, "5–10分钟"), (1800, "10–30分钟"),
+           (3600, "30–60分钟"), (None, "1小时以上"))  # fmt: skip
+NEVER = "未应答"
+RATE_BARS = 40  # at most this many bars; with more rows, the lowest shares (the ones to look at)
+
+
+@dataclass
+class Bar:
+    label: str
+    value: float
+    text: str
+    x: float = 0
+    y: float = 0
+    width: float = 0
+    height: float = 0
+    warn: bool = False
+
+
+def _ack_seconds(session: AsyncSession) -> ColumnElement[float]:
+    if session.bind.dialect.name == "postgresql":
+        return cast(ColumnElement[float], func.date_part("epoch", Call.acknowledged_at - Call.created_at))
+    return (func.julianday(Call.acknowledged_at) - func.julianday(Call.created_at)) * 86400.0
+
+
+async def ack_times(session: AsyncSession, coverage: Coverage) -> list[tuple[str, int]]:
+    """Alert calls of the covered warnings by time to acknowledge, in buckets, and those never answered."""
+    seconds = _ack_seconds(session)
+    whens: list[Any] = [(Call.acknowledged_at.is_(None), len(BUCKETS))]
+    whens += [(seconds <= bound, index) for index, (bound, _) in enumerate(BUCKETS) if bound is not None]
+    bucket = case(*whens, else_=len(BUCKETS) - 1).label("bucket")
+    period = coverage.period
+    warnings = select(Warning.id).where(
+        Warning.created_at >= period.since, Warning.created_at < period.until, Warning.mode == coverage.mode
+    )
+    query = (
+        select(bucket, func.count())
+        .where(Call.warning_id.in_(warnings.scalar_subquery()), Call.kind == "alert")
+        .where(Call.contact_region_code.startswith(report_service.region_prefix(coverage.region)))
+        .group_by(bucket)
+    )
+    counts = dict((await session.execute(query)).tuples().all())
+    labels = [label for _, label in BUCKETS] + [NEVER]
+    return [(label, int(counts.get(index, 0))) for index, label in enumerate(labels)]
+
+
+def columns(values: list[tuple[str, int]], *, width: float = 640, height: float = 200) -> list[Bar]:
+    """Vertical bars side by side, scaled to the largest; the last bucket (never answered) stands out."""
+    top = max((count for _, count in values), default=0) or 1
+    step = width / max(len(values), 1)
+    bars = []
+    for index, (label, count) in enumerate(values):
+        bar_height = height * count / top
+        bars.append(Bar(label=label, value=count, text=str(count), x=index * step + step * 0.15, y=height - bar_height,
+                        width=step * 0.7, height=bar_height, warn=label == NEVER))  # fmt: skip
+    return bars
+
+
+def reached_rows(rows: list[ResponseRow], *, width: float = 360, row_height: float = 34) -> list[Bar]:
+    """Horizontal bars of the share of targeted regions reached, one per row of the report."""
+    rated = [row for row in rows if row.targeted_regions]
+    if len(rated) > RATE_BARS:
+        rated = sorted(rated, key=lambda row: (row.reached_rate or 0, row.region_code))[:RATE_BARS]
+    bars = []
+    for index, row in enumerate(rated):
+        share = row.reached_rate or 0.0
+        text = f"{share * 100:.1f}%（{row.reached_regions}/{row.targeted_regions}）"
+        bars.append(Bar(label=row.name or row.region_code, value=share, text=text, x=0, y=index * row_height + 6,
+                        width=width * share, height=row_height - 12, warn=share < 1))  # fmt: skip
+    return bars

@@ -1,0 +1,201 @@
+"""What the console pages read: warnings at a glance, a warning's board, and the people still silent.
+
+Reads only, through the same models and scope rules as the API: a scoped key sees calls to people
+in its own subtree, and acts only on regions inside it."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import Principal
+from app.call.models import Call, Feedback
+from app.region import service as region_service
+from app.region.models import Region
+from app.warning import service as warning_service
+from app.warning.models import OPEN_STATUSES, Warning, WarningRegion
+from app.warning.schemas import WarningOut
+
+GRID_MAX = 1500  # above this many targeted regions, the board asks for one county at a time
+LIST_MAX = 300
+SILENT = ("pending", "notified", "unanswered")
+TOP_LEVELS = ("province", "prefecture", "county")
+
+
+async def warnings_at_a_glance(
+    session: AsyncSession, principal: Principal
+) -> tuple[list[WarningOut], list[WarningOut]]:
+    """Open warnings in the caller's region (newest first), and the latest closed ones."""
+    open_ones: list[Warning] = []
+    for status in OPEN_STATUSES:
+        open_ones += await warning_service.list_warnings(
+            session, principal=principal, status=status, mode=None, since=None, limit=200, cursor=None
+        )
+    open_ones.sort(key=lambda w: w.id, reverse=True)
+    latest = await warning_service.list_warnings(
+        session, principal=principal, status=None, mode=None, since=None, limit=40, cursor=None
+    )
+    closed = [w for w in latest if w.status not in OPEN_STATUSES][:15]
+    return [await warning_service.warning_out(session, w) for w in open_ones], [
+        await warning_service.warning_out(session, w) for w in closed
+    ]
+
+
+def cell_state(state: str, escalated: bool) -> str:
+    """A region's state as the board colours it: reached, waiting, escalated, uncovered, unreachable."""
+    if state == "unreached":
+        return "escalated" if escalated else "waiting"
+    return state
+
+
+@dataclass
+class Cell:
+    code: str
+    name: str
+    state: str
+
+
+@dataclass
+class Row:
+    code: str
+    name: str
+    state: str | None  # None when the township itself is not targeted
+    cells: list[Cell] = field(default_factory=list)
+
+
+@dataclass
+class CountyTally:
+    code: str
+    name: str
+    states: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.states.values())
+
+
+@dataclass
+class Board:
+    top: list[Cell]  # targeted regions above township level (the county's own people)
+    rows: list[Row]  # townships, each with its villages
+    counties: list[CountyTally]  # instead of rows, when the warning is too large to draw whole
+    county: str | None
+
+
+async def _names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    found = await session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))
+    return dict(found.tuples().all())
+
+
+async def board(session: AsyncSession, warning: Warning, county: str | None) -> Board:
+    """The warning's targeted regions: townships as rows, their villages as cells; one county at a
+    time (its first six digits) when there are more than the page can draw."""
+    prefix = county[:6] if county and county.isdigit() else None
+    of_warning = WarningRegion.warning_id == warning.id
+    total = await session.scalar(select(func.count()).where(of_warning)) or 0
+    if total > GRID_MAX and prefix is None:
+        key = func.substr(WarningRegion.region_code, 1, 6)
+        rows = await session.execute(
+            select(key, WarningRegion.state, WarningRegion.escalated_at.is_not(None), func.count())
+            .where(of_warning)
+            .group_by(key, WarningRegion.state, WarningRegion.escalated_at.is_not(None))
+        )
+        tallies: dict[str, dict[str, int]] = {}
+        for code, state, escalated, count in rows.tuples():
+            shown = cell_state(state, bool(escalated))
+            states = tallies.setdefault(code + "000000", {})
+            states[shown] = states.get(shown, 0) + count
+        names = await _names(session, set(tallies))
+        counties = [CountyTally(code, names.get(code, code), states) for code, states in sorted(tallies.items())]
+        return Board(top=[], rows=[], counties=counties, county=None)
+    query = select(WarningRegion).where(of_warning).order_by(WarningRegion.region_code)
+    if prefix is not None:
+        query = query.where(WarningRegion.region_code.startswith(prefix))
+    top: list[Cell] = []
+    rows_by_code: dict[str, Row] = {}
+    villages: list[WarningRegion] = []
+    for region in await session.scalars(query):
+        cell = Cell(region.region_code, region.name, cell_state(region.state, region.escalated_at is not None))
+        if region.level in TOP_LEVELS:
+            top.append(cell)
+        elif region.level == "township":
+            rows_by_code[region.region_code] = Row(region.region_code, region.name, cell.state)
+        else:
+            villages.append(region)
+    missing = {v.parent_code for v in villages if v.parent_code and v.parent_code not in rows_by_code}
+    for code, name in (await _names(session, missing)).items():
+        rows_by_code[code] = Row(code, name, None)
+    for village in villages:
+        row = rows_by_code.get(village.parent_code or "")
+        if row is None:
+            row = rows_by_code.setdefault(village.parent_code or "", Row(village.parent_code or "", "其他", None))
+        row.cells.append(
+            Cell(village.region_code, village.name, cell_state(village.state, village.escalated_at is not None))
+        )
+    return Board(top=top, rows=[rows_by_code[code] for code in sorted(rows_by_code)], counties=[], county=prefix)
+
+
+def calls_in_scope(query: Select[Any], principal: Principal) -> Select[Any]:
+    """Only calls to people in the caller's subtree, as the API shows them."""
+    if principal.role == "admin" or principal.region_path is None:
+        return query
+    return query.join(Region, Region.code == Call.contact_region_code).where(
+        region_service.subtree_filter(Region.path, principal.region_path)
+    )
+
+
+async def silent_calls(session: AsyncSession, warning: Warning, principal: Principal) -> tuple[list[Call], int]:
+    """Calls nobody has answered yet (the overdue first), at most LIST_MAX, and how many there are."""
+    where = (Call.warning_id == warning.id, Call.status.in_(SILENT))
+    count = await session.scalar(calls_in_scope(select(func.count()).select_from(Call).where(*where), principal))
+    query = calls_in_scope(select(Call).where(*where), principal)
+    query = query.order_by(Call.status.desc(), Call.contact_region_code, Call.id).limit(LIST_MAX)
+    return list(await session.scalars(query)), count or 0
+
+
+async def region_names(session: AsyncSession, warning: Warning, calls: list[Call]) -> dict[str, str]:
+    """Names of the regions the calls answer for, or are about (escalations), by code."""
+    codes = {code for call in calls for code in (*call.region_codes, *call.about_region_codes)}
+    if not codes:
+        return {}
+    found = await session.execute(
+        select(WarningRegion.region_code, WarningRegion.name).where(
+            WarningRegion.warning_id == warning.id, WarningRegion.region_code.in_(codes)
+        )
+    )
+    names = dict(found.tuples().all())
+    names.update(await _names(session, codes - set(names)))  # a supervisor's own region
+    return names
+
+
+async def feedback_received(
+    session: AsyncSession, warning: Warning, principal: Principal
+) -> list[tuple[Feedback, str, str]]:
+    """Reports back (首报/续报/终报) on the warning's calls, newest first, with who and where."""
+    query = select(Feedback, Call.contact_name, Call.contact_region_code).join(Call, Call.id == Feedback.call_id)
+    query = calls_in_scope(query.where(Feedback.warning_id == warning.id), principal)
+    rows = await session.execute(query.order_by(Feedback.created_at.desc()).limit(LIST_MAX))
+    return [(feedback, name, code) for feedback, name, code in rows.tuples()]
+
+
+async def regions_to_confirm(session: AsyncSession, warning: Warning, principal: Principal) -> list[WarningRegion]:
+    """Regions a person should check by other means: nobody on record, nobody left to call, or
+    escalated and still silent; those in the caller's subtree."""
+    query = (
+        select(WarningRegion)
+        .where(WarningRegion.warning_id == warning.id)
+        .where(
+            or_(
+                WarningRegion.state.in_(("uncovered", "unreachable")),
+                (WarningRegion.state == "unreached") & WarningRegion.escalated_at.is_not(None),
+            )
+        )
+        .order_by(WarningRegion.region_code)
+        .limit(LIST_MAX)
+    )
+    found = list(await session.scalars(query))
+    paths = await region_service.get_paths(session, {region.region_code for region in found})
+    return [region for region in found if principal.covers(paths.get(region.region_code, ""))]
