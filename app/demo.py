@@ -122,12 +122,12 @@ def _tour(api: httpx.Client, url: str, county: str) -> None:
         json={"hazard": "暴雨", "level": "red", "title": f"{name}暴雨红色预警（演示）", "mode": "exercise",
               "instruction": "立即组织危险区域人员转移", "area_codes": [code]},
     ).json()  # fmt: skip
-    has_pages = api.get("/", follow_redirects=True).status_code == 200
-    console = f"{url}/ (sign in with the key above)" if has_pages else f"{url}/docs (use the key above)"
+    console = f"{url}/console (sign in with the key above; the board shows answers as they come)"
     print(f"""
 叫应 demo: {name} ({code}), a red exercise warning to {warning["calls"]["total"]} people.
   duty officer's key  {key["token"]}
   console   {console}
+  board     {url}/console/warnings/{warning["id"]}
   warning   {url}/api/v1/warnings/{warning["id"]}
   timeline  {url}/api/v1/warnings/{warning["id"]}/timeline
   API docs  {url}/docs

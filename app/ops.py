@@ -8,6 +8,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Response
+from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +37,12 @@ async def database_revision(timeout_s: float = 3.0) -> str | None:
             return await connection.scalar(text("SELECT version_num FROM alembic_version"))
         except Exception:  # no alembic_version table: never migrated
             return None
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    """The service's address in a browser leads to the console."""
+    return RedirectResponse("/console", status_code=307)
 
 
 @router.get("/healthz")
