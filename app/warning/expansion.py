@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.contact.models import Contact
-from app.db import bulk_insert
+from app.db import bulk_insert, chunks
 from app.region.models import Region
 from app.warning import fanout
 from app.warning.models import Warning, WarningRegion
@@ -72,8 +72,10 @@ async def _regions_slice(session: AsyncSession, warning: Warning, progress: dict
         query = query.where(Region.path > progress["after"])
     regions = [dict(row) for row in (await session.execute(query)).mappings()]
     codes = [region["code"] for region in regions]
-    on_roster = select(distinct(Contact.region_code)).where(Contact.region_code.in_(codes), Contact.active.is_(True))
-    covered = set((await session.execute(on_roster)).scalars()) if codes else set()
+    covered: set[str] = set()
+    for part in chunks(codes):
+        on_roster = select(distinct(Contact.region_code)).where(Contact.region_code.in_(part), Contact.active.is_(True))
+        covered.update((await session.execute(on_roster)).scalars())
     await bulk_insert(session, WarningRegion, fanout.region_rows(warning.id, regions, covered))
     progress["regions"] += len(regions)
     progress["uncovered"] += len(codes) - len(covered & set(codes))
