@@ -4,22 +4,17 @@ operation, against a real server on loopback with a small tree and roster to hit
 
 Runs in the SQLite pass of the suite (the PostgreSQL pass has the drills)."""
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.conftest import FIXTURES, POSTGRES_URL, ROOT, alembic_config
-from tests.drills.cluster import free_port
+from tests.conftest import FIXTURES, POSTGRES_URL, alembic_config
+from tests.drills.cluster import service
 
 TOKEN = "fuzz-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -30,45 +25,23 @@ pytestmark = pytest.mark.skipif(POSTGRES_URL is not None, reason="fuzzed in the 
 def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from alembic import command
 
-    folder = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite+aiosqlite:///{folder}/fuzz.db"
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz')}/fuzz.db"
     command.upgrade(alembic_config(url), "head")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "JIAOYING_DATABASE_URL": url, "JIAOYING_ADMIN_TOKEN": TOKEN, "JIAOYING_PUBLIC_URL": base,
-           "JIAOYING_SCHEDULER": "off", "JIAOYING_SECRET_KEY": "fuzz", "JIAOYING_AUDIT_ANCHOR_FILE": ""}  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "critical"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        with httpx.Client(base_url=base, headers=AUTH) as api:
-            regions = (FIXTURES / "regions.csv").read_bytes()
-            api.post("/api/v1/regions/import", content=regions, headers={"Content-Type": "text/csv"}).raise_for_status()
-            api.post(
-                "/api/v1/contacts",
-                json={
-                    "name": "张三",
-                    "phone": "+8613900000001",
-                    "region_code": "650107001001",
-                    "role": "村委会主任",
-                    "rank": 1,
-                    "channels": ["sms"],
-                },
-            ).raise_for_status()
-        yield schemathesis.openapi.from_url(f"{base}/openapi.json")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with service(url, scheduler="off", admin_token=TOKEN) as running, running.client(TOKEN) as api:
+        regions = (FIXTURES / "regions.csv").read_bytes()
+        api.post("/api/v1/regions/import", content=regions, headers={"Content-Type": "text/csv"}).raise_for_status()
+        api.post(
+            "/api/v1/contacts",
+            json={
+                "name": "张三",
+                "phone": "+8613900000001",
+                "region_code": "650107001001",
+                "role": "村委会主任",
+                "rank": 1,
+                "channels": ["sms"],
+            },
+        ).raise_for_status()
+        yield schemathesis.openapi.from_url(f"{running.url}/openapi.json")
 
 
 def test_no_server_error_and_no_response_outside_the_schema(fuzz_schema: Any) -> None:

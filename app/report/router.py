@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from app.auth.dependencies import ensure_covers, require_role
@@ -21,7 +20,7 @@ from app.region import service as region_service
 from app.region.models import Region
 from app.report import export
 from app.report import service as report_service
-from app.report.service import Coverage, GroupBy, ReportMode
+from app.report.service import Coverage, GroupBy, ReportMode, ResponseRow, UnreachedRow
 from app.warning.router import WarningDep
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -54,38 +53,6 @@ async def report_coverage(
 CoverageDep = Annotated[Coverage, Depends(report_coverage)]
 
 
-class ResponseRowOut(BaseModel):
-    region_code: str
-    name: str
-    warnings: int
-    calls: int
-    acknowledged: int
-    ack_rate: float | None
-    median_ack_s: float | None
-    p90_ack_s: float | None
-    within_deadline_rate: float | None
-    unanswered: int
-    escalated: int
-    targeted_regions: int
-    reached_regions: int
-    reached_rate: float | None
-    feedback_rate: float | None
-
-
-class UnreachedOut(BaseModel):
-    warning_id: str
-    hazard: str
-    level: str
-    mode: str
-    issued_at: datetime
-    warning_status: str
-    region_code: str
-    name: str
-    region_level: str
-    state: str
-    escalated_at: datetime | None
-
-
 def _code_cursor(cursor: str | None) -> str | None:
     if cursor is not None and (len(cursor) != 12 or not cursor.isascii() or not cursor.isdigit()):
         raise Unprocessable(
@@ -115,7 +82,7 @@ def _csv(filename: str, header: Sequence[str], batches: AsyncIterator[Iterable[S
     )
 
 
-@router.get("/reports/response", response_model=Page[ResponseRowOut])
+@router.get("/reports/response", response_model=Page[ResponseRow])
 async def response_report(
     session: SessionDep,
     coverage: CoverageDep,
@@ -137,10 +104,10 @@ async def response_report(
     found = await report_service.response_rows(
         session, coverage, group_by, after=_code_cursor(page.cursor), fetch=page.fetch
     )
-    return make_page(found, page, key=lambda row: row.region_code, item=lambda row: ResponseRowOut(**asdict(row)))
+    return make_page(found, page, key=lambda row: row.region_code, item=lambda row: row)
 
 
-@router.get("/reports/unreached", response_model=Page[UnreachedOut])
+@router.get("/reports/unreached", response_model=Page[UnreachedRow])
 async def unreached_report(
     session: SessionDep, coverage: CoverageDep, page: PageDep, format: Annotated[Format, Query()] = "json"
 ) -> Any:
@@ -156,9 +123,7 @@ async def unreached_report(
 
         return _csv("unreached-regions.csv", report_service.UNREACHED_FIELDS, rows())
     found = await report_service.unreached_regions(session, coverage, after=_pair_cursor(page.cursor), fetch=page.fetch)
-    return make_page(
-        found, page, key=lambda row: f"{row.warning_id}:{row.region_code}", item=lambda row: UnreachedOut(**asdict(row))
-    )
+    return make_page(found, page, key=lambda row: f"{row.warning_id}:{row.region_code}", item=lambda row: row)
 
 
 @router.get("/warnings/{warning_id}/export.csv", response_class=StreamingResponse)
