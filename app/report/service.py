@@ -4,6 +4,7 @@ Aggregated in SQL over the calls of the warnings issued in the period. Counties 
 found from the statistical codes themselves (the first 6 or 9 digits name a region's county and
 township), so a year of calls is grouped without joining each call to the region tree."""
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.call.models import Call
+from app.db import session_scope
 from app.errors import Unprocessable
 from app.region.models import LEVEL_RANK, Region
 from app.warning.models import Warning, WarningRegion
@@ -26,6 +28,8 @@ SIGNIFICANT_DIGITS = {"province": 2, "prefecture": 4, "county": 6, "township": 9
 # past 4 are not all zero; a township's past 6 are not).
 ABOVE_DIGITS = {6: 4, 9: 6}
 DEFAULT_PERIOD = timedelta(days=30)
+# Reports of this many rows or more aggregate their calls in two halves side by side (PostgreSQL).
+SPLIT_ABOVE = 16
 
 
 @dataclass
@@ -167,6 +171,49 @@ def _calls_query(session: AsyncSession, scope: _Scope, after: str | None, fetch:
     return query.limit(fetch) if fetch is not None else query
 
 
+async def _calls_rows(
+    session: AsyncSession, scope: _Scope, group_by: GroupBy, after: str | None, fetch: int | None
+) -> list[Sequence[Any]]:
+    """The calls' aggregates per row. On PostgreSQL the rows are split in two halves by code, each
+    aggregated on a connection of its own at the same time: the ordered aggregates (percentiles,
+    distinct warnings) sort each row's calls on one core per query, so two halves use both cores."""
+    if not scope.postgres:
+        return list((await session.execute(_calls_query(session, scope, after, fetch))).tuples())
+    levels = select(func.substr(Region.code, 1, scope.digits)).where(
+        Region.level == group_by, Region.code.startswith(scope.prefix), Region.abolished.is_(False)
+    )
+    if after is not None:
+        levels = levels.where(Region.code > after.ljust(12, "9"))
+    keys = list(await session.scalars(levels.order_by(Region.code).limit(fetch or None)))
+    if len(keys) < SPLIT_ABOVE:
+        return await _aggregate(session, _calls_query(session, scope, after, fetch), parallel=True)
+    middle = keys[len(keys) // 2]
+    halves = [
+        _calls_query(session, scope, after, fetch).where(scope.key(Call.contact_region_code) < middle),
+        _calls_query(session, scope, None, fetch).where(scope.key(Call.contact_region_code) >= middle),
+    ]
+
+    async def aggregate(query: Select[Any]) -> list[Sequence[Any]]:
+        async with session_scope(read_only=True) as own:
+            return await _aggregate(own, query, parallel=False)
+
+    lower, upper = await asyncio.gather(*(aggregate(query) for query in halves))
+    rows = lower + upper
+    return rows[:fetch] if fetch is not None else rows
+
+
+async def _aggregate(session: AsyncSession, query: Select[Any], *, parallel: bool) -> list[Sequence[Any]]:
+    """Run an aggregate over up to a year of calls: sorts in memory, no JIT compile (it costs more
+    than it saves here), and PostgreSQL's parallel workers when this is the only query running."""
+    settings = ["jit = off", "work_mem = '128MB'"]
+    settings += (
+        ["parallel_setup_cost = 0", "parallel_tuple_cost = 0"] if parallel else ["max_parallel_workers_per_gather = 0"]
+    )
+    for setting in settings:
+        await session.execute(text(f"SET LOCAL {setting}"))
+    return list((await session.execute(query)).tuples())
+
+
 def _regions_query(scope: _Scope, after: str | None, fetch: int | None) -> Select[Any]:
     key = scope.key(WarningRegion.region_code).label("key")
     query = (
@@ -215,15 +262,10 @@ async def response_rows(
     """Report rows in code order, after the cursor `after` (a county's or township's code), at most
     `fetch` of them (all when None). A row exists where there were calls or targeted regions."""
     scope = _Scope(coverage, group_by, postgres=session.bind.dialect.name == "postgresql")
-    if scope.postgres:
-        # A year of a province is a million calls, sorted per row group by the ordered aggregates:
-        # in memory, on both cores, without a JIT compile that costs more than it saves here.
-        for setting in ("jit = off", "work_mem = '128MB'", "parallel_setup_cost = 0", "parallel_tuple_cost = 0"):
-            await session.execute(text(f"SET LOCAL {setting}"))
     after_key = after[: scope.digits] if after else None
     by_key: dict[str, ResponseRow] = {}
     acks: dict[str, tuple[float, float]] = {}
-    for row in (await session.execute(_calls_query(session, scope, after_key, fetch))).tuples():
+    for row in await _calls_rows(session, scope, group_by, after_key, fetch):
         key, warnings, calls, acknowledged, in_time, with_feedback = row[:6]
         by_key[key] = ResponseRow(
             region_code=key, name="", warnings=warnings, calls=calls, acknowledged=acknowledged,

@@ -7,11 +7,13 @@ import statistics
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 
 from app.call import service as call_service
 from app.call.models import Call
 from app.db import session_scope
+from app.report import service as report_service
 from tests.factories import (
     COUNTY,
     OTHER_TOWNSHIP,
@@ -208,3 +210,18 @@ async def test_bad_requests_are_refused_plainly(client: AsyncClient, regions: No
         assert response.json()["detail"]
     unreached = await client.get("/api/v1/reports/unreached", params={"region_code": COUNTY, "cursor": "x:y"})
     assert unreached.status_code == 422
+
+
+async def test_halves_aggregated_side_by_side_give_the_same_rows(
+    client: AsyncClient, regions: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await roster(client)
+    await a_warning_answered(client)
+    whole = await report(client, group_by="township")
+    monkeypatch.setattr(report_service, "SPLIT_ABOVE", 2)
+    assert await report(client, group_by="township") == whole
+    params = {"region_code": COUNTY, "group_by": "township"}
+    first = (await client.get("/api/v1/reports/response", params={**params, "limit": 3})).json()
+    rest = await client.get("/api/v1/reports/response", params={**params, "cursor": first["next_cursor"]})
+    rest = rest.json()
+    assert first["items"] + rest["items"] == whole
