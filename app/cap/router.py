@@ -63,10 +63,13 @@ async def receive_cap(
     body = await _xml_body(request, settings.cap_max_bytes)
     message = parse.read_alert(body, max_bytes=settings.cap_max_bytes)
     warning, outcome = await cap_service.receive_alert(
-        session, message, sender=sender_of(settings), principal=principal, now=utc_now()
-    )
+        session, message, sender=sender_of(settings), principal=principal, now=utc_now(),
+        expand_in_steps_above=settings.async_fanout_above,
+    )  # fmt: skip
     if outcome in ("cancelled", "duplicate"):
         response.status_code = status.HTTP_200_OK
+    elif warning.status == "expanding":
+        response.status_code = status.HTTP_202_ACCEPTED
     background.add_task(_wake_sender, request)  # runs after the commit, so the sender sees the calls
     return await warning_service.warning_out(session, warning)
 

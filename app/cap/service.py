@@ -117,9 +117,16 @@ def _named(references: list[Reference]) -> str:
 
 
 async def receive_alert(
-    session: AsyncSession, message: Message, *, sender: Sender, principal: Principal, now: datetime
+    session: AsyncSession,
+    message: Message,
+    *,
+    sender: Sender,
+    principal: Principal,
+    now: datetime,
+    expand_in_steps_above: int | None = None,
 ) -> tuple[Warning, Outcome]:
-    """Act on a CAP message as its msgType says; the same sender and identifier again returns its warning."""
+    """Act on a CAP message as its msgType says; the same sender and identifier again returns its
+    warning. A new alert above `expand_in_steps_above` people is expanded in steps, as issuing is."""
     if message.msg_type not in ("Alert", "Update", "Cancel"):
         raise Unprocessable(
             f"A CAP {message.msg_type} message changes no warning; send Alert, Update or Cancel.",
@@ -154,8 +161,9 @@ async def receive_alert(
             outcome = "updated"
         else:
             warning, _ = await warning_service.issue_warning(
-                session, mapped.data, principal=principal, idempotency_key=None, now=now
-            )
+                session, mapped.data, principal=principal, idempotency_key=None, now=now,
+                expand_in_steps_above=expand_in_steps_above,
+            )  # fmt: skip
             outcome = "created"
     row.warning_id = warning.id
     await session.flush()

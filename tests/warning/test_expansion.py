@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.call.models import Call
 from app.db import session_scope, utc_now
 from app.warning import expansion
+from tests.cap.documents import fixture, post_cap
 from tests.factories import VILLAGE, calls, create_contact, roster, send_all, warning_body
 
 OTHER_VILLAGE = "650107004001"
@@ -116,3 +117,14 @@ async def test_a_cancelled_expansion_stops(client: AsyncClient, regions: None, s
     after = (await client.get(f"/api/v1/warnings/{warning['id']}")).json()
     assert after["status"] == "cancelled" and after["calls"]["total"] == before
     assert set(after["calls"]["by_status"]) <= {"cancelled"}
+
+
+async def test_a_large_cap_alert_is_expanded_in_steps_too(
+    client: AsyncClient, regions: None, small_slices: None
+) -> None:
+    await roster(client)
+    response = await post_cap(client, fixture("dabancheng_rainstorm_alert.xml"))
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "expanding"
+    await run_steps(response.json()["id"])
+    assert (await client.get(f"/api/v1/warnings/{response.json()['id']}")).json()["status"] == "active"
