@@ -80,6 +80,8 @@ class Server:
             "JIAOYING_SCHEDULER": "on" if scheduler else "off",
             "JIAOYING_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             "JIAOYING_SECRET_KEY": self.secret,
+            # Each run's database is thrown away: its chain heads are not published beside the project.
+            "JIAOYING_AUDIT_ANCHOR_FILE": "",
             **(extra_env or {}),
         }
         self.process = subprocess.Popen(
