@@ -69,9 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops.RequestGuard, max_json_bytes=settings.max_json_bytes, max_import_bytes=settings.max_import_bytes
     )
     app.state.heartbeat = None
-    # On PostgreSQL two groups commit side by side, one filling while the other waits on the database.
-    app.state.ack_batcher = AckBatcher(lanes=1 if database.is_sqlite else 2)
+    app.state.ack_batcher = AckBatcher()
     routers = (
+        # Routes are matched in order, one by one: the address thousands press at once comes first.
+        ack_router,
         ops.router,
         keys_router,
         regions_router,
@@ -80,7 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cap_router,  # before warnings_router, whose /{warning_id} paths would take /cap
         warnings_router,
         calls_router,
-        ack_router,
         dev_router,
         gateway_router,
         audit_router,

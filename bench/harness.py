@@ -94,6 +94,8 @@ class Server:
                 str(self.port),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(workers),
             ],
             cwd=ROOT,
             env=env,

@@ -7,6 +7,9 @@ queued (up to BATCH, after at most WINDOW), acknowledges them all in one transac
 handful of set-based statements, and only then answers every request. A response therefore
 still means "stored": a crash before the commit answers nobody, and the link can be pressed
 again.
+
+One group at a time per process: while it commits, the next one gathers. Two groups side by side
+measured slower on PostgreSQL (issue 3's bench): each was half the size for the same cost.
 """
 
 import asyncio
@@ -40,16 +43,14 @@ def _retryable(exc: DBAPIError) -> bool:
 class AckBatcher:
     """Acknowledgements of one process, committed in groups."""
 
-    def __init__(self, lanes: int = 1) -> None:
+    def __init__(self) -> None:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._lanes = lanes
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
 
     async def acknowledge(self, token_hash: str) -> call_service.AckOutcome:
         """Acknowledge the call behind a token hash; returns once the answer is committed."""
-        self._tasks = [task for task in self._tasks if not task.done()]
-        while len(self._tasks) < self._lanes:
-            self._tasks.append(asyncio.create_task(self._run(), name=f"ack-batcher-{len(self._tasks)}"))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="ack-batcher")
         future: asyncio.Future[call_service.AckOutcome] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(token_hash, future, logs.request_id.get()))
         return await future
@@ -93,5 +94,5 @@ class AckBatcher:
                 pending.future.set_result(outcomes[pending.token_hash])
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        if self._task is not None:
+            self._task.cancel()

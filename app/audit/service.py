@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 import orjson
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
 from app.audit.models import AuditEvent, ChainHead
-from app.db import bulk_insert, dialect_insert, utc_now
+from app.db import bulk_insert, utc_now
 
 GENESIS_HASH = "0" * 64
 # Roster, region, policy and key changes share one chain; each warning chains its own events (its
@@ -60,18 +60,28 @@ def chain_hash(prev_hash: str, body: bytes) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
 
 
-async def _lock_chain_head(session: AsyncSession, chain: str) -> ChainHead:
-    """The chain's head row, locked until commit, so concurrent writers queue instead of forking."""
-    await session.execute(
-        dialect_insert(session)(ChainHead)
-        .values(chain=chain, hash=GENESIS_HASH, length=0)
-        .on_conflict_do_nothing(index_elements=["chain"])
-    )
-    head = await session.scalar(
-        select(ChainHead).where(ChainHead.chain == chain).with_for_update().execution_options(populate_existing=True)
-    )
-    assert head is not None
-    return head
+# Creates a missing head; on an existing one the no-op update takes the row lock and returns it.
+# Plain SQL, the same on both databases: SQLAlchemy does not cache a compiled ON CONFLICT DO UPDATE.
+_LOCK_HEAD = text(
+    "INSERT INTO audit_chain_heads (chain, hash, length) VALUES (:chain, :genesis, 0)"
+    " ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING hash, length"
+)
+
+_heads = ChainHead.__table__
+# Built once: every group of answers moves a head.
+_MOVE_HEAD = (
+    update(_heads)
+    .where(_heads.c.chain == bindparam("head"))
+    .values(hash=bindparam("moved_to"), length=bindparam("new_length"), updated_at=bindparam("at"))
+)
+
+
+async def _lock_chain_head(session: AsyncSession, chain: str) -> tuple[str, int]:
+    """The chain's head (hash, length), its row locked until commit, so concurrent writers queue
+    instead of forking: one statement."""
+    connection = await session.connection()
+    last_hash, length = (await connection.execute(_LOCK_HEAD, {"chain": chain, "genesis": GENESIS_HASH})).one()
+    return last_hash, length
 
 
 async def record_events(
@@ -81,9 +91,8 @@ async def record_events(
     if not events:
         return
     at = now or utc_now()
-    head = await _lock_chain_head(session, chain)
+    last_hash, length = await _lock_chain_head(session, chain)
     stamp = at.isoformat(timespec="microseconds")
-    last_hash = head.hash
     current_request = logs.request_id.get()
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -111,9 +120,10 @@ async def record_events(
             last_hash = digest
 
     await bulk_insert(session, AuditEvent, rows())
-    head.hash = last_hash
-    head.length += len(events)
-    head.updated_at = at
+    connection = await session.connection()
+    await connection.execute(
+        _MOVE_HEAD, {"head": chain, "moved_to": last_hash, "new_length": length + len(events), "at": at}
+    )
 
 
 async def record_warning_events(session: AsyncSession, events: list[Event], *, now: datetime) -> None:
