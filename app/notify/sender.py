@@ -28,7 +28,7 @@ from app.ack import tokens
 from app.audit import service as audit_service
 from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
-from app.db import bulk_insert, chunks, get_database, new_id, session_scope, utc_now
+from app.db import among, bulk_insert, chunks, get_database, new_id, session_scope, utc_now
 from app.notify import templates, webhook
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
@@ -88,7 +88,7 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     due = [row for row in rows if row.status in OPEN_STATUSES]
     stray = [row.id for row in rows if row.status not in OPEN_STATUSES]
     for chunk in chunks(stray):
-        await session.execute(update(Call).where(Call.id.in_(chunk)).values(next_attempt_at=None))
+        await session.execute(update(Call).where(among(Call.id, chunk)).values(next_attempt_at=None))
     if not due:
         return []
     warning_ids = {call.warning_id for call in due}
@@ -98,7 +98,7 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     for chunk in chunks(sorted(codes)):
         named = await session.execute(
             select(WarningRegion.region_code, WarningRegion.name).where(
-                WarningRegion.warning_id.in_(warning_ids), WarningRegion.region_code.in_(chunk)
+                WarningRegion.warning_id.in_(warning_ids), among(WarningRegion.region_code, chunk)
             )
         )
         names.update(named.tuples().all())
@@ -122,7 +122,10 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     for (attempt, next_at), call_ids in schedule.items():
         for chunk in chunks(call_ids):
             await session.execute(
-                update(Call).where(Call.id.in_(chunk)).values(attempts=attempt, next_attempt_at=next_at)
+                update(Call)
+                .where(among(Call.id, chunk))
+                .values(attempts=attempt, next_attempt_at=next_at)
+                .execution_options(synchronize_session=False)  # no call is loaded in this session
             )
     return messages
 
@@ -136,12 +139,14 @@ async def _drop_closed(session: AsyncSession, message_ids: list[str]) -> list[st
         rows = await session.execute(
             select(Message.id)
             .join(Call, Call.id == Message.call_id)
-            .where(Message.id.in_(chunk), Message.attempt > 0, Call.status.in_(("acknowledged", "cancelled")))
+            .where(among(Message.id, chunk), Message.attempt > 0, Call.status.in_(("acknowledged", "cancelled")))
         )
         closed.extend(rows.scalars())
     for chunk in chunks(closed):
         await session.execute(
-            update(Message).where(Message.id.in_(chunk)).values(status="cancelled", error="call closed before sending")
+            update(Message)
+            .where(among(Message.id, chunk))
+            .values(status="cancelled", error="call closed before sending")
         )
     dropped = set(closed)
     return [message_id for message_id in message_ids if message_id not in dropped]
@@ -173,12 +178,14 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
         others = list((await session.execute(query.with_for_update(skip_locked=True))).scalars())
         others = await _drop_closed(session, others)
         for chunk in chunks(others):
-            await session.execute(update(Message).where(Message.id.in_(chunk)).values(status="sending", claimed_at=now))
+            await session.execute(
+                update(Message).where(among(Message.id, chunk)).values(status="sending", claimed_at=now)
+            )
         if not claimed and not others:
             return []
         rows: list[Any] = [_Stored(**message) for message in claimed]
         for chunk in chunks(others):
-            rows.extend(await session.scalars(select(Message).where(Message.id.in_(chunk))))
+            rows.extend(await session.scalars(select(Message).where(among(Message.id, chunk))))
         warning_ids = {m.warning_id for m in rows}
         level_query = select(Warning.id, Warning.level).where(Warning.id.in_(warning_ids))
         levels: dict[str, str] = dict((await session.execute(level_query)).tuples().all())  # fmt: skip
@@ -207,11 +214,12 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
             # A gateway's receipt may have come in before this: the message stays delivered or failed.
             updated = await session.execute(
                 update(Message)
-                .where(Message.id.in_(chunk), Message.claimed_at == claimed_at,
+                .where(among(Message.id, chunk), Message.claimed_at == claimed_at,
                        Message.status.not_in(("pending", "sent", "cancelled")))
                 .values(status=case((Message.status == "sending", "sent"), else_=Message.status),
                         sent_at=func.coalesce(Message.sent_at, now))
                 .returning(Message.id)
+                .execution_options(synchronize_session=False)
             )  # fmt: skip
             accepted.update(updated.scalars())
         await _requeue(session, [o for o in outcomes if not o.accepted], still_ours, now)
@@ -223,11 +231,12 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
         for chunk in chunks(notified):
             await session.execute(
                 update(Call)
-                .where(Call.id.in_(chunk))
+                .where(among(Call.id, chunk))
                 .values(
                     status=case((Call.status == "pending", "notified"), else_=Call.status),
                     notified_at=func.coalesce(Call.notified_at, now),
                 )
+                .execution_options(synchronize_session=False)
             )
         events: list[audit_service.Event] = []
         for (warning_id, call_id, attempt), sent in attempts.items():
@@ -253,7 +262,7 @@ async def _requeue(session: AsyncSession, refused: list[Outcome], still_ours: tu
     tries: dict[str, int] = {}
     for chunk in chunks(sorted(errors)):
         tries.update(
-            (await session.execute(select(Message.id, Message.tries).where(Message.id.in_(chunk)))).tuples().all()
+            (await session.execute(select(Message.id, Message.tries).where(among(Message.id, chunk)))).tuples().all()
         )
     by_tries: dict[tuple[int, str | None], list[str]] = defaultdict(list)
     for message_id, tried in tries.items():
@@ -263,7 +272,7 @@ async def _requeue(session: AsyncSession, refused: list[Outcome], still_ours: tu
         for chunk in chunks(message_ids):
             await session.execute(
                 update(Message)
-                .where(Message.id.in_(chunk), *still_ours)
+                .where(among(Message.id, chunk), *still_ours)
                 .values(status="pending", error=error, tries=tried, due_at=due)
             )
 
