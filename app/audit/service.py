@@ -67,7 +67,7 @@ _LOCK_HEAD = text(
     " ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING hash, length"
 )
 
-_heads = ChainHead.__table__
+_heads = cast(Table, ChainHead.__table__)
 # Built once: every group of answers moves a head.
 _MOVE_HEAD = (
     update(_heads)

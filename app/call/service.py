@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import BindParameter, Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -218,8 +218,8 @@ class AckOutcome:
 # session's connection: thousands of answers a second cannot each pay for building and caching an
 # ORM statement. Calls are read and locked in one statement, in id order like lock_calls (the lock is
 # a no-op on SQLite).
-_calls, _warnings, _regions = Call.__table__, Warning.__table__, WarningRegion.__table__
-_NOW = bindparam("now")
+_calls, _warnings, _regions = (cast(Table, model.__table__) for model in (Call, Warning, WarningRegion))
+_NOW: BindParameter[datetime] = bindparam("now")
 _ANSWERING = (
     select(_calls.c.id, _calls.c.token_hash, _calls.c.status, _calls.c.acknowledged_at, _calls.c.warning_id,
            _calls.c.kind, _calls.c.region_codes, _calls.c.contact_region_code, _calls.c.contact_name,
