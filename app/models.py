@@ -9,12 +9,13 @@ from app.lease import SchedulerLease
 from app.notify.models import ConsoleMessage, Inbound, Message
 from app.policy.models import Policy
 from app.region.models import Region
-from app.warning.models import IdempotencyKey, Warning, WarningRegion
+from app.warning.models import CallTally, IdempotencyKey, RegionTally, Warning, WarningRegion
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "Call",
+    "CallTally",
     "CapAlert",
     "CapFeedEntry",
     "ChainHead",
@@ -26,6 +27,7 @@ __all__ = [
     "Message",
     "Policy",
     "Region",
+    "RegionTally",
     "SchedulerLease",
     "Supervision",
     "Warning",

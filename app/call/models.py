@@ -19,7 +19,9 @@ class Call(Base):
 
     __tablename__ = "calls"
     __table_args__ = (
-        Index("ix_calls_warning_id_status", "warning_id", "status"),
+        # Counting by status, and the board's list of silent people in region order (one ordered
+        # index scan per status, however many calls the warning has).
+        Index("ix_calls_warning_id_status_region", "warning_id", "status", "contact_region_code"),
         Index("ix_calls_contact_phone_status", "contact_phone", "status"),
         # The sender walks due attempts in time order; closed calls have no next attempt (NULL).
         Index("ix_calls_next_attempt_at", "next_attempt_at"),

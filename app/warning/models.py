@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
@@ -12,6 +12,7 @@ STATUSES = ("expanding", "active", "cancelled", "expired", "superseded")
 OPEN_STATUSES = ("expanding", "active")
 MODES = ("actual", "exercise", "test")
 REGION_STATES = ("reached", "unreached", "uncovered", "unreachable")
+TO_CONFIRM = "state IN ('uncovered', 'unreachable') OR escalated_at IS NOT NULL"
 
 
 class Warning(Base):
@@ -50,7 +51,17 @@ class WarningRegion(Base):
     """A region a warning targets, and whether anyone there has answered."""
 
     __tablename__ = "warning_regions"
-    __table_args__ = (Index("ix_warning_regions_warning_id_state", "warning_id", "state"),)
+    __table_args__ = (
+        Index("ix_warning_regions_warning_id_state", "warning_id", "state"),
+        # The few regions the board asks a person to check (web.service.regions_to_confirm), in order.
+        Index(
+            "ix_warning_regions_to_confirm",
+            "warning_id",
+            "region_code",
+            postgresql_where=text(TO_CONFIRM),
+            sqlite_where=text(TO_CONFIRM),
+        ),
+    )
 
     warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"), primary_key=True)
     region_code: Mapped[str] = mapped_column(String(12), primary_key=True)
@@ -62,6 +73,35 @@ class WarningRegion(Base):
     reached_by: Mapped[str | None] = mapped_column(String(20))
     # When the region was first escalated to a supervisor (see call.escalation); it stays unreached.
     escalated_at: Mapped[datetime | None]
+
+
+class CallTally(Base):
+    """How many of a warning's calls are in each kind and status, and their attempts so far.
+
+    Kept by the database itself on PostgreSQL (triggers on calls, migration 0009), so a warning of
+    two million calls is counted by reading a few rows; SQLite, for warnings of village and county
+    size, counts the calls (see warning.tally)."""
+
+    __tablename__ = "call_tallies"
+
+    warning_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(BigInteger)
+
+
+class RegionTally(Base):
+    """How many of a warning's targeted regions are in each state, by county (the code's first six
+    digits) and whether escalated; kept like CallTally (triggers on warning_regions)."""
+
+    __tablename__ = "region_tallies"
+
+    warning_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), primary_key=True)
+    state: Mapped[str] = mapped_column(String(12), primary_key=True)
+    escalated: Mapped[bool] = mapped_column(primary_key=True)
+    regions: Mapped[int] = mapped_column(BigInteger)
 
 
 class IdempotencyKey(Base):

@@ -6,17 +6,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.call.models import Call
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.policy import service as policy_service
 from app.region import service as region_service
 from app.region.models import Region
-from app.warning import expansion, fanout
+from app.warning import expansion, fanout, tally
 from app.warning.models import IdempotencyKey, Warning, WarningRegion
 from app.warning.schemas import CallCounts, PreviewOut, PreviewRegion, WarningIn, WarningOut
 
@@ -176,24 +175,17 @@ async def issue_warning(
 
 
 async def _counts(session: AsyncSession, warning_id: str) -> dict[str, CallCounts]:
-    """Calls by kind (alert, escalation) and status, in one query."""
-    rows = await session.execute(
-        select(Call.kind, Call.status, func.count())
-        .where(Call.warning_id == warning_id)
-        .group_by(Call.kind, Call.status)
-    )
+    """Calls by kind (alert, escalation) and status."""
     by_kind: dict[str, dict[str, int]] = {"alert": {}, "escalation": {}}
-    for kind, status, count in rows.tuples():
-        by_kind.setdefault(kind, {})[status] = count
+    for group in await tally.calls(session, warning_id):
+        by_kind.setdefault(group.kind, {})[group.status] = group.calls
     return {kind: CallCounts(total=sum(statuses.values()), by_status=statuses) for kind, statuses in by_kind.items()}
 
 
 async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
     """The warning with its call counts and regions reached."""
     counts = await _counts(session, warning.id)
-    reached = await session.scalar(
-        select(func.count()).where(WarningRegion.warning_id == warning.id, WarningRegion.state == "reached")
-    )
+    reached = sum(group.regions for group in await tally.regions(session, warning.id) if group.state == "reached")
     return WarningOut(
         id=warning.id,
         status=warning.status,
@@ -217,7 +209,7 @@ async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
         calls=counts["alert"],
         escalations=counts["escalation"],
         targeted_regions=warning.targeted_regions,
-        reached_regions=reached or 0,
+        reached_regions=reached,
         uncovered_area_codes=warning.uncovered_area_codes,
     )
 

@@ -14,13 +14,14 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.call.models import Call
 from app.db import SessionDep, session_scope
 from app.warning import service as warning_service
+from app.warning import tally
 from app.warning.models import Warning, WarningRegion
 from app.web import service as web_service
 from app.web.render import CALL_STATUS, PageRoute, status_name
@@ -37,27 +38,17 @@ STATES = ("reached", "waiting", "escalated", "uncovered", "unreachable")
 async def summary(session: AsyncSession, warning: Warning) -> dict[str, Any]:
     """The board's numbers, flat (the page shows each in the element whose data-live names it)."""
     counts: dict[str, Any] = {f"regions.{state}": 0 for state in STATES}
-    rows = await session.execute(
-        select(WarningRegion.state, WarningRegion.escalated_at.is_not(None), func.count())
-        .where(WarningRegion.warning_id == warning.id)
-        .group_by(WarningRegion.state, WarningRegion.escalated_at.is_not(None))
-    )
-    for state, escalated, count in rows.tuples():
-        key = f"regions.{web_service.cell_state(state, bool(escalated))}"
-        counts[key] = counts.get(key, 0) + count
+    for region_group in await tally.regions(session, warning.id):
+        key = f"regions.{web_service.cell_state(region_group.state, region_group.escalated)}"
+        counts[key] = counts.get(key, 0) + region_group.regions
     counts["regions.total"] = sum(counts[f"regions.{state}"] for state in STATES)
-    calls = await session.execute(
-        select(Call.kind, Call.status, func.count())
-        .where(Call.warning_id == warning.id)
-        .group_by(Call.kind, Call.status)
-    )
     for status in ("total", "acknowledged", "silent", "unanswered"):
         counts[f"alert.{status}"] = counts[f"escalation.{status}"] = 0
     # Not shown: moves whenever a listed call is sent again or changes state, so the list is re-read.
-    counts["calls.attempts"] = await session.scalar(
-        select(func.coalesce(func.sum(Call.attempts), 0)).where(Call.warning_id == warning.id)
-    )
-    for kind, status, count in calls.tuples():
+    counts["calls.attempts"] = 0
+    for group in await tally.calls(session, warning.id):
+        kind, status, count = group.kind, group.status, group.calls
+        counts["calls.attempts"] += group.attempts
         counts[f"calls.{status}"] = counts.get(f"calls.{status}", 0) + count
         counts[f"{kind}.total"] += count
         if status == "acknowledged":

@@ -6,7 +6,7 @@ in its own subtree, and acts only on regions inside it."""
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
@@ -14,7 +14,8 @@ from app.call.models import Call, Feedback
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning import service as warning_service
-from app.warning.models import OPEN_STATUSES, Warning, WarningRegion
+from app.warning import tally
+from app.warning.models import OPEN_STATUSES, TO_CONFIRM, Warning, WarningRegion
 from app.warning.schemas import WarningOut
 
 GRID_MAX = 1500  # above this many targeted regions, the board asks for one county at a time
@@ -94,23 +95,17 @@ async def board(session: AsyncSession, warning: Warning, county: str | None) -> 
     """The warning's targeted regions: townships as rows, their villages as cells; one county at a
     time (its first six digits) when there are more than the page can draw."""
     prefix = county[:6] if county and county.isdigit() else None
-    of_warning = WarningRegion.warning_id == warning.id
-    total = await session.scalar(select(func.count()).where(of_warning)) or 0
-    if total > GRID_MAX and prefix is None:
-        key = func.substr(WarningRegion.region_code, 1, 6)
-        rows = await session.execute(
-            select(key, WarningRegion.state, WarningRegion.escalated_at.is_not(None), func.count())
-            .where(of_warning)
-            .group_by(key, WarningRegion.state, WarningRegion.escalated_at.is_not(None))
-        )
+    groups = await tally.regions(session, warning.id)
+    if sum(group.regions for group in groups) > GRID_MAX and prefix is None:
         tallies: dict[str, dict[str, int]] = {}
-        for code, state, escalated, count in rows.tuples():
-            shown = cell_state(state, bool(escalated))
-            states = tallies.setdefault(code + "000000", {})
-            states[shown] = states.get(shown, 0) + count
+        for group in groups:
+            shown = cell_state(group.state, group.escalated)
+            states = tallies.setdefault(group.county + "000000", {})
+            states[shown] = states.get(shown, 0) + group.regions
         names = await _names(session, set(tallies))
         counties = [CountyTally(code, names.get(code, code), states) for code, states in sorted(tallies.items())]
         return Board(top=[], rows=[], counties=counties, county=None)
+    of_warning = WarningRegion.warning_id == warning.id
     query = select(WarningRegion).where(of_warning).order_by(WarningRegion.region_code)
     if prefix is not None:
         query = query.where(WarningRegion.region_code.startswith(prefix))
@@ -148,12 +143,22 @@ def calls_in_scope(query: Select[Any], principal: Principal) -> Select[Any]:
 
 
 async def silent_calls(session: AsyncSession, warning: Warning, principal: Principal) -> tuple[list[Call], int]:
-    """Calls nobody has answered yet (the overdue first), at most LIST_MAX, and how many there are."""
-    where = (Call.warning_id == warning.id, Call.status.in_(SILENT))
-    count = await session.scalar(calls_in_scope(select(func.count()).select_from(Call).where(*where), principal))
-    query = calls_in_scope(select(Call).where(*where), principal)
-    query = query.order_by(Call.status.desc(), Call.contact_region_code, Call.id).limit(LIST_MAX)
-    return list(await session.scalars(query)), count or 0
+    """Calls nobody has answered yet (the overdue first, then by region), at most LIST_MAX, and how
+    many there are. Each status is read in region order from its stretch of the index, so the first
+    page costs the same for a village's warning and the country's."""
+    silent: list[Call] = []
+    for status in sorted(SILENT, reverse=True):  # unanswered (overdue), pending, notified
+        query = select(Call).where(Call.warning_id == warning.id, Call.status == status)
+        query = calls_in_scope(query, principal).order_by(Call.contact_region_code, Call.id)
+        silent += await session.scalars(query.limit(LIST_MAX - len(silent)))
+        if len(silent) == LIST_MAX:
+            break
+    if principal.role == "admin" or principal.region_path is None:
+        count = sum(group.calls for group in await tally.calls(session, warning.id) if group.status in SILENT)
+    else:
+        where = (Call.warning_id == warning.id, Call.status.in_(SILENT))
+        count = await session.scalar(calls_in_scope(select(func.count()).select_from(Call).where(*where), principal))
+    return silent, count or 0
 
 
 async def region_names(session: AsyncSession, warning: Warning, calls: list[Call]) -> dict[str, str]:
@@ -187,6 +192,7 @@ async def regions_to_confirm(session: AsyncSession, warning: Warning, principal:
     query = (
         select(WarningRegion)
         .where(WarningRegion.warning_id == warning.id)
+        .where(text(TO_CONFIRM))  # as written in the partial index that finds them: no parameters
         .where(
             or_(
                 WarningRegion.state.in_(("uncovered", "unreachable")),

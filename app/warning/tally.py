@@ -1,0 +1,68 @@
+"""A warning's counts: its calls by kind and status, its regions by county and state.
+
+On PostgreSQL the database keeps them in call_tallies and region_tallies (triggers, migration
+0009), exact within every transaction, so a nationwide warning is counted from a few rows instead of
+two million. SQLite, the embedded default for warnings of a county or so, counts the rows.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.call.models import Call
+from app.warning.models import CallTally, RegionTally, WarningRegion
+
+
+@dataclass(frozen=True)
+class CallGroup:
+    kind: str
+    status: str
+    calls: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RegionGroup:
+    county: str  # the first six digits of the region codes
+    state: str
+    escalated: bool
+    regions: int
+
+
+def _kept(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+async def calls(session: AsyncSession, warning_id: str) -> list[CallGroup]:
+    """The warning's calls by kind and status (groups with none left out), with their attempts."""
+    if _kept(session):
+        query = select(CallTally.kind, CallTally.status, CallTally.calls, CallTally.attempts).where(
+            CallTally.warning_id == warning_id, CallTally.calls != 0
+        )
+    else:
+        query = (
+            select(Call.kind, Call.status, func.count(), func.coalesce(func.sum(Call.attempts), 0))
+            .where(Call.warning_id == warning_id)
+            .group_by(Call.kind, Call.status)
+        )
+    return [CallGroup(kind, status, int(count), int(attempts)) for kind, status, count, attempts in (
+        await session.execute(query)).tuples()]  # fmt: skip
+
+
+async def regions(session: AsyncSession, warning_id: str) -> list[RegionGroup]:
+    """The warning's targeted regions by county, state and whether escalated (groups with none left out)."""
+    if _kept(session):
+        query = select(RegionTally.county, RegionTally.state, RegionTally.escalated, RegionTally.regions).where(
+            RegionTally.warning_id == warning_id, RegionTally.regions != 0
+        )
+    else:
+        county = func.substr(WarningRegion.region_code, 1, 6)
+        escalated = WarningRegion.escalated_at.is_not(None)
+        query = (
+            select(county, WarningRegion.state, escalated, func.count())
+            .where(WarningRegion.warning_id == warning_id)
+            .group_by(county, WarningRegion.state, escalated)
+        )
+    return [RegionGroup(county, state, bool(escalated), int(count)) for county, state, escalated, count in (
+        await session.execute(query)).tuples()]  # fmt: skip

@@ -1,0 +1,98 @@
+"""The tallies the database keeps on PostgreSQL equal the rows counted, through a warning's life:
+fan-out, sending, answers by link (grouped and concurrent) and by hand, escalation, confirmation,
+cancellation; and the API reads them."""
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from httpx import AsyncClient
+from sqlalchemy import func, select
+
+from app.call import escalation
+from app.call.models import Call
+from app.db import session_scope
+from app.notify.providers import ConsoleProvider
+from app.notify.sender import send_due
+from app.warning.models import CallTally, RegionTally, WarningRegion
+from tests.conftest import requires_postgres
+from tests.factories import COUNTY, issue, outbox, roster, send_all, token_of
+
+JSON = {"Accept": "application/json"}
+
+
+async def _counted() -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
+    """Calls by (warning, kind, status), their attempts, and regions by (warning, county, state, escalated)."""
+    async with session_scope() as session:
+        calls = await session.execute(
+            select(Call.warning_id, Call.kind, Call.status, func.count(), func.sum(Call.attempts))
+            .group_by(Call.warning_id, Call.kind, Call.status)
+        )  # fmt: skip
+        county = func.substr(WarningRegion.region_code, 1, 6)
+        escalated = WarningRegion.escalated_at.is_not(None)
+        regions = await session.execute(
+            select(WarningRegion.warning_id, county, WarningRegion.state, escalated, func.count())
+            .group_by(WarningRegion.warning_id, county, WarningRegion.state, escalated)
+        )  # fmt: skip
+        call_rows = calls.tuples().all()
+        return (
+            {(w, k, s): n for w, k, s, n, _ in call_rows},
+            {(w, k, s): int(a) for w, k, s, _, a in call_rows},
+            {(w, c, s, bool(e)): n for w, c, s, e, n in regions.tuples()},
+        )
+
+
+async def _kept() -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
+    async with session_scope() as session:
+        calls = (await session.scalars(select(CallTally).where(CallTally.calls != 0))).all()
+        regions = (await session.scalars(select(RegionTally).where(RegionTally.regions != 0))).all()
+        return (
+            {(t.warning_id, t.kind, t.status): t.calls for t in calls},
+            {(t.warning_id, t.kind, t.status): t.attempts for t in calls},
+            {(t.warning_id, t.county, t.state, t.escalated): t.regions for t in regions},
+        )
+
+
+async def _agree() -> None:
+    assert await _kept() == await _counted()
+
+
+@requires_postgres
+async def test_tallies_follow_every_change(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
+    await roster(client)
+    warning = await issue(client, area_codes=[COUNTY])
+    await _agree()  # the fan-out: every call pending, every region unreached
+    await send_all()
+    await _agree()  # sent: notified, one attempt each
+    tokens = [token_of(m) for m in await outbox(client, warning["id"]) if m["channel"] == "sms"]
+    # Presses arriving together (one group) and one at a time, some twice.
+    answers = await asyncio.gather(*(anonymous.post(f"/ack/{t}", headers=JSON) for t in tokens[:12] + tokens[:3]))
+    assert all(answer.status_code == 200 for answer in answers)
+    for token in tokens[12:15]:
+        assert (await anonymous.post(f"/ack/{token}", headers=JSON)).status_code == 200
+    await _agree()
+    silent = (await client.get(f"/api/v1/warnings/{warning['id']}/calls", params={"status": "notified"})).json()
+    manual = await client.post(f"/api/v1/calls/{silent['items'][0]['id']}/ack", json={"method": "phone"})
+    assert manual.status_code == 200, manual.text
+    await _agree()
+    # The ladder and escalation at the deadline, then a region confirmed by other means.
+    moment = datetime.fromisoformat(warning["created_at"]) + timedelta(seconds=400)
+    await send_due(ConsoleProvider(), now=moment)
+    await escalation.chase_due(now=moment)
+    await send_due(ConsoleProvider(), now=moment)
+    await _agree()
+    board = (await client.get(f"/api/v1/warnings/{warning['id']}")).json()
+    calls_counted, _, regions_counted = await _counted()
+    assert board["calls"]["total"] == sum(n for (w, k, _), n in calls_counted.items() if k == "alert")
+    assert board["reached_regions"] == sum(n for (w, _, s, _), n in regions_counted.items() if s == "reached")
+    escalated = [key for key in regions_counted if key[2] == "unreached" and key[3]]
+    assert escalated, "villages nobody answered for are escalated in this test"
+    regions_page = await client.get(f"/api/v1/warnings/{warning['id']}/regions", params={"limit": 1000})
+    silent_village = next(r for r in regions_page.json()["items"] if r["state"] == "unreached")
+    confirm_url = f"/api/v1/warnings/{warning['id']}/regions/{silent_village['region_code']}/confirm"
+    assert (await client.post(confirm_url, json={"method": "phone"})).status_code == 200
+    await _agree()
+    cancelled = await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "解除", "kind": "lifted"})
+    assert cancelled.status_code == 200, cancelled.text
+    await send_all()
+    await _agree()
