@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, any_, bindparam, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -98,6 +98,12 @@ def chunks(values: Iterable[T], size: int = 1000) -> Iterator[list[T]]:
     iterator = iter(values)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+async def core_rows(session: AsyncSession, query: Any) -> Result[Any]:
+    """Plain Core rows on the session's connection: tens of thousands of rows through the ORM's
+    result machinery would cost a fan-out or the sender a sizeable share of its time."""
+    return await (await session.connection()).execute(query)
 
 
 def among(column: Any, values: Iterable[Any]) -> Any:
@@ -214,7 +220,8 @@ async def bulk_insert(
     dialect = session.bind.dialect
     columns = list(first)
     if dialect.name == "postgresql":
-        records = _records(rows, columns, [json_text if isinstance(table.c[n].type, JSON) else None for n in columns])
+        json_columns = [isinstance(table.c[name].type, JSON) for name in columns]
+        records = _records(rows, columns, [_remembering(json_text) if is_json else None for is_json in json_columns])
         few = list(itertools.islice(records, FEW_ROWS))
         if len(few) < FEW_ROWS and not skip_existing:
             # A handful (a group of answers' events): one pipelined INSERT, a single round trip.

@@ -28,7 +28,7 @@ from app.ack import tokens
 from app.audit import service as audit_service
 from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
-from app.db import among, bulk_insert, chunks, get_database, new_id, session_scope, utc_now
+from app.db import among, bulk_insert, chunks, core_rows, get_database, new_id, session_scope, utc_now
 from app.notify import templates, webhook
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
@@ -76,7 +76,8 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     # a plain range scan of one index, which a condition on the status would turn into a bitmap
     # scan of every open call. The status is still checked, and a stray closed call repaired.
     rows = (
-        await session.execute(
+        await core_rows(
+            session,
             select(Call.id, Call.warning_id, Call.kind, Call.contact_phone, Call.channels, Call.region_codes,
                    Call.about_region_codes, Call.attempts, Call.created_at, Call.status)
             .where(Call.next_attempt_at <= now)
@@ -105,10 +106,14 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     link_length = len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
     messages: list[dict[str, Any]] = []
     schedule: dict[tuple[int, datetime | None], list[str]] = defaultdict(list)
+    # People of one village get the same words: each text is made once a round.
+    texts_of: dict[tuple[Any, ...], dict[str, str]] = {}
     for call in due:
         warning = warnings[call.warning_id]
         attempt = current_attempt(warning.policy, call.created_at, now, call.attempts)
-        texts = _attempt_texts(warning, call, names, link_length)
+        wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes))
+        if (texts := texts_of.get(wording)) is None:
+            texts = texts_of[wording] = _attempt_texts(warning, call, names, link_length)
         for channel in attempt_channels(warning.policy, attempt, call.channels):
             messages.append({
                 "id": new_id(), "call_id": call.id, "warning_id": call.warning_id, "kind": call.kind,
@@ -212,14 +217,14 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
     async with session_scope() as session:
         for chunk in chunks(sorted(handed)):
             # A gateway's receipt may have come in before this: the message stays delivered or failed.
-            updated = await session.execute(
+            updated = await core_rows(
+                session,
                 update(Message)
                 .where(among(Message.id, chunk), Message.claimed_at == claimed_at,
                        Message.status.not_in(("pending", "sent", "cancelled")))
                 .values(status=case((Message.status == "sending", "sent"), else_=Message.status),
                         sent_at=func.coalesce(Message.sent_at, now))
-                .returning(Message.id)
-                .execution_options(synchronize_session=False)
+                .returning(Message.id),
             )  # fmt: skip
             accepted.update(updated.scalars())
         await _requeue(session, [o for o in outcomes if not o.accepted], still_ours, now)
@@ -248,9 +253,12 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                 )
             )  # fmt: skip
         await audit_service.record_warning_events(session, events, now=now)
+    by_channel: dict[str, int] = defaultdict(int)
     for message in outgoing:
         if message.message_id in accepted:
-            MESSAGES.labels(message.channel, "sent").inc()
+            by_channel[message.channel] += 1
+    for channel, count in by_channel.items():
+        MESSAGES.labels(channel, "sent").inc(count)
 
 
 async def _requeue(session: AsyncSession, refused: list[Outcome], still_ours: tuple[Any, ...], now: datetime) -> None:

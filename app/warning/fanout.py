@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Result, Select, distinct, func, or_, select
+from sqlalchemy import Select, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
@@ -20,7 +20,7 @@ from app.call import escalation
 from app.call import metrics as call_metrics
 from app.call.models import Call
 from app.contact.models import Contact
-from app.db import bulk_insert, new_id
+from app.db import bulk_insert, core_rows, new_id
 from app.policy.service import channels_for_attempt
 from app.region import service as region_service
 from app.region.models import Region
@@ -42,12 +42,6 @@ def attempt_channels(policy: dict[str, Any], attempt: int, available: list[str])
     return [channel for channel in wanted if channel in available] or list(available)
 
 
-async def _core(session: AsyncSession, query: Select[Any]) -> Result[Any]:
-    """Plain Core rows on the session's connection: tens of thousands of rows through the ORM's
-    result machinery would cost the fan-out a sizeable share of its time."""
-    return await (await session.connection()).execute(query)
-
-
 def targeted_regions_query(area_paths: list[str], reach: list[str]) -> Select[Any]:
     """Regions under the areas (the areas included) at the policy's reach levels, not abolished, in
     tree order."""
@@ -61,7 +55,7 @@ def targeted_regions_query(area_paths: list[str], reach: list[str]) -> Select[An
 
 async def targeted_regions(session: AsyncSession, area_paths: list[str], reach: list[str]) -> list[dict[str, Any]]:
     """The targeted regions: code, name, level and parent_code of each."""
-    rows = (await _core(session, targeted_regions_query(area_paths, reach))).tuples()
+    rows = (await core_rows(session, targeted_regions_query(area_paths, reach))).tuples()
     return [
         {"code": code, "name": name, "level": level, "parent_code": parent} for code, name, level, parent, _ in rows
     ]
@@ -102,7 +96,7 @@ def group_people(rows: Iterable[Sequence[Any]]) -> dict[str, Person]:
 
 async def people(session: AsyncSession, area_paths: list[str], reach: list[str]) -> dict[str, Person]:
     """Active contacts of the targeted regions, one entry per phone (lowest rank first)."""
-    return group_people((await _core(session, people_query(area_paths, reach))).tuples())
+    return group_people((await core_rows(session, people_query(area_paths, reach))).tuples())
 
 
 @dataclass
@@ -118,9 +112,9 @@ async def preview(session: AsyncSession, area_paths: list[str], reach: list[str]
     """The dry run of `expand`: the same targeted regions and roster, counted in SQL; reads only."""
     regions = await targeted_regions(session, area_paths, reach)
     phones = on_roster(select(func.count(distinct(Contact.phone))), area_paths, reach)
-    calls = (await _core(session, phones)).scalar()
+    calls = (await core_rows(session, phones)).scalar()
     with_people = on_roster(select(distinct(Contact.region_code)), area_paths, reach)
-    covered = set((await _core(session, with_people)).scalars())
+    covered = set((await core_rows(session, with_people)).scalars())
     uncovered = [region for region in regions if region["code"] not in covered]
     return Preview(regions=regions, calls=calls or 0, uncovered=uncovered)
 
