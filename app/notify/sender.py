@@ -28,7 +28,7 @@ from app.ack import tokens
 from app.audit import service as audit_service
 from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
-from app.db import among, bulk_insert, chunks, core_rows, get_database, new_id, session_scope, utc_now
+from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope, utc_now
 from app.notify import templates, webhook
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
@@ -97,10 +97,11 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     codes = {code for call in due for code in (*call.region_codes, *call.about_region_codes)}
     names: dict[str, str] = {}
     for chunk in chunks(sorted(codes)):
-        named = await session.execute(
+        named = await core_rows(
+            session,
             select(WarningRegion.region_code, WarningRegion.name).where(
                 WarningRegion.warning_id.in_(warning_ids), among(WarningRegion.region_code, chunk)
-            )
+            ),
         )
         names.update(named.tuples().all())
     link_length = len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
@@ -116,21 +117,20 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
             texts = texts_of[wording] = _attempt_texts(warning, call, names, link_length)
         for channel in attempt_channels(warning.policy, attempt, call.channels):
             messages.append({
-                "id": new_id(), "call_id": call.id, "warning_id": call.warning_id, "kind": call.kind,
+                "id": None, "call_id": call.id, "warning_id": call.warning_id, "kind": call.kind,
                 "channel": channel, "to": call.contact_phone, "attempt": attempt, "text": texts[channel],
                 "with_link": channel == "sms", "status": "sending", "due_at": now, "created_at": now,
                 "claimed_at": now, "sent_at": None, "error": None,
             })  # fmt: skip
         schedule[(attempt, attempt_due_at(warning.policy, call.created_at, attempt + 1))].append(call.id)
+    for message, message_id in zip(messages, new_ids(len(messages)), strict=True):
+        message["id"] = message_id
     await bulk_insert(session, Message, messages)
     # Calls of one fan-out share their clock, so a batch moves on in a few statements.
     for (attempt, next_at), call_ids in schedule.items():
         for chunk in chunks(call_ids):
-            await session.execute(
-                update(Call)
-                .where(among(Call.id, chunk))
-                .values(attempts=attempt, next_attempt_at=next_at)
-                .execution_options(synchronize_session=False)  # no call is loaded in this session
+            await core_rows(
+                session, update(Call).where(among(Call.id, chunk)).values(attempts=attempt, next_attempt_at=next_at)
             )
     return messages
 
@@ -234,14 +234,14 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                 attempts[(message.warning_id, message.call_id, message.attempt)].append(message)
         notified = sorted({call_id for _, call_id, attempt in attempts if attempt > 0})
         for chunk in chunks(notified):
-            await session.execute(
+            await core_rows(
+                session,
                 update(Call)
                 .where(among(Call.id, chunk))
                 .values(
                     status=case((Call.status == "pending", "notified"), else_=Call.status),
                     notified_at=func.coalesce(Call.notified_at, now),
-                )
-                .execution_options(synchronize_session=False)
+                ),
             )
         events: list[audit_service.Event] = []
         for (warning_id, call_id, attempt), sent in attempts.items():
