@@ -6,8 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.call.models import IS_OPEN, OPEN_STATUSES, Call
 from app.notify.models import Message
+from app.warning import tally
 
 CALLS_CREATED = Counter("jiaoying_calls_created_total", "Calls made, by kind.", ["kind"])
 CALLS_ACKNOWLEDGED = Counter("jiaoying_calls_acknowledged_total", "Calls acknowledged, by method.", ["method"])
@@ -30,11 +30,8 @@ def acknowledged(method: str, made_at: datetime, now: datetime) -> None:
 
 
 async def refresh_backlog(session: AsyncSession) -> None:
-    """Set the open-call and pending-message gauges from the database (partial and status indexes)."""
-    open_calls = dict.fromkeys(OPEN_STATUSES, 0)
-    query = select(Call.status, func.count()).where(IS_OPEN).group_by(Call.status)
-    open_calls.update((await session.execute(query)).tuples().all())
-    for status, count in open_calls.items():
+    """Set the open-call and pending-message gauges from the database (tallies and a status index)."""
+    for status, count in (await tally.open_calls(session)).items():
         OPEN_CALLS.labels(status).set(count)
     pending = {"sms": 0, "voice": 0}
     waiting = select(Message.channel, func.count()).where(Message.status == "pending").group_by(Message.channel)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.call.models import Call
+from app.call.models import IS_OPEN, OPEN_STATUSES, Call
 from app.warning.models import CallTally, RegionTally, WarningRegion
 
 
@@ -32,6 +32,21 @@ class RegionGroup:
 
 def _kept(session: AsyncSession) -> bool:
     return session.bind.dialect.name == "postgresql"
+
+
+async def open_calls(session: AsyncSession) -> dict[str, int]:
+    """Calls of every warning waiting for an answer, by status (the metrics' backlog)."""
+    if _kept(session):
+        query = (
+            select(CallTally.status, func.sum(CallTally.calls))
+            .where(CallTally.status.in_(OPEN_STATUSES))
+            .group_by(CallTally.status)
+        )
+    else:
+        query = select(Call.status, func.count()).where(IS_OPEN).group_by(Call.status)
+    found = dict.fromkeys(OPEN_STATUSES, 0)
+    found.update({status: int(count) for status, count in (await session.execute(query)).tuples()})
+    return found
 
 
 async def calls(session: AsyncSession, warning_id: str) -> list[CallGroup]:
