@@ -187,7 +187,7 @@ async def _calls_rows(
     keys = list(await session.scalars(levels.order_by(Region.code).limit(fetch or None)))
     if len(keys) < SPLIT_ABOVE:
         return await _aggregate(session, _calls_query(session, scope, after, fetch), parallel=True)
-    middle = keys[len(keys) // 2]
+    middle = await _middle_key(session, scope, keys)
     halves = [
         _calls_query(session, scope, after, fetch).where(scope.key(Call.contact_region_code) < middle),
         _calls_query(session, scope, None, fetch).where(scope.key(Call.contact_region_code) >= middle),
@@ -200,6 +200,21 @@ async def _calls_rows(
     lower, upper = await asyncio.gather(*(aggregate(query) for query in halves))
     rows = lower + upper
     return rows[:fetch] if fetch is not None else rows
+
+
+async def _middle_key(session: AsyncSession, scope: _Scope, keys: list[str]) -> str:
+    """Where to split the rows so that both halves have about the same calls to aggregate: calls
+    follow the people on the roster, who follow the regions, so each row is weighed by the regions
+    under it (a split at the middle row left one half with 30 % more calls than the other)."""
+    key = func.substr(Region.code, 1, scope.digits)
+    query = select(key, func.count()).where(Region.code.startswith(scope.prefix), key.in_(keys)).group_by(key)
+    weights = dict((await session.execute(query)).tuples().all())
+    half, running = sum(weights.values()) / 2, 0
+    for index, candidate in enumerate(keys[:-1]):
+        running += weights.get(candidate, 0)
+        if running >= half:
+            return keys[index + 1]
+    return keys[len(keys) // 2]
 
 
 async def _aggregate(session: AsyncSession, query: Select[Any], *, parallel: bool) -> list[Sequence[Any]]:
