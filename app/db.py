@@ -17,6 +17,7 @@ from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, a
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Result
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -105,6 +106,13 @@ def chunks(values: Iterable[T], size: int = 1000) -> Iterator[list[T]]:
     iterator = iter(values)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def retryable(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL chose the transaction as a deadlock victim or refused it as not
+    serializable: running it again at once is the remedy."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    return sqlstate in ("40001", "40P01")
 
 
 async def core_rows(session: AsyncSession, query: Any) -> Result[Any]:

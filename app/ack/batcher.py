@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import logs
 from app.call import service as call_service
-from app.db import session_scope, utc_now
+from app.db import retryable, session_scope, utc_now
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -33,11 +33,6 @@ class _Pending:
     token_hash: str
     future: asyncio.Future[call_service.AckOutcome]
     request_id: str | None
-
-
-def _retryable(exc: DBAPIError) -> bool:
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
-    return sqlstate in ("40001", "40P01")
 
 
 class AckBatcher:
@@ -78,7 +73,7 @@ class AckBatcher:
                 async with session_scope() as session:
                     outcomes = await call_service.acknowledge_links(session, hashes, now=now)
             except DBAPIError as exc:
-                if not _retryable(exc):
+                if not retryable(exc):
                     raise
                 # Chosen as a deadlock victim, or a serialization failure: once more, at once.
                 async with session_scope() as session:

@@ -274,13 +274,17 @@ async def woken(token: str, code: str, request: Request, session: SessionDep) ->
         raise Conflict(f"Warning {warning.id} is {warning.status}; nothing is escalated any more.")
     # Call, then region, then the chain head: the order every answering path locks in.
     await call_service.lock_calls(session, Call.id == call.id)
-    reached = await call_service.mark_regions_reached(
-        session, warning.id, [code], by="confirmed", actor=call.contact_name, call_id=call.id, now=now,
-        details={"method": "in_person", "note": "已叫醒"},
-    )  # fmt: skip
+    confirming = ([code], {"method": "in_person", "note": "已叫醒"})
     if call.status in call_service.ANSWERABLE:
-        await call_service.acknowledge(session, call, method="link", actor=call.contact_name, now=now)
-    await audit_service.record_events(session, reached, chain=audit_service.warning_chain(warning.id), now=now)
+        await call_service.acknowledge(
+            session, call, method="link", actor=call.contact_name, now=now, confirming=confirming
+        )
+    else:
+        reached = await call_service.mark_regions_reached(
+            session, warning.id, confirming[0], by="confirmed", actor=call.contact_name, call_id=call.id,
+            now=now, details=confirming[1],
+        )  # fmt: skip
+        await audit_service.record_events(session, reached, chain=audit_service.warning_chain(warning.id), now=now)
     if wants_json(request):
         region = await session.get_one(WarningRegion, (warning.id, code), populate_existing=True)
         return JSONResponse(RegionStateOut.model_validate(region).model_dump(mode="json"))

@@ -71,8 +71,10 @@ async def acknowledge(
     now: datetime,
     how: str | None = None,
     note: str | None = None,
+    confirming: tuple[list[str], dict[str, Any]] | None = None,
 ) -> Call:
-    """Record an answer on a call (idempotent); a late one counts and is marked late."""
+    """Record an answer on a call (idempotent); a late one counts and is marked late. `confirming`
+    (codes, details): regions the person has been to, confirmed reached in the same step (已叫醒)."""
     if call.status == "acknowledged":
         return call
     if call.status not in ANSWERABLE:
@@ -95,15 +97,22 @@ async def acknowledge(
     )
     if result.scalar() is None:  # answered (or closed) by someone else meanwhile
         await session.refresh(call)
-        return await acknowledge(session, call, method=method, actor=actor, now=now, how=how, note=note)
+        return await acknowledge(
+            session, call, method=method, actor=actor, now=now, how=how, note=note, confirming=confirming
+        )
     await session.refresh(call)
     call_metrics.acknowledged(method, call.created_at, now)
-    # Regions before the chain head: every path that answers a call locks in this order (call,
-    # regions, chain), so two answers in one village cannot deadlock.
+    # Regions before the chain head: every path that answers a call locks in this order (call and its
+    # tally, regions and theirs, chain), so two answers in one village cannot deadlock.
     reached = []
     if call.kind == "alert":
         reached = await mark_regions_reached(
             session, call.warning_id, call.region_codes, by=method, actor=actor, call_id=call.id, now=now
+        )
+    if confirming is not None:
+        codes, details = confirming
+        reached += await mark_regions_reached(
+            session, call.warning_id, codes, by="confirmed", actor=actor, call_id=call.id, now=now, details=details
         )
     data: dict[str, Any] = {"method": method, "late": late}
     if how:

@@ -21,14 +21,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
 from app.audit import service as audit_service
 from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
-from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope, utc_now
+from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, retryable, session_scope, utc_now
 from app.notify import templates, webhook
 from app.notify.models import Message
 from app.notify.providers import Outcome, Outgoing, Provider
@@ -68,6 +69,13 @@ def _attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_leng
         "voice": templates.alert_voice(level=level, hazard=hazard, mode=mode, area=area,
                                        instruction=warning.instruction),
     }  # fmt: skip
+
+
+_MOVE_ON = text(
+    "UPDATE calls SET attempts = moved.attempts, next_attempt_at = moved.next_at"
+    " FROM unnest(CAST(:ids AS varchar[]), CAST(:attempts AS integer[]), CAST(:next_ats AS timestamptz[]))"
+    " AS moved(id, attempts, next_at) WHERE calls.id = moved.id"
+)
 
 
 async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> list[dict[str, Any]]:
@@ -126,12 +134,20 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     for message, message_id in zip(messages, new_ids(len(messages)), strict=True):
         message["id"] = message_id
     await bulk_insert(session, Message, messages)
-    # Calls of one fan-out share their clock, so a batch moves on in a few statements.
-    for (attempt, next_at), call_ids in schedule.items():
-        for chunk in chunks(call_ids):
-            await core_rows(
-                session, update(Call).where(among(Call.id, chunk)).values(attempts=attempt, next_attempt_at=next_at)
-            )
+    if get_database().is_sqlite:
+        # Calls of one fan-out share their clock, so a batch moves on in a few statements.
+        for (attempt, next_at), call_ids in schedule.items():
+            for chunk in chunks(call_ids):
+                await core_rows(
+                    session,
+                    update(Call).where(Call.id.in_(chunk)).values(attempts=attempt, next_attempt_at=next_at),
+                )
+        return messages
+    # One statement on PostgreSQL: the tallies' triggers then lock their rows in one order (several
+    # statements would take them statement by statement, and two lanes could deadlock).
+    moves = [(call_id, attempt, next_at) for (attempt, next_at), call_ids in schedule.items() for call_id in call_ids]
+    ids, attempts, next_ats = (list(column) for column in zip(*moves, strict=True))
+    await core_rows(session, _MOVE_ON.bindparams(ids=ids, attempts=attempts, next_ats=next_ats))
     return messages
 
 
@@ -292,7 +308,14 @@ async def _round(provider: Provider, now: datetime, batch: int) -> tuple[int, bo
     if not outgoing:
         return 0, False
     outcomes = await provider.send(outgoing)
-    await _record(outgoing, outcomes, max(round_now, utc_now()), claimed_at=round_now)
+    try:
+        await _record(outgoing, outcomes, max(round_now, utc_now()), claimed_at=round_now)
+    except DBAPIError as exc:
+        if not retryable(exc):
+            raise
+        # A deadlock victim: the provider has the messages, so record them again at once (the
+        # updates only touch messages this round still holds).
+        await _record(outgoing, outcomes, max(round_now, utc_now()), claimed_at=round_now)
     accepted = sum(1 for o in outcomes if o.accepted)
     # A provider refusing everything: the rest waits for a later tick.
     return accepted, accepted > 0

@@ -12,7 +12,8 @@ STATUSES = ("expanding", "active", "cancelled", "expired", "superseded")
 OPEN_STATUSES = ("expanding", "active")
 MODES = ("actual", "exercise", "test")
 REGION_STATES = ("reached", "unreached", "uncovered", "unreachable")
-TO_CONFIRM = "state IN ('uncovered', 'unreachable') OR escalated_at IS NOT NULL"
+# In parentheses: queries add it as a condition beside others (web.service.regions_to_confirm).
+TO_CONFIRM = "(state IN ('uncovered', 'unreachable') OR escalated_at IS NOT NULL)"
 
 
 class Warning(Base):

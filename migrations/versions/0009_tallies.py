@@ -100,7 +100,7 @@ def upgrade() -> None:
             'ix_calls_warning_id_status_region', ['warning_id', 'status', 'contact_region_code'], unique=False
         )
         batch_op.drop_index('ix_calls_warning_id_status')
-    to_confirm = sa.text("state IN ('uncovered', 'unreachable') OR escalated_at IS NOT NULL")
+    to_confirm = sa.text("(state IN ('uncovered', 'unreachable') OR escalated_at IS NOT NULL)")
     with op.batch_alter_table('warning_regions', schema=None) as batch_op:
         batch_op.create_index(
             'ix_warning_regions_to_confirm', ['warning_id', 'region_code'], unique=False,
@@ -108,6 +108,8 @@ def upgrade() -> None:
         )  # fmt: skip
     if op.get_bind().dialect.name != 'postgresql':
         return
+    # No write may fall between the counting and the triggers: it would never be counted.
+    op.execute('LOCK TABLE calls, warning_regions IN SHARE ROW EXCLUSIVE MODE')
     for table, tally, keys, counted in TALLIES:
         names = [key.split(' AS ')[-1] for key in keys]
         values = ', '.join(f'sum({expression})' for expression in counted.values())

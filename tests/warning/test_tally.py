@@ -96,3 +96,23 @@ async def test_tallies_follow_every_change(client: AsyncClient, anonymous: Async
     assert cancelled.status_code == 200, cancelled.text
     await send_all()
     await _agree()
+
+
+async def test_regions_to_confirm_are_the_warnings_own(client: AsyncClient, regions: None) -> None:
+    from app.auth.service import Principal
+    from app.warning.models import Warning
+    from app.web import service as web_service
+    from tests.factories import VILLAGE, create_contact
+
+    await roster(client, skip=(VILLAGE,))
+    uncovered = await issue(client, area_codes=[COUNTY])  # VILLAGE has nobody on record
+    await create_contact(client, region_code="650107001002")
+    covered = await issue(client, area_codes=["650107001002"], title="七一平峒社区大风红色预警")
+    admin = Principal(name="值班员", role="admin")
+    async with session_scope() as session:
+        for body, expected in ((uncovered, [VILLAGE]), (covered, [])):
+            warning = await session.get_one(Warning, body["id"])
+            found = await web_service.regions_to_confirm(session, warning, admin)
+            assert [(region.warning_id, region.region_code) for region in found] == [
+                (body["id"], code) for code in expected
+            ]
