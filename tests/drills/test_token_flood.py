@@ -3,8 +3,9 @@ succeeds, and promptly. Guessed tokens fail their check characters and never rea
 (see app.ack.tokens)."""
 
 import asyncio
-import secrets
 import statistics
+import subprocess
+import sys
 import time
 
 import httpx
@@ -25,24 +26,39 @@ async def press(client: httpx.AsyncClient, tokens: list[str], times: list[float]
         assert response.json()["status"] == "acknowledged"
 
 
-async def flood(client: httpx.AsyncClient, stop: asyncio.Event, refused: list[int]) -> None:
-    while not stop.is_set():
-        response = await client.post(f"/ack/{secrets.token_urlsafe(16)[:22]}", headers=JSON)
-        refused.append(response.status_code)
+# The flood comes from a process of its own, as an attacker's would: in the presses' own event loop
+# it would mostly measure how long the presses wait behind the flooders in this process.
+FLOOD = """
+import asyncio, secrets, sys, httpx
 
+async def main(url, flooders):
+    answers = []
 
-async def drill(url: str, tokens: list[str], flooders: int) -> tuple[list[float], list[int]]:
-    times: list[float] = []
-    refused: list[int] = []
-    stop = asyncio.Event()
+    async def flood(client):
+        while True:
+            guess = secrets.token_urlsafe(16)[:22]
+            response = await client.post(f"/ack/{guess}", headers={"Accept": "application/json"})
+            answers.append(response.status_code)
+
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        flooding = [asyncio.create_task(flood(client, stop, refused)) for _ in range(flooders)]
-        await asyncio.sleep(1)
+        tasks = [asyncio.create_task(flood(client)) for _ in range(flooders)]
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the drill says stop
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    print(len(answers), *sorted(set(answers)))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+async def presses(url: str, tokens: list[str]) -> list[float]:
+    """Four people pressing the links one after another; how long each press took."""
+    times: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         quarters = [tokens[index::4] for index in range(4)]
         await asyncio.gather(*(press(client, quarter, times) for quarter in quarters))
-        stop.set()
-        await asyncio.gather(*flooding)
-    return times, refused
+    return times
 
 
 def test_legitimate_acknowledgements_get_through_a_flood_of_bad_tokens(cluster: Cluster) -> None:
@@ -58,16 +74,21 @@ def test_legitimate_acknowledgements_get_through_a_flood_of_bad_tokens(cluster: 
                 break
             assert time.monotonic() < deadline
             time.sleep(0.3)
-        calm, _ = asyncio.run(drill(running.url, links[::2], 0))
-        times, refused = asyncio.run(drill(running.url, links[1::2], FLOODERS))
+        calm = asyncio.run(presses(running.url, links[::2]))
+        flood = subprocess.Popen([sys.executable, "-c", FLOOD, running.url, str(FLOODERS)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(1)
+        times = asyncio.run(presses(running.url, links[1::2]))
+        output, _ = flood.communicate("", timeout=60)
         state = api.get(f"/api/v1/warnings/{warning['id']}").json()
     assert state["calls"]["by_status"]["acknowledged"] == len(links)
-    assert set(refused) == {404} and len(refused) > len(times), (len(refused), len(times))
+    sent, *statuses = (int(word) for word in output.split())
+    assert statuses == [404] and sent > len(times), (output, len(times))
     calm_p99, p99 = (statistics.quantiles(sample, n=100)[98] for sample in (calm, times))
     calm_median = statistics.median(calm) * 1000
-    print(f"\n{len(times)} acknowledgements amid {len(refused)} bad tokens: median "
+    print(f"\n{len(times)} acknowledgements amid {sent} bad tokens: median "
           f"{statistics.median(times) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
           f"(without the flood: median {calm_median:.0f} ms, p99 {calm_p99 * 1000:.0f} ms)")  # fmt: skip
-    # Here the flood and the presses come from this process, on the server's two cores: the tail
-    # is mostly the load generator's. Every press must still succeed, none waiting seconds.
-    assert p99 < 2.0, (p99, calm_p99)
+    # The flood, the presses, PostgreSQL and the server share two cores here (measured: p99 about
+    # 60 ms amid the flood, 35 ms without). Every press must still succeed, none waiting a second.
+    assert p99 < 1.0, (p99, calm_p99)
