@@ -115,10 +115,11 @@ def retryable(exc: DBAPIError) -> bool:
     return sqlstate in ("40001", "40P01")
 
 
-async def core_rows(session: AsyncSession, query: Any) -> Result[Any]:
-    """Plain Core rows on the session's connection: tens of thousands of rows through the ORM's
-    result machinery would cost a fan-out or the sender a sizeable share of its time."""
-    return await (await session.connection()).execute(query)
+async def core_rows(session: AsyncSession, query: Any, parameters: dict[str, Any] | None = None) -> Result[Any]:
+    """A statement run as plain Core on the session's connection: tens of thousands of rows through
+    the ORM's result machinery would cost a fan-out or the sender a sizeable share of its time, and
+    the ORM's statement handling thousands of answers a second."""
+    return await (await session.connection()).execute(query, parameters)
 
 
 def among(column: Any, values: Iterable[Any]) -> Any:
@@ -235,13 +236,13 @@ async def bulk_insert(
     dialect = session.bind.dialect
     columns = list(first)
     if dialect.name == "postgresql":
-        json_columns = [isinstance(table.c[name].type, JSON) for name in columns]
-        records = _records(rows, columns, [_remembering(json_text) if is_json else None for is_json in json_columns])
+        converters = [_remembering(json_text) if isinstance(table.c[n].type, JSON) else None for n in columns]
+        records = _records(rows, columns, converters)
+        names = ", ".join(f'"{name}"' for name in columns)
         few = list(itertools.islice(records, FEW_ROWS))
         if len(few) < FEW_ROWS and not skip_existing:
             # A handful (a group of answers' events): one pipelined INSERT, a single round trip.
             values = ", ".join(f"${number}" for number in range(1, len(columns) + 1))
-            names = ", ".join(f'"{name}"' for name in columns)
             connection = await session.connection()
             await connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({values})", few)
             return
@@ -255,7 +256,6 @@ async def bulk_insert(
             await driver.copy_records_to_table(table.name, records=records, columns=columns)
             return
         staging = f"{table.name}_incoming"
-        names = ", ".join(f'"{name}"' for name in columns)
         await driver.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS"
             f" SELECT {names} FROM {table.name} WITH NO DATA"

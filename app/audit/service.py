@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
 from app.audit.models import AuditEvent, ChainHead
-from app.db import bulk_insert, utc_now
+from app.db import bulk_insert, core_rows, utc_now
 
 GENESIS_HASH = "0" * 64
 # Roster, region, policy and key changes share one chain; each warning chains its own events (its
@@ -79,8 +79,7 @@ _MOVE_HEAD = (
 async def _lock_chain_head(session: AsyncSession, chain: str) -> tuple[str, int]:
     """The chain's head (hash, length), its row locked until commit, so concurrent writers queue
     instead of forking: one statement."""
-    connection = await session.connection()
-    last_hash, length = (await connection.execute(_LOCK_HEAD, {"chain": chain, "genesis": GENESIS_HASH})).one()
+    last_hash, length = (await core_rows(session, _LOCK_HEAD, {"chain": chain, "genesis": GENESIS_HASH})).one()
     return last_hash, length
 
 
@@ -120,10 +119,8 @@ async def record_events(
             last_hash = digest
 
     await bulk_insert(session, AuditEvent, rows())
-    connection = await session.connection()
-    await connection.execute(
-        _MOVE_HEAD, {"head": chain, "moved_to": last_hash, "new_length": length + len(events), "at": at}
-    )
+    moved = {"head": chain, "moved_to": last_hash, "new_length": length + len(events), "at": at}
+    await core_rows(session, _MOVE_HEAD, moved)
 
 
 async def record_warning_events(session: AsyncSession, events: list[Event], *, now: datetime) -> None:

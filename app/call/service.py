@@ -11,6 +11,7 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.call import metrics as call_metrics
 from app.call.models import OPEN_STATUSES, Call, Feedback
+from app.db import core_rows
 from app.errors import AppError, Conflict, NotFound
 from app.region import service as region_service
 from app.warning.models import Warning, WarningRegion
@@ -260,8 +261,7 @@ async def acknowledge_links(
     """Acknowledge many calls by their tokens' hashes at once (see ack.batcher): a few set-based
     statements whatever the number, each answer recorded as if it had come alone, under the id of
     the request that brought it (the hashes map to their request ids)."""
-    connection = await session.connection()
-    rows = (await connection.execute(_ANSWERING, {"hashes": list(token_hashes)})).all()
+    rows = (await core_rows(session, _ANSWERING, {"hashes": list(token_hashes)})).all()
     outcomes = {token_hash: AckOutcome("unknown") for token_hash in token_hashes}
     requests = {row.id: token_hashes[row.token_hash] for row in rows}
     answerable = []
@@ -276,7 +276,7 @@ async def acknowledge_links(
             outcomes[row.token_hash] = AckOutcome("closed", row.status)
     if not answerable:
         return outcomes
-    acknowledged = (await connection.execute(_ANSWER, {"ids": [row.id for row in answerable], "now": now})).all()
+    acknowledged = (await core_rows(session, _ANSWER, {"ids": [row.id for row in answerable], "now": now})).all()
     late: dict[str, bool] = {call_id: bool(is_late) for call_id, is_late, _ in acknowledged}
     for _, _, made_at in acknowledged:
         call_metrics.acknowledged("link", made_at, now)
@@ -301,7 +301,7 @@ async def acknowledge_links(
             for code in row.region_codes:
                 regions.setdefault((row.warning_id, code), row.id)
     if regions:
-        reached = (await connection.execute(_REACH, {"pairs": sorted(regions), "now": now})).all()
+        reached = (await core_rows(session, _REACH, {"pairs": sorted(regions), "now": now})).all()
         for warning_id, code in sorted(reached):
             events.append(
                 audit_service.Event(type="region.reached", actor="link", warning_id=warning_id, region_code=code,

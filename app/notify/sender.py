@@ -147,7 +147,7 @@ async def _claim_attempts(session: AsyncSession, now: datetime, batch: int) -> l
     # statements would take them statement by statement, and two lanes could deadlock).
     moves = [(call_id, attempt, next_at) for (attempt, next_at), call_ids in schedule.items() for call_id in call_ids]
     ids, attempts, next_ats = (list(column) for column in zip(*moves, strict=True))
-    await core_rows(session, _MOVE_ON.bindparams(ids=ids, attempts=attempts, next_ats=next_ats))
+    await core_rows(session, _MOVE_ON, {"ids": ids, "attempts": attempts, "next_ats": next_ats})
     return messages
 
 
