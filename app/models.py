@@ -9,6 +9,7 @@ from app.lease import SchedulerLease
 from app.notify.models import ConsoleMessage, Inbound, Message
 from app.policy.models import Policy
 from app.region.models import Region
+from app.report.models import ReportRollup
 from app.warning.models import CallTally, IdempotencyKey, RegionTally, Warning, WarningRegion
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Policy",
     "Region",
     "RegionTally",
+    "ReportRollup",
     "SchedulerLease",
     "Supervision",
     "Warning",

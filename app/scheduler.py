@@ -21,11 +21,13 @@ from app.config import Settings
 from app.db import get_database, new_id, session_scope, utc_now
 from app.notify import sender
 from app.notify.providers import Provider
+from app.report import rollup
 from app.warning import expansion, lifecycle
 
 log = logging.getLogger(__name__)
 SEND_JOB = "send-messages"
 METRICS_SECONDS = 15.0
+SEAL_SECONDS = 60.0
 JOB_SECONDS = Histogram(
     "jiaoying_scheduler_job_seconds", "Time a heartbeat job took.", ["job"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
@@ -57,6 +59,7 @@ class Heartbeat:
         self._every("chase-calls", tick_seconds, self.chase_calls)
         self._every("expand-warnings", tick_seconds, self.expand_warnings)
         self._every("refresh-metrics", METRICS_SECONDS, self.refresh_metrics)
+        self._every("seal-warnings", SEAL_SECONDS, self.seal_warnings)
         if self.anchors is not None:
             self._every("publish-anchors", settings.audit_anchor_seconds, self.publish_anchors)
         self.cap_feeds = settings.cap_feed_urls
@@ -126,6 +129,12 @@ class Heartbeat:
                     if not await expansion.step(session, warning_id, now=utc_now()):
                         break
                 self.wake_sender()
+
+    async def seal_warnings(self) -> None:
+        while True:  # one warning per transaction
+            async with session_scope() as session:
+                if await rollup.seal_due(session, now=utc_now()) is None:
+                    return
 
     async def refresh_metrics(self) -> None:
         async with session_scope(read_only=True) as session:

@@ -16,6 +16,8 @@ from app.errors import AppError, Conflict, NotFound
 from app.region import service as region_service
 from app.warning.models import Warning, WarningRegion
 
+# Answers, feedback and confirmations stay open this long after a warning closes; then its record
+# is sealed and its figures rolled up for the reports (report.rollup).
 FEEDBACK_WINDOW = timedelta(days=7)
 ANSWERABLE = ("pending", "notified", "unanswered")
 
@@ -78,6 +80,7 @@ async def acknowledge(
     (codes, details): regions the person has been to, confirmed reached in the same step (已叫醒)."""
     if call.status == "acknowledged":
         return call
+    ensure_unsealed(await session.get_one(Warning, call.warning_id), now)
     if call.status not in ANSWERABLE:
         raise Conflict(f"Call {call.id} is {call.status}; it can no longer be acknowledged.")
     late = now > call.deadline_at
@@ -150,6 +153,17 @@ def feedback_closes_at(warning: Warning) -> datetime | None:
     return warning.closed_at + FEEDBACK_WINDOW if warning.closed_at else None
 
 
+def ensure_unsealed(warning: Warning, now: datetime) -> None:
+    """410 once the warning's record is sealed, a week after it ended: its figures are final."""
+    closes_at = feedback_closes_at(warning)
+    if closes_at is not None and now > closes_at:
+        raise AppError(
+            f"Warning {warning.id} ended more than a week ago; its record is sealed and takes no more "
+            "answers, feedback or confirmations.",
+            status=410,
+        )
+
+
 async def add_feedback(
     session: AsyncSession,
     call: Call,
@@ -163,9 +177,7 @@ async def add_feedback(
     now: datetime,
 ) -> Feedback:
     """A 首报/续报/终报 on a call; acknowledges it too if it was not yet."""
-    closes_at = feedback_closes_at(warning)
-    if closes_at and now > closes_at:
-        raise AppError("Feedback for this warning closed a week after it ended.", status=410)
+    ensure_unsealed(warning, now)
     if call.final_feedback_at is not None:
         raise Conflict("The final report (终报) was already sent; no more feedback is taken on this call.")
     if call.status != "acknowledged" and call.status in ANSWERABLE:

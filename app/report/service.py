@@ -10,14 +10,28 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Float, Select, SQLColumnExpression, and_, func, literal, select, text, tuple_
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Float,
+    Select,
+    SQLColumnExpression,
+    and_,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.call.models import Call
 from app.db import session_scope
 from app.errors import Unprocessable
 from app.region.models import LEVEL_RANK, Region
+from app.report import rollup
 from app.warning.models import Warning, WarningRegion
 
 GroupBy = Literal["county", "township"]
@@ -109,28 +123,43 @@ def _share(part: int, whole: int) -> float | None:
 
 
 class _Scope:
-    """The calls and targeted regions a report reads: warnings of the period and mode, inside the
-    region's subtree, each keyed by the county or township it lies in."""
+    """What a report reads: the rollup rows of warnings of the period and mode, stored for sealed
+    warnings and counted from the calls and regions of the others, inside the region's subtree, each
+    keyed by the county or township it lies in."""
 
     def __init__(self, coverage: Coverage, group_by: GroupBy, *, postgres: bool) -> None:
         self.postgres = postgres
         self.prefix = region_prefix(coverage.region)
         self.digits = SIGNIFICANT_DIGITS[group_by]
-        self.warnings = select(Warning.id).where(*_warnings_of(coverage)).scalar_subquery()
+        self.warnings = select(Warning.id).where(*_warnings_of(coverage))
+        self.unsealed = self.warnings.where(Warning.sealed_at.is_(None))
 
-    def key(self, code: SQLColumnExpression[str]) -> ColumnElement[str]:
-        return self.bytewise(func.substr(code, 1, self.digits))
+    def key(self, township: SQLColumnExpression[str]) -> ColumnElement[str]:
+        return self.bytewise(func.substr(township, 1, self.digits))
 
     def bytewise(self, value: SQLColumnExpression[str]) -> ColumnElement[str]:
         """Compared byte by byte: grouping a year of calls sorts them, and digits need no locale rules."""
         column = cast(ColumnElement[str], value)
         return column.collate("C") if self.postgres else column
 
-    def inside(self, code: SQLColumnExpression[str]) -> ColumnElement[bool]:
+    def inside(self, township: SQLColumnExpression[str]) -> ColumnElement[bool]:
         """In the subtree and below the level above the grouping: a county's own staff belong to no
         township. (A township straight under a prefecture, as in 东莞, counts in its prefecture's row.)"""
         above = ABOVE_DIGITS[self.digits]
-        return and_(code.startswith(self.prefix), func.substr(code, above + 1) != "0" * (12 - above))
+        zeros = "0" * (rollup.TOWNSHIP_DIGITS - above)
+        return and_(township.startswith(self.prefix), func.substr(township, above + 1) != zeros)
+
+    def facts(self, *, after: str | None = None, start: str | None = None, end: str | None = None) -> CTE:
+        """The rollup rows whose key is after `after`, from `start` on and before `end` (as given)."""
+
+        def where(township: SQLColumnExpression[str]) -> list[ColumnElement[bool]]:
+            key = self.key(township)
+            bounds = [key > after if after else None, key >= start if start else None, key < end if end else None]
+            return [self.inside(township), *(bound for bound in bounds if bound is not None)]
+
+        stored = rollup.stored(self.warnings.scalar_subquery(), where=where)
+        counted = rollup.counted(self.unsealed.scalar_subquery(), postgres=self.postgres, where=where)
+        return union_all(stored, *counted).cte("facts")
 
 
 def _warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
@@ -138,47 +167,42 @@ def _warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
     return [Warning.created_at >= period.since, Warning.created_at < period.until, Warning.mode == coverage.mode]
 
 
-def _ack_seconds(session: AsyncSession) -> ColumnElement[float]:
-    if session.bind.dialect.name == "postgresql":
-        # date_part is double precision; EXTRACT's numeric sorts several times slower.
-        return cast(ColumnElement[float], func.date_part("epoch", Call.acknowledged_at - Call.created_at))
-    return (func.julianday(Call.acknowledged_at) - func.julianday(Call.created_at)) * 86400.0
-
-
-def _calls_query(session: AsyncSession, scope: _Scope, after: str | None, fetch: int | None) -> Select[Any]:
-    key = scope.key(Call.contact_region_code).label("key")
-    ack_s = _ack_seconds(session)
-    columns: list[Any] = [
+def _rows_query(scope: _Scope, facts: CTE, fetch: int | None) -> Select[Any]:
+    """Per key: warnings, calls, acknowledged, in time, with feedback, targeted, reached and
+    escalated regions; on PostgreSQL the median and 90th percentile of the answer times too."""
+    figures = facts.c
+    key = scope.key(figures.township_digits).label("key")
+    counts = select(
         key,
-        func.count(func.distinct(scope.bytewise(Call.warning_id))),
-        func.count(),
-        func.count(Call.acknowledged_at),
-        func.count(Call.acknowledged_at).filter(Call.late.is_(False)),
-        func.count(Call.acknowledged_at).filter(Call.feedback_count > 0),
-    ]
-    if scope.postgres:
-        # Both percentiles from one sort of the group's times.
-        shares = postgresql.array([literal(0.5), literal(0.9)], type_=Float)
-        columns.append(func.percentile_cont(shares).within_group(ack_s))
-    query = (
-        select(*columns)
-        .where(Call.warning_id.in_(scope.warnings), Call.kind == "alert", scope.inside(Call.contact_region_code))
+        func.count(func.distinct(scope.bytewise(figures.warning_id))).filter(figures.calls > 0),
+        *(func.sum(figures[name]) for name in rollup.COLUMNS[2:6]),
+        *(func.sum(figures[name]) for name in rollup.COLUMNS[7:]),
+    ).group_by(key)
+    if not scope.postgres:
+        return counts.order_by(key).limit(fetch) if fetch is not None else counts.order_by(key)
+    counted = counts.subquery()
+    seconds = func.unnest(figures.ack_seconds).table_valued("s").render_derived(name="seconds")
+    # Both percentiles from one sort of the row's answer times.
+    shares = postgresql.array([literal(0.5), literal(0.9)], type_=Float)
+    times = (
+        select(key, func.percentile_cont(shares).within_group(seconds.c.s).label("shares"))
+        .select_from(facts)
+        .join(seconds, true())
         .group_by(key)
-        .order_by(key)
+        .subquery()
     )
-    if after is not None:
-        query = query.where(key > after)
+    query = select(counted, times.c.shares).outerjoin(times, times.c.key == counted.c.key).order_by(counted.c.key)
     return query.limit(fetch) if fetch is not None else query
 
 
-async def _calls_rows(
+async def _figures(
     session: AsyncSession, scope: _Scope, group_by: GroupBy, after: str | None, fetch: int | None
 ) -> list[Sequence[Any]]:
-    """The calls' aggregates per row. On PostgreSQL the rows are split in two halves by code, each
+    """The report's figures per row. On PostgreSQL the rows are split in two halves by code, each
     aggregated on a connection of its own at the same time: the ordered aggregates (percentiles,
-    distinct warnings) sort each row's calls on one core per query, so two halves use both cores."""
+    distinct warnings) sort each row's values on one core per query, so two halves use both cores."""
     if not scope.postgres:
-        return list((await session.execute(_calls_query(session, scope, after, fetch))).tuples())
+        return list((await session.execute(_rows_query(scope, scope.facts(after=after), fetch))).tuples())
     levels = select(func.substr(Region.code, 1, scope.digits)).where(
         Region.level == group_by, Region.code.startswith(scope.prefix), Region.abolished.is_(False)
     )
@@ -186,11 +210,11 @@ async def _calls_rows(
         levels = levels.where(Region.code > after.ljust(12, "9"))
     keys = list(await session.scalars(levels.order_by(Region.code).limit(fetch or None)))
     if len(keys) < SPLIT_ABOVE:
-        return await _aggregate(session, _calls_query(session, scope, after, fetch), parallel=True)
+        return await _aggregate(session, _rows_query(scope, scope.facts(after=after), fetch), parallel=True)
     middle = await _middle_key(session, scope, keys)
     halves = [
-        _calls_query(session, scope, after, fetch).where(scope.key(Call.contact_region_code) < middle),
-        _calls_query(session, scope, None, fetch).where(scope.key(Call.contact_region_code) >= middle),
+        _rows_query(scope, scope.facts(after=after, end=middle), fetch),
+        _rows_query(scope, scope.facts(start=middle), fetch),
     ]
 
     async def aggregate(query: Select[Any]) -> list[Sequence[Any]]:
@@ -229,24 +253,6 @@ async def _aggregate(session: AsyncSession, query: Select[Any], *, parallel: boo
     return list((await session.execute(query)).tuples())
 
 
-def _regions_query(scope: _Scope, after: str | None, fetch: int | None) -> Select[Any]:
-    key = scope.key(WarningRegion.region_code).label("key")
-    query = (
-        select(
-            key,
-            func.count(),
-            func.count().filter(WarningRegion.state == "reached"),
-            func.count(WarningRegion.escalated_at),
-        )
-        .where(WarningRegion.warning_id.in_(scope.warnings), scope.inside(WarningRegion.region_code))
-        .group_by(key)
-        .order_by(key)
-    )
-    if after is not None:
-        query = query.where(key > after)
-    return query.limit(fetch) if fetch is not None else query
-
-
 def _percentile(values: Sequence[float], share: float) -> float:
     """Linear interpolation between the closest ranks, as PostgreSQL's percentile_cont."""
     position = (len(values) - 1) * share
@@ -257,17 +263,13 @@ def _percentile(values: Sequence[float], share: float) -> float:
 
 async def _sqlite_percentiles(session: AsyncSession, scope: _Scope, keys: list[str]) -> dict[str, tuple[float, float]]:
     """Median and 90th percentile per key, from the sorted times (SQLite has no percentile_cont)."""
-    key = scope.key(Call.contact_region_code)
-    ack_s = _ack_seconds(session)
-    query = (
-        select(key, ack_s)
-        .where(Call.warning_id.in_(scope.warnings), Call.kind == "alert", scope.inside(Call.contact_region_code))
-        .where(Call.acknowledged_at.is_not(None), key.in_(keys))
-        .order_by(key, ack_s)
-    )
+    facts = scope.facts(start=keys[0], end=keys[-1] + "~")
+    key = scope.key(facts.c.township_digits)
+    seconds = func.json_each(facts.c.ack_seconds).table_valued("value")
+    query = select(key, seconds.c.value).select_from(facts).join(seconds, true()).order_by(key, seconds.c.value)
     times: dict[str, list[float]] = {}
-    for group, seconds in (await session.execute(query)).tuples():
-        times.setdefault(group, []).append(float(seconds))
+    for group, value in (await session.execute(query)).tuples():
+        times.setdefault(group, []).append(float(value))
     return {group: (_percentile(values, 0.5), _percentile(values, 0.9)) for group, values in times.items()}
 
 
@@ -278,34 +280,27 @@ async def response_rows(
     `fetch` of them (all when None). A row exists where there were calls or targeted regions."""
     scope = _Scope(coverage, group_by, postgres=session.bind.dialect.name == "postgresql")
     after_key = after[: scope.digits] if after else None
-    by_key: dict[str, ResponseRow] = {}
+    figures = await _figures(session, scope, group_by, after_key, fetch)
     acks: dict[str, tuple[float, float]] = {}
-    for row in await _calls_rows(session, scope, group_by, after_key, fetch):
-        key, warnings, calls, acknowledged, in_time, with_feedback = row[:6]
-        by_key[key] = ResponseRow(
-            region_code=key, name="", warnings=warnings, calls=calls, acknowledged=acknowledged,
-            ack_rate=_share(acknowledged, calls), within_deadline_rate=_share(in_time, calls),
-            unanswered=calls - acknowledged, feedback_rate=_share(with_feedback, acknowledged),
-        )  # fmt: skip
-        if len(row) > 6 and row[6] is not None:
-            acks[key] = (row[6][0], row[6][1])
-    for key, targeted, reached, escalated in (await session.execute(_regions_query(scope, after_key, fetch))).tuples():
-        entry = by_key.setdefault(key, ResponseRow(region_code=key, name=""))
-        entry.targeted_regions, entry.reached_regions, entry.escalated = targeted, reached, escalated
-        entry.reached_rate = _share(reached, targeted)
-    keys = sorted(by_key)[:fetch] if fetch is not None else sorted(by_key)
-    if not scope.postgres and keys:
-        acks = await _sqlite_percentiles(session, scope, keys)
-    names = await _names(session, [key.ljust(12, "0") for key in keys])
+    if scope.postgres:
+        acks = {row[0]: (row[9][0], row[9][1]) for row in figures if row[9] is not None}
+    elif figures:
+        acks = await _sqlite_percentiles(session, scope, [row[0] for row in figures])
+    names = await _names(session, [row[0].ljust(12, "0") for row in figures])
     rows = []
-    for key in keys:
-        entry = by_key[key]
-        entry.region_code = key.ljust(12, "0")
-        entry.name = names.get(entry.region_code, "")
+    for key, warnings, *counts in figures:
+        calls, acknowledged, in_time, with_feedback, targeted, reached, escalated = (int(n) for n in counts[:7])
         median, p90 = acks.get(key, (None, None))
-        entry.median_ack_s = None if median is None else round(float(median), 3)
-        entry.p90_ack_s = None if p90 is None else round(float(p90), 3)
-        rows.append(entry)
+        row = ResponseRow(
+            region_code=key.ljust(12, "0"), name=names.get(key.ljust(12, "0"), ""), warnings=warnings,
+            calls=calls, acknowledged=acknowledged, ack_rate=_share(acknowledged, calls),
+            median_ack_s=None if median is None else round(float(median), 3),
+            p90_ack_s=None if p90 is None else round(float(p90), 3),
+            within_deadline_rate=_share(in_time, calls), unanswered=calls - acknowledged, escalated=escalated,
+            targeted_regions=targeted, reached_regions=reached, reached_rate=_share(reached, targeted),
+            feedback_rate=_share(with_feedback, acknowledged),
+        )  # fmt: skip
+        rows.append(row)
     return rows
 
 

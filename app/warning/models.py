@@ -18,7 +18,16 @@ TO_CONFIRM = "(state IN ('uncovered', 'unreachable') OR escalated_at IS NOT NULL
 
 class Warning(Base):
     __tablename__ = "warnings"
-    __table_args__ = (Index("ix_warnings_status_created_at", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_warnings_status_created_at", "status", "created_at"),
+        # Warnings the scheduler has yet to seal, by when they closed (report.rollup).
+        Index(
+            "ix_warnings_to_seal",
+            "closed_at",
+            postgresql_where=text("sealed_at IS NULL"),
+            sqlite_where=text("sealed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     hazard: Mapped[str] = mapped_column(String(50))
@@ -40,6 +49,8 @@ class Warning(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     created_by: Mapped[str] = mapped_column(String(100))
     closed_at: Mapped[datetime | None]
+    # When its figures were rolled up for the reports, a week after it closed (see report.rollup).
+    sealed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(Text)
     close_kind: Mapped[str | None] = mapped_column(String(12))
     # Progress of a fan-out done in steps while the warning is `expanding` (see warning.expansion).

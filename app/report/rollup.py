@@ -1,0 +1,130 @@
+"""Sealing: a week after a warning ends, its figures are rolled up by township for the reports.
+
+Until then a late answer, a 反馈 or a confirmation may still change them. From then on every path
+refuses with 410 (the link, feedback, a manual answer, a confirmation: call.service.ensure_unsealed),
+so the rollup is final. The response report then reads a year of warnings from a few rows each and
+counts only the calls of warnings not yet sealed (see report.service).
+
+The same selects give a warning's rollup rows whether they are stored (`seal_due`) or counted on
+the fly for a report, so both follow one definition of each figure.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.call.models import Call
+from app.call.service import FEEDBACK_WINDOW
+from app.report.models import ReportRollup, Seconds
+from app.warning.models import Warning, WarningRegion
+
+# Sealed this long after the week ends, so that no write begun before the end is still running.
+SEAL_MARGIN = timedelta(hours=1)
+TOWNSHIP_DIGITS = 9
+COLUMNS = [column.name for column in ReportRollup.__table__.columns]
+
+
+def township_of(code: SQLColumnExpression[str]) -> ColumnElement[str]:
+    return func.substr(code, 1, TOWNSHIP_DIGITS)
+
+
+def ack_seconds(postgres: bool) -> ColumnElement[float]:
+    """Seconds from a call to its answer (CONTRACT: `acknowledged_at - created_at`)."""
+    if postgres:
+        # date_part is double precision; EXTRACT's numeric sorts several times slower.
+        return func.date_part("epoch", Call.acknowledged_at - Call.created_at)
+    return (func.julianday(Call.acknowledged_at) - func.julianday(Call.created_at)) * 86400.0
+
+
+def counted(warnings: Any, *, postgres: bool, where: Any = lambda township: []) -> list[Select[Any]]:
+    """Rollup rows of the given warnings counted from their rows: one select over their alert
+    calls, one over their targeted regions, each with all of ReportRollup's columns (a township
+    may appear in both). `where(township)` adds conditions on the township's digits."""
+    answered = Call.acknowledged_at.is_not(None)
+    call_township = township_of(Call.contact_region_code)
+    times = (func.array_agg if postgres else func.json_group_array)(ack_seconds(postgres)).filter(answered)
+    calls = (
+        _labelled(
+            Call.warning_id,
+            call_township,
+            func.count(),
+            func.count(Call.acknowledged_at),
+            func.count(Call.acknowledged_at).filter(Call.late.is_(false())),
+            func.count(Call.acknowledged_at).filter(Call.feedback_count > 0),
+            type_coerce(times, Seconds),
+            literal(0),
+            literal(0),
+            literal(0),
+        )
+        .where(Call.warning_id.in_(warnings), Call.kind == "alert", *where(call_township))
+        .group_by(Call.warning_id, call_township)
+    )
+    region_township = township_of(WarningRegion.region_code)
+    regions = (
+        _labelled(
+            WarningRegion.warning_id,
+            region_township,
+            literal(0),
+            literal(0),
+            literal(0),
+            literal(0),
+            type_coerce(null(), Seconds),
+            func.count(),
+            func.count().filter(WarningRegion.state == "reached"),
+            func.count(WarningRegion.escalated_at),
+        )
+        .where(WarningRegion.warning_id.in_(warnings), *where(region_township))
+        .group_by(WarningRegion.warning_id, region_township)
+    )
+    return [calls, regions]
+
+
+def _labelled(*values: Any) -> Select[Any]:
+    return select(*(value.label(name) for value, name in zip(values, COLUMNS, strict=True)))
+
+
+def stored(warnings: Any, *, where: Any = lambda township: []) -> Select[Any]:
+    """The stored rollup rows of the given (sealed) warnings."""
+    rollup = ReportRollup.__table__.c
+    return select(*(rollup[name] for name in COLUMNS)).where(
+        rollup.warning_id.in_(warnings), *where(rollup.township_digits)
+    )
+
+
+async def seal_due(session: AsyncSession, *, now: datetime) -> str | None:
+    """Seal one warning whose week has ended: its rollup rows stored, then `sealed_at` set, in the
+    caller's transaction. Processes side by side each take another warning (SKIP LOCKED)."""
+    due = (
+        select(Warning.id)
+        .where(Warning.sealed_at.is_(None), Warning.closed_at < now - FEEDBACK_WINDOW - SEAL_MARGIN)
+        .order_by(Warning.closed_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    warning_id = await session.scalar(due)
+    if warning_id is None:
+        return None
+    parts = union_all(*counted([warning_id], postgres=session.bind.dialect.name == "postgresql")).subquery()
+    keys = [parts.c.warning_id, parts.c.township_digits]
+    # A township's calls and its regions come from two selects: one row each, summed (only the
+    # calls' row has times).
+    figures = [func.max(parts.c[name]) if name == "ack_seconds" else func.sum(parts.c[name]) for name in COLUMNS[2:]]
+    rows = select(*keys, *figures).group_by(*keys)
+    await session.execute(insert(ReportRollup).from_select(COLUMNS, rows))
+    await session.execute(update(Warning).where(Warning.id == warning_id).values(sealed_at=now))
+    return str(warning_id)
