@@ -247,23 +247,21 @@ async def bulk_insert(
             await connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({values})", few)
             return
         records = itertools.chain(few, records)
-        # The driver only joins the session's transaction once SQLAlchemy has begun it; a COPY before
-        # that would commit on its own.
+        # The driver only joins the session's transaction once SQLAlchemy has begun it; a statement
+        # of the driver's own before that would commit on its own.
         await session.execute(text("SELECT 1"))
         driver = (await (await session.connection()).get_raw_connection()).driver_connection
         assert driver is not None
         if not skip_existing:
             await driver.copy_records_to_table(table.name, records=records, columns=columns)
             return
-        staging = f"{table.name}_incoming"
-        await driver.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS"
-            f" SELECT {names} FROM {table.name} WITH NO DATA"
+        # Rows already there are left out: one INSERT of the columns as arrays (COPY cannot skip).
+        arrays = ", ".join(
+            f"${number}::{table.c[name].type.compile(dialect=dialect)}[]" for number, name in enumerate(columns, 1)
         )
-        await driver.copy_records_to_table(staging, records=records, columns=columns)
         await driver.execute(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING;"
-            f" TRUNCATE {staging}"
+            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
+            *(list(column) for column in zip(*records, strict=True)),
         )
         return
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]

@@ -262,15 +262,18 @@ def _percentile(values: Sequence[float], share: float) -> float:
 
 
 async def _sqlite_percentiles(session: AsyncSession, scope: _Scope, keys: list[str]) -> dict[str, tuple[float, float]]:
-    """Median and 90th percentile per key, from the sorted times (SQLite has no percentile_cont)."""
+    """Median and 90th percentile per key (SQLite has no percentile_cont): each rollup row's times
+    come as one list, gathered per key and sorted here."""
     facts = scope.facts(start=keys[0], end=keys[-1] + "~")
-    key = scope.key(facts.c.township_digits)
-    seconds = func.json_each(facts.c.ack_seconds).table_valued("value")
-    query = select(key, seconds.c.value).select_from(facts).join(seconds, true()).order_by(key, seconds.c.value)
+    query = select(scope.key(facts.c.township_digits), facts.c.ack_seconds).where(facts.c.ack_seconds.is_not(None))
     times: dict[str, list[float]] = {}
-    for group, value in (await session.execute(query)).tuples():
-        times.setdefault(group, []).append(float(value))
-    return {group: (_percentile(values, 0.5), _percentile(values, 0.9)) for group, values in times.items()}
+    for group, seconds in (await session.execute(query)).tuples():
+        times.setdefault(group, []).extend(seconds)
+    return {
+        group: (_percentile(values, 0.5), _percentile(values, 0.9))
+        for group, values in ((group, sorted(values)) for group, values in times.items())
+        if values
+    }
 
 
 async def response_rows(
