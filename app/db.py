@@ -214,6 +214,13 @@ def _converted(
         yield tuple(record)
 
 
+def _array_of(column: Any, dialect: Any) -> str:
+    """The PostgreSQL array type of a scalar column's values, for a parameter unnested into rows."""
+    if isinstance(column.type.dialect_impl(dialect), postgresql.ARRAY):
+        raise TypeError(f"{column.name}: array columns cannot be unnested into rows; insert them without skipping")
+    return column.type.compile(dialect=dialect).split(" COLLATE ")[0] + "[]"
+
+
 async def bulk_insert(
     session: AsyncSession, model: type["Base"], rows: Iterable[dict[str, Any]], *, skip_existing: bool = False
 ) -> None:
@@ -225,7 +232,8 @@ async def bulk_insert(
     `skip_existing`, rows whose unique keys are already taken are left out (ON CONFLICT DO NOTHING).
 
     `rows` may be a generator: on PostgreSQL it is consumed while the COPY streams, so building the
-    rows in Python overlaps with the server storing the ones already sent.
+    rows in Python overlaps with the server storing the ones already sent (with `skip_existing`,
+    one statement of scalar columns, the rows gathered first).
     """
     iterator = iter(rows)
     first = next(iterator, None)
@@ -256,9 +264,7 @@ async def bulk_insert(
             await driver.copy_records_to_table(table.name, records=records, columns=columns)
             return
         # Rows already there are left out: one INSERT of the columns as arrays (COPY cannot skip).
-        arrays = ", ".join(
-            f"${number}::{table.c[name].type.compile(dialect=dialect)}[]" for number, name in enumerate(columns, 1)
-        )
+        arrays = ", ".join(f"${number}::{_array_of(table.c[name], dialect)}" for number, name in enumerate(columns, 1))
         await driver.execute(
             f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
             *(list(column) for column in zip(*records, strict=True)),

@@ -80,9 +80,9 @@ async def acknowledge(
     (codes, details): regions the person has been to, confirmed reached in the same step (已叫醒)."""
     if call.status == "acknowledged":
         return call
-    ensure_unsealed(await session.get_one(Warning, call.warning_id), now)
     if call.status not in ANSWERABLE:
         raise Conflict(f"Call {call.id} is {call.status}; it can no longer be acknowledged.")
+    ensure_unsealed(await session.get_one(Warning, call.warning_id), now)
     late = now > call.deadline_at
     result = await session.execute(
         update(Call)
@@ -156,7 +156,7 @@ def feedback_closes_at(warning: Warning) -> datetime | None:
 def ensure_unsealed(warning: Warning, now: datetime) -> None:
     """410 once the warning's record is sealed, a week after it ended: its figures are final."""
     closes_at = feedback_closes_at(warning)
-    if closes_at is not None and now > closes_at:
+    if warning.sealed_at is not None or (closes_at is not None and now > closes_at):
         raise AppError(
             f"Warning {warning.id} ended more than a week ago; its record is sealed and takes no more "
             "answers, feedback or confirmations.",

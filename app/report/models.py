@@ -28,7 +28,7 @@ class ReportRollup(Base):
     acknowledged: Mapped[int]
     in_time: Mapped[int]
     with_feedback: Mapped[int]
-    # Answer times of the acknowledged calls, for the percentiles (None when nobody answered).
+    # Answer times of the acknowledged calls, for the percentiles (None or empty when nobody answered).
     ack_seconds: Mapped[list[float] | None] = mapped_column(Seconds)
     targeted_regions: Mapped[int]
     reached_regions: Mapped[int]

@@ -40,6 +40,7 @@ COLUMNS = [column.name for column in ReportRollup.__table__.columns]
 
 
 def township_of(code: SQLColumnExpression[str]) -> ColumnElement[str]:
+    """The township a code lies in, as its first nine digits (a county's own: its digits and 000)."""
     return func.substr(code, 1, TOWNSHIP_DIGITS)
 
 
@@ -114,7 +115,7 @@ async def seal_due(session: AsyncSession, *, now: datetime) -> str | None:
         .where(Warning.sealed_at.is_(None), Warning.closed_at < now - FEEDBACK_WINDOW - SEAL_MARGIN)
         .order_by(Warning.closed_at)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     warning_id = await session.scalar(due)
     if warning_id is None:
@@ -125,6 +126,8 @@ async def seal_due(session: AsyncSession, *, now: datetime) -> str | None:
     # calls' row has times).
     figures = [func.max(parts.c[name]) if name == "ack_seconds" else func.sum(parts.c[name]) for name in COLUMNS[2:]]
     rows = select(*keys, *figures).group_by(*keys)
+    sealing = update(Warning).where(Warning.id == warning_id, Warning.sealed_at.is_(None)).values(sealed_at=now)
+    if (await session.execute(sealing.returning(Warning.id))).scalar() is None:
+        return None  # sealed by another process meanwhile
     await session.execute(insert(ReportRollup).from_select(COLUMNS, rows))
-    await session.execute(update(Warning).where(Warning.id == warning_id).values(sealed_at=now))
     return str(warning_id)

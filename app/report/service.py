@@ -26,6 +26,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_scope
@@ -145,6 +146,8 @@ class _Scope:
     def inside(self, township: SQLColumnExpression[str]) -> ColumnElement[bool]:
         """In the subtree and below the level above the grouping: a county's own staff belong to no
         township. (A township straight under a prefecture, as in 东莞, counts in its prefecture's row.)"""
+        # Judged on the township's digits, which every code below a township has (a village code
+        # with township digits 000 would count in no row; the national table has none).
         above = ABOVE_DIGITS[self.digits]
         zeros = "0" * (rollup.TOWNSHIP_DIGITS - above)
         return and_(township.startswith(self.prefix), func.substr(township, above + 1) != zeros)
@@ -172,11 +175,11 @@ def _rows_query(scope: _Scope, facts: CTE, fetch: int | None) -> Select[Any]:
     escalated regions; on PostgreSQL the median and 90th percentile of the answer times too."""
     figures = facts.c
     key = scope.key(figures.township_digits).label("key")
+    summed = [name for name in rollup.COLUMNS[2:] if name != "ack_seconds"]
     counts = select(
         key,
-        func.count(func.distinct(scope.bytewise(figures.warning_id))).filter(figures.calls > 0),
-        *(func.sum(figures[name]) for name in rollup.COLUMNS[2:6]),
-        *(func.sum(figures[name]) for name in rollup.COLUMNS[7:]),
+        func.count(func.distinct(scope.bytewise(figures.warning_id))).filter(figures.calls > 0).label("warnings"),
+        *(func.sum(figures[name]).label(name) for name in summed),
     ).group_by(key)
     if not scope.postgres:
         return counts.order_by(key).limit(fetch) if fetch is not None else counts.order_by(key)
@@ -197,12 +200,12 @@ def _rows_query(scope: _Scope, facts: CTE, fetch: int | None) -> Select[Any]:
 
 async def _figures(
     session: AsyncSession, scope: _Scope, group_by: GroupBy, after: str | None, fetch: int | None
-) -> list[Sequence[Any]]:
+) -> list[Row[Any]]:
     """The report's figures per row. On PostgreSQL the rows are split in two halves by code, each
     aggregated on a connection of its own at the same time: the ordered aggregates (percentiles,
     distinct warnings) sort each row's values on one core per query, so two halves use both cores."""
     if not scope.postgres:
-        return list((await session.execute(_rows_query(scope, scope.facts(after=after), fetch))).tuples())
+        return list(await session.execute(_rows_query(scope, scope.facts(after=after), fetch)))
     levels = select(func.substr(Region.code, 1, scope.digits)).where(
         Region.level == group_by, Region.code.startswith(scope.prefix), Region.abolished.is_(False)
     )
@@ -217,7 +220,7 @@ async def _figures(
         _rows_query(scope, scope.facts(start=middle), fetch),
     ]
 
-    async def aggregate(query: Select[Any]) -> list[Sequence[Any]]:
+    async def aggregate(query: Select[Any]) -> list[Row[Any]]:
         async with session_scope(read_only=True) as own:
             return await _aggregate(own, query, parallel=False)
 
@@ -241,7 +244,7 @@ async def _middle_key(session: AsyncSession, scope: _Scope, keys: list[str]) -> 
     return keys[len(keys) // 2]
 
 
-async def _aggregate(session: AsyncSession, query: Select[Any], *, parallel: bool) -> list[Sequence[Any]]:
+async def _aggregate(session: AsyncSession, query: Select[Any], *, parallel: bool) -> list[Row[Any]]:
     """Run an aggregate over up to a year of calls: sorts in memory, no JIT compile (it costs more
     than it saves here), and PostgreSQL's parallel workers when this is the only query running."""
     settings = ["jit = off", "work_mem = '128MB'"]
@@ -250,7 +253,7 @@ async def _aggregate(session: AsyncSession, query: Select[Any], *, parallel: boo
     )
     for setting in settings:
         await session.execute(text(f"SET LOCAL {setting}"))
-    return list((await session.execute(query)).tuples())
+    return list(await session.execute(query))
 
 
 def _percentile(values: Sequence[float], share: float) -> float:
@@ -286,24 +289,26 @@ async def response_rows(
     figures = await _figures(session, scope, group_by, after_key, fetch)
     acks: dict[str, tuple[float, float]] = {}
     if scope.postgres:
-        acks = {row[0]: (row[9][0], row[9][1]) for row in figures if row[9] is not None}
+        acks = {row.key: (row.shares[0], row.shares[1]) for row in figures if row.shares is not None}
     elif figures:
-        acks = await _sqlite_percentiles(session, scope, [row[0] for row in figures])
-    names = await _names(session, [row[0].ljust(12, "0") for row in figures])
+        acks = await _sqlite_percentiles(session, scope, [row.key for row in figures])
+    names = await _names(session, [row.key.ljust(12, "0") for row in figures])
     rows = []
-    for key, warnings, *counts in figures:
-        calls, acknowledged, in_time, with_feedback, targeted, reached, escalated = (int(n) for n in counts[:7])
-        median, p90 = acks.get(key, (None, None))
-        row = ResponseRow(
-            region_code=key.ljust(12, "0"), name=names.get(key.ljust(12, "0"), ""), warnings=warnings,
-            calls=calls, acknowledged=acknowledged, ack_rate=_share(acknowledged, calls),
+    for row in figures:
+        calls, acknowledged, reached, targeted = (int(n) for n in (row.calls, row.acknowledged, row.reached_regions,
+                                                                   row.targeted_regions))  # fmt: skip
+        median, p90 = acks.get(row.key, (None, None))
+        code = row.key.ljust(12, "0")
+        entry = ResponseRow(
+            region_code=code, name=names.get(code, ""), warnings=row.warnings, calls=calls,
+            acknowledged=acknowledged, ack_rate=_share(acknowledged, calls),
             median_ack_s=None if median is None else round(float(median), 3),
             p90_ack_s=None if p90 is None else round(float(p90), 3),
-            within_deadline_rate=_share(in_time, calls), unanswered=calls - acknowledged, escalated=escalated,
-            targeted_regions=targeted, reached_regions=reached, reached_rate=_share(reached, targeted),
-            feedback_rate=_share(with_feedback, acknowledged),
+            within_deadline_rate=_share(int(row.in_time), calls), unanswered=calls - acknowledged,
+            escalated=int(row.escalated_regions), targeted_regions=targeted, reached_regions=reached,
+            reached_rate=_share(reached, targeted), feedback_rate=_share(int(row.with_feedback), acknowledged),
         )  # fmt: skip
-        rows.append(row)
+        rows.append(entry)
     return rows
 
 

@@ -230,11 +230,11 @@ async def confirm_region(
 ) -> WarningRegion:
     """Mark a targeted region reached by other means (a call outside the system, a visit). Idempotent."""
     code = warning_service.region_service.require_code(code)
-    call_service.ensure_unsealed(warning, now)
     region = await session.get(WarningRegion, (warning.id, code))
     if region is None:
         raise NotFound(f"Warning {warning.id} does not target region {code}.")
     if region.state != "reached":
+        call_service.ensure_unsealed(warning, now)
         reached = await call_service.mark_regions_reached(
             session, warning.id, [code], by="confirmed", actor=actor, call_id=None, now=now,
             details={"method": data.method, "note": data.note},

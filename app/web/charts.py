@@ -2,12 +2,13 @@
 how long people took to answer, and the share of targeted regions reached per county or township."""
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.call.models import Call
+from app.report import rollup
 from app.report import service as report_service
 from app.report.service import Coverage, ResponseRow
 from app.warning.models import Warning
@@ -31,15 +32,9 @@ class Bar:
     warn: bool = False
 
 
-def _ack_seconds(session: AsyncSession) -> ColumnElement[float]:
-    if session.bind.dialect.name == "postgresql":
-        return cast(ColumnElement[float], func.date_part("epoch", Call.acknowledged_at - Call.created_at))
-    return (func.julianday(Call.acknowledged_at) - func.julianday(Call.created_at)) * 86400.0
-
-
 async def ack_times(session: AsyncSession, coverage: Coverage) -> list[tuple[str, int]]:
     """Alert calls of the covered warnings by time to acknowledge, in buckets, and those never answered."""
-    seconds = _ack_seconds(session)
+    seconds = rollup.ack_seconds(session.bind.dialect.name == "postgresql")
     whens: list[Any] = [(Call.acknowledged_at.is_(None), len(BUCKETS))]
     whens += [(seconds <= bound, index) for index, (bound, _) in enumerate(BUCKETS) if bound is not None]
     bucket = case(*whens, else_=len(BUCKETS) - 1).label("bucket")

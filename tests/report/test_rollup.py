@@ -5,12 +5,14 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select, update
 
 from app.call.models import Call
 from app.db import session_scope, utc_now
 from app.report import rollup
+from app.report import service as report_service
 from app.report.models import ReportRollup
 from app.warning.models import Warning, WarningRegion
 from tests.conftest import requires_postgres
@@ -37,15 +39,24 @@ async def seal_all() -> list[str]:
 
 
 async def every_report(client: AsyncClient) -> list[list[dict[str, Any]]]:
-    return [
-        await report(client, group_by=group_by, region_code=region)
-        for group_by in ("county", "township")
-        for region in (COUNTY, TOWNSHIP[:9].ljust(12, "0"))
-        if group_by == "township" or region == COUNTY
-    ]
+    """The county's rows, its townships' (whole and page by page), and one township's."""
+    reports = [await report(client, group_by=group_by) for group_by in ("county", "township")]
+    reports.append(await report(client, group_by="township", region_code=TOWNSHIP))
+    paged: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"region_code": COUNTY, "group_by": "township", "limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/v1/reports/response", params=params)).json()
+        paged += page["items"]
+        if not (cursor := page["next_cursor"]):
+            break
+    return [*reports, paged]
 
 
-async def test_sealed_warnings_report_the_figures_their_calls_gave(client: AsyncClient, regions: None) -> None:
+async def test_sealed_warnings_report_the_figures_their_calls_gave(
+    client: AsyncClient, regions: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_service, "SPLIT_ABOVE", 2)  # rows aggregated in halves on PostgreSQL
     await roster(client)
     old = await a_warning_answered(client)
     await send_all()
@@ -58,7 +69,8 @@ async def test_sealed_warnings_report_the_figures_their_calls_gave(client: Async
 
     await close_long_ago(old["id"])
     assert await seal_all() == [old["id"]]
-    assert await every_report(client) == before
+    after = await every_report(client)
+    assert after == before and after[3] == after[1]
     async with session_scope() as session:
         sealed = await session.get_one(Warning, old["id"])
         assert sealed.sealed_at is not None
@@ -77,17 +89,31 @@ async def test_sealed_warnings_report_the_figures_their_calls_gave(client: Async
 async def test_a_sealed_record_takes_no_more_answers_or_confirmations(client: AsyncClient, regions: None) -> None:
     await roster(client, skip=(VILLAGE,))
     warning = await issue(client)
+    alerts = await calls(client, warning["id"], kind="alert")
+    answered, silent, closed = alerts[0], alerts[1], alerts[2]
+    taken = await client.post(f"/api/v1/calls/{answered['id']}/ack", json={"method": "phone", "note": "电话"})
+    assert taken.status_code == 200, taken.text
+    async with session_scope() as session:  # as if its ladder had run out
+        await session.execute(update(Call).where(Call.id == silent["id"]).values(status="unanswered"))
     await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"kind": "lifted"})
     await close_long_ago(warning["id"])
-    silent = next(c for c in await calls(client, warning["id"]) if c["status"] != "acknowledged")
-    answered = await client.post(f"/api/v1/calls/{silent['id']}/ack", json={"method": "phone", "note": "电话"})
-    assert answered.status_code == 410 and "sealed" in answered.json()["detail"], answered.text
+
+    late = await client.post(f"/api/v1/calls/{silent['id']}/ack", json={"method": "phone", "note": "电话"})
+    assert late.status_code == 410 and "sealed" in late.json()["detail"], late.text
+    cancelled = await client.post(f"/api/v1/calls/{closed['id']}/ack", json={"method": "phone", "note": "电话"})
+    assert cancelled.status_code == 409, cancelled.text
     confirmed = await client.post(f"/api/v1/warnings/{warning['id']}/regions/{VILLAGE}/confirm", json={"note": "到过"})
     assert confirmed.status_code == 410, confirmed.text
+    again = await client.post(
+        f"/api/v1/warnings/{warning['id']}/regions/{answered['contact']['region_code']}/confirm", json={"note": "到过"}
+    )
+    assert again.status_code == 200 and again.json()["state"] == "reached", again.text
+    elsewhere = await client.post(f"/api/v1/warnings/{warning['id']}/regions/110101000000/confirm", json={})
+    assert elsewhere.status_code == 404, elsewhere.text
     async with session_scope() as session:
         call = await session.get_one(Call, silent["id"])
         region = await session.get_one(WarningRegion, (warning["id"], VILLAGE))
-        assert call.acknowledged_at is None and region.state == "uncovered"
+        assert call.acknowledged_at is None and call.status == "unanswered" and region.state == "uncovered"
 
 
 @requires_postgres
