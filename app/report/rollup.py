@@ -14,14 +14,18 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Select,
     SQLColumnExpression,
+    and_,
+    case,
     false,
     func,
     insert,
     literal,
     null,
     select,
+    true,
     type_coerce,
     union_all,
     update,
@@ -55,7 +59,8 @@ def ack_seconds(postgres: bool) -> ColumnElement[float]:
 def counted(warnings: Any, *, postgres: bool, where: Any = lambda township: []) -> list[Select[Any]]:
     """Rollup rows of the given warnings counted from their rows: one select over their alert
     calls, one over their targeted regions, each with all of ReportRollup's columns (a township
-    may appear in both). `where(township)` adds conditions on the township's digits."""
+    may appear in both). `where(code)` adds conditions on a code's first nine digits (given the
+    whole code, so that the planner can use its statistics)."""
     answered = Call.acknowledged_at.is_not(None)
     call_township = township_of(Call.contact_region_code)
     times = (func.array_agg if postgres else func.json_group_array)(ack_seconds(postgres)).filter(answered)
@@ -72,7 +77,7 @@ def counted(warnings: Any, *, postgres: bool, where: Any = lambda township: []) 
             literal(0),
             literal(0),
         )
-        .where(Call.warning_id.in_(warnings), Call.kind == "alert", *where(call_township))
+        .where(Call.warning_id.in_(warnings), Call.kind == "alert", *where(Call.contact_region_code))
         .group_by(Call.warning_id, call_township)
     )
     region_township = township_of(WarningRegion.region_code)
@@ -89,10 +94,58 @@ def counted(warnings: Any, *, postgres: bool, where: Any = lambda township: []) 
             func.count().filter(WarningRegion.state == "reached"),
             func.count(WarningRegion.escalated_at),
         )
-        .where(WarningRegion.warning_id.in_(warnings), *where(region_township))
+        .where(WarningRegion.warning_id.in_(warnings), *where(WarningRegion.region_code))
         .group_by(WarningRegion.warning_id, region_township)
     )
     return [calls, regions]
+
+
+CALL_FIGURES = ["calls", "acknowledged", "in_time", "with_feedback"]
+REGION_FIGURES = ["targeted_regions", "reached_regions", "escalated_regions"]
+
+
+def answers_one_a_row(sealed: Any, unsealed: Any, *, where: Any) -> list[Select[Any]]:
+    """The calls' figures for one aggregate on PostgreSQL (warning_id, code, CALL_FIGURES, seconds),
+    each row with at most one answer time: the sealed warnings' rollup rows, then their answer times
+    unnested one a row (nothing else on those rows), and the other warnings' alert calls one row
+    each. Counting these calls straight, rather than rolled up on the fly, spares a warning of a
+    million calls from building arrays only to unnest them."""
+    rollup = ReportRollup.__table__.c
+    counts = select(
+        rollup.warning_id, rollup.township_digits.label("code"), *(rollup[name] for name in CALL_FIGURES),
+        type_coerce(null(), Float).label("seconds"),
+    ).where(rollup.warning_id.in_(sealed), *where(rollup.township_digits))  # fmt: skip
+    times = func.unnest(rollup.ack_seconds).table_valued("s").render_derived(name="times")
+    answer_times = (
+        select(null(), rollup.township_digits, *(literal(0) for _ in CALL_FIGURES), times.c.s)
+        .select_from(ReportRollup.__table__)
+        .join(times, true())
+        .where(rollup.warning_id.in_(sealed), *where(rollup.township_digits))
+    )
+    answered = Call.acknowledged_at.is_not(None)
+    calls = select(
+        Call.warning_id, Call.contact_region_code, literal(1), _one_if(answered),
+        _one_if(answered, Call.late.is_(false())), _one_if(answered, Call.feedback_count > 0), ack_seconds(True),
+    ).where(Call.warning_id.in_(unsealed), Call.kind == "alert", *where(Call.contact_region_code))  # fmt: skip
+    return [counts, answer_times, calls]
+
+
+def regions_one_a_row(sealed: Any, unsealed: Any, *, where: Any) -> list[Select[Any]]:
+    """The targeted regions' figures (code, REGION_FIGURES): the sealed warnings' rollup rows and
+    the other warnings' regions one row each."""
+    rollup = ReportRollup.__table__.c
+    stored = select(rollup.township_digits.label("code"), *(rollup[name] for name in REGION_FIGURES)).where(
+        rollup.warning_id.in_(sealed), *where(rollup.township_digits)
+    )
+    regions = select(
+        WarningRegion.region_code, literal(1), _one_if(WarningRegion.state == "reached"),
+        _one_if(WarningRegion.escalated_at.is_not(None)),
+    ).where(WarningRegion.warning_id.in_(unsealed), *where(WarningRegion.region_code))  # fmt: skip
+    return [stored, regions]
+
+
+def _one_if(*conditions: Any) -> ColumnElement[int]:
+    return case((and_(*conditions), 1), else_=0)
 
 
 def _labelled(*values: Any) -> Select[Any]:

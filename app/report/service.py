@@ -5,7 +5,7 @@ found from the statistical codes themselves (the first 6 or 9 digits name a regi
 township), so a year of calls is grouped without joining each call to the region tree."""
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
@@ -21,7 +21,6 @@ from sqlalchemy import (
     literal,
     select,
     text,
-    true,
     tuple_,
     union_all,
 )
@@ -150,19 +149,30 @@ class _Scope:
         # with township digits 000 would count in no row; the national table has none).
         above = ABOVE_DIGITS[self.digits]
         zeros = "0" * (rollup.TOWNSHIP_DIGITS - above)
-        return and_(township.startswith(self.prefix), func.substr(township, above + 1) != zeros)
+        return and_(township.startswith(self.prefix), func.substr(township, above + 1, len(zeros)) != zeros)
+
+    def where(
+        self, after: str | None = None, start: str | None = None, end: str | None = None
+    ) -> Callable[[SQLColumnExpression[str]], list[ColumnElement[bool]]]:
+        """Conditions on a code (or its township digits): inside, its key after `after`, from
+        `start` on and before `end` (as given)."""
+
+        def conditions(code: SQLColumnExpression[str]) -> list[ColumnElement[bool]]:
+            key = self.key(code)
+            bounds = [key > after if after else None, key >= start if start else None, key < end if end else None]
+            return [self.inside(code), *(bound for bound in bounds if bound is not None)]
+
+        return conditions
 
     def facts(self, *, after: str | None = None, start: str | None = None, end: str | None = None) -> CTE:
-        """The rollup rows whose key is after `after`, from `start` on and before `end` (as given)."""
-
-        def where(township: SQLColumnExpression[str]) -> list[ColumnElement[bool]]:
-            key = self.key(township)
-            bounds = [key > after if after else None, key >= start if start else None, key < end if end else None]
-            return [self.inside(township), *(bound for bound in bounds if bound is not None)]
-
-        stored = rollup.stored(self.warnings.scalar_subquery(), where=where)
-        counted = rollup.counted(self.unsealed.scalar_subquery(), postgres=self.postgres, where=where)
-        return union_all(stored, *counted).cte("facts")
+        """SQLite: rollup rows, stored or counted, with their answer times as a list."""
+        sealed, unsealed, where = (
+            self.warnings.scalar_subquery(),
+            self.unsealed.scalar_subquery(),
+            self.where(after, start, end),
+        )
+        stored = rollup.stored(sealed, where=where)
+        return union_all(stored, *rollup.counted(unsealed, postgres=False, where=where)).cte("facts")
 
 
 def _warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
@@ -170,31 +180,54 @@ def _warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
     return [Warning.created_at >= period.since, Warning.created_at < period.until, Warning.mode == coverage.mode]
 
 
-def _rows_query(scope: _Scope, facts: CTE, fetch: int | None) -> Select[Any]:
+def _rows_query(scope: _Scope, fetch: int | None, **bounds: str | None) -> Select[Any]:
     """Per key: warnings, calls, acknowledged, in time, with feedback, targeted, reached and
     escalated regions; on PostgreSQL the median and 90th percentile of the answer times too."""
-    figures = facts.c
-    key = scope.key(figures.township_digits).label("key")
-    summed = [name for name in rollup.COLUMNS[2:] if name != "ack_seconds"]
-    counts = select(
-        key,
-        func.count(func.distinct(scope.bytewise(figures.warning_id))).filter(figures.calls > 0).label("warnings"),
-        *(func.sum(figures[name]).label(name) for name in summed),
-    ).group_by(key)
     if not scope.postgres:
-        return counts.order_by(key).limit(fetch) if fetch is not None else counts.order_by(key)
-    counted = counts.subquery()
-    seconds = func.unnest(figures.ack_seconds).table_valued("s").render_derived(name="seconds")
-    # Both percentiles from one sort of the row's answer times.
-    shares = postgresql.array([literal(0.5), literal(0.9)], type_=Float)
-    times = (
-        select(key, func.percentile_cont(shares).within_group(seconds.c.s).label("shares"))
-        .select_from(facts)
-        .join(seconds, true())
-        .group_by(key)
-        .subquery()
-    )
-    query = select(counted, times.c.shares).outerjoin(times, times.c.key == counted.c.key).order_by(counted.c.key)
+        facts = scope.facts(**bounds).c
+        key = scope.key(facts.township_digits).label("key")
+        query = select(
+            key,
+            func.count(func.distinct(facts.warning_id)).filter(facts.calls > 0).label("warnings"),
+            *(func.sum(facts[name]).label(name) for name in rollup.CALL_FIGURES + rollup.REGION_FIGURES),
+        ).group_by(key)
+    else:
+        sealed, unsealed, where = (
+            scope.warnings.scalar_subquery(),
+            scope.unsealed.scalar_subquery(),
+            scope.where(**bounds),
+        )
+        answers = union_all(*rollup.answers_one_a_row(sealed, unsealed, where=where)).subquery().c
+        answer_key = scope.key(answers.code)
+        # Both percentiles from one sort of the row's answer times.
+        shares = postgresql.array([literal(0.5), literal(0.9)], type_=Float)
+        calls = (
+            select(
+                answer_key.label("key"),
+                func.count(func.distinct(scope.bytewise(answers.warning_id)))
+                .filter(answers.calls > 0)
+                .label("warnings"),
+                *(func.sum(answers[name]).label(name) for name in rollup.CALL_FIGURES),
+                func.percentile_cont(shares).within_group(answers.seconds).label("shares"),
+            )
+            .group_by(answer_key)
+            .subquery()
+        )
+        regions = union_all(*rollup.regions_one_a_row(sealed, unsealed, where=where)).subquery().c
+        region_key = scope.key(regions.code)
+        targeted = (
+            select(region_key.label("key"), *(func.sum(regions[name]).label(name) for name in rollup.REGION_FIGURES))
+            .group_by(region_key)
+            .subquery()
+        )
+        # A row exists where there were calls or targeted regions (a region nobody is on record for).
+        key = func.coalesce(calls.c.key, targeted.c.key).label("key")
+        query = select(
+            key, func.coalesce(calls.c.warnings, 0).label("warnings"),
+            *(func.coalesce(calls.c[name], 0).label(name) for name in rollup.CALL_FIGURES),
+            *(func.coalesce(targeted.c[name], 0).label(name) for name in rollup.REGION_FIGURES), calls.c.shares,
+        ).select_from(calls.join(targeted, calls.c.key == targeted.c.key, full=True))  # fmt: skip
+    query = query.order_by(key)
     return query.limit(fetch) if fetch is not None else query
 
 
@@ -205,7 +238,7 @@ async def _figures(
     aggregated on a connection of its own at the same time: the ordered aggregates (percentiles,
     distinct warnings) sort each row's values on one core per query, so two halves use both cores."""
     if not scope.postgres:
-        return list(await session.execute(_rows_query(scope, scope.facts(after=after), fetch)))
+        return list(await session.execute(_rows_query(scope, fetch, after=after)))
     levels = select(func.substr(Region.code, 1, scope.digits)).where(
         Region.level == group_by, Region.code.startswith(scope.prefix), Region.abolished.is_(False)
     )
@@ -213,11 +246,11 @@ async def _figures(
         levels = levels.where(Region.code > after.ljust(12, "9"))
     keys = list(await session.scalars(levels.order_by(Region.code).limit(fetch or None)))
     if len(keys) < SPLIT_ABOVE:
-        return await _aggregate(session, _rows_query(scope, scope.facts(after=after), fetch), parallel=True)
+        return await _aggregate(session, _rows_query(scope, fetch, after=after), parallel=True)
     middle = await _middle_key(session, scope, keys)
     halves = [
-        _rows_query(scope, scope.facts(after=after, end=middle), fetch),
-        _rows_query(scope, scope.facts(start=middle), fetch),
+        _rows_query(scope, fetch, after=after, end=middle),
+        _rows_query(scope, fetch, start=middle),
     ]
 
     async def aggregate(query: Select[Any]) -> list[Row[Any]]:
