@@ -5,8 +5,11 @@ refuses with 410 (the link, feedback, a manual answer, a confirmation: call.serv
 so the rollup is final. The response report then reads a year of warnings from a few rows each and
 counts only the calls of warnings not yet sealed (see report.service).
 
-The same selects give a warning's rollup rows whether they are stored (`seal_due`) or counted on
-the fly for a report, so both follow one definition of each figure.
+`counted` gives a warning's rollup rows, stored when it is sealed (`seal_due`) and, on SQLite,
+counted on the fly for a report on warnings still open. On PostgreSQL a report counts the open
+warnings' calls and regions one a row instead (`answers_one_a_row`, `regions_one_a_row`), by the
+same definitions, which tests/report/test_rollup.py holds to: every report reads the same before
+and after a warning is sealed.
 """
 
 from datetime import datetime, timedelta
@@ -161,8 +164,9 @@ def stored(warnings: Any, *, where: Any = lambda township: []) -> Select[Any]:
 
 
 async def seal_due(session: AsyncSession, *, now: datetime) -> str | None:
-    """Seal one warning whose week has ended: its rollup rows stored, then `sealed_at` set, in the
-    caller's transaction. Processes side by side each take another warning (SKIP LOCKED)."""
+    """Seal one warning whose week has ended: `sealed_at` set and its rollup rows stored, in the
+    caller's transaction; returns its id (None when none is due). Processes side by side each take
+    another warning (SKIP LOCKED)."""
     due = (
         select(Warning.id)
         .where(Warning.sealed_at.is_(None), Warning.closed_at < now - FEEDBACK_WINDOW - SEAL_MARGIN)

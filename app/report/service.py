@@ -1,7 +1,8 @@
 """Response reports for auditors: per county or township, how fast and how fully the chain held.
 
-Aggregated in SQL over the calls of the warnings issued in the period. Counties and townships are
-found from the statistical codes themselves (the first 6 or 9 digits name a region's county and
+Aggregated in SQL over the warnings issued in the period: the sealed ones from their rollups by
+township (report.rollup), the others from their calls and targeted regions. Counties and townships
+are found from the statistical codes themselves (the first 6 or 9 digits name a region's county and
 township), so a year of calls is grouped without joining each call to the region tree."""
 
 import asyncio
