@@ -1,6 +1,8 @@
 """Charts for the report page, drawn as inline SVG by the template from the geometry computed here:
 how long people took to answer, and the share of targeted regions reached per county or township."""
 
+from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.call.models import Call
 from app.report import rollup
 from app.report import service as report_service
+from app.report.models import ReportRollup
 from app.report.service import Coverage, ResponseRow
 from app.warning.models import Warning
 
@@ -33,22 +36,31 @@ class Bar:
 
 
 async def ack_times(session: AsyncSession, coverage: Coverage) -> list[tuple[str, int]]:
-    """Alert calls of the covered warnings by time to acknowledge, in buckets, and those never answered."""
-    seconds = rollup.ack_seconds(session.bind.dialect.name == "postgresql")
-    whens: list[Any] = [(Call.acknowledged_at.is_(None), len(BUCKETS))]
-    whens += [(seconds <= bound, index) for index, (bound, _) in enumerate(BUCKETS) if bound is not None]
-    bucket = case(*whens, else_=len(BUCKETS) - 1).label("bucket")
+    """Alert calls of the covered warnings by time to acknowledge, in buckets, and those never
+    answered: counted from the calls of warnings still open, from the rollups of sealed ones."""
+    prefix = report_service.region_prefix(coverage.region)
     period = coverage.period
     warnings = select(Warning.id).where(
         Warning.created_at >= period.since, Warning.created_at < period.until, Warning.mode == coverage.mode
     )
-    query = (
+    seconds = rollup.ack_seconds(session.bind.dialect.name == "postgresql")
+    whens: list[Any] = [(Call.acknowledged_at.is_(None), len(BUCKETS))]
+    whens += [(seconds <= bound, index) for index, (bound, _) in enumerate(BUCKETS) if bound is not None]
+    bucket = case(*whens, else_=len(BUCKETS) - 1).label("bucket")
+    open_calls = (
         select(bucket, func.count())
-        .where(Call.warning_id.in_(warnings.scalar_subquery()), Call.kind == "alert")
-        .where(Call.contact_region_code.startswith(report_service.region_prefix(coverage.region)))
+        .where(Call.warning_id.in_(warnings.where(Warning.sealed_at.is_(None)).scalar_subquery()))
+        .where(Call.kind == "alert", Call.contact_region_code.startswith(prefix))
         .group_by(bucket)
     )
-    counts = dict((await session.execute(query)).tuples().all())
+    counts = Counter(dict((await session.execute(open_calls)).tuples().all()))
+    sealed = select(ReportRollup.calls - ReportRollup.acknowledged, ReportRollup.ack_seconds).where(
+        ReportRollup.warning_id.in_(warnings.scalar_subquery()), ReportRollup.township_digits.startswith(prefix)
+    )
+    bounds = [bound for bound, _ in BUCKETS if bound is not None]
+    for never, times in (await session.execute(sealed)).tuples():
+        counts[len(BUCKETS)] += never
+        counts.update(bisect_left(bounds, value) for value in times or [])
     labels = [label for _, label in BUCKETS] + [NEVER]
     return [(label, int(counts.get(index, 0))) for index, label in enumerate(labels)]
 

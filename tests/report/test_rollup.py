@@ -11,10 +11,12 @@ from sqlalchemy import func, select, update
 
 from app.call.models import Call
 from app.db import session_scope, utc_now
+from app.region.models import Region
 from app.report import rollup
 from app.report import service as report_service
 from app.report.models import ReportRollup
 from app.warning.models import Warning, WarningRegion
+from app.web import charts
 from tests.conftest import requires_postgres
 from tests.factories import COUNTY, VILLAGE, calls, issue, roster, send_all
 from tests.report.test_response import TOWNSHIP, a_warning_answered, report, report_back
@@ -53,6 +55,14 @@ async def every_report(client: AsyncClient) -> list[list[dict[str, Any]]]:
     return [*reports, paged]
 
 
+async def answer_times() -> list[tuple[str, int]]:
+    """The report page's chart of answer times over the county, for the last day."""
+    async with session_scope() as session:
+        county = await session.get_one(Region, COUNTY)
+        period = report_service.Period(utc_now() - timedelta(days=1), utc_now() + timedelta(days=1))
+        return await charts.ack_times(session, report_service.Coverage(county, period, "actual"))
+
+
 async def test_sealed_warnings_report_the_figures_their_calls_gave(
     client: AsyncClient, regions: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,13 +74,15 @@ async def test_sealed_warnings_report_the_figures_their_calls_gave(
     recent = await a_warning_answered(client, area_codes=[TOWNSHIP])  # still open: counted from its calls
     cancelled = await client.post(f"/api/v1/warnings/{old['id']}/cancel", json={"kind": "lifted"})
     assert cancelled.status_code == 200, cancelled.text
-    before = await every_report(client)
+    before, chart = await every_report(client), await answer_times()
+    assert sum(count for _, count in chart) > sum(count for label, count in chart if label == charts.NEVER) > 0
     assert await seal_all() == []  # the week has not passed
 
     await close_long_ago(old["id"])
     assert await seal_all() == [old["id"]]
     after = await every_report(client)
     assert after == before and after[3] == after[1]
+    assert await answer_times() == chart
     async with session_scope() as session:
         sealed = await session.get_one(Warning, old["id"])
         assert sealed.sealed_at is not None
