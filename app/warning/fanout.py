@@ -20,7 +20,7 @@ from app.call import escalation
 from app.call import metrics as call_metrics
 from app.call.models import Call
 from app.contact.models import Contact
-from app.db import bulk_insert, core_rows, new_id
+from app.db import bulk_insert, core_rows, new_ids
 from app.policy.service import channels_for_attempt
 from app.region import service as region_service
 from app.region.models import Region
@@ -203,9 +203,8 @@ async def store_calls(
 
     def call_rows() -> Iterator[dict[str, Any]]:
         """The calls, built while the COPY streams the ones before (see db.bulk_insert)."""
-        for phone, person in by_phone.items():
+        for (phone, person), call_id in zip(by_phone.items(), new_ids(len(by_phone)), strict=True):
             contact = person.contact
-            call_id = new_id()
             yield {
                 **common,
                 "id": call_id,
