@@ -155,7 +155,7 @@ def _labelled(*values: Any) -> Select[Any]:
     return select(*(value.label(name) for value, name in zip(values, COLUMNS, strict=True)))
 
 
-def stored(warnings: Any, *, where: Any = lambda township: []) -> Select[Any]:
+def stored(warnings: Any, *, where: Any) -> Select[Any]:
     """The stored rollup rows of the given (sealed) warnings."""
     rollup = ReportRollup.__table__.c
     return select(*(rollup[name] for name in COLUMNS)).where(

@@ -132,8 +132,10 @@ class _Scope:
         self.postgres = postgres
         self.prefix = region_prefix(coverage.region)
         self.digits = SIGNIFICANT_DIGITS[group_by]
-        self.warnings = select(Warning.id).where(*_warnings_of(coverage))
-        self.unsealed = self.warnings.where(Warning.sealed_at.is_(None))
+        # Ids of the period's warnings (only the sealed ones have rollup rows), and of those not sealed.
+        period = select(Warning.id).where(*warnings_of(coverage))
+        self.warnings = period.scalar_subquery()
+        self.unsealed = period.where(Warning.sealed_at.is_(None)).scalar_subquery()
 
     def key(self, township: SQLColumnExpression[str]) -> ColumnElement[str]:
         return self.bytewise(func.substr(township, 1, self.digits))
@@ -167,16 +169,13 @@ class _Scope:
 
     def facts(self, *, after: str | None = None, start: str | None = None, end: str | None = None) -> CTE:
         """SQLite: rollup rows, stored or counted, with their answer times as a list."""
-        sealed, unsealed, where = (
-            self.warnings.scalar_subquery(),
-            self.unsealed.scalar_subquery(),
-            self.where(after, start, end),
-        )
-        stored = rollup.stored(sealed, where=where)
-        return union_all(stored, *rollup.counted(unsealed, postgres=False, where=where)).cte("facts")
+        where = self.where(after, start, end)
+        stored = rollup.stored(self.warnings, where=where)
+        return union_all(stored, *rollup.counted(self.unsealed, postgres=False, where=where)).cte("facts")
 
 
-def _warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
+def warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
+    """Conditions on the warnings a report covers: issued in the period, of its mode."""
     period = coverage.period
     return [Warning.created_at >= period.since, Warning.created_at < period.until, Warning.mode == coverage.mode]
 
@@ -193,12 +192,8 @@ def _rows_query(scope: _Scope, fetch: int | None, **bounds: str | None) -> Selec
             *(func.sum(facts[name]).label(name) for name in rollup.CALL_FIGURES + rollup.REGION_FIGURES),
         ).group_by(key)
     else:
-        sealed, unsealed, where = (
-            scope.warnings.scalar_subquery(),
-            scope.unsealed.scalar_subquery(),
-            scope.where(**bounds),
-        )
-        answers = union_all(*rollup.answers_one_a_row(sealed, unsealed, where=where)).subquery().c
+        where = scope.where(**bounds)
+        answers = union_all(*rollup.answers_one_a_row(scope.warnings, scope.unsealed, where=where)).subquery().c
         answer_key = scope.key(answers.code)
         # Both percentiles from one sort of the row's answer times.
         shares = postgresql.array([literal(0.5), literal(0.9)], type_=Float)
@@ -214,7 +209,7 @@ def _rows_query(scope: _Scope, fetch: int | None, **bounds: str | None) -> Selec
             .group_by(answer_key)
             .subquery()
         )
-        regions = union_all(*rollup.regions_one_a_row(sealed, unsealed, where=where)).subquery().c
+        regions = union_all(*rollup.regions_one_a_row(scope.warnings, scope.unsealed, where=where)).subquery().c
         region_key = scope.key(regions.code)
         targeted = (
             select(region_key.label("key"), *(func.sum(regions[name]).label(name) for name in rollup.REGION_FIGURES))
@@ -390,7 +385,7 @@ async def unreached_regions(
     query = (
         select(Warning, WarningRegion)
         .join(WarningRegion, WarningRegion.warning_id == Warning.id)
-        .where(*_warnings_of(coverage), WarningRegion.state != "reached")
+        .where(*warnings_of(coverage), WarningRegion.state != "reached")
         .where(WarningRegion.region_code.startswith(region_prefix(coverage.region)))
         .order_by(Warning.id, WarningRegion.region_code)
     )

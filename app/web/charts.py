@@ -39,10 +39,7 @@ async def ack_times(session: AsyncSession, coverage: Coverage) -> list[tuple[str
     """Alert calls of the covered warnings by time to acknowledge, in buckets, and those never
     answered: counted from the calls of warnings still open, from the rollups of sealed ones."""
     prefix = report_service.region_prefix(coverage.region)
-    period = coverage.period
-    warnings = select(Warning.id).where(
-        Warning.created_at >= period.since, Warning.created_at < period.until, Warning.mode == coverage.mode
-    )
+    warnings = select(Warning.id).where(*report_service.warnings_of(coverage))
     seconds = rollup.ack_seconds(session.bind.dialect.name == "postgresql")
     whens: list[Any] = [(Call.acknowledged_at.is_(None), len(BUCKETS))]
     whens += [(seconds <= bound, index) for index, (bound, _) in enumerate(BUCKETS) if bound is not None]
