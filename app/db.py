@@ -270,7 +270,13 @@ async def bulk_insert(
             *(list(column) for column in zip(*records, strict=True)),
         )
         return
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+    # JSON goes straight to json_text, as on PostgreSQL: the column type's processor would only wrap it.
+    processors = [
+        json_text
+        if isinstance(table.c[name].type, JSON)
+        else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        for name in columns
+    ]
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     verb = "INSERT OR IGNORE" if skip_existing else "INSERT"

@@ -113,15 +113,23 @@ class Server:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600)
 
     def peak_rss_mb(self) -> float:
-        """The server's peak resident memory so far (VmHWM), in MB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """The peak resident memory so far (VmHWM) of the server's largest process, in MB: with
+        several workers, uvicorn's own process only watches them."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        peaks = [_peak_rss_mb(int(process)) for process in [pid, *children]]
+        return max(peaks, default=float("nan"))
 
     def close(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 @contextlib.contextmanager

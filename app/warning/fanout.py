@@ -81,11 +81,14 @@ def people_query(area_paths: list[str], reach: list[str]) -> Select[Any]:
 def group_people(rows: Iterable[Sequence[Any]]) -> dict[str, Person]:
     """One entry per phone (its lowest-rank row first), over every targeted region it answers for."""
     found: dict[str, Person] = {}
+    # People with the same channels share one list, written once (see db.bulk_insert).
+    shared: dict[tuple[str, ...], list[str]] = {}
     for contact_id, name, phone, region_code, role, rank, channels in rows:
         person = found.get(phone)
         if person is None:
             contact = {"id": contact_id, "name": name, "phone": phone, "region_code": region_code, "role": role,
                        "rank": rank}  # fmt: skip
+            channels = shared.setdefault(tuple(channels), channels)
             found[phone] = Person(contact=contact, region_codes=[region_code], channels=channels)
             continue
         if region_code not in person.region_codes:
