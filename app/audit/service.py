@@ -1,7 +1,8 @@
 """Writing audit events: each one hash-chained to the previous event of its chain."""
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+import itertools
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast
@@ -83,44 +84,63 @@ async def _lock_chain_head(session: AsyncSession, chain: str) -> tuple[str, int]
     return last_hash, length
 
 
+class Chain:
+    """Events appended to one chain in the caller's transaction: each is hashed as it is added, and
+    `write` stores them all and moves the head. A fan-out adds its calls' events while their own
+    rows stream to the database, so the hashing overlaps the database's work (see warning.fanout)."""
+
+    def __init__(self, name: str, head: tuple[str, int], at: datetime) -> None:
+        self.name = name
+        self.last_hash, self.length = head
+        self.at = at
+        self.stamp = at.isoformat(timespec="microseconds")
+        self.request_id = logs.request_id.get()
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, event: Event) -> None:
+        """Hash the event now; it is stored by `write`."""
+        self.rows.append(self._row(event))
+
+    def _row(self, event: Event) -> dict[str, Any]:
+        # A warning's events hang on its own chain and nowhere else (its timeline reads the chain).
+        assert event.warning_id is None or self.name == warning_chain(event.warning_id), (event.type, self.name)
+        if event.request_id is None:
+            event.request_id = self.request_id
+        digest = chain_hash(self.last_hash, canonical(self.name, self.stamp, event))
+        row = {
+            "at": self.at, "type": event.type, "chain": self.name, "warning_id": event.warning_id,
+            "call_id": event.call_id, "region_code": event.region_code, "actor": event.actor, "data": event.data,
+            "hash": digest, "prev_hash": self.last_hash, "request_id": event.request_id,
+        }  # fmt: skip
+        self.last_hash = digest
+        self.length += 1
+        return row
+
+    async def write(self, session: AsyncSession, more: Iterable[Event] = ()) -> None:
+        """Store the events added, then `more`, hashed while the COPY streams the ones before (see
+        db.bulk_insert), and move the head."""
+        before = self.length - len(self.rows)
+        await bulk_insert(session, AuditEvent, itertools.chain(self.rows, map(self._row, more)))
+        self.rows = []
+        if self.length == before:
+            return
+        moved = {"head": self.name, "moved_to": self.last_hash, "new_length": self.length, "at": self.at}
+        await core_rows(session, _MOVE_HEAD, moved)
+
+
+async def open_chain(session: AsyncSession, chain: str = REGISTRY_CHAIN, *, now: datetime | None = None) -> Chain:
+    """A chain to append to, its head locked until the caller's transaction ends."""
+    return Chain(chain, await _lock_chain_head(session, chain), now or utc_now())
+
+
 async def record_events(
     session: AsyncSession, events: list[Event], *, chain: str = REGISTRY_CHAIN, now: datetime | None = None
 ) -> None:
     """Append events to a chain in the caller's transaction."""
     if not events:
         return
-    at = now or utc_now()
-    last_hash, length = await _lock_chain_head(session, chain)
-    stamp = at.isoformat(timespec="microseconds")
-    current_request = logs.request_id.get()
-
-    def rows() -> Iterator[dict[str, Any]]:
-        """The chained rows, hashed while the COPY streams the ones before (see db.bulk_insert)."""
-        nonlocal last_hash
-        for event in events:
-            # A warning's events hang on its own chain and nowhere else (its timeline reads the chain).
-            assert event.warning_id is None or chain == warning_chain(event.warning_id), (event.type, chain)
-            if event.request_id is None:
-                event.request_id = current_request
-            digest = chain_hash(last_hash, canonical(chain, stamp, event))
-            yield {
-                "at": at,
-                "type": event.type,
-                "chain": chain,
-                "warning_id": event.warning_id,
-                "call_id": event.call_id,
-                "region_code": event.region_code,
-                "actor": event.actor,
-                "data": event.data,
-                "hash": digest,
-                "prev_hash": last_hash,
-                "request_id": event.request_id,
-            }
-            last_hash = digest
-
-    await bulk_insert(session, AuditEvent, rows())
-    moved = {"head": chain, "moved_to": last_hash, "new_length": length + len(events), "at": at}
-    await core_rows(session, _MOVE_HEAD, moved)
+    writer = await open_chain(session, chain, now=now)
+    await writer.write(session, events)
 
 
 async def record_warning_events(session: AsyncSession, events: list[Event], *, now: datetime) -> None:

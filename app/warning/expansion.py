@@ -97,7 +97,9 @@ async def _people_slice(session: AsyncSession, warning: Warning, progress: dict[
         rows = [row for row in rows if row[2] != last]
     by_phone = fanout.group_people(rows)
     actor = warning.created_by
-    events = await fanout.store_calls(session, warning, by_phone, actor=actor, now=now)
+    events: list[audit_service.Event] = []
+    # The chain's head is locked only at the end: answers to the calls of earlier slices go on meanwhile.
+    await fanout.store_calls(session, warning, by_phone, events.append, actor=actor, now=now)
     progress["calls"] += len(by_phone)
     progress["after"] = rows[-1][2] if rows else progress["after"]
     if not full:

@@ -6,7 +6,7 @@ Python, then bulk writes of regions, calls and events, all in the issuing transa
 notify.sender), and a crash before it stores nothing.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -131,11 +131,12 @@ async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: da
     uncovered = [region["code"] for region in regions if region["code"] not in covered]
     warning.targeted_regions = len(regions)
     warning.uncovered_area_codes = uncovered
-    events = [issued_event(warning, actor=actor, calls=len(by_phone), regions=len(regions), uncovered=uncovered)]
+    chain = await audit_service.open_chain(session, audit_service.warning_chain(warning.id), now=now)
+    chain.add(issued_event(warning, actor=actor, calls=len(by_phone), regions=len(regions), uncovered=uncovered))
     await bulk_insert(session, WarningRegion, region_rows(warning.id, regions, covered))
-    events += await store_calls(session, warning, by_phone, actor=actor, now=now)
-    events += await settle(session, warning, calls=len(by_phone), uncovered=uncovered, actor=actor, now=now)
-    await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
+    await store_calls(session, warning, by_phone, chain.add, actor=actor, now=now)
+    settled = await settle(session, warning, calls=len(by_phone), uncovered=uncovered, actor=actor, now=now)
+    await chain.write(session, settled)
     return len(by_phone)
 
 
@@ -180,14 +181,20 @@ async def settle(
 
 
 async def store_calls(
-    session: AsyncSession, warning: Warning, by_phone: dict[str, Person], *, actor: str, now: datetime
-) -> list[audit_service.Event]:
-    """Store one alert call per person (their first attempt due now, the deadline the warning's);
-    returns the `call.created` events to record."""
+    session: AsyncSession,
+    warning: Warning,
+    by_phone: dict[str, Person],
+    add_event: Callable[[audit_service.Event], None],
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Store one alert call per person (their first attempt due now, the deadline the warning's),
+    handing each `call.created` event to `add_event` as its call streams (a Chain's add hashes it
+    then, while the database stores the calls before it)."""
     sends = warning.mode != "test"
     deadline = warning.created_at + timedelta(seconds=warning.policy["ack_timeout_s"])
     secret = tokens.instance_secret()
-    events: list[audit_service.Event] = []
     common = {
         "warning_id": warning.id,
         "kind": "alert",
@@ -221,7 +228,7 @@ async def store_calls(
                 "region_codes": person.region_codes,
                 "token_hash": tokens.hash_token(tokens.derive_token(secret, call_id)),
             }
-            events.append(
+            add_event(
                 audit_service.Event(
                     type="call.created",
                     actor=actor,
@@ -243,7 +250,6 @@ async def store_calls(
 
     await bulk_insert(session, Call, call_rows())
     call_metrics.CALLS_CREATED.labels("alert").inc(len(by_phone))
-    return events
 
 
 def region_rows(warning_id: str, regions: list[dict[str, Any]], covered: set[str]) -> list[dict[str, Any]]:
