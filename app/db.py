@@ -4,7 +4,7 @@ import itertools
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -120,6 +120,28 @@ async def core_rows(session: AsyncSession, query: Any, parameters: dict[str, Any
     the ORM's result machinery would cost a fan-out or the sender a sizeable share of its time, and
     the ORM's statement handling thousands of answers a second."""
     return await (await session.connection()).execute(query, parameters)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The driver's own connection (asyncpg's or aiosqlite's), inside the session's transaction: the
+    driver only joins it once SQLAlchemy has begun it, and a statement of its own before that would
+    commit on its own."""
+    await session.execute(text("SELECT 1"))
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
+
+
+async def fetch_rows(session: AsyncSession, query: Any) -> Sequence[Sequence[Any]]:
+    """Every row of a large read, as tuples. On PostgreSQL straight from the driver: SQLAlchemy's
+    per-row result handling would take several times as long over a fan-out's roster. The values
+    are as the driver decodes them (text, numbers, JSON), with no column type's result processing:
+    for such plain columns only."""
+    if session.bind.dialect.name != "postgresql":
+        return (await core_rows(session, query)).tuples().all()
+    compiled = query.compile(dialect=session.bind.dialect, compile_kwargs={"render_postcompile": True})
+    parameters = [compiled.params[name] for name in compiled.positiontup or ()]
+    return cast(Sequence[Sequence[Any]], await (await driver_connection(session)).fetch(compiled.string, *parameters))
 
 
 def among(column: Any, values: Iterable[Any]) -> Any:
@@ -255,11 +277,7 @@ async def bulk_insert(
             await connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({values})", few)
             return
         records = itertools.chain(few, records)
-        # The driver only joins the session's transaction once SQLAlchemy has begun it; a statement
-        # of the driver's own before that would commit on its own.
-        await session.execute(text("SELECT 1"))
-        driver = (await (await session.connection()).get_raw_connection()).driver_connection
-        assert driver is not None
+        driver = await driver_connection(session)
         if not skip_existing:
             await driver.copy_records_to_table(table.name, records=records, columns=columns)
             return

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
 from app.audit.models import AuditEvent, ChainHead
-from app.db import bulk_insert, core_rows, utc_now
+from app.db import bulk_insert, core_rows, driver_connection, utc_now
 
 GENESIS_HASH = "0" * 64
 # Roster, region, policy and key changes share one chain; each warning chains its own events (its
@@ -213,9 +213,7 @@ async def _events_in_chain_order(session: AsyncSession) -> AsyncIterator[Any]:
     """Every event in (chain, seq) order, streamed. On PostgreSQL straight from the driver's cursor:
     SQLAlchemy's per-row processing would be most of the time of a walk over a million events."""
     sql = f"SELECT {', '.join(_Row._fields)} FROM audit_events ORDER BY chain, seq"
-    await session.execute(text("SELECT 1"))  # the driver joins the session's transaction
-    driver = (await (await session.connection()).get_raw_connection()).driver_connection
-    assert driver is not None
+    driver = await driver_connection(session)
     dialect = session.bind.dialect
     if dialect.name == "postgresql":  # asyncpg decodes times and JSON itself
         async for record in driver.cursor(sql, prefetch=10_000):

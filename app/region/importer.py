@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.db import driver_connection
 from app.importing import Problems, Upload, read_rows
 from app.region.models import LEVEL_RANK, LEVELS, Region
 from app.region.service import PATH_SEPARATOR, normalize_code
@@ -171,9 +172,7 @@ _COLUMNS = ("code", "name", "level", "parent_code", "path", "abolished", "update
 
 
 async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
-    connection = await (await session.connection()).get_raw_connection()
-    driver = connection.driver_connection
-    assert driver is not None
+    driver = await driver_connection(session)
     await driver.execute(
         "CREATE TEMP TABLE region_import (code varchar(12), name varchar(100), level varchar(12),"
         ' parent_code varchar(12), path varchar COLLATE "C", abolished boolean, updated_at timestamptz,'
@@ -212,8 +211,7 @@ async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple
             parent_code = excluded.parent_code, path = excluded.path, abolished = {abolished},
             updated_at = excluded.updated_at"""
     # The driver directly: SQLAlchemy's per-row parameter processing would double the time here.
-    driver = (await (await session.connection()).get_raw_connection()).driver_connection
-    assert driver is not None
+    driver = await driver_connection(session)
     async for batch in batches:
         stamp = batch[0][6].strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite datetime format
         await driver.executemany(statement, [(*values[:-2], stamp) for values in batch])

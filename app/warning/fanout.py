@@ -20,7 +20,7 @@ from app.call import escalation
 from app.call import metrics as call_metrics
 from app.call.models import Call
 from app.contact.models import Contact
-from app.db import bulk_insert, core_rows, new_ids
+from app.db import bulk_insert, core_rows, fetch_rows, new_ids
 from app.policy.service import channels_for_attempt
 from app.region import service as region_service
 from app.region.models import Region
@@ -99,7 +99,7 @@ def group_people(rows: Iterable[Sequence[Any]]) -> dict[str, Person]:
 
 async def people(session: AsyncSession, area_paths: list[str], reach: list[str]) -> dict[str, Person]:
     """Active contacts of the targeted regions, one entry per phone (lowest rank first)."""
-    return group_people((await core_rows(session, people_query(area_paths, reach))).tuples())
+    return group_people(await fetch_rows(session, people_query(area_paths, reach)))
 
 
 @dataclass
