@@ -20,7 +20,9 @@ class AuditEvent(Base):
         # times in a fan-out.
         Index("ix_audit_events_chain_seq", "chain", "seq"),
         Index("ix_audit_events_region_code_seq", "region_code", "seq"),
-        Index("ix_audit_events_at", "at"),
+        # Events are appended in time order, so on PostgreSQL a block-range index finds a period
+        # for a fraction of a B-tree's upkeep on every event written.
+        Index("ix_audit_events_at", "at", postgresql_using="brin"),
     )
 
     seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
