@@ -12,15 +12,13 @@ does (the issuing request runs in one of them; every one of them sends). SQLite 
 """
 
 import argparse
-import asyncio
 import csv
 import gzip
 import io
 import statistics
 import time
 
-import asyncpg
-from harness import SHARED_REGIONS, fresh_database, postgres_available, server
+from harness import SHARED_REGIONS, Outbox, fresh_database, postgres_available, server
 
 LIMITS = {"sqlite": 3.0, "postgresql": 2.0}
 
@@ -44,44 +42,6 @@ def xinjiang() -> tuple[bytes, bytes, int]:
                     [f"责任人{people}", f"+86139{people:08d}", row["code"], "责任人", rank, "sms|voice"]
                 )
     return regions.getvalue().encode(), roster.getvalue().encode(), people
-
-
-class Outbox:
-    """The console provider's outbox, read over one connection of its own. Polled cheaply: the
-    highest sequence number is one index lookup (counting a growing table, or connecting anew each
-    time, would take CPU from the sending it measures); the rows are counted once that says all
-    might be there (a rolled-back batch leaves a gap in the sequence)."""
-
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        if url.startswith("sqlite"):
-            import sqlite3
-
-            self.sqlite = sqlite3.connect(url.split(":///", 1)[1])
-        else:
-            self.sqlite = None
-            address = url.replace("postgresql+asyncpg", "postgresql")
-            self.postgres = self.loop.run_until_complete(asyncpg.connect(address))
-
-    def _value(self, query: str) -> int:
-        if self.sqlite is not None:
-            return int(self.sqlite.execute(query).fetchone()[0])
-        return int(self.loop.run_until_complete(self.postgres.fetchval(query)))
-
-    def holds(self, expected: int) -> bool:
-        if self._value("SELECT coalesce(max(seq), 0) FROM console_outbox") < expected:
-            return False
-        return self.count() >= expected
-
-    def count(self) -> int:
-        return self._value("SELECT count(*) FROM console_outbox")
-
-    def close(self) -> None:
-        if self.sqlite is not None:
-            self.sqlite.close()
-        else:
-            self.loop.run_until_complete(self.postgres.close())
-        self.loop.close()
 
 
 def run_once(backend: str, regions: bytes, roster: bytes, people: int, workers: int = 1) -> tuple[float, float, float]:

@@ -1,5 +1,6 @@
 """What the benchmarks share: fresh databases, a real server on loopback, its peak memory, medians."""
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +143,44 @@ def server(
         yield running
     finally:
         running.close()
+
+
+class Outbox:
+    """The console provider's outbox, read over one connection of its own. Polled cheaply: the
+    highest sequence number is one index lookup (counting a growing table, or connecting anew each
+    time, would take CPU from the sending it measures); the rows are counted once that says all
+    might be there (a rolled-back batch leaves a gap in the sequence)."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        if url.startswith("sqlite"):
+            import sqlite3
+
+            self.sqlite = sqlite3.connect(url.split(":///", 1)[1])
+        else:
+            self.sqlite = None
+            address = url.replace("postgresql+asyncpg", "postgresql")
+            self.postgres = self.loop.run_until_complete(asyncpg.connect(address))
+
+    def _value(self, query: str) -> int:
+        if self.sqlite is not None:
+            return int(self.sqlite.execute(query).fetchone()[0])
+        return int(self.loop.run_until_complete(self.postgres.fetchval(query)))
+
+    def holds(self, expected: int) -> bool:
+        if self._value("SELECT coalesce(max(seq), 0) FROM console_outbox") < expected:
+            return False
+        return self.count() >= expected
+
+    def count(self) -> int:
+        return self._value("SELECT count(*) FROM console_outbox")
+
+    def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+        else:
+            self.loop.run_until_complete(self.postgres.close())
+        self.loop.close()
 
 
 def postgres_available() -> bool:

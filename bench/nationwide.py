@@ -1,7 +1,7 @@
 """One nationwide blue warning (a cold wave) on PostgreSQL: every region of China, three people per
 village and two per township (about 1.96 million), all called.
 
-    python bench/nationwide.py
+    python bench/nationwide.py [--workers N]
 
 Loads the 665,271 regions through the API and the roster straight into the contacts table (COPY:
 the roster import has its own benchmark, and its per-person audit events are not what is measured
@@ -24,9 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from harness import SHARED_REGIONS, TOKEN, fresh_database, postgres_available, server
+from harness import SHARED_REGIONS, TOKEN, Outbox, fresh_database, postgres_available, server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -89,21 +88,19 @@ def board_and_report(base: str, api: httpx.Client, warning_id: str) -> None:
                   f"(runs {', '.join(f'{t:.2f}' for t in times)})", flush=True)  # fmt: skip
 
 
-async def handed_over(url: str) -> int:
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        return int(await connection.fetchval("SELECT count(*) FROM console_outbox"))
-    finally:
-        await connection.close()
-
-
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=1, help="server processes, each with its heartbeat")
+    args = parser.parse_args()
     if not postgres_available():
         print("postgresql: not reachable on 127.0.0.1:5432, skipped")
         return
     regions, provinces = country()
-    with fresh_database("postgresql") as url, server(url, scheduler=True) as running, running.client() as client:
+    with (
+        fresh_database("postgresql") as url,
+        server(url, scheduler=True, workers=args.workers) as running,
+        running.client() as client,
+    ):
         started = time.perf_counter()
         client.post("/api/v1/regions/import", content=regions, headers={"Content-Type": "text/csv"}).raise_for_status()
         print(f"regions: 665,271 imported in {time.perf_counter() - started:.0f} s", flush=True)
@@ -126,12 +123,15 @@ def main() -> None:
         print(f"all {expected:,} calls stored {stored:.0f} s after the request; "
               f"server peak RSS {running.peak_rss_mb():.0f} MB (target 1,024 MB)", flush=True)  # fmt: skip
         board_and_report(running.url, client, body["id"])
+        outbox = Outbox(url)
         while True:
-            sent = asyncio.run(handed_over(url))
+            done = outbox.holds(expected)
             elapsed = time.perf_counter() - started
-            if sent >= expected or elapsed > 1800:
+            if done or elapsed > 1800:
                 break
-            time.sleep(5)
+            time.sleep(1)
+        sent = outbox.count()
+        outbox.close()
         print(f"messages: {sent:,} of {expected:,} handed over {elapsed - took:.0f} s after the answer "
               f"(target 300 s); server peak RSS {running.peak_rss_mb():.0f} MB", flush=True)  # fmt: skip
 
