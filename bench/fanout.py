@@ -44,8 +44,7 @@ def xinjiang() -> tuple[bytes, bytes, int]:
     return regions.getvalue().encode(), roster.getvalue().encode(), people
 
 
-def run_once(backend: str, regions: bytes, roster: bytes, people: int, workers: int = 1) -> tuple[float, float, float]:
-    processes = workers if backend == "postgresql" else 1
+def run_once(backend: str, regions: bytes, roster: bytes, people: int, processes: int) -> tuple[float, float, float]:
     with (
         fresh_database(backend) as url,
         server(url, scheduler=True, workers=processes) as running,
@@ -61,14 +60,11 @@ def run_once(backend: str, regions: bytes, roster: bytes, people: int, workers: 
         response.raise_for_status()
         assert response.json()["calls"]["total"] == people, response.text
         expected = 2 * people
-        outbox = Outbox(url)
-        try:
+        with Outbox(url) as outbox:
             while not outbox.holds(expected):
                 if time.perf_counter() - started > 120:
                     raise SystemExit(f"only {outbox.count()} of {expected} messages after 120 s")
                 time.sleep(0.1)
-        finally:
-            outbox.close()
         delivered = time.perf_counter() - started - issued
         return issued, delivered, running.peak_rss_mb()
 
@@ -85,8 +81,8 @@ def main() -> None:
         if backend == "postgresql" and not postgres_available():
             print("postgresql: not reachable on 127.0.0.1:5432, skipped")
             continue
-        results = [run_once(backend, regions, roster, people, args.workers) for _ in range(args.runs)]
-        processes = args.workers if backend == "postgresql" else 1
+        processes = args.workers if backend == "postgresql" else 1  # SQLite has one writer
+        results = [run_once(backend, regions, roster, people, processes) for _ in range(args.runs)]
         issued = statistics.median(r[0] for r in results)
         handed = statistics.median(r[1] for r in results)
         print(

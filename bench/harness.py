@@ -175,7 +175,10 @@ class Outbox:
     def count(self) -> int:
         return self._value("SELECT count(*) FROM console_outbox")
 
-    def close(self) -> None:
+    def __enter__(self) -> "Outbox":
+        return self
+
+    def __exit__(self, *_: object) -> None:
         if self.sqlite is not None:
             self.sqlite.close()
         else:
