@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
@@ -90,15 +90,18 @@ class WarningRegion(Base):
 class CallTally(Base):
     """How many of a warning's calls are in each kind and status, and their attempts so far.
 
-    Kept by the database itself on PostgreSQL (triggers on calls, migration 0009), so a warning of
-    two million calls is counted by reading a few rows; SQLite, for warnings of village and county
-    size, counts the calls (see warning.tally)."""
+    Kept by the database itself on PostgreSQL (triggers on calls, migrations 0009 and 0012), so a
+    warning of two million calls is counted by reading a few rows; SQLite, for warnings of village
+    and county size, counts the calls (see warning.tally). Each group is spread over slots, one per
+    writing connection (its process id modulo 64), so that concurrent writers of one warning do not
+    wait for each other's commits: a group's count is the sum of its slots."""
 
     __tablename__ = "call_tallies"
 
     warning_id: Mapped[str] = mapped_column(String(26), primary_key=True)
     kind: Mapped[str] = mapped_column(String(12), primary_key=True)
     status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="0")
     calls: Mapped[int] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(BigInteger)
 
@@ -113,6 +116,7 @@ class RegionTally(Base):
     county: Mapped[str] = mapped_column(String(6), primary_key=True)
     state: Mapped[str] = mapped_column(String(12), primary_key=True)
     escalated: Mapped[bool] = mapped_column(primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="0")
     regions: Mapped[int] = mapped_column(BigInteger)
 
 

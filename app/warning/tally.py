@@ -1,8 +1,9 @@
 """A warning's counts: its calls by kind and status, its regions by county and state.
 
-On PostgreSQL the database keeps them in call_tallies and region_tallies (triggers, migration
-0009), exact within every transaction, so a nationwide warning is counted from a few rows instead of
-two million. SQLite, the embedded default for warnings of a county or so, counts the rows.
+On PostgreSQL the database keeps them in call_tallies and region_tallies (triggers, migrations
+0009 and 0012), exact within every transaction, so a nationwide warning is counted from a few rows
+instead of two million; each group is spread over slots, one per writing connection, summed here.
+SQLite, the embedded default for warnings of a county or so, counts the rows.
 """
 
 from dataclasses import dataclass
@@ -52,8 +53,11 @@ async def open_calls(session: AsyncSession) -> dict[str, int]:
 async def calls(session: AsyncSession, warning_id: str) -> list[CallGroup]:
     """The warning's calls by kind and status (groups with none left out), with their attempts."""
     if _kept(session):
-        query = select(CallTally.kind, CallTally.status, CallTally.calls, CallTally.attempts).where(
-            CallTally.warning_id == warning_id, CallTally.calls != 0
+        query = (
+            select(CallTally.kind, CallTally.status, func.sum(CallTally.calls), func.sum(CallTally.attempts))
+            .where(CallTally.warning_id == warning_id)
+            .group_by(CallTally.kind, CallTally.status)
+            .having(func.sum(CallTally.calls) != 0)
         )
     else:
         query = (
@@ -68,8 +72,12 @@ async def calls(session: AsyncSession, warning_id: str) -> list[CallGroup]:
 async def regions(session: AsyncSession, warning_id: str) -> list[RegionGroup]:
     """The warning's targeted regions by county, state and whether escalated (groups with none left out)."""
     if _kept(session):
-        query = select(RegionTally.county, RegionTally.state, RegionTally.escalated, RegionTally.regions).where(
-            RegionTally.warning_id == warning_id, RegionTally.regions != 0
+        groups = (RegionTally.county, RegionTally.state, RegionTally.escalated)
+        query = (
+            select(*groups, func.sum(RegionTally.regions))
+            .where(RegionTally.warning_id == warning_id)
+            .group_by(*groups)
+            .having(func.sum(RegionTally.regions) != 0)
         )
     else:
         county = func.substr(WarningRegion.region_code, 1, 6)

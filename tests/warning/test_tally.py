@@ -3,15 +3,17 @@ fan-out, sending, answers by link (grouped and concurrent) and by hand, escalati
 cancellation; and the API reads them."""
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.call import escalation
 from app.call.models import Call
-from app.db import session_scope
+from app.db import get_database, session_scope
 from app.notify.providers import ConsoleProvider
 from app.notify.sender import send_due
 from app.warning.models import CallTally, RegionTally, WarningRegion
@@ -43,13 +45,25 @@ async def _counted() -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], 
 
 
 async def _kept() -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
+    """The tallies, their slots summed."""
+    call_groups = (CallTally.warning_id, CallTally.kind, CallTally.status)
+    region_groups = (RegionTally.warning_id, RegionTally.county, RegionTally.state, RegionTally.escalated)
     async with session_scope() as session:
-        calls = (await session.scalars(select(CallTally).where(CallTally.calls != 0))).all()
-        regions = (await session.scalars(select(RegionTally).where(RegionTally.regions != 0))).all()
+        calls = await session.execute(
+            select(*call_groups, func.sum(CallTally.calls), func.sum(CallTally.attempts))
+            .group_by(*call_groups)
+            .having(func.sum(CallTally.calls) != 0)
+        )
+        regions = await session.execute(
+            select(*region_groups, func.sum(RegionTally.regions))
+            .group_by(*region_groups)
+            .having(func.sum(RegionTally.regions) != 0)
+        )
+        call_rows = calls.tuples().all()
         return (
-            {(t.warning_id, t.kind, t.status): t.calls for t in calls},
-            {(t.warning_id, t.kind, t.status): t.attempts for t in calls},
-            {(t.warning_id, t.county, t.state, t.escalated): t.regions for t in regions},
+            {(w, k, s): int(n) for w, k, s, n, _ in call_rows},
+            {(w, k, s): int(a) for w, k, s, _, a in call_rows},
+            {(w, c, s, bool(e)): int(n) for w, c, s, e, n in regions.tuples()},
         )
 
 
@@ -116,3 +130,24 @@ async def test_regions_to_confirm_are_the_warnings_own(client: AsyncClient, regi
             assert [(region.warning_id, region.region_code) for region in found] == [
                 (body["id"], code) for code in expected
             ]
+
+
+@requires_postgres
+async def test_writers_of_one_warning_do_not_wait_for_each_others_commit(client: AsyncClient, regions: None) -> None:
+    """The sender lanes of several processes and the acknowledgements move calls of the same groups
+    at once: each connection folds its changes into its own slot, so none waits on another's row."""
+    await roster(client)
+    warning = await issue(client, area_codes=[COUNTY])
+    engine = get_database().engine
+    async with contextlib.AsyncExitStack() as stack:
+        writers: dict[int, AsyncConnection] = {}
+        while len(writers) < 2:  # two connections of different slots (process ids modulo 64)
+            connection = await stack.enter_async_context(engine.connect())
+            writers.setdefault((await connection.scalar(text("SELECT pg_backend_pid() % 64"))) or 0, connection)
+        first, second = writers.values()
+        calls = (await first.execute(select(Call.id).where(Call.warning_id == warning["id"]).limit(2))).scalars()
+        for connection, call_id in zip((first, second), calls, strict=True):  # the first stays uncommitted
+            await connection.execute(text("SET LOCAL lock_timeout = '2s'"))
+            await connection.execute(update(Call).where(Call.id == call_id).values(status="notified"))
+        await first.rollback()
+        await second.rollback()
