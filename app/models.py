@@ -2,7 +2,7 @@
 
 from app.audit.models import AuditEvent, ChainHead
 from app.auth.models import ApiKey
-from app.call.models import Call, Feedback
+from app.call.models import Call, CallToken, Feedback
 from app.cap.models import CapAlert, CapFeedEntry
 from app.contact.models import Contact, Supervision
 from app.lease import SchedulerLease
@@ -17,6 +17,7 @@ __all__ = [
     "AuditEvent",
     "Call",
     "CallTally",
+    "CallToken",
     "CapAlert",
     "CapFeedEntry",
     "ChainHead",

@@ -93,7 +93,7 @@ async def fill(url: str, regions: list[dict[str, str]], total_calls: int) -> int
                         "notified_at": issued, "acknowledged_at": acked, "ack_method": "link" if acked else None,
                         "ack_note": None, "ack_by": None, "late": bool(acked and acked > deadline),
                         "closed_at": deadline, "feedback_count": int(bool(acked) and rng.random() < 0.5),
-                        "final_feedback_at": None, "token_hash": f"{warnings:016x}{made + len(calls):048x}",
+                        "final_feedback_at": None,
                     })  # fmt: skip
                 states[region["code"]] = reached
             async with session_scope() as session:

@@ -90,6 +90,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def token_row(secret: bytes, call_id: str) -> dict[str, str]:
+    """A new call's row of call_tokens (see call.models.CallToken)."""
+    return {"token_hash": hash_token(derive_token(secret, call_id)), "call_id": call_id}
+
+
 def ack_url(public_url: str, token: str) -> str:
     """The link put in messages."""
     return f"{public_url.rstrip('/')}/ack/{token}"

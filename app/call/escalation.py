@@ -33,7 +33,7 @@ from app.ack import tokens
 from app.audit import service as audit_service
 from app.call import metrics as call_metrics
 from app.call import service as call_service
-from app.call.models import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call
+from app.call.models import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call, CallToken
 from app.contact.models import Contact, Supervision
 from app.db import bulk_insert, chunks, new_id, session_scope
 from app.region.models import LEVEL_RANK, Region
@@ -288,6 +288,7 @@ async def escalate(
         )  # fmt: skip
     await session.flush()
     await bulk_insert(session, Call, new_calls)
+    await bulk_insert(session, CallToken, [tokens.token_row(secret, call["id"]) for call in new_calls])
     call_metrics.CALLS_CREATED.labels("escalation").inc(len(new_calls))
     escalated = sorted({item.region for item in items} - {item.region for item in nobody})
     call_metrics.REGIONS_ESCALATED.inc(len(escalated))
@@ -336,7 +337,6 @@ def _escalation_call(
         "closed_at": None if warning.mode != "test" else now,
         "late": False,
         "feedback_count": 0,
-        "token_hash": tokens.hash_token(tokens.derive_token(secret, call_id)),
     }
 
 

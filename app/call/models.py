@@ -74,8 +74,21 @@ class Call(Base):
     closed_at: Mapped[datetime | None]
     feedback_count: Mapped[int] = mapped_column(default=0)
     final_feedback_at: Mapped[datetime | None]
-    # SHA-256 of the acknowledgement token; the token itself is derived when a message is sent.
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class CallToken(Base):
+    """The SHA-256 of a call's acknowledgement token, which finds the call when its link is opened
+    (the token itself is derived again whenever a message is sent, see ack.tokens).
+
+    Beside the call rather than in it: written once and never changed, while a call is updated
+    several times (claimed, notified, answered), and each of those updates would otherwise write a
+    new entry in this unique index of random keys, the dearest of the call's indexes to keep."""
+
+    __tablename__ = "call_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # No foreign key, like the calls' own rows: written only with its call, in the same transaction.
+    call_id: Mapped[str] = mapped_column(String(26))
 
 
 class Feedback(Base):

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.call import metrics as call_metrics
-from app.call.models import OPEN_STATUSES, Call, Feedback
+from app.call.models import OPEN_STATUSES, Call, CallToken, Feedback
 from app.db import core_rows
 from app.errors import AppError, Conflict, NotFound
 from app.region import service as region_service
@@ -145,7 +145,9 @@ async def get_call(session: AsyncSession, call_id: str) -> Call:
 
 
 async def get_call_by_token_hash(session: AsyncSession, token_hash: str) -> Call | None:
-    return await session.scalar(select(Call).where(Call.token_hash == token_hash))
+    return await session.scalar(
+        select(Call).join(CallToken, CallToken.call_id == Call.id).where(CallToken.token_hash == token_hash)
+    )
 
 
 def feedback_closes_at(warning: Warning) -> datetime | None:
@@ -240,14 +242,17 @@ class AckOutcome:
 # session's connection: thousands of answers a second cannot each pay for building and caching an
 # ORM statement. Calls are read and locked in one statement, in id order like lock_calls (the lock is
 # a no-op on SQLite).
-_calls, _warnings, _regions = (cast(Table, model.__table__) for model in (Call, Warning, WarningRegion))
+_calls, _tokens, _warnings, _regions = (
+    cast(Table, model.__table__) for model in (Call, CallToken, Warning, WarningRegion)
+)
 _NOW: BindParameter[datetime] = bindparam("now")
 _ANSWERING = (
-    select(_calls.c.id, _calls.c.token_hash, _calls.c.status, _calls.c.acknowledged_at, _calls.c.warning_id,
+    select(_calls.c.id, _tokens.c.token_hash, _calls.c.status, _calls.c.acknowledged_at, _calls.c.warning_id,
            _calls.c.kind, _calls.c.region_codes, _calls.c.contact_region_code, _calls.c.contact_name,
            _warnings.c.closed_at)
-    .join(_warnings, _warnings.c.id == _calls.c.warning_id)
-    .where(_calls.c.token_hash.in_(bindparam("hashes", expanding=True)))
+    .select_from(_tokens.join(_calls, _calls.c.id == _tokens.c.call_id).join(_warnings,
+                                                                            _warnings.c.id == _calls.c.warning_id))
+    .where(_tokens.c.token_hash.in_(bindparam("hashes", expanding=True)))
     .order_by(_calls.c.id)
     .with_for_update(of=_calls, key_share=True)
 )  # fmt: skip

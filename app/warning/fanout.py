@@ -18,7 +18,7 @@ from app.ack import tokens
 from app.audit import service as audit_service
 from app.call import escalation
 from app.call import metrics as call_metrics
-from app.call.models import Call
+from app.call.models import Call, CallToken
 from app.contact.models import Contact
 from app.db import bulk_insert, core_rows, fetch_rows, new_ids
 from app.policy.service import channels_for_attempt
@@ -226,8 +226,8 @@ async def store_calls(
                 "contact_rank": contact["rank"],
                 "channels": person.channels,
                 "region_codes": person.region_codes,
-                "token_hash": tokens.hash_token(tokens.derive_token(secret, call_id)),
             }
+            token_rows.append(tokens.token_row(secret, call_id))
             add_event(
                 audit_service.Event(
                     type="call.created",
@@ -248,7 +248,9 @@ async def store_calls(
                 )
             )
 
+    token_rows: list[dict[str, str]] = []
     await bulk_insert(session, Call, call_rows())
+    await bulk_insert(session, CallToken, token_rows)
     call_metrics.CALLS_CREATED.labels("alert").inc(len(by_phone))
 
 
