@@ -109,6 +109,7 @@ class Server:
                 if httpx.get(f"{self.url}/readyz").status_code == 200:
                     return
             time.sleep(0.1)
+        self.close()  # not left running without anyone to stop it
         raise RuntimeError("server did not become ready")
 
     def client(self) -> httpx.Client:

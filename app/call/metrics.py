@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.notify.models import Message
+from app.notify.models import IS_PENDING, Message
 from app.warning import tally
 
 CALLS_CREATED = Counter("jiaoying_calls_created_total", "Calls made, by kind.", ["kind"])
@@ -34,7 +34,7 @@ async def refresh_backlog(session: AsyncSession) -> None:
     for status, count in (await tally.open_calls(session)).items():
         OPEN_CALLS.labels(status).set(count)
     pending = {"sms": 0, "voice": 0}
-    waiting = select(Message.channel, func.count()).where(Message.status == "pending").group_by(Message.channel)
+    waiting = select(Message.channel, func.count()).where(IS_PENDING).group_by(Message.channel)
     pending.update((await session.execute(waiting)).tuples().all())
     for channel, count in pending.items():
         PENDING_MESSAGES.labels(channel).set(count)

@@ -23,8 +23,14 @@ class Call(Base):
         # index scan per status, however many calls the warning has).
         Index("ix_calls_warning_id_status_region", "warning_id", "status", "contact_region_code"),
         Index("ix_calls_contact_phone_status", "contact_phone", "status"),
-        # The sender walks due attempts in time order; closed calls have no next attempt (NULL).
-        Index("ix_calls_next_attempt_at", "next_attempt_at"),
+        # The sender walks due attempts in time order. Only calls with an attempt to come are
+        # indexed: a call's last attempt and its closing write no entry.
+        Index(
+            "ix_calls_next_attempt_at",
+            "next_attempt_at",
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+            sqlite_where=text("next_attempt_at IS NOT NULL"),
+        ),
         # The heartbeat looks for open calls past their deadline: only open calls are indexed.
         Index(
             "ix_calls_open_deadline_at",

@@ -31,7 +31,7 @@ from app.call.models import OPEN_STATUSES, Call
 from app.config import get_settings
 from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, retryable, session_scope, utc_now
 from app.notify import templates, webhook
-from app.notify.models import Message
+from app.notify.models import IS_PENDING, IS_SENDING, Message
 from app.notify.providers import Outcome, Outgoing, Provider
 from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
 from app.warning.models import Warning, WarningRegion
@@ -192,9 +192,9 @@ async def _claim(now: datetime, batch: int) -> list[Outgoing]:
     async with session_scope() as session:
         claimed = await _claim_attempts(session, now, batch)
         # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
-        waiting = and_(Message.status == "pending", Message.due_at <= now)
+        waiting = and_(IS_PENDING, Message.due_at <= now)
         if _stuck_check_due(now, reclaim_after):
-            waiting = or_(waiting, and_(Message.status == "sending", Message.claimed_at < now - reclaim_after))
+            waiting = or_(waiting, and_(IS_SENDING, Message.claimed_at < now - reclaim_after))
         query = select(Message.id).where(waiting).order_by(Message.due_at).limit(batch)
         others = list((await session.execute(query.with_for_update(skip_locked=True))).scalars())
         others = await _drop_closed(session, others)

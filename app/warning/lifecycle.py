@@ -14,7 +14,7 @@ from app.config import get_settings
 from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound
 from app.notify import templates
-from app.notify.models import Message
+from app.notify.models import IS_PENDING, Message
 from app.warning import service as warning_service
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning, WarningRegion
@@ -49,7 +49,7 @@ async def _close_calls(
     )
     await session.execute(
         update(Message)
-        .where(Message.warning_id == warning.id, Message.status == "pending")
+        .where(Message.warning_id == warning.id, IS_PENDING)
         .values(status="cancelled", error=f"warning {status}")
     )
     events = [
