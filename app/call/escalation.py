@@ -258,7 +258,6 @@ async def escalate(
         )
         open_calls.update((call.contact_id, call) for call in await session.scalars(query))
     new_calls: list[dict[str, Any]] = []
-    secret = tokens.instance_secret()
     for contact_id in sorted(by_contact):
         contact, named = contacts[contact_id], by_contact[contact_id]
         codes = sorted({item.region for item in named})
@@ -275,7 +274,7 @@ async def escalate(
             call_id, codes = existing.id, added
         else:
             call_id = new_id()
-            new_calls.append(_escalation_call(warning, contact, call_id, codes, named, secret, now))
+            new_calls.append(_escalation_call(warning, contact, call_id, codes, named, now))
         origins = sorted(item.escalated_from for item in named if item.escalated_from)
         events.append(
             audit_service.Event(
@@ -288,6 +287,7 @@ async def escalate(
         )  # fmt: skip
     await session.flush()
     await bulk_insert(session, Call, new_calls)
+    secret = tokens.instance_secret()
     await bulk_insert(session, CallToken, [tokens.token_row(secret, call["id"]) for call in new_calls])
     call_metrics.CALLS_CREATED.labels("escalation").inc(len(new_calls))
     escalated = sorted({item.region for item in items} - {item.region for item in nobody})
@@ -311,7 +311,6 @@ def _escalation_call(
     call_id: str,
     codes: list[str],
     named: list[Item],
-    secret: bytes,
     now: datetime,
 ) -> dict[str, Any]:
     origins = sorted(item.escalated_from for item in named if item.escalated_from)

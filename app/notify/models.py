@@ -53,6 +53,12 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+# Written into the SQL rather than bound: a planner only picks the partial index of waiting
+# messages when it can see that the status asked for is one of them.
+IS_PENDING = Message.status == bindparam("pending_status", "pending", literal_execute=True)
+IS_SENDING = Message.status == bindparam("sending_status", "sending", literal_execute=True)
+
+
 class ConsoleMessage(Base):
     """What the console provider was handed, for GET /api/v1/dev/outbox."""
 
@@ -82,9 +88,3 @@ class Inbound(Base):
     digits: Mapped[str | None] = mapped_column(String(20))
     result: Mapped[str] = mapped_column(String(20))  # acknowledged | reply
     received_at: Mapped[datetime] = mapped_column(default=utc_now)
-
-
-# Written into the SQL rather than bound: a planner only picks the partial index of waiting
-# messages when it can see that the status asked for is one of them.
-IS_PENDING = Message.status == bindparam("pending_status", "pending", literal_execute=True)
-IS_SENDING = Message.status == bindparam("sending_status", "sending", literal_execute=True)

@@ -210,6 +210,7 @@ async def store_calls(
         "feedback_count": 0,
     }
     deadline_text = deadline.isoformat()
+    token_rows: list[dict[str, str]] = []  # filled as the calls stream, written after them
 
     def call_rows() -> Iterator[dict[str, Any]]:
         """The calls, built while the COPY streams the ones before (see db.bulk_insert)."""
@@ -248,7 +249,6 @@ async def store_calls(
                 )
             )
 
-    token_rows: list[dict[str, str]] = []
     await bulk_insert(session, Call, call_rows())
     await bulk_insert(session, CallToken, token_rows)
     call_metrics.CALLS_CREATED.labels("alert").inc(len(by_phone))
