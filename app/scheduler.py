@@ -26,6 +26,7 @@ from app.warning import expansion, lifecycle
 
 log = logging.getLogger(__name__)
 SEND_JOB = "send-messages"
+EXPAND_JOB = "expand-warnings"
 METRICS_SECONDS = 15.0
 SEAL_SECONDS = 60.0
 JOB_SECONDS = Histogram(
@@ -57,7 +58,7 @@ class Heartbeat:
         self._every(SEND_JOB, tick_seconds, self.send_messages)
         self._every("expire-warnings", tick_seconds, self.expire_warnings)
         self._every("chase-calls", tick_seconds, self.chase_calls)
-        self._every("expand-warnings", tick_seconds, self.expand_warnings)
+        self._every(EXPAND_JOB, tick_seconds, self.expand_warnings)
         self._every("refresh-metrics", METRICS_SECONDS, self.refresh_metrics)
         self._every("seal-warnings", SEAL_SECONDS, self.seal_warnings)
         if self.anchors is not None:
@@ -154,7 +155,14 @@ class Heartbeat:
 
     def wake_sender(self) -> None:
         """Run the sender now rather than at the next tick (after a warning is issued)."""
-        job = self.scheduler.get_job(SEND_JOB)
+        self._wake(SEND_JOB)
+
+    def wake_expansion(self) -> None:
+        """Start storing an expanding warning's calls now rather than at the next tick."""
+        self._wake(EXPAND_JOB)
+
+    def _wake(self, job_id: str) -> None:
+        job = self.scheduler.get_job(job_id)
         if job is not None:
             job.modify(next_run_time=datetime.now(self.scheduler.timezone))
 

@@ -10,7 +10,7 @@ from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.errors import AppError, PayloadTooLarge
 from app.warning import service as warning_service
-from app.warning.router import WarningDep
+from app.warning.router import WarningDep, wake_heartbeat
 from app.warning.schemas import WarningOut
 
 router = APIRouter(prefix="/api/v1/warnings", tags=["warnings"])
@@ -18,12 +18,6 @@ router = APIRouter(prefix="/api/v1/warnings", tags=["warnings"])
 CAP_MEDIA_TYPE = "application/cap+xml"
 XML_TYPES = (CAP_MEDIA_TYPE, "application/xml", "text/xml")
 _XML_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string"}} for t in XML_TYPES}}}
-
-
-def _wake_sender(request: Request) -> None:
-    heartbeat = getattr(request.app.state, "heartbeat", None)
-    if heartbeat is not None:
-        heartbeat.wake_sender()
 
 
 async def _xml_body(request: Request, limit: int) -> bytes:
@@ -70,7 +64,8 @@ async def receive_cap(
         response.status_code = status.HTTP_200_OK
     elif warning.status == "expanding":
         response.status_code = status.HTTP_202_ACCEPTED
-    background.add_task(_wake_sender, request)  # runs after the commit, so the sender sees the calls
+    # Runs after the commit, so the sender sees the calls (or the heartbeat the warning to expand).
+    background.add_task(wake_heartbeat, request, expanding=warning.status == "expanding")
     return await warning_service.warning_out(session, warning)
 
 

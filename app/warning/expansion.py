@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.contact.models import Contact
-from app.db import bulk_insert, chunks
+from app.db import among, bulk_insert, chunks, core_rows
 from app.region.models import Region
 from app.warning import fanout
 from app.warning.models import Warning, WarningRegion
@@ -70,12 +70,13 @@ async def _regions_slice(session: AsyncSession, warning: Warning, progress: dict
     query = fanout.targeted_regions_query(warning.area_paths, reach).limit(REGION_SLICE)
     if progress["after"] is not None:
         query = query.where(Region.path > progress["after"])
-    regions = [dict(row) for row in (await session.execute(query)).mappings()]
+    regions = [row._asdict() for row in await core_rows(session, query)]
     codes = [region["code"] for region in regions]
     covered: set[str] = set()
     for part in chunks(codes):
-        on_roster = select(distinct(Contact.region_code)).where(Contact.region_code.in_(part), Contact.active.is_(True))
-        covered.update((await session.execute(on_roster)).scalars())
+        active = Contact.active.is_(True)
+        on_roster = select(distinct(Contact.region_code)).where(among(Contact.region_code, part), active)
+        covered.update((await core_rows(session, on_roster)).scalars())
     await bulk_insert(session, WarningRegion, fanout.region_rows(warning.id, regions, covered))
     progress["regions"] += len(regions)
     progress["uncovered"] += len(codes) - len(covered & set(codes))
@@ -89,7 +90,7 @@ async def _people_slice(session: AsyncSession, warning: Warning, progress: dict[
     query = fanout.people_query(warning.area_paths, reach).limit(PEOPLE_SLICE)
     if progress["after"] is not None:
         query = query.where(Contact.phone > progress["after"])
-    rows = (await session.execute(query)).tuples().all()
+    rows = (await core_rows(session, query)).tuples().all()
     full = len(rows) == PEOPLE_SLICE
     if full and rows[0][2] != rows[-1][2]:
         # The last phone may go on in the next rows: it is left whole to the next slice.
