@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -101,6 +101,11 @@ async def _people_slice(session: AsyncSession, warning: Warning, progress: dict[
     events: list[audit_service.Event] = []
     # The chain's head is locked only at the end: answers to the calls of earlier slices go on meanwhile.
     await fanout.store_calls(session, warning, by_phone, events.append, actor=actor, now=now)
+    if progress["calls"] == 0 and session.bind.dialect.name == "postgresql":
+        # The calls table may have grown from nothing since it was last analyzed: statistics now, as
+        # after any bulk load, so that the heartbeat's lookups (due attempts, deadlines) keep their
+        # indexes while the slices to come grow it further, whether or not autovacuum keeps up.
+        await session.execute(text("ANALYZE calls"))
     progress["calls"] += len(by_phone)
     progress["after"] = rows[-1][2] if rows else progress["after"]
     if not full:
