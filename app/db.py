@@ -122,6 +122,15 @@ async def core_rows(session: AsyncSession, query: Any, parameters: dict[str, Any
     return await (await session.connection()).execute(query, parameters)
 
 
+async def analyze(session: AsyncSession, *tables: str) -> None:
+    """Fresh planner statistics for tables a bulk load has just grown (PostgreSQL; counted in the
+    session's transaction, its own new rows included). Without them, a table last analyzed when
+    nearly empty is planned as if it still were until autovacuum comes by, if it is on at all:
+    joins sorted on disk, index scans reading every open call."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text(f"ANALYZE {', '.join(tables)}"))
+
+
 async def driver_connection(session: AsyncSession) -> Any:
     """The driver's own connection (asyncpg's or aiosqlite's), inside the session's transaction: the
     driver only joins it once SQLAlchemy has begun it, and a statement of its own before that would

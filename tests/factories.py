@@ -100,6 +100,17 @@ async def send_all() -> int:
     return await send_due(ConsoleProvider(), now=utc_now())
 
 
+async def times_analyzed(table: str) -> int:
+    """How often PostgreSQL has gathered planner statistics for a table (ANALYZE)."""
+    from sqlalchemy import text
+
+    from app.db import session_scope
+
+    async with session_scope() as session:
+        query = text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = :table")
+        return int((await session.execute(query, {"table": table})).scalar_one())
+
+
 async def outbox(client: AsyncClient, warning_id: str | None = None) -> list[dict[str, Any]]:
     items = (await client.get("/api/v1/dev/outbox", params={"limit": 1000})).json()["items"]
     return [m for m in items if warning_id is None or m["warning_id"] == warning_id]

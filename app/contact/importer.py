@@ -14,7 +14,7 @@ from app.call import service as call_service
 from app.contact.models import CHANNELS, Contact, Supervision
 from app.contact.phone import normalize_mobile
 from app.contact.service import changed_event
-from app.db import bulk_insert, new_id
+from app.db import analyze, bulk_insert, new_id
 from app.errors import Forbidden, Unprocessable
 from app.importing import Problems, Upload, read_rows
 from app.region import service as region_service
@@ -252,4 +252,6 @@ async def import_contacts(
         gone = [event.data["contact_id"] for event in deactivated]
         await call_service.cancel_open_calls_of(session, gone, actor=principal.name, now=now)
     await audit_service.record_events(session, events + deactivated, now=now)
+    if inserts:
+        await analyze(session, "contacts", "contact_supervisions")
     return ContactImport(created=len(inserts), updated=len(updates), unchanged=unchanged, deactivated=len(deactivated))

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.db import driver_connection
+from app.db import analyze, driver_connection
 from app.importing import Problems, Upload, read_rows
 from app.region.models import LEVEL_RANK, LEVELS, Region
 from app.region.service import PATH_SEPARATOR, normalize_code
@@ -253,6 +253,7 @@ async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, n
     else:
         await _write_sqlite(session, batches, keep=not has_abolished)
     await _move_descendants(session, moved, tree)
+    await analyze(session, "regions")  # a warning's expansion joins the roster to them by path
 
     result = RegionImport(created=created, updated=total - created)
     await audit_service.record_event(

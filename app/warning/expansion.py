@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import distinct, func, select, text
+from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.contact.models import Contact
-from app.db import among, bulk_insert, chunks, core_rows
+from app.db import among, analyze, bulk_insert, chunks, core_rows
 from app.region.models import Region
 from app.warning import fanout
 from app.warning.models import Warning, WarningRegion
@@ -101,11 +101,11 @@ async def _people_slice(session: AsyncSession, warning: Warning, progress: dict[
     events: list[audit_service.Event] = []
     # The chain's head is locked only at the end: answers to the calls of earlier slices go on meanwhile.
     await fanout.store_calls(session, warning, by_phone, events.append, actor=actor, now=now)
-    if progress["calls"] == 0 and session.bind.dialect.name == "postgresql":
-        # The calls table may have grown from nothing since it was last analyzed: statistics now, as
-        # after any bulk load, so that the heartbeat's lookups (due attempts, deadlines) keep their
-        # indexes while the slices to come grow it further, whether or not autovacuum keeps up.
-        await session.execute(text("ANALYZE calls"))
+    if progress["calls"] == 0:
+        # The calls table may have grown from nothing since it was last analyzed: statistics now, so
+        # that the sender's and the heartbeat's lookups (due attempts, deadlines) keep their indexes
+        # while the slices to come grow it further.
+        await analyze(session, "calls")
     progress["calls"] += len(by_phone)
     progress["after"] = rows[-1][2] if rows else progress["after"]
     if not full:

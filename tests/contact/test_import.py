@@ -3,6 +3,7 @@
 import pytest
 from httpx import AsyncClient
 
+from tests.conftest import requires_postgres
 from tests.factories import (
     CSV,
     OTHER_TOWNSHIP,
@@ -12,6 +13,7 @@ from tests.factories import (
     create_contact,
     create_key,
     csv_body,
+    times_analyzed,
 )
 
 HEADER = "name,phone,region_code,role,rank,channels"
@@ -24,6 +26,15 @@ async def _import(client: AsyncClient, body: bytes, **params: str):
 async def _roster(client: AsyncClient) -> dict[str, dict]:
     items = (await client.get("/api/v1/contacts", params={"limit": 1000})).json()["items"]
     return {c["phone"]: c for c in items}
+
+
+@requires_postgres
+async def test_an_import_that_adds_people_leaves_statistics_for_the_planner(client: AsyncClient, regions: None) -> None:
+    before = await times_analyzed("contacts")
+    assert (await _import(client, csv_body(HEADER, f"王五,13900000001,{VILLAGE},村委会主任,1,sms"))).status_code == 200
+    assert await times_analyzed("contacts") == before + 1
+    assert (await _import(client, csv_body(HEADER, f"王五,13900000001,{VILLAGE},村委会主任,1,sms"))).status_code == 200
+    assert await times_analyzed("contacts") == before + 1  # nobody new
 
 
 async def test_import_creates_then_updates_by_phone_and_region(client: AsyncClient, regions: None) -> None:
