@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         yield
         if heartbeat is not None:
-            heartbeat.shutdown()
+            await heartbeat.shutdown()
             await heartbeat.provider.close()
         await app.state.ack_batcher.close()
         await database.engine.dispose()

@@ -1,5 +1,6 @@
 """The heartbeat: which jobs run how often. The logic lives in services that take `now`."""
 
+import asyncio
 import logging
 import os
 import socket
@@ -50,6 +51,7 @@ class Heartbeat:
         self.anchors = anchors.Publisher(settings.anchor_path) if settings.anchor_path else None
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self.leading = not get_database().is_sqlite
+        self.running: set[asyncio.Task[None]] = set()  # the jobs' rounds under way
         self.scheduler = AsyncIOScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         )
@@ -80,11 +82,19 @@ class Heartbeat:
             if not self.leading:
                 return
             started = time.perf_counter()
+            task = asyncio.current_task()
+            assert task is not None
+            self.running.add(task)
             try:
                 await work()
+            except asyncio.CancelledError:
+                # Only `shutdown` cancels a job: the transaction under way rolls back, and whatever
+                # the round had not committed is done again by the next process to run the job.
+                log.info("scheduler job %s stopped mid-round by shutdown", job_id)
             except Exception:
                 log.exception("scheduler job %s failed; it runs again in %s s", job_id, seconds)
             finally:
+                self.running.discard(task)
                 JOB_SECONDS.labels(job_id).observe(time.perf_counter() - started)
 
         first = {"next_run_time": datetime.now(self.scheduler.timezone)} if at_start else {}
@@ -169,5 +179,8 @@ class Heartbeat:
     def start(self) -> None:
         self.scheduler.start()
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
+        """Stop the heartbeat: no job starts again, and the rounds under way are cancelled and
+        awaited, so that none is still using the database when its engine is disposed."""
         self.scheduler.shutdown(wait=False)
+        await asyncio.gather(*self.running, return_exceptions=True)

@@ -33,7 +33,7 @@ async def run() -> None:
     try:
         await stop.wait()
     finally:
-        heartbeat.shutdown()
+        await heartbeat.shutdown()
         await provider.close()
         await database.engine.dispose()
         log.info("jiaoying worker stopped")
