@@ -90,7 +90,7 @@ def _issue_and_find_link(base: str) -> tuple[str, str]:
 
 
 def test_a_village_contact_answers_on_a_phone(live_server: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     warning_id, link = _issue_and_find_link(live_server)
     with sync_playwright() as playwright:
@@ -105,12 +105,12 @@ def test_a_village_contact_answers_on_a_phone(live_server: str, tmp_path: Path) 
         assert page.locator("button", has_text="收到").is_visible()
         page.screenshot(path=str(tmp_path / "link.png"), full_page=True)
         page.click("button:has-text('收到')")
-        assert page.locator("text=已收到").first.is_visible()
+        expect(page.locator("text=已收到").first).to_be_visible()  # after the redirect has loaded
         page.select_option("#stage", "initial")
         page.fill("#actions", "已到岗，正在转移低洼地带群众")
         page.fill("#evacuated", "12")
         page.click("button:has-text('提交反馈')")
-        assert page.locator("text=反馈已提交").is_visible()
+        expect(page.locator("text=反馈已提交")).to_be_visible()
         browser.close()
     api = httpx.Client(base_url=live_server, headers={"Authorization": f"Bearer {TOKEN}"})
     call = api.get(f"/api/v1/warnings/{warning_id}/calls").json()["items"][0]
