@@ -64,8 +64,7 @@ async def receive_cap(
         response.status_code = status.HTTP_200_OK
     elif warning.status == "expanding":
         response.status_code = status.HTTP_202_ACCEPTED
-    # Runs after the commit, so the sender sees the calls (or the heartbeat the warning to expand).
-    background.add_task(wake_heartbeat, request, expanding=warning.status == "expanding")
+    background.add_task(wake_heartbeat, request, warning.status)  # after the commit: the heartbeat sees it
     return await warning_service.warning_out(session, warning)
 
 

@@ -41,12 +41,13 @@ def ensure_writable(principal: Principal, warning: Warning) -> None:
         raise Forbidden(f"Warning {warning.id} reaches beyond your key's region {principal.region_code}.")
 
 
-def wake_heartbeat(request: Request, *, expanding: bool = False) -> None:
-    """After a commit: the sender (calls are due), or the expansion of a warning answered with 202."""
+def wake_heartbeat(request: Request, status: str) -> None:
+    """After a commit that leaves a warning in `status`: the expansion if it is `expanding` (answered
+    with 202), else the sender (its calls are due, or its closing notices)."""
     heartbeat = getattr(request.app.state, "heartbeat", None)
     if heartbeat is None:
         return
-    if expanding:
+    if status == "expanding":
         heartbeat.wake_expansion()
     else:
         heartbeat.wake_sender()
@@ -73,8 +74,7 @@ async def issue_warning(
         response.status_code = status.HTTP_200_OK
     elif warning.status == "expanding":
         response.status_code = status.HTTP_202_ACCEPTED
-    # Runs after the commit, so the sender sees the calls (or the heartbeat the warning to expand).
-    background.add_task(wake_heartbeat, request, expanding=warning.status == "expanding")
+    background.add_task(wake_heartbeat, request, warning.status)  # after the commit: the heartbeat sees it
     return await warning_service.warning_out(session, warning)
 
 
@@ -147,7 +147,7 @@ async def cancel_warning(
     warning = await lifecycle.cancel_warning(
         session, warning, reason=data.reason, kind=data.kind, actor=principal.name, now=utc_now()
     )
-    background.add_task(wake_heartbeat, request)
+    background.add_task(wake_heartbeat, request, warning.status)
     return await warning_service.warning_out(session, warning)
 
 
@@ -163,7 +163,7 @@ async def update_warning(
     """Supersede a warning with a new one that calls afresh."""
     ensure_writable(principal, warning)
     new = await lifecycle.update_warning(session, warning, data, principal=principal, now=utc_now())
-    background.add_task(wake_heartbeat, request)
+    background.add_task(wake_heartbeat, request, new.status)  # the new warning may be expanding
     return await warning_service.warning_out(session, new)
 
 
