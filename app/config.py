@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,12 +14,19 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./jiaoying.db"
     public_url: str = "http://127.0.0.1:8000"
-    provider: Literal["console", "webhook"] = "console"
+    # One provider for every channel, or each channel's providers in failover order
+    # (`sms=webhook,console;voice=webhook`); names from app.notify.providers.PROVIDERS.
+    provider: str = "console"
+    providers: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
-    # Requests in flight to the gateway, and how long one may take. More is not faster here: httpx's
-    # connection pool slows down as concurrency grows (about 500/s at 8, 240/s at 32 on 2 cores).
-    webhook_concurrency: int = 8
+    # Messages per request (1: the single-message body of the first version), requests in flight,
+    # and how long one may take. More requests in flight are not faster: httpx's connection pool
+    # slows down as concurrency grows (about 500 requests/s at 8, 240/s at 32 on 2 cores).
+    webhook_batch: Annotated[int, Field(ge=1, le=1000)] = 100
+    webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    # Calls per number a gateway allows (`voice:1/60,5/3600`): an attempt that would break it waits.
+    webhook_callee_limits: str = ""
     webhook_timeout_s: float = 10.0
     # Messages per second the gateway takes per channel (0: no limit); above it messages queue.
     webhook_rate_sms: float = 0.0

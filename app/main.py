@@ -17,8 +17,8 @@ from app.cap.router import router as cap_router
 from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
 from app.errors import document_problems, install_error_handlers
-from app.notify.providers import make_provider
-from app.notify.router import gateway_router
+from app.notify.providers import make_dispatcher
+from app.notify.router import gateway_router, warning_actions
 from app.notify.router import router as dev_router
 from app.policy.router import router as policies_router
 from app.region.router import router as regions_router
@@ -41,9 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("jiaoying starting on %s", database.engine.url.render_as_string(hide_password=True))
         heartbeat = None
         if settings.scheduler == "on":
-            provider = make_provider(settings)
-            await provider.start()
-            heartbeat = Heartbeat(provider, settings)
+            dispatcher = make_dispatcher(settings)
+            await dispatcher.start()
+            heartbeat = Heartbeat(dispatcher, settings)
             heartbeat.start()
         app.state.heartbeat = heartbeat
         # What exists now (modules, routes, the engine) lives as long as the process: freezing it
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if heartbeat is not None:
             await heartbeat.shutdown()
-            await heartbeat.provider.close()
+            await heartbeat.dispatcher.close()
         await app.state.ack_batcher.close()
         await database.engine.dispose()
 
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies_router,
         cap_router,  # before warnings_router, whose /{warning_id} paths would take /cap
         warnings_router,
+        warning_actions,
         calls_router,
         dev_router,
         gateway_router,

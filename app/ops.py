@@ -5,6 +5,7 @@ import asyncio
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Response
@@ -14,8 +15,10 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
-from app.db import get_database
+from app.config import SettingsDep
+from app.db import get_database, utc_now
 from app.errors import PayloadTooLarge, problem
+from app.notify import health, providers
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -52,8 +55,10 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-async def readyz() -> Response | dict[str, str]:
-    """Ready to serve: the database answers and is migrated to this code's head revision."""
+async def readyz(settings: SettingsDep) -> Response | dict[str, Any]:
+    """Ready to serve: the database answers and is migrated to this code's head revision. Each
+    channel is reported too: `degraded` while every provider of it is failing, `unavailable` when
+    none is configured; still 200, for the API works without a gateway."""
     head = migration_head()
     try:
         revision = await database_revision()
@@ -61,7 +66,9 @@ async def readyz() -> Response | dict[str, str]:
         return problem(503, "The database cannot be reached.", headers={"Retry-After": "5"})
     if revision != head:
         return problem(503, f"The database is at revision {revision}, not {head}; run 'alembic upgrade head'.")
-    return {"status": "ready", "revision": revision or ""}
+    channels = await health.channel_states(providers.chains(settings), now=utc_now())
+    degraded = [channel for channel, state in channels.items() if state == "degraded"]
+    return {"status": "ready", "revision": revision or "", "channels": channels, "degraded": degraded}
 
 
 @router.get("/metrics", response_class=Response)

@@ -21,7 +21,7 @@ from app.cap.identity import sender_of
 from app.config import Settings
 from app.db import get_database, new_id, session_scope, utc_now
 from app.notify import sender
-from app.notify.providers import Provider
+from app.notify.dispatch import Dispatcher
 from app.report import rollup
 from app.warning import expansion, lifecycle
 
@@ -45,9 +45,9 @@ class Heartbeat:
     """APScheduler jobs of one process. On PostgreSQL any number of processes run them side by
     side; on SQLite only the holder of the scheduler lease does (see app.lease)."""
 
-    def __init__(self, provider: Provider, settings: Settings) -> None:
+    def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
         tick_seconds = settings.tick_seconds
-        self.provider = provider
+        self.dispatcher = dispatcher
         self.anchors = anchors.Publisher(settings.anchor_path) if settings.anchor_path else None
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self.leading = not get_database().is_sqlite
@@ -120,7 +120,7 @@ class Heartbeat:
         self.leading = leading
 
     async def send_messages(self) -> None:
-        await sender.send_due(self.provider, now=utc_now())
+        await sender.send_due(self.dispatcher, now=utc_now())
 
     async def expire_warnings(self) -> None:
         while True:  # one warning per transaction: chain heads are then locked one at a time

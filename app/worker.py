@@ -12,7 +12,7 @@ import signal
 
 from app import db, logs
 from app.config import get_settings
-from app.notify.providers import make_provider
+from app.notify.providers import make_dispatcher
 from app.scheduler import Heartbeat
 
 log = logging.getLogger("jiaoying.worker")
@@ -21,9 +21,9 @@ log = logging.getLogger("jiaoying.worker")
 async def run() -> None:
     settings = get_settings()
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
-    provider = make_provider(settings)
-    await provider.start()
-    heartbeat = Heartbeat(provider, settings)
+    dispatcher = make_dispatcher(settings)
+    await dispatcher.start()
+    heartbeat = Heartbeat(dispatcher, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -34,7 +34,7 @@ async def run() -> None:
         await stop.wait()
     finally:
         await heartbeat.shutdown()
-        await provider.close()
+        await dispatcher.close()
         await database.engine.dispose()
         log.info("jiaoying worker stopped")
 

@@ -134,7 +134,7 @@ def idle_tick_ms(url: str) -> tuple[float, float]:
     from app.call import escalation
     from app.db import session_scope, utc_now
     from app.notify import sender
-    from app.notify.providers import ConsoleProvider
+    from app.notify.console import ConsoleProvider
     from app.warning import lifecycle
 
     async def median_tick(provider: ConsoleProvider) -> float:

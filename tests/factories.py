@@ -94,7 +94,7 @@ async def issue(client: AsyncClient, **fields: Any) -> dict[str, Any]:
 async def send_all() -> int:
     """Run the sender once, as the scheduler's heartbeat would."""
     from app.db import utc_now
-    from app.notify.providers import ConsoleProvider
+    from app.notify.console import ConsoleProvider
     from app.notify.sender import send_due
 
     return await send_due(ConsoleProvider(), now=utc_now())

@@ -11,7 +11,8 @@ import pytest
 from app.config import Settings
 from app.db import get_database
 from app.notify import sender
-from app.notify.providers import ConsoleProvider, Provider
+from app.notify.console import ConsoleProvider
+from app.notify.dispatch import Dispatcher
 from app.scheduler import Heartbeat
 
 
@@ -21,13 +22,13 @@ async def test_shutdown_awaits_the_round_under_way_and_logs_no_error(
     caplog.set_level(logging.INFO)
     started = asyncio.Event()
 
-    async def a_long_round(provider: Provider, *, now: datetime) -> int:
+    async def a_long_round(dispatcher: Dispatcher, *, now: datetime) -> int:
         started.set()
         await asyncio.sleep(30)
         return 0
 
     monkeypatch.setattr(sender, "send_due", a_long_round)
-    heartbeat = Heartbeat(ConsoleProvider(), Settings(tick_seconds=0.05))
+    heartbeat = Heartbeat(Dispatcher.serving(ConsoleProvider()), Settings(tick_seconds=0.05))
     if get_database().is_sqlite:
         await heartbeat.hold_lease()  # on SQLite only the lease holder runs jobs
     heartbeat.start()

@@ -34,6 +34,7 @@ from app.audit import service as audit_service
 from app.call import metrics as call_metrics
 from app.call import service as call_service
 from app.call.models import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call, CallToken
+from app.call.models import priority as call_priority
 from app.contact.models import Contact, Supervision
 from app.db import bulk_insert, chunks, new_id, session_scope
 from app.region.models import LEVEL_RANK, Region
@@ -318,6 +319,7 @@ def _escalation_call(
         "id": call_id,
         "warning_id": warning.id,
         "kind": "escalation",
+        "priority": call_priority(warning.level, "escalation", retry=False),
         "contact_id": contact["id"],
         "contact_name": contact["name"],
         "contact_phone": contact["phone"],

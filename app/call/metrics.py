@@ -6,6 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.channels import NAMES
 from app.notify.models import IS_PENDING, Message
 from app.warning import tally
 
@@ -33,7 +34,7 @@ async def refresh_backlog(session: AsyncSession) -> None:
     """Set the open-call and pending-message gauges from the database (tallies and a status index)."""
     for status, count in (await tally.open_calls(session)).items():
         OPEN_CALLS.labels(status).set(count)
-    pending = {"sms": 0, "voice": 0}
+    pending = dict.fromkeys(NAMES, 0)
     waiting = select(Message.channel, func.count()).where(IS_PENDING).group_by(Message.channel)
     pending.update((await session.execute(waiting)).tuples().all())
     for channel, count in pending.items():

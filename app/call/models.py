@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, bindparam, text
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, bindparam, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
@@ -12,6 +12,16 @@ STATUSES = ("pending", "notified", "acknowledged", "unanswered", "cancelled")
 OPEN_STATUSES = ("pending", "notified")
 ACK_METHODS = ("link", "sms_reply", "voice_key", "manual")
 FEEDBACK_STAGES = ("initial", "follow_up", "final")
+LEVELS = ("red", "orange", "yellow", "blue")  # most urgent first
+PRIORITIES = range(len(LEVELS) * 3)
+
+
+def priority(level: str, kind: str, *, retry: bool) -> int:
+    """The order due attempts go in when they must wait: red before orange before yellow before
+    blue; within a level, calls to supervisors and reports (anything but an alert) first, then
+    alerts' first attempts, then their retries and notices."""
+    band = 0 if kind != "alert" else 2 if retry else 1
+    return LEVELS.index(level) * 3 + band
 
 
 class Call(Base):
@@ -23,10 +33,12 @@ class Call(Base):
         # index scan per status, however many calls the warning has).
         Index("ix_calls_warning_id_status_region", "warning_id", "status", "contact_region_code"),
         Index("ix_calls_contact_phone_status", "contact_phone", "status"),
-        # The sender walks due attempts in time order. Only calls with an attempt to come are
-        # indexed: a call's last attempt and its closing write no entry.
+        # The sender walks due attempts by priority, then in time order (one range scan per
+        # priority, see notify.sender). Only calls with an attempt to come are indexed: a call's
+        # last attempt and its closing write no entry.
         Index(
-            "ix_calls_next_attempt_at",
+            "ix_calls_due",
+            "priority",
             "next_attempt_at",
             postgresql_where=text("next_attempt_at IS NOT NULL"),
             sqlite_where=text("next_attempt_at IS NOT NULL"),
@@ -69,6 +81,9 @@ class Call(Base):
     status: Mapped[str] = mapped_column(String(12))
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
+    # Which due attempt goes first when messages must wait (a rate limit, a slow gateway): lower
+    # first. See `priority`.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     deadline_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     notified_at: Mapped[datetime | None]

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.call import service as call_service
-from app.contact.models import CHANNELS, Contact, Supervision
+from app.channels import NAMES as CHANNELS
+from app.contact.models import Contact, Supervision
 from app.contact.phone import normalize_mobile
 from app.contact.service import changed_event
 from app.db import analyze, bulk_insert, new_id

@@ -7,8 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONDoc, new_id, utc_now
 
-CHANNELS = ("sms", "voice")
-
 
 class Contact(Base):
     __tablename__ = "contacts"

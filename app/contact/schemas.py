@@ -1,14 +1,15 @@
 """Contact payloads."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.channels import ChannelName
 from app.contact.phone import normalize_mobile
 from app.text import SingleLine
 
-Channel = Literal["sms", "voice"]
+Channel = ChannelName
 Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=100)]
 Role = Annotated[SingleLine, StringConstraints(max_length=50)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(normalize_mobile)]

@@ -1,5 +1,7 @@
 """What a gateway tells us: delivery receipts, and replies from phones (an SMS, a key on a call)."""
 
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -8,59 +10,108 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.call import service as call_service
-from app.call.models import Call
-from app.db import dialect_insert
+from app.call.models import OPEN_STATUSES, Call
+from app.channels import CHANNELS
+from app.db import among, chunks, dialect_insert
 from app.errors import NotFound
-from app.notify import sender
+from app.notify.metrics import MESSAGES
 from app.notify.models import Inbound, Message
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning
 
-ACK_WORDS = {"1", "ok", "好", "确认"}
+# Whole replies that say "received" (after trimming, without punctuation or spaces, any case).
+ACK_WORDS = {"收到", "已收到", "收到了", "好的", "好", "确认", "明白", "1", "ok"}
 REPLY_WINDOW = timedelta(hours=24)
 
 
+def _bare(text: str) -> str:
+    """The reply without spaces, punctuation or symbols, case folded: "收到！" -> "收到", " OK." -> "ok"."""
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PZSC").casefold()
+
+
 def is_acknowledgement(channel: str, text: str | None, digits: str | None) -> bool:
-    """收到 anywhere in an SMS, or exactly 1, ok, 好, 确认 (any case, trimmed); or the voice key 1."""
-    if channel == "voice":
+    """The voice key 1, or an SMS whose whole text is a word for "received" (没收到 is not)."""
+    if CHANNELS[channel].form == "speech":
         return (digits or "").strip() == "1"
-    body = (text or "").strip()
-    return "收到" in body or body.casefold() in ACK_WORDS
+    return _bare(text or "") in ACK_WORDS
+
+
+@dataclass
+class Receipt:
+    message_id: str
+    status: str  # delivered | failed
+    error: str | None = None
+
+
+async def record_receipts(
+    session: AsyncSession, receipts: list[Receipt], *, now: datetime, provider: str | None = None
+) -> list[str | None]:
+    """Delivery receipts: each message becomes delivered or failed (once); a failure brings its
+    call's next attempt forward. Returns each message's status, None for an id nobody sent.
+
+    Locks go messages (in id order), calls (in id order), chain heads (in warning order), as the
+    sender's record does, so a batch of receipts and a sending round never deadlock."""
+    changed: dict[str, Any] = {}
+    for receipt in sorted(receipts, key=lambda r: r.message_id):
+        # Pending too: a message the gateway took although its answer timed out waits for a
+        # resend, which its receipt makes unnecessary.
+        row = (
+            await session.execute(
+                update(Message)
+                .where(Message.id == receipt.message_id, Message.status.in_(("pending", "sending", "sent")))
+                .values(status=receipt.status, receipt_at=now, error=receipt.error)
+                .returning(Message.id, Message.call_id, Message.warning_id, Message.channel, Message.attempt,
+                           Message.provider)
+            )
+        ).one_or_none()  # fmt: skip
+        if row is not None:
+            changed[receipt.message_id] = row
+    unchanged = [r.message_id for r in receipts if r.message_id not in changed]
+    settled: dict[str, str] = {}
+    for chunk in chunks(unchanged):  # replays, or receipts for messages already settled
+        found = await session.execute(select(Message.id, Message.status).where(among(Message.id, chunk)))
+        settled.update(found.tuples().all())
+    failed = sorted(
+        {changed[r.message_id].call_id for r in receipts if r.message_id in changed and r.status == "failed"}
+    )
+    if failed:
+        await call_service.lock_calls(session, Call.id.in_(failed))
+    events = []
+    for receipt in receipts:
+        if (row := changed.get(receipt.message_id)) is None:
+            continue
+        carrier = row.provider or provider
+        MESSAGES.labels(carrier or "unknown", row.channel, receipt.status).inc()
+        events.append(audit_service.Event(
+            type=f"message.{receipt.status}", actor="gateway", warning_id=row.warning_id, call_id=row.call_id,
+            data={"message_id": receipt.message_id, "channel": row.channel, "attempt": row.attempt,
+                  "error": receipt.error, "provider": carrier},
+        ))  # fmt: skip
+    await audit_service.record_warning_events(session, events, now=now)
+    forward = sorted({(row.warning_id, row.call_id) for receipt in receipts
+                      if (row := changed.get(receipt.message_id)) is not None and receipt.status == "failed"
+                      and row.attempt > 0})  # fmt: skip
+    for _, call_id in forward:
+        await call_service.bring_attempt_forward(session, call_id, reason="delivery failed", now=now)
+    return [
+        receipt.status if receipt.message_id in changed else settled.get(receipt.message_id) for receipt in receipts
+    ]
 
 
 async def record_receipt(
-    session: AsyncSession, message_id: str, status: str, error: str | None, *, now: datetime
+    session: AsyncSession,
+    message_id: str,
+    status: str,
+    error: str | None,
+    *,
+    now: datetime,
+    provider: str | None = None,
 ) -> str:
-    """A delivery receipt: the message becomes delivered or failed (once); a failure brings the
-    call's next attempt forward. Returns the message's status."""
-    message = await session.get(Message, message_id)
-    if message is None:
+    """One delivery receipt (see record_receipts); 404 for an id nobody sent."""
+    (result,) = await record_receipts(session, [Receipt(message_id, status, error)], now=now, provider=provider)
+    if result is None:
         raise NotFound(f"No message has id {message_id!r}.")
-    # Pending too: a message the gateway took although its answer timed out waits for a resend,
-    # which its receipt makes unnecessary. Locks go message, call, chain head, as the sender's.
-    changed = await session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.status.in_(("pending", "sending", "sent")))
-        .values(status=status, receipt_at=now, error=error)
-        .returning(Message.id)
-    )
-    if changed.scalar() is None:  # a replay, or a receipt for a message already settled
-        await session.refresh(message)
-        return message.status
-    sender.MESSAGES.labels(message.channel, status).inc()
-    if status == "failed":
-        await call_service.lock_calls(session, Call.id == message.call_id)
-    event = audit_service.Event(
-        type=f"message.{status}",
-        actor="gateway",
-        warning_id=message.warning_id,
-        call_id=message.call_id,
-        data={"message_id": message_id, "channel": message.channel, "attempt": message.attempt, "error": error},
-    )
-    await audit_service.record_event(session, event, chain=audit_service.warning_chain(message.warning_id), now=now)
-    if status == "failed" and message.attempt > 0:
-        await call_service.bring_attempt_forward(session, message.call_id, reason="delivery failed", now=now)
-    return status
+    return result
 
 
 async def take_inbound(
@@ -73,8 +124,8 @@ async def take_inbound(
     digits: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """A reply from a phone. An acknowledgement answers that phone's alert calls of active warnings
-    from the last 24 hours that are open or unanswered (then late); anything else from a known
+    """A reply from a phone. An acknowledgement answers that phone's calls of active warnings from
+    the last 24 hours that are open, and its alert calls that went unanswered (then late); anything else from a known
     phone is kept on the timeline as a reply; an unknown phone changes nothing. Replays of an
     `inbound_id` change nothing either."""
     acknowledging = is_acknowledgement(channel, text, digits)
@@ -104,14 +155,15 @@ async def take_inbound(
         )  # fmt: skip
         await audit_service.record_event(session, reply, chain=audit_service.warning_chain(latest.warning_id), now=now)
         return {"result": "reply", "acknowledged": []}
-    method = "voice_key" if channel == "voice" else "sms_reply"
+    method = CHANNELS[channel].ack_method
     answered = []
     # All the calls first, in id order, then each warning's chain in warning order: the order the
     # link's batched answers lock in, so the two never deadlock.
     await call_service.lock_calls(session, Call.id.in_([call.id for call in calls]))
     for call in sorted(calls, key=lambda call: (call.warning_id, call.id)):
         await session.refresh(call)  # as locked: a warning closed meanwhile leaves its calls alone
-        if call.kind == "alert" and call.status in call_service.ANSWERABLE:
+        # Every open call of the phone (alert, escalation), and alerts that went unanswered (late).
+        if call.status in OPEN_STATUSES or (call.kind == "alert" and call.status == "unanswered"):
             await call_service.acknowledge(session, call, method=method, actor=call.contact_name, now=now)
             answered.append(call.id)
     return {"result": "acknowledged", "acknowledged": answered}

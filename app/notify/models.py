@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, bindparam, text
+from sqlalchemy import Index, SmallInteger, String, Text, bindparam, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, new_id, utc_now
@@ -22,6 +22,7 @@ class Message(Base):
         Index(
             "ix_messages_waiting",
             "status",
+            "priority",
             "due_at",
             postgresql_where=WAITING,
             sqlite_where=WAITING,
@@ -42,6 +43,10 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text)
     with_link: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(12))
+    # The call's priority when the message was made (see call.models.priority): lower goes first.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # The provider that took it (after a failover, not the channel's first), set when handed over.
+    provider: Mapped[str | None] = mapped_column(String(40))
     due_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     claimed_at: Mapped[datetime | None]
@@ -88,3 +93,17 @@ class Inbound(Base):
     digits: Mapped[str | None] = mapped_column(String(20))
     result: Mapped[str] = mapped_column(String(20))  # acknowledged | reply
     received_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class GatewayState(Base):
+    """How a provider's gateway was last seen by a sender, so that every process (an API-only one
+    too) can tell when a channel is down: written when a provider starts backing off, on each
+    failed probe, and when it takes messages again (app.notify.health)."""
+
+    __tablename__ = "gateway_states"
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    up: Mapped[bool]
+    error: Mapped[str | None] = mapped_column(Text)
+    since: Mapped[datetime]  # when it went down or came back
+    checked_at: Mapped[datetime]  # the last round that saw it so

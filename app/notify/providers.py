@@ -1,104 +1,91 @@
-"""Providers hand messages to the phone network. `console` keeps them for the dev outbox."""
+"""The providers, by name, and which of them serve each channel.
 
-from dataclasses import dataclass
+Adding a provider is one module (a class with `name`, `channels`, `from_settings`, `capabilities`
+and `send`, see app.notify.base) and one entry in PROVIDERS. JIAOYING_PROVIDERS
+(`sms=kannel,webhook;voice=aliyun`) names each channel's providers in failover order;
+JIAOYING_PROVIDER alone names one provider for every channel it can carry. A channel no configured
+provider carries is unavailable: attempts go by the person's other channels.
+"""
+
 from typing import Protocol
 
+from app.channels import NAMES
 from app.config import Settings
-from app.db import bulk_insert, session_scope, utc_now
-from app.notify.models import ConsoleMessage
+from app.notify import health
+from app.notify.base import Provider
+from app.notify.console import ConsoleProvider
+from app.notify.dispatch import Dispatcher
+from app.notify.webhook import WebhookProvider
 
 
-@dataclass
-class Outgoing:
-    """A message as a provider receives it (the webhook's JSON body has these fields)."""
+class ProviderClass(Protocol):
+    """A provider's class: its name, the channels it can carry, and how settings make one."""
 
-    message_id: str
-    call_id: str
-    warning_id: str
-    kind: str
-    channel: str
-    to: str
-    text: str
-    ack_url: str | None
-    level: str
-    attempt: int = 1  # ours, not sent: 0 for notices outside the ladder
-
-
-@dataclass
-class Outcome:
-    message_id: str
-    accepted: bool
-    error: str | None = None
-
-
-class Provider(Protocol):
     name: str
+    channels: frozenset[str]
 
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def ready(self) -> bool:
-        """False while the provider backs off a failing gateway: the sender then waits."""
-        ...
-
-    def batch_size(self, default: int) -> int:
-        """How many messages one round should claim."""
-        ...
-
-    async def send(self, messages: list[Outgoing]) -> list[Outcome]: ...
+    def from_settings(self, settings: Settings) -> Provider: ...
 
 
-class ConsoleProvider:
-    """Keeps every message in the database, for GET /api/v1/dev/outbox; a resend is a no-op."""
-
-    name = "console"
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    def ready(self) -> bool:
-        return True
-
-    def batch_size(self, default: int) -> int:
-        return default
-
-    async def send(self, messages: list[Outgoing]) -> list[Outcome]:
-        now = utc_now()
-        rows = [
-            {
-                "message_id": m.message_id,
-                "call_id": m.call_id,
-                "warning_id": m.warning_id,
-                "kind": m.kind,
-                "channel": m.channel,
-                "to": m.to,
-                "text": m.text,
-                "ack_url": m.ack_url,
-                "sent_at": now,
-            }
-            for m in messages
-        ]
-        async with session_scope() as session:
-            await bulk_insert(session, ConsoleMessage, rows, skip_existing=True)
-        return [Outcome(message_id=m.message_id, accepted=True) for m in messages]
+PROVIDERS: dict[str, ProviderClass] = {
+    "console": ConsoleProvider,
+    "webhook": WebhookProvider,
+}
 
 
-def make_provider(settings: Settings) -> Provider:
-    """The provider the settings name (JIAOYING_PROVIDER)."""
-    if settings.provider == "console":
-        return ConsoleProvider()
-    from app.notify.webhook import WebhookProvider
+def chains(settings: Settings) -> dict[str, list[str]]:
+    """Each channel's providers, in failover order; a channel left out is unavailable. Raises
+    ValueError with a sentence for a name the registry does not know or a channel a provider cannot carry."""
+    if settings.providers:
+        named: dict[str, list[str]] = {}
+        for part in filter(None, (part.strip() for part in settings.providers.split(";"))):
+            channel, sep, listed = part.partition("=")
+            channel = channel.strip()
+            if not sep or channel not in NAMES:
+                raise ValueError(
+                    f"JIAOYING_PROVIDERS: {part!r} should read CHANNEL=PROVIDER[,PROVIDER...] with a channel of "
+                    f"{', '.join(NAMES)}"
+                )
+            named[channel] = [name.strip() for name in listed.split(",") if name.strip()]
+    else:
+        named = {channel: [settings.provider] for channel in NAMES}
+    result: dict[str, list[str]] = {}
+    for channel, names in named.items():
+        for name in names:
+            if name not in PROVIDERS:
+                raise ValueError(f"Unknown provider {name!r}; this version has {', '.join(PROVIDERS)}.")
+        carried = [name for name in dict.fromkeys(names) if channel in PROVIDERS[name].channels]
+        if settings.providers and len(carried) < len(set(names)):
+            wrong = [name for name in names if name not in carried]
+            raise ValueError(f"JIAOYING_PROVIDERS: {', '.join(wrong)} cannot carry {channel}.")
+        if carried:
+            result[channel] = carried
+    return result
 
-    if not settings.webhook_url or not settings.webhook_secret:
-        raise ValueError("JIAOYING_PROVIDER=webhook needs JIAOYING_WEBHOOK_URL and JIAOYING_WEBHOOK_SECRET")
-    return WebhookProvider(
-        settings.webhook_url,
-        settings.webhook_secret,
-        concurrency=settings.webhook_concurrency,
-        timeout_s=settings.webhook_timeout_s,
-        rates={"sms": settings.webhook_rate_sms, "voice": settings.webhook_rate_voice},
-    )
+
+def unavailable_channels(settings: Settings) -> list[str]:
+    """Channels no configured provider carries (the console says so)."""
+    served = chains(settings)
+    return [channel for channel in NAMES if channel not in served]
+
+
+def keeps_outbox(settings: Settings) -> bool:
+    """Whether the console provider serves any channel (the dev outbox exists only then)."""
+    return any("console" in names for names in chains(settings).values())
+
+
+def make_providers(settings: Settings) -> dict[str, list[Provider]]:
+    """Each channel's providers, built from the settings; one instance per provider name."""
+    built: dict[str, Provider] = {}
+    result: dict[str, list[Provider]] = {}
+    for channel, names in chains(settings).items():
+        for name in names:
+            if name not in built:
+                built[name] = PROVIDERS[name].from_settings(settings)
+            result.setdefault(channel, []).append(built[name])
+    return result
+
+
+def make_dispatcher(settings: Settings) -> Dispatcher:
+    """This process's dispatcher: the configured providers by channel, their states on record."""
+    return Dispatcher(make_providers(settings), on_health=health.record)

@@ -1,21 +1,26 @@
 """The gateway's side: the console provider's outbox (development and tours), and the signed
 receipts and replies a webhook gateway posts back."""
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
-from app.auth.dependencies import AdminDep
+from app.auth.dependencies import AdminDep, DutyOfficerDep
+from app.channels import ChannelName
 from app.config import Settings, SettingsDep
 from app.contact.phone import normalize_mobile
-from app.db import SessionDep, utc_now
-from app.errors import NotFound, Unauthorized, invalid_body
-from app.notify import gateway, webhook
+from app.db import SessionDep, session_scope, utc_now
+from app.errors import NotFound, Unauthorized, Unprocessable, invalid_body
+from app.notify import call_now as call_now_service
+from app.notify import gateway, providers, webhook
 from app.notify.models import ConsoleMessage
 from app.paging import Page, PageDep, make_page, seq_cursor
+from app.warning import service as warning_service
 
 router = APIRouter(prefix="/api/v1/dev", tags=["development"])
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -38,7 +43,7 @@ class OutboxItem(BaseModel):
 @router.get("/outbox", response_model=Page[OutboxItem])
 async def outbox(session: SessionDep, settings: SettingsDep, _: AdminDep, page: PageDep) -> Page[OutboxItem]:
     """Messages the console provider was handed, oldest first (only with JIAOYING_PROVIDER=console)."""
-    if settings.provider != "console":
+    if not providers.keeps_outbox(settings):
         raise NotFound("The dev outbox exists only with the console provider.")
     query = select(ConsoleMessage).order_by(ConsoleMessage.seq).limit(page.fetch)
     after = seq_cursor(page)
@@ -48,7 +53,39 @@ async def outbox(session: SessionDep, settings: SettingsDep, _: AdminDep, page: 
     return make_page(rows, page, key=lambda m: str(m.seq), item=OutboxItem.model_validate)
 
 
+warning_actions = APIRouter(prefix="/api/v1/warnings", tags=["warnings"])
+
+
+class CallNowOut(BaseModel):
+    warning_id: str
+    called_at: datetime
+    calls: int
+    repeated: bool
+
+
+@warning_actions.post("/{warning_id}/call-now", response_model=CallNowOut)
+async def call_now(
+    warning_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    principal: DutyOfficerDep,
+    settings: SettingsDep,
+) -> CallNowOut:
+    """一键呼叫: one extra attempt, now, to every alert call still open (voice where the person has
+    it, else SMS); deadlines unchanged; a second press within 60 s does nothing more."""
+    warning = await warning_service.get_warning(session, warning_id, principal)
+    warning_service.ensure_writable(principal, warning)
+    served = list(providers.chains(settings))
+    done = await call_now_service.call_now(session, warning, channels=served, actor=principal.name, now=utc_now())
+    heartbeat = getattr(request.app.state, "heartbeat", None)
+    if heartbeat is not None and not done.repeated:
+        background.add_task(heartbeat.wake_sender)
+    return CallNowOut(**asdict(done))
+
+
 gateway_router = APIRouter(prefix="/api/v1/providers/webhook", tags=["gateway"])
+MAX_ITEMS = 1000  # items in one array of receipts or replies
 
 
 class ReceiptIn(BaseModel):
@@ -64,7 +101,7 @@ class InboundIn(BaseModel):
 
     inbound_id: Annotated[str, Field(min_length=1, max_length=100)]
     phone: Annotated[str, Field(alias="from", min_length=1, max_length=40)]
-    channel: Literal["sms", "voice"]
+    channel: ChannelName
     text: Annotated[str | None, Field(max_length=2000)] = None
     digits: Annotated[str | None, Field(max_length=20)] = None
 
@@ -80,30 +117,59 @@ async def _signed_body(request: Request, settings: Settings) -> bytes:
     return body
 
 
-def _parse(model: type[ModelT], body: bytes) -> ModelT:
+def _parse(model: type[ModelT], body: bytes) -> tuple[list[ModelT], bool]:
+    """One item or a JSON array of them (at most MAX_ITEMS); whether it was an array. Any bad item
+    refuses the whole body (422 naming it), so nothing of it is taken."""
     try:
-        return model.model_validate_json(body)
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Unprocessable("The request body is not valid JSON.") from None
+    many = isinstance(document, list)
+    if many and not 1 <= len(document) <= MAX_ITEMS:
+        raise Unprocessable(f"An array must hold between 1 and {MAX_ITEMS} items; send larger batches in parts.")
+    try:
+        return [model.model_validate(item) for item in (document if many else [document])], many
     except ValidationError as exc:
         raise invalid_body(exc) from None
 
 
 @gateway_router.post("/receipts")
-async def receipts(request: Request, session: SessionDep, settings: SettingsDep) -> dict[str, str]:
-    """A delivery receipt from the gateway (signed): the message becomes delivered or failed."""
-    receipt = _parse(ReceiptIn, await _signed_body(request, settings))
-    status = await gateway.record_receipt(session, receipt.message_id, receipt.status, receipt.error, now=utc_now())
-    return {"message_id": receipt.message_id, "status": status}
+async def receipts(request: Request, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """Delivery receipts from the gateway (signed), one or an array: each message becomes
+    delivered or failed. In an array, an unknown `message_id` is skipped and counted."""
+    items, many = _parse(ReceiptIn, await _signed_body(request, settings))
+    receipts = [gateway.Receipt(item.message_id, item.status, item.error) for item in items]
+    if not many:
+        status = await gateway.record_receipt(session, items[0].message_id, items[0].status, items[0].error,
+                                              provider="webhook", now=utc_now())  # fmt: skip
+        return {"message_id": items[0].message_id, "status": status}
+    statuses = await gateway.record_receipts(session, receipts, provider="webhook", now=utc_now())
+    results = [
+        {"message_id": r.message_id, "status": status or "unknown"}
+        for r, status in zip(receipts, statuses, strict=True)
+    ]
+    return {"results": results, "unknown": sum(1 for status in statuses if status is None)}
 
 
 @gateway_router.post("/inbound")
-async def inbound(request: Request, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    """A reply from a phone (signed): 收到 (or 1, ok, 好, 确认, the voice key 1) acknowledges."""
-    reply = _parse(InboundIn, await _signed_body(request, settings))
-    try:
-        phone = normalize_mobile(reply.phone)
-    except ValueError:  # nobody on any roster: changes nothing, and a gateway need not retry it
-        return {"result": "unknown_phone", "acknowledged": []}
-    return await gateway.take_inbound(
-        session, inbound_id=reply.inbound_id, phone=phone, channel=reply.channel, text=reply.text,
-        digits=reply.digits, now=utc_now(),
-    )  # fmt: skip
+async def inbound(request: Request, settings: SettingsDep) -> Any:
+    """Replies from phones (signed), one or an array: 收到 (or 好的, 确认, ok, the voice key 1 ...)
+    acknowledges; other texts are kept for the duty officer. Each reply is taken in its own
+    transaction, so replies from many phones never wait on each other's locks."""
+    items, many = _parse(InboundIn, await _signed_body(request, settings))
+    results = []
+    for reply in items:
+        try:
+            phone = normalize_mobile(reply.phone)
+        except ValueError:  # nobody on any roster: changes nothing, and a gateway need not retry it
+            results.append({"inbound_id": reply.inbound_id, "result": "unknown_phone", "acknowledged": []})
+            continue
+        async with session_scope() as session:
+            taken = await gateway.take_inbound(
+                session, inbound_id=reply.inbound_id, phone=phone, channel=reply.channel, text=reply.text,
+                digits=reply.digits, now=utc_now(),
+            )  # fmt: skip
+        results.append({"inbound_id": reply.inbound_id, **taken})
+    if not many:
+        return {key: value for key, value in results[0].items() if key != "inbound_id"}
+    return {"results": results}

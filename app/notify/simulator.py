@@ -4,11 +4,13 @@ the benchmarks.
     python -m app.notify.simulator --port 9100 --callback http://127.0.0.1:8000 \\
         --secret "$JIAOYING_WEBHOOK_SECRET" --answer 0.6 --fail 0.05 --delay 5:30
 
-It receives the webhook provider's POSTs (`/messages`, signatures checked: 401 otherwise), takes
-each `message_id` once, posts a signed delivery receipt back (`failed` for a `--fail` share), and
-answers a `--answer` share of the people called with an SMS reply 收到 (or the voice key 1) after
-a random delay in `--delay` seconds, once per call. `POST /control {"down": true}` makes it answer
-503 until `{"down": false}`; `GET /stats` counts what it saw.
+It receives the webhook provider's POSTs (`/messages`, signatures checked: 401 otherwise), in
+batches (`{"messages": [...]}`) or one message at a time, and answers each batch with a result per
+message (`rejected` for a `--reject` share, as a gateway does for a number it cannot serve). It
+takes each `message_id` once, posts signed delivery receipts back in arrays (`failed` for a
+`--fail` share), and answers a `--answer` share of the people called with an SMS reply 收到 (or the
+voice key 1) after a random delay in `--delay` seconds, once per call. `POST /control
+{"down": true}` makes it answer 503 until `{"down": false}`; `GET /stats` counts what it saw.
 """
 
 import argparse
@@ -43,6 +45,7 @@ class Gateway:
         fail: float,
         delay: tuple[float, float],
         receipts: bool = True,
+        reject: float = 0.0,
     ) -> None:
         self.callback = callback.rstrip("/")
         self.secret = secret
@@ -50,22 +53,38 @@ class Gateway:
         self.fail = fail
         self.delay = delay
         self.receipts = receipts
+        self.reject = reject
         self.down = False
+        self.pending_receipts: list[dict[str, Any]] = []
         self.seen: set[str] = set()
         self.answered_calls: set[str] = set()
-        self.stats = {"received": 0, "duplicates": 0, "refused": 0, "receipts": 0, "replies": 0, "callback_errors": 0}
+        self.stats = {"received": 0, "batches": 0, "duplicates": 0, "rejected": 0, "refused": 0, "receipts": 0,
+                      "replies": 0, "callback_errors": 0}  # fmt: skip
         self.client: httpx.AsyncClient | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def take(self, message: dict[str, Any]) -> None:
-        """A message accepted: the receipt, and perhaps a reply, follow in the background."""
+    async def take_batch(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A batch handed over: a result per message."""
+        self.stats["batches"] += 1
+        return [await self.take(message) for message in messages]
+
+    async def take(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A message handed over: the receipt, and perhaps a reply, follow in the background."""
         self.stats["received"] += 1
         if message["message_id"] in self.seen:
             self.stats["duplicates"] += 1
-            return
+            return {"message_id": message["message_id"], "status": "accepted"}
+        if random.random() < self.reject:
+            self.stats["rejected"] += 1
+            return {
+                "message_id": message["message_id"],
+                "status": "rejected",
+                "error": "simulated: not a mobile number",
+            }
         self.seen.add(message["message_id"])
         if self.receipts or self.answer > 0:
             self._later(self._receipt_and_reply(message))
+        return {"message_id": message["message_id"], "status": "accepted"}
 
     def _later(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -79,7 +98,7 @@ class Gateway:
         if failed:
             receipt["error"] = "simulated: handset unreachable"
         if self.receipts:
-            await self._post("/api/v1/providers/webhook/receipts", receipt, "receipts")
+            self.pending_receipts.append(receipt)
         call_id = message["call_id"]
         if failed or message["kind"] not in ("alert", "escalation") or call_id in self.answered_calls:
             return
@@ -93,7 +112,15 @@ class Gateway:
         reply.update({"digits": "1"} if message["channel"] == "voice" else {"text": "收到"})
         await self._post("/api/v1/providers/webhook/inbound", reply, "replies")
 
-    async def _post(self, path: str, document: dict[str, Any], counter: str) -> None:
+    async def flush_receipts(self) -> None:
+        """Post the receipts gathered so far, in arrays of at most 500 (until cancelled)."""
+        while True:
+            await asyncio.sleep(0.2)
+            while self.pending_receipts:
+                batch, self.pending_receipts = self.pending_receipts[:500], self.pending_receipts[500:]
+                await self._post("/api/v1/providers/webhook/receipts", batch, "receipts", count=len(batch))
+
+    async def _post(self, path: str, document: Any, counter: str, *, count: int = 1) -> None:
         body = orjson.dumps(document)
         for attempt in range(5):
             try:
@@ -102,7 +129,7 @@ class Gateway:
                     self.callback + path, content=body, headers=webhook.signed_headers(self.secret, body)
                 )
                 if response.is_success:
-                    self.stats[counter] += 1
+                    self.stats[counter] += count
                     return
             except httpx.HTTPError:
                 pass
@@ -115,6 +142,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway.client = httpx.AsyncClient(timeout=10)
+        gateway._later(gateway.flush_receipts())
         yield
         for task in list(gateway.tasks):
             task.cancel()
@@ -132,8 +160,10 @@ def create_app(gateway: Gateway) -> FastAPI:
         if gateway.down:
             gateway.stats["refused"] += 1
             return Response('{"error": "down"}', status_code=503, media_type="application/json")
-        await gateway.take(orjson.loads(body))
-        return Response('{"accepted": true}', media_type="application/json")
+        document = orjson.loads(body)
+        batch = document["messages"] if isinstance(document, dict) and "messages" in document else [document]
+        results = await gateway.take_batch(batch)
+        return Response(orjson.dumps({"results": results}), media_type="application/json")
 
     @app.post("/control")
     async def control(request: Request) -> dict[str, bool]:
@@ -156,6 +186,7 @@ def main() -> None:
     parser.add_argument("--secret", default=os.environ.get("JIAOYING_WEBHOOK_SECRET"))
     parser.add_argument("--answer", type=float, default=0.6, help="share of people who answer (0-1)")
     parser.add_argument("--fail", type=float, default=0.0, help="share of messages that fail (0-1)")
+    parser.add_argument("--reject", type=float, default=0.0, help="share of messages refused outright (0-1)")
     parser.add_argument("--delay", default="2:20", help="seconds before an answer, as MIN:MAX")
     parser.add_argument("--no-receipts", action="store_true", help="post no delivery receipts (benchmarks)")
     args = parser.parse_args()
@@ -163,7 +194,7 @@ def main() -> None:
         parser.error("--secret (or JIAOYING_WEBHOOK_SECRET) is required")
     low, high = (float(part) for part in args.delay.split(":"))
     gateway = Gateway(callback=args.callback, secret=args.secret, answer=args.answer, fail=args.fail,
-                      delay=(low, high), receipts=not args.no_receipts)  # fmt: skip
+                      delay=(low, high), receipts=not args.no_receipts, reject=args.reject)  # fmt: skip
     logs.configure()
     log.info("gateway simulator on http://%s:%d/messages, answering %.0f%%", args.host, args.port, args.answer * 100)
     uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level="warning")

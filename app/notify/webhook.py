@@ -1,44 +1,41 @@
-"""The `webhook` provider: messages POSTed as signed JSON to an SMS/voice gateway over HTTP.
+"""The `webhook` provider: messages POSTed in batches, as signed JSON, to an SMS/voice gateway.
+
+Body: `{"messages": [m, ...]}` with up to JIAOYING_WEBHOOK_BATCH messages (default 100); with a
+batch of 1 the body is the single message `m` itself, as gateways written for the first version
+of Jiaoying expect. A 2xx accepts the batch, and its JSON body may answer per message
+`{"results": [{"message_id", "status": "accepted|rejected|retry", "error"?}]}`; a message the
+results leave out is accepted. Anything else (an error status, a refused connection, a timeout)
+leaves every message of the batch to be sent again later under the same ids, which gateways
+deduplicate on; backing off a failing gateway, and failing over to the channel's next provider,
+are the dispatcher's (app.notify.dispatch).
 
 Signing, both ways: `X-Jiaoying-Timestamp: <unix seconds>` and `X-Jiaoying-Signature:
 sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">` with JIAOYING_WEBHOOK_SECRET; a receiver
 refuses a timestamp more than five minutes off, and compares in constant time.
-
-One `httpx.AsyncClient` per process (opened and closed with the application), with connection
-limits and timeouts; at most `concurrency` requests in flight. A message the gateway does not
-accept (an error, a 5xx or any non-2xx, a timeout) is not retried here: the sender puts it back
-as pending with an exponential, jittered delay (at most 60 s) and hands it over again later,
-under the same id, which gateways deduplicate on.
-
-A gateway that keeps failing is not hammered: after a round in which nothing got through, the
-provider backs off (1, 2, 4 ... 60 s, with jitter), says so in the log and in
-`jiaoying_gateway_backoff_seconds`, and sends nothing until then; the first round after a
-back-off probes with one message before sending the rest. The scheduler's other jobs run on
-meanwhile, so deadlines pass and the ladder moves on; attempts held back merge when it returns.
-
-A per-channel rate limit (messages per second; gateways cap them) queues rather than drops: a
-round waits for its turn, and the sender claims only what the limit lets out in a few seconds.
 """
 
-import asyncio
 import hashlib
 import hmac
 import logging
-import random
 import time
+from typing import Any, ClassVar
 
 import httpx
 import orjson
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
-from app.notify.providers import Outcome, Outgoing
+from app.channels import NAMES
+from app.config import Settings
+from app.notify.base import CalleeLimit, Capabilities, Outcome, OutcomeStatus, Outgoing
 
 log = logging.getLogger(__name__)
 MAX_SKEW_S = 300
-MAX_BACKOFF_S = 60.0
-
-GATEWAY_ERRORS = Counter("jiaoying_gateway_errors_total", "Messages a gateway did not accept", ["reason"])
-GATEWAY_BACKOFF = Gauge("jiaoying_gateway_backoff_seconds", "Seconds the provider is backing off a failing gateway")
+GATEWAY_ERRORS = Counter(
+    "jiaoying_gateway_errors_total",
+    "Messages a gateway did not accept, by provider and reason.",
+    ["provider", "reason"],
+)
+FIELDS = ("message_id", "call_id", "warning_id", "kind", "channel", "to", "text", "ack_url", "level")
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -65,58 +62,67 @@ def verify(secret: str, timestamp: str | None, given: str | None, body: bytes, *
     return hmac.compare_digest(signature(secret, timestamp, body).encode(), given.encode())
 
 
-def backoff_s(tries: int, *, base: float = 1.0, cap: float = MAX_BACKOFF_S) -> float:
-    """Exponential back-off with full jitter in its upper half: 1, 2, 4 ... seconds, at most `cap`."""
-    ceiling = min(cap, base * 2 ** min(max(tries - 1, 0), 16))
-    return random.uniform(ceiling / 2, ceiling)
-
-
-class RateLimit:
-    """A token bucket: `rate` messages per second, bursts up to one second's worth; waits, never drops."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = max(rate, 1.0)
-        self.updated = time.monotonic()
-        self.lock = asyncio.Lock()
-
-    async def take(self) -> None:
-        async with self.lock:
-            while True:
-                now = time.monotonic()
-                self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+def parse_callee_limits(spec: str) -> dict[str, tuple[CalleeLimit, ...]]:
+    """`voice:1/60,5/3600;sms:10/3600` -> per channel, calls per seconds to one number."""
+    limits: dict[str, tuple[CalleeLimit, ...]] = {}
+    for part in filter(None, (part.strip() for part in spec.split(";"))):
+        channel, _, rules = part.partition(":")
+        if channel.strip() not in NAMES or not rules:
+            raise ValueError(f"per-callee limit {part!r}: expected CHANNEL:CALLS/SECONDS[,CALLS/SECONDS...]")
+        parsed = []
+        for rule in rules.split(","):
+            calls, _, seconds = rule.partition("/")
+            parsed.append(CalleeLimit(int(calls), float(seconds)))
+        limits[channel.strip()] = tuple(parsed)
+    return limits
 
 
 class WebhookProvider:
     name = "webhook"
+    channels: ClassVar[frozenset[str]] = frozenset(NAMES)
 
     def __init__(
         self,
         url: str,
         secret: str,
         *,
-        concurrency: int = 64,
+        batch: int = 100,
+        in_flight: int = 8,
         timeout_s: float = 10.0,
         rates: dict[str, float] | None = None,
+        per_callee: dict[str, tuple[CalleeLimit, ...]] | None = None,
     ) -> None:
         self.url = url
         self.secret = secret
         self.timeout_s = timeout_s
-        self.concurrency = concurrency
-        self.limits = {channel: RateLimit(rate) for channel, rate in (rates or {}).items() if rate > 0}
+        self.single = batch == 1  # the first version's body: one message, not a list
+        self.capabilities = Capabilities(
+            channels=self.channels,
+            batch_size=max(batch, 1),
+            in_flight=in_flight,
+            rates={channel: rate for channel, rate in (rates or {}).items() if rate > 0},
+            per_callee=per_callee or {},
+        )
         self.client: httpx.AsyncClient | None = None
-        self.failed_rounds = 0
-        self.resume_at = 0.0
         self.requests = 0  # every POST made, for tests and benchmarks
-        self.gate = asyncio.Semaphore(concurrency)  # shared by every lane of the sender
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "WebhookProvider":
+        if not settings.webhook_url or not settings.webhook_secret:
+            raise ValueError("the webhook provider needs JIAOYING_WEBHOOK_URL and JIAOYING_WEBHOOK_SECRET")
+        return cls(
+            settings.webhook_url,
+            settings.webhook_secret,
+            batch=settings.webhook_batch,
+            in_flight=settings.webhook_concurrency,
+            timeout_s=settings.webhook_timeout_s,
+            rates={"sms": settings.webhook_rate_sms, "voice": settings.webhook_rate_voice},
+            per_callee=parse_callee_limits(settings.webhook_callee_limits),
+        )
 
     async def start(self) -> None:
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        size = self.capabilities.in_flight
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         self.client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(self.timeout_s, connect=5.0))
 
     async def close(self) -> None:
@@ -124,84 +130,62 @@ class WebhookProvider:
             await self.client.aclose()
             self.client = None
 
-    def ready(self) -> bool:
-        """False while backing off a failing gateway."""
-        return time.monotonic() >= self.resume_at
+    def body(self, batch: list[Outgoing]) -> bytes:
+        documents = [{name: getattr(message, name) for name in FIELDS} for message in batch]
+        if self.single:
+            assert len(documents) == 1
+            return orjson.dumps(documents[0])
+        return orjson.dumps({"messages": documents})
 
-    def batch_size(self, default: int) -> int:
-        """How many messages a round should claim: one while recovering from a failing gateway (a
-        probe: claiming more would turn every due attempt into messages that then wait, instead of
-        letting them merge), and no more than the rate limit lets out in about 5 s."""
-        if self.failed_rounds:
-            return 1
-        if not self.limits:
-            return default
-        return max(1, min(default, int(min(limit.rate for limit in self.limits.values()) * 5)))
-
-    async def send(self, messages: list[Outgoing]) -> list[Outcome]:
+    async def send(self, batch: list[Outgoing]) -> list[Outcome]:
+        """POST one batch; the gateway's per-message results, or `retry` for all of it."""
         if self.client is None:
             await self.start()
-        if not self.ready():
-            return [Outcome(m.message_id, False, "gateway backing off") for m in messages]
-        outcomes: list[Outcome] = []
-        rest = messages
-        if self.failed_rounds and messages:  # recovering: one probe before the rest
-            probe = await self._post(messages[0])
-            outcomes.append(probe)
-            rest = messages[1:]
-            if not probe.accepted:
-                outcomes += [Outcome(m.message_id, False, "gateway still failing") for m in rest]
-                self._back_off()
-                return outcomes
-
-        async def one(message: Outgoing) -> Outcome:
-            async with self.gate:
-                return await self._post(message)
-
-        outcomes += await asyncio.gather(*(one(message) for message in rest))
-        if messages and not any(outcome.accepted for outcome in outcomes):
-            self._back_off()
-        elif self.failed_rounds:
-            log.warning("gateway %s accepts messages again", self.url)
-            self.failed_rounds = 0
-            GATEWAY_BACKOFF.set(0)
-        return outcomes
-
-    def _back_off(self) -> None:
-        self.failed_rounds += 1
-        pause = backoff_s(self.failed_rounds)
-        self.resume_at = time.monotonic() + pause
-        GATEWAY_BACKOFF.set(pause)
-        log.warning("gateway %s accepted nothing (%d rounds); backing off %.1f s", self.url, self.failed_rounds, pause)
-
-    async def _post(self, message: Outgoing) -> Outcome:
-        limit = self.limits.get(message.channel)
-        if limit is not None:
-            await limit.take()
-        body = orjson.dumps(
-            {
-                "message_id": message.message_id,
-                "call_id": message.call_id,
-                "warning_id": message.warning_id,
-                "kind": message.kind,
-                "channel": message.channel,
-                "to": message.to,
-                "text": message.text,
-                "ack_url": message.ack_url,
-                "level": message.level,
-            }
-        )
         assert self.client is not None
+        body = self.body(batch)
         self.requests += 1
         try:
             response = await self.client.post(self.url, content=body, headers=signed_headers(self.secret, body))
         except httpx.TimeoutException:
-            GATEWAY_ERRORS.labels("timeout").inc()
-            return Outcome(message.message_id, False, "gateway timed out")
-        except httpx.HTTPError as error:
-            GATEWAY_ERRORS.labels("connection").inc()
-            return Outcome(message.message_id, False, f"gateway unreachable: {type(error).__name__}")
-        if response.is_success:
-            return Outcome(message.message_id, True)
-        GATEWAY_ERRORS.labels(f"http_{response.status_code // 100}xx").inc()
-        return Outcome(message.message_id, False, f"gateway answered {response.status_code}: {response.text[:200]}")
+            return self._all_retry(batch, "timeout", "gateway timed out")
+        except httpx.HTTPError as exc:
+            return self._all_retry(batch, "connection", f"gateway unreachable: {type(exc).__name__}")
+        if not response.is_success:
+            answer = f"gateway answered {response.status_code}: {response.text[:200]}"
+            return self._all_retry(batch, f"http_{response.status_code // 100}xx", answer)
+        said = _results(response.content)
+        outcomes = []
+        for message in batch:
+            status, why = said.get(message.message_id, ("accepted", None))
+            if status != "accepted":
+                GATEWAY_ERRORS.labels(self.name, status).inc()
+            outcomes.append(Outcome(message.message_id, status, why))
+        return outcomes
+
+    def _all_retry(self, batch: list[Outgoing], reason: str, error: str) -> list[Outcome]:
+        GATEWAY_ERRORS.labels(self.name, reason).inc(len(batch))
+        return [Outcome(message.message_id, "retry", error) for message in batch]
+
+
+def _results(content: bytes) -> dict[str, tuple[OutcomeStatus, str | None]]:
+    """The per-message results of a 2xx answer, by message id; what cannot be read is left out
+    (a 2xx accepts the batch, and a gateway may answer with anything or nothing)."""
+    try:
+        document: Any = orjson.loads(content) if content else None
+    except orjson.JSONDecodeError:
+        return {}
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list):
+        return {}
+    said: dict[str, tuple[OutcomeStatus, str | None]] = {}
+    for result in results:
+        if not isinstance(result, dict) or not isinstance(result.get("message_id"), str):
+            continue
+        status = result.get("status")
+        if status not in ("accepted", "rejected", "retry"):
+            log.warning("gateway result %r for message %s is not accepted|rejected|retry; taken as accepted",
+                        status, result["message_id"])  # fmt: skip
+            continue
+        error = result.get("error")
+        said[result["message_id"]] = (status, str(error)[:2000] if error is not None else None)
+    return said

@@ -4,9 +4,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.channels import ChannelName
+
 Level = Literal["red", "orange", "yellow", "blue"]
 ReachLevel = Literal["province", "prefecture", "county", "township", "village"]
-Channel = Literal["sms", "voice"]
+Channel = ChannelName
 
 
 class PolicyIn(BaseModel):

@@ -12,12 +12,12 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.call.models import Call, Feedback
+from app.channels import label as channel_label
 from app.contact.phone import mask
 from app.notify.models import Message
 
 BOM = "\ufeff"
 BEIJING = timezone(timedelta(hours=8))
-CHANNEL_NAMES = {"sms": "短信", "voice": "语音"}
 MESSAGE_STATES = {
     "pending": "待发", "sending": "发送中", "sent": "已发出", "delivered": "已送达", "failed": "失败",
     "cancelled": "已取消",
@@ -54,7 +54,7 @@ async def csv_document(header: Sequence[str], batches: AsyncIterator[Iterable[Se
 
 def _attempts(messages: list[Message]) -> str:
     return "；".join(
-        f"第{m.attempt}次 {beijing(m.sent_at or m.created_at)} {CHANNEL_NAMES.get(m.channel, m.channel)}"
+        f"第{m.attempt}次 {beijing(m.sent_at or m.created_at)} {channel_label(m.channel)}"
         f" {MESSAGE_STATES.get(m.status, m.status)}{'（' + m.error + '）' if m.error else ''}"
         for m in messages
     )

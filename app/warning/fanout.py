@@ -19,6 +19,7 @@ from app.audit import service as audit_service
 from app.call import escalation
 from app.call import metrics as call_metrics
 from app.call.models import Call, CallToken
+from app.call.models import priority as call_priority
 from app.contact.models import Contact
 from app.db import bulk_insert, core_rows, fetch_rows, new_ids
 from app.policy.service import channels_for_attempt
@@ -198,6 +199,7 @@ async def store_calls(
     common = {
         "warning_id": warning.id,
         "kind": "alert",
+        "priority": call_priority(warning.level, "alert", retry=False),
         "about_region_codes": [],
         "status": "pending" if sends else "cancelled",
         "attempts": 0,

@@ -10,6 +10,7 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.call import service as call_service
 from app.call.models import OPEN_STATUSES, Call
+from app.channels import is_text, notice_channel
 from app.config import get_settings
 from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound
@@ -85,10 +86,10 @@ async def _close_calls(
         if phone in told:
             continue
         told.add(phone)
-        channel = "sms" if "sms" in channels else "voice"
+        channel = notice_channel(channels)
         area = templates.area_label([names[code] for code in region_codes if code in names])
         text = templates.closing_text(
-            signature=get_settings().sms_signature if channel == "sms" else None,
+            signature=get_settings().sms_signature if is_text(channel) else None,
             kind=kind,
             level=warning.level,
             hazard=warning.hazard,

@@ -53,6 +53,8 @@ class Warning(Base):
     sealed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(Text)
     close_kind: Mapped[str | None] = mapped_column(String(12))
+    # The last one-click call (一键呼叫) to everyone still silent: a second press soon after does nothing.
+    called_now_at: Mapped[datetime | None]
     # Progress of a fan-out done in steps while the warning is `expanding` (see warning.expansion).
     expansion: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     supersedes: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))

@@ -8,12 +8,10 @@ from sqlalchemy import select
 
 from app.audit.schemas import EventOut
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
-from app.auth.service import Principal
 from app.call.models import Call
 from app.call.schemas import CallOut
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
-from app.errors import Forbidden
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.region.models import Region
@@ -35,10 +33,7 @@ async def readable_warning(warning_id: str, session: SessionDep, principal: Prin
 WarningDep = Annotated[Warning, Depends(readable_warning)]
 
 
-def ensure_writable(principal: Principal, warning: Warning) -> None:
-    """A duty officer acts on warnings whose areas lie wholly inside its region."""
-    if not all(principal.covers(path) for path in warning.area_paths):
-        raise Forbidden(f"Warning {warning.id} reaches beyond your key's region {principal.region_code}.")
+ensure_writable = warning_service.ensure_writable
 
 
 def wake_heartbeat(request: Request, status: str) -> None:

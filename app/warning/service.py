@@ -30,6 +30,12 @@ def overlaps(principal: Principal, warning: Warning) -> bool:
     return any(path.startswith(own) or own.startswith(path) for path in warning.area_paths)
 
 
+def ensure_writable(principal: Principal, warning: Warning) -> None:
+    """A duty officer acts on warnings whose areas lie wholly inside its region."""
+    if not all(principal.covers(path) for path in warning.area_paths):
+        raise Forbidden(f"Warning {warning.id} reaches beyond your key's region {principal.region_code}.")
+
+
 async def get_warning(session: AsyncSession, warning_id: str, principal: Principal) -> Warning:
     """A warning the caller may read: 404 if unknown, 403 if its areas are outside the caller's region."""
     warning = await session.get(Warning, warning_id)

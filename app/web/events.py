@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from app.channels import label as channel_label
 from app.notify.templates import LEVEL_NAMES
 
 EVENT_NAMES = {
@@ -24,7 +25,6 @@ EVENT_NAMES = {
     "reply.received": "收到回复",
     "cap.received": "收到CAP消息",
 }
-CHANNELS = {"sms": "短信", "voice": "语音"}
 METHODS = {"link": "链接", "sms_reply": "短信回复", "voice_key": "语音按键", "manual": "人工登记",
            "confirmed": "人工确认", "phone": "电话", "in_person": "当面", "radio": "电台", "other": "其他"}  # fmt: skip
 STAGES = {"initial": "首报", "follow_up": "续报", "final": "终报"}
@@ -53,11 +53,11 @@ def describe(event_type: str, data: dict[str, Any]) -> str:
     if event_type == "call.created":
         return _join(d.get("name"), d.get("role"), d.get("phone"))
     if event_type == "message.sent":
-        channels = "、".join(CHANNELS.get(m.get("channel"), m.get("channel")) for m in d.get("messages", []))
+        channels = "、".join(channel_label(m.get("channel", "")) for m in d.get("messages", []))
         return _join(f"第{d.get('attempt')}次" if d.get("attempt") else "", MESSAGE_KINDS.get(d.get("kind", "")),
                      channels, d.get("to"))  # fmt: skip
     if event_type in ("message.delivered", "message.failed"):
-        return _join(CHANNELS.get(d.get("channel", ""), d.get("channel")), d.get("error"))
+        return _join(channel_label(d.get("channel", "")), d.get("error"))
     if event_type == "call.acknowledged":
         return _join(METHODS.get(d.get("method", ""), d.get("method")), METHODS.get(d.get("how", "")), d.get("note"),
                      "超时" if d.get("late") else "")  # fmt: skip
@@ -78,7 +78,7 @@ def describe(event_type: str, data: dict[str, Any]) -> str:
         moved = f"累计转移{d['evacuated']}人" if d.get("evacuated") is not None else ""
         return _join(STAGES.get(d.get("stage", ""), d.get("stage")), d.get("actions"), moved, d.get("note"))
     if event_type == "reply.received":
-        return _join(CHANNELS.get(d.get("channel", ""), d.get("channel")), d.get("text"), d.get("digits"))
+        return _join(channel_label(d.get("channel", "")), d.get("text"), d.get("digits"))
     if event_type == "region.unreachable":
         return "逐级上报已无人可呼叫"
     return _join(*(f"{key}: {value}" for key, value in d.items() if isinstance(value, str | int | float)))

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.call import escalation
 from app.db import session_scope, utc_now
-from app.notify.providers import ConsoleProvider
+from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
 from app.warning.models import Warning
 from tests.factories import (

@@ -17,7 +17,8 @@ from app.cap.identity import Sender
 from app.cap.models import CapFeedEntry
 from app.config import Settings
 from app.db import session_scope, utc_now
-from app.notify.providers import ConsoleProvider
+from app.notify.console import ConsoleProvider
+from app.notify.dispatch import Dispatcher
 from app.scheduler import Heartbeat
 from tests.cap.documents import CAP_FIXTURES, alert, cpeas, fixture, info, moment, reference
 from tests.cap.feedserver import FeedServer, atom, rss
@@ -221,10 +222,12 @@ async def test_an_oversized_alert_is_refused_without_reading_it_all(
 
 async def test_the_heartbeat_polls_the_configured_feeds(client: AsyncClient, regions: None, hub: FeedServer) -> None:
     url = rainstorm_pair(hub)
-    idle = Heartbeat(ConsoleProvider(), Settings(cap_feeds=""))
+    idle = Heartbeat(Dispatcher.serving(ConsoleProvider()), Settings(cap_feeds=""))
     assert idle.scheduler.get_job("poll-cap-feeds") is None
     other = hub.serve("/other.atom", atom(("urn:x", None, alert(sent=moment()))), "application/atom+xml")
-    heartbeat = Heartbeat(ConsoleProvider(), Settings(cap_feeds=f"{url}, {other}\n{url}", cap_poll_seconds=30))
+    heartbeat = Heartbeat(
+        Dispatcher.serving(ConsoleProvider()), Settings(cap_feeds=f"{url}, {other}\n{url}", cap_poll_seconds=30)
+    )
     assert heartbeat.cap_feeds == [url, other]
     job = heartbeat.scheduler.get_job("poll-cap-feeds")
     assert job is not None and job.trigger.interval.total_seconds() == 30

@@ -24,9 +24,12 @@ def free_port() -> int:
 class Receiver:
     secret: str
     port: int = field(default_factory=free_port)
-    received: list[dict[str, Any]] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)  # every message, batches flattened
+    bodies: list[Any] = field(default_factory=list)  # every request body as posted
     bad_signatures: int = 0
     fail_next: int = 0  # answer this many requests with 500
+    # What to answer for a message, by a substring of its phone number: (status, error).
+    answers: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
 
@@ -49,8 +52,18 @@ class Receiver:
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return Response("overloaded", status_code=500)
-            self.received.append(orjson.loads(body))
-            return Response('{"accepted": true}', media_type="application/json")
+            document = orjson.loads(body)
+            self.bodies.append(document)
+            batch = document["messages"] if "messages" in document else [document]
+            results = []
+            for message in batch:
+                status, error = next(
+                    (answer for digits, answer in self.answers.items() if digits in message["to"]), ("accepted", None)
+                )
+                results.append({"message_id": message["message_id"], "status": status, "error": error})
+                if status == "accepted":
+                    self.received.append(message)
+            return Response(orjson.dumps({"results": results}), media_type="application/json")
 
         return app
 

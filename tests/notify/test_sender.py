@@ -6,9 +6,9 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from app.db import session_scope, utc_now
-from app.notify import sender
+from app.notify.claim import claim
+from app.notify.console import ConsoleProvider
 from app.notify.models import Message
-from app.notify.providers import ConsoleProvider
 from app.notify.sender import send_due
 from tests.factories import calls, create_contact, issue, outbox, send_all
 
@@ -63,7 +63,7 @@ async def test_nothing_is_sent_twice(client: AsyncClient, regions: None) -> None
 async def test_a_message_stuck_in_sending_is_resent_under_its_id(client: AsyncClient, regions: None) -> None:
     await create_contact(client)
     await issue(client)
-    claimed = await sender._claim(utc_now(), 100)  # a sender that claimed the attempt, then died
+    claimed = await claim(utc_now(), 100)  # a sender that claimed the attempt, then died
     assert len(claimed) == 2
     assert await send_due(ConsoleProvider(), now=utc_now()) == 0  # not yet: it may still be on its way
     later = utc_now() + timedelta(seconds=62)  # past JIAOYING_SEND_RECLAIM_S (60 s), before attempt 2 (75 s)

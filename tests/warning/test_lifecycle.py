@@ -5,7 +5,7 @@ from datetime import timedelta
 from httpx import AsyncClient
 
 from app.db import session_scope, utc_now
-from app.notify.providers import ConsoleProvider
+from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
 from app.warning import lifecycle
 from tests.factories import (
@@ -171,11 +171,11 @@ async def test_calls_past_their_deadline_become_unanswered(client: AsyncClient, 
 
 
 async def test_a_cancel_during_a_send_round_reaches_those_being_called(client: AsyncClient, regions: None) -> None:
-    from app.notify import sender
+    from app.notify.claim import claim
 
     person = await create_contact(client)
     warning = await issue(client)
-    claimed = await sender._claim(utc_now(), 100)  # a sender mid-round (or one that died there)
+    claimed = await claim(utc_now(), 100)  # a sender mid-round (or one that died there)
     assert len(claimed) == 2
     await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "误发", "kind": "withdrawn"})
     later = utc_now() + timedelta(seconds=61)  # the claimed alert may be reclaimed now: it must not go

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.call import escalation
 from app.call.models import Call
 from app.db import get_database, session_scope
-from app.notify.providers import ConsoleProvider
+from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
 from app.warning.models import CallTally, RegionTally, WarningRegion
 from tests.conftest import requires_postgres

@@ -1,0 +1,77 @@
+"""What every provider is: the messages it is handed, what it answers, and what it declares it can
+do. The registry of providers is app.notify.providers; app.notify.dispatch routes messages to them.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+OutcomeStatus = Literal["accepted", "rejected", "retry"]
+
+
+@dataclass
+class Outgoing:
+    """A message as a provider receives it (the webhook's JSON body has these fields)."""
+
+    message_id: str
+    call_id: str
+    warning_id: str
+    kind: str
+    channel: str
+    to: str
+    text: str
+    ack_url: str | None
+    level: str
+    attempt: int = 1  # ours, not sent: 0 for notices outside the ladder
+    priority: int = 0  # ours, not sent: lower goes first when messages must wait (see call.priority)
+
+
+@dataclass
+class Outcome:
+    """What became of one message: `accepted` by the gateway, `rejected` (never deliverable: a
+    failure on the record), or `retry` (not taken now: sent again later, perhaps by the next
+    provider of its channel)."""
+
+    message_id: str
+    status: OutcomeStatus
+    error: str | None = None
+    provider: str | None = None  # the provider that gave this answer (set by the dispatcher)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+
+@dataclass(frozen=True)
+class CalleeLimit:
+    """At most `calls` messages of a channel to one number within `seconds` (a cloud rations calls
+    per callee); an attempt that would break it waits, and merges with the next if that comes first."""
+
+    calls: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider declares it can do; the dispatcher and the sender ask, never assume."""
+
+    channels: frozenset[str]
+    batch_size: int = 1  # messages per request to the gateway
+    in_flight: int = 8  # requests at once
+    rates: dict[str, float] = field(default_factory=dict)  # messages per second per channel; absent: no limit
+    per_callee: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
+    personal_text: bool = True  # each recipient gets its own text (its own link) in a batch
+
+
+class Provider(Protocol):
+    """A way to the phone network. `send` makes one request of at most `batch_size` messages and
+    answers for each; it raises nothing for a gateway's failure (a refused connection, a timeout,
+    an error status): those are `retry` outcomes, which the dispatcher counts against the gateway."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def send(self, batch: list[Outgoing]) -> list[Outcome]: ...

@@ -1,0 +1,87 @@
+"""一键呼叫 (one-click mass call): the duty officer calls, now, everyone still silent on a warning.
+
+One extra attempt, not counted against the policy's `max_attempts`, to every alert call still open:
+by voice where the person has it and a provider carries it, else by SMS. Deadlines stay as they
+are. The messages are stored `pending`, due now and ahead of any other work of the same level, so
+the sender hands them over within its next tick; each call gets a `call.retried` event naming who
+pressed. A second press within a minute does nothing more: a nervous double click must not ring
+every phone twice.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit_service
+from app.call.models import IS_OPEN, Call
+from app.call.models import priority as call_priority
+from app.channels import speech_first
+from app.db import bulk_insert, chunks, core_rows, new_ids
+from app.errors import Conflict
+from app.notify.claim import attempt_texts, link_length, message_row, region_names
+from app.notify.models import Message
+from app.warning.models import OPEN_STATUSES as OPEN_WARNING
+from app.warning.models import Warning
+
+AGAIN_AFTER = timedelta(seconds=60)
+CHUNK = 5000
+
+
+@dataclass
+class CallNow:
+    warning_id: str
+    called_at: datetime
+    calls: int  # open alert calls called by this press (0 for a press within the minute)
+    repeated: bool  # a press within a minute of the last one: nothing more was sent
+
+
+async def call_now(
+    session: AsyncSession, warning: Warning, *, channels: list[str], actor: str, now: datetime
+) -> CallNow:
+    """Store one extra attempt, due now, for every open alert call of the warning (see module)."""
+    locked = await session.scalar(
+        select(Warning).where(Warning.id == warning.id).with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )  # fmt: skip
+    assert locked is not None
+    if locked.status not in OPEN_WARNING or locked.mode == "test":
+        raise Conflict(f"Warning {locked.id} is {locked.status if locked.mode != 'test' else 'a dry run'}: nobody is "
+                       "waiting to be called.")  # fmt: skip
+    if locked.called_now_at is not None and now - locked.called_now_at < AGAIN_AFTER:
+        return CallNow(locked.id, locked.called_now_at, 0, repeated=True)
+    locked.called_now_at = now
+    columns = (Call.id, Call.warning_id, Call.kind, Call.contact_phone, Call.contact_region_code, Call.channels,
+               Call.region_codes, Call.about_region_codes, Call.attempts)  # fmt: skip
+    query = select(*columns).where(Call.warning_id == locked.id, Call.kind == "alert", IS_OPEN).order_by(Call.id)
+    open_calls = list((await core_rows(session, query)).all())
+    priority = call_priority(locked.level, "call-now", retry=False)
+    length = link_length()
+    called = 0
+    for batch in chunks(open_calls, CHUNK):
+        names = await region_names(session, {locked.id}, {code for call in batch for code in call.region_codes})
+        texts_of: dict[tuple[str, ...], dict[str, str]] = {}
+        messages: list[dict[str, Any]] = []
+        events: list[audit_service.Event] = []
+        ids = iter(new_ids(len(batch)))
+        for call in batch:
+            carried = [channel for channel in call.channels if channel in channels]
+            if not carried:
+                continue
+            channel = speech_first(carried)
+            if (texts := texts_of.get(tuple(call.region_codes))) is None:
+                texts = texts_of[tuple(call.region_codes)] = attempt_texts(locked, call, names, length)
+            row = message_row(call, channel, max(call.attempts, 1), texts[channel], priority=priority, now=now)
+            row.update(id=next(ids), status="pending", claimed_at=None)
+            messages.append(row)
+            events.append(audit_service.Event(
+                type="call.retried", actor=actor, warning_id=locked.id, call_id=call.id,
+                region_code=call.contact_region_code,
+                data={"reason": "call-now", "attempt": "extra", "channel": channel, "message_id": row["id"]},
+            ))  # fmt: skip
+        await bulk_insert(session, Message, messages)
+        await audit_service.record_events(session, events, chain=audit_service.warning_chain(locked.id), now=now)
+        called += len(messages)
+    return CallNow(locked.id, now, called, repeated=False)

@@ -1,0 +1,344 @@
+"""The sender's first step: due work claimed and turned into messages (see app.notify.sender).
+
+Due attempts are claimed by priority (app.call.models.priority: red before blue, supervisors
+before first attempts before retries), each priority a range scan of the calls' queue index, with
+FOR UPDATE SKIP LOCKED so any number of processes share the work. Each call's attempt becomes one
+message per channel it has, written `sending`; the call moves on to its next attempt. Messages
+waiting again (notices, hand-overs refused earlier, and any left in `sending` by a crash) are
+claimed the same way, most urgent first.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ack import tokens
+from app.audit import service as audit_service
+from app.call.models import OPEN_STATUSES, PRIORITIES, Call
+from app.call.models import priority as call_priority
+from app.channels import CHANNELS, NAMES
+from app.config import get_settings
+from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope
+from app.notify import templates
+from app.notify.base import CalleeLimit, Outgoing
+from app.notify.models import IS_PENDING, IS_SENDING, Message
+from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
+from app.warning.models import Warning, WarningRegion
+
+# Messages that count against a per-callee limit: made, and not given up on.
+_COUNTED = ("pending", "sending", "sent", "delivered")
+
+
+@dataclass
+class Plan:
+    """What the claim needs to know of the providers: the channels some provider carries, and the
+    per-callee limits of each channel's first provider."""
+
+    channels: list[str] = field(default_factory=lambda: list(NAMES))
+    callee_limits: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
+
+
+class _Stored:
+    """A message just written by this round, read back without a query."""
+
+    def __init__(self, **columns: Any) -> None:
+        self.__dict__.update(columns)
+
+
+def attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_length: int) -> dict[str, str]:
+    """The text of each channel for a call's attempt (text with the link placeholder, speech without)."""
+    signature = get_settings().sms_signature
+    level, hazard, mode = warning.level, warning.hazard, warning.mode
+    if call.kind == "escalation":
+        unreached = [names.get(code, code) for code in call.about_region_codes]
+        forms = {
+            "text": templates.escalation_sms(signature=signature, level=level, hazard=hazard, mode=mode,
+                                             unreached=unreached, link_length=link_length),
+            "speech": templates.escalation_voice(level=level, hazard=hazard, mode=mode, unreached=unreached),
+        }  # fmt: skip
+    else:
+        area = templates.area_label([names[code] for code in call.region_codes if code in names])
+        forms = {
+            "text": templates.alert_sms(signature=signature, level=level, hazard=hazard, mode=mode, area=area,
+                                        instruction=warning.instruction, link_length=link_length),
+            "speech": templates.alert_voice(level=level, hazard=hazard, mode=mode, area=area,
+                                            instruction=warning.instruction),
+        }  # fmt: skip
+    return {name: forms[channel.form] for name, channel in CHANNELS.items()}
+
+
+def link_length() -> int:
+    return len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
+
+
+async def region_names(session: AsyncSession, warning_ids: set[str], codes: set[str]) -> dict[str, str]:
+    """The names of the warnings' regions, by code."""
+    names: dict[str, str] = {}
+    for chunk in chunks(sorted(codes)):
+        named = await core_rows(
+            session,
+            select(WarningRegion.region_code, WarningRegion.name).where(
+                WarningRegion.warning_id.in_(warning_ids), among(WarningRegion.region_code, chunk)
+            ),
+        )
+        names.update(named.tuples().all())
+    return names
+
+
+def message_row(call: Any, channel: str, attempt: int, text_: str, *, priority: int, now: datetime) -> dict[str, Any]:
+    return {
+        "id": None, "call_id": call.id, "warning_id": call.warning_id, "kind": call.kind, "channel": channel,
+        "to": call.contact_phone, "attempt": attempt, "text": text_, "with_link": CHANNELS[channel].form == "text",
+        "status": "sending", "priority": priority, "provider": None, "due_at": now, "created_at": now,
+        "claimed_at": now, "sent_at": None, "error": None,
+    }  # fmt: skip
+
+
+_MOVE_ON = text(
+    "UPDATE calls SET attempts = moved.attempts, next_attempt_at = moved.next_at, priority = moved.priority"
+    " FROM unnest(CAST(:ids AS varchar[]), CAST(:attempts AS integer[]), CAST(:next_ats AS timestamptz[]),"
+    " CAST(:priorities AS smallint[])) AS moved(id, attempts, next_at, priority) WHERE calls.id = moved.id"
+)
+_DUE_COLUMNS = (Call.id, Call.warning_id, Call.kind, Call.contact_phone, Call.channels, Call.region_codes,
+                Call.about_region_codes, Call.attempts, Call.created_at, Call.status, Call.priority)  # fmt: skip
+
+
+async def _due_calls(session: AsyncSession, now: datetime, batch: int) -> list[Any]:
+    """Lock up to `batch` due calls, the most urgent first."""
+    # Every path that closes a call clears its next attempt, so the time alone finds the due ones:
+    # per priority, a range scan of one index. The status is still checked, and a stray closed
+    # call repaired.
+    rows: list[Any] = []
+    for priority in PRIORITIES:
+        if len(rows) >= batch:
+            break
+        query = (
+            select(*_DUE_COLUMNS)
+            .where(Call.priority == priority, Call.next_attempt_at <= now)
+            .order_by(Call.next_attempt_at)
+            .limit(batch - len(rows))
+            .with_for_update(skip_locked=True)
+        )
+        rows.extend((await core_rows(session, query)).all())
+    stray = [row.id for row in rows if row.status not in OPEN_STATUSES]
+    for chunk in chunks(stray):
+        await session.execute(update(Call).where(among(Call.id, chunk)).values(next_attempt_at=None))
+    return [row for row in rows if row.status in OPEN_STATUSES]
+
+
+async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan: Plan) -> list[dict[str, Any]]:
+    """Lock due calls, store their attempt's messages as `sending`, and schedule the next attempt.
+    A channel no provider carries is left out (the person's other channels go instead); a person
+    with no carried channel at all gets the attempt's messages stored `failed`, on the record."""
+    due = await _due_calls(session, now, batch)
+    if not due:
+        return []
+    warning_ids = {call.warning_id for call in due}
+    warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
+    codes = {code for call in due for code in (*call.region_codes, *call.about_region_codes)}
+    names = await region_names(session, warning_ids, codes)
+    length = link_length()
+    limited = {channel: limits for channel, limits in plan.callee_limits.items() if limits}
+    held_until = await _callee_free_at(session, due, limited, now) if limited else {}
+    messages: list[dict[str, Any]] = []
+    moves: list[tuple[str, int, datetime | None, int]] = []
+    # People of one village get the same words: each text is made once a round.
+    texts_of: dict[tuple[Any, ...], dict[str, str]] = {}
+    for call in due:
+        warning = warnings[call.warning_id]
+        attempt = current_attempt(warning.policy, call.created_at, now, call.attempts)
+        next_at = attempt_due_at(warning.policy, call.created_at, attempt + 1)
+        wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes))
+        if (texts := texts_of.get(wording)) is None:
+            texts = texts_of[wording] = attempt_texts(warning, call, names, length)
+        carried = [channel for channel in call.channels if channel in plan.channels]
+        for channel in attempt_channels(warning.policy, attempt, carried or call.channels):
+            row = message_row(call, channel, attempt, texts[channel], priority=call.priority, now=now)
+            if not carried:
+                row.update(status="failed", error=f"no provider is configured for {channel}", claimed_at=None)
+            elif (free_at := held_until.get((call.contact_phone, channel))) is not None and free_at > now:
+                # A per-callee limit: the message waits for it, unless the next attempt comes first
+                # (then the two merge, as attempts held back by a rate limit do).
+                if (next_at is not None and next_at <= free_at) or free_at >= call_deadline(warning, call):
+                    continue
+                row.update(status="pending", due_at=free_at, claimed_at=None)
+            messages.append(row)
+        moves.append((call.id, attempt, next_at, call_priority(warning.level, call.kind, retry=True)))
+    for message, message_id in zip(messages, new_ids(len(messages)), strict=True):
+        message["id"] = message_id
+    await bulk_insert(session, Message, messages)
+    await _record_unavailable(session, [m for m in messages if m["status"] == "failed"], now)
+    await _move_on(session, moves)
+    return [m for m in messages if m["status"] == "sending"]
+
+
+def call_deadline(warning: Warning, call: Any) -> datetime:
+    return call.created_at + timedelta(seconds=warning.policy["ack_timeout_s"])
+
+
+async def _move_on(session: AsyncSession, moves: list[tuple[str, int, datetime | None, int]]) -> None:
+    """Each claimed call to its next attempt (and the priority of a retry)."""
+    if get_database().is_sqlite:
+        # Calls of one fan-out share their clock, so a batch moves on in a few statements.
+        grouped: dict[tuple[int, datetime | None, int], list[str]] = defaultdict(list)
+        for call_id, attempt, next_at, priority in moves:
+            grouped[(attempt, next_at, priority)].append(call_id)
+        for (attempt, next_at, priority), call_ids in grouped.items():
+            for chunk in chunks(call_ids):
+                await core_rows(
+                    session,
+                    update(Call)
+                    .where(Call.id.in_(chunk))
+                    .values(attempts=attempt, next_attempt_at=next_at, priority=priority),
+                )
+        return
+    # One statement on PostgreSQL: the tallies' triggers then lock their rows in one order (several
+    # statements would take them statement by statement, and two lanes could deadlock).
+    ids, attempts, next_ats, priorities = (list(column) for column in zip(*moves, strict=True))
+    await core_rows(session, _MOVE_ON, {"ids": ids, "attempts": attempts, "next_ats": next_ats,
+                                        "priorities": priorities})  # fmt: skip
+
+
+async def _record_unavailable(session: AsyncSession, failed: list[dict[str, Any]], now: datetime) -> None:
+    """A message no provider can carry is a failure on the record, as a gateway's would be."""
+    events = [
+        audit_service.Event(
+            type="message.failed",
+            actor="sender",
+            warning_id=m["warning_id"],
+            call_id=m["call_id"],
+            data={"message_id": m["id"], "channel": m["channel"], "attempt": m["attempt"], "error": m["error"]},
+        )
+        for m in failed
+    ]
+    if events:
+        await audit_service.record_warning_events(session, events, now=now)
+
+
+async def _callee_free_at(
+    session: AsyncSession, due: list[Any], limited: dict[str, tuple[CalleeLimit, ...]], now: datetime
+) -> dict[tuple[str, str], datetime]:
+    """For each (phone, limited channel) of the due calls: the earliest time another message may go
+    without breaking the limits, counting messages already made to that phone (sent, or waiting
+    to go at their due time), found through the phone's calls."""
+    phones = sorted({call.contact_phone for call in due})
+    window = timedelta(seconds=max(limit.seconds for limits in limited.values() for limit in limits))
+    times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for chunk in chunks(phones):
+        rows = await session.execute(
+            select(Message.to, Message.channel, Message.sent_at, Message.due_at)
+            .join(Call, Call.id == Message.call_id)
+            .where(among(Call.contact_phone, chunk), Call.created_at >= now - window - timedelta(days=1))
+            .where(Message.channel.in_(list(limited)), Message.status.in_(_COUNTED))
+            .where(
+                or_(Message.sent_at >= now - window, and_(Message.sent_at.is_(None), Message.due_at >= now - window))
+            )
+        )
+        for to, channel, sent_at, due_at in rows.tuples():
+            times[(to, channel)].append(sent_at or due_at)
+    free: dict[tuple[str, str], datetime] = {}
+    for key, made in times.items():
+        free[key] = free_at(sorted(made), limited[key[1]], now)
+    return free
+
+
+def free_at(made: list[datetime], limits: tuple[CalleeLimit, ...], now: datetime) -> datetime:
+    """The earliest time from `now` at which one more message keeps within every limit, given the
+    times of the messages already made (in order; some may lie ahead, waiting)."""
+    at = now
+    for _ in range(len(made) + 1):
+        moved = at
+        for limit in limits:
+            span = timedelta(seconds=limit.seconds)
+            within = [t for t in made if t > at - span]
+            if len(within) >= limit.calls:
+                moved = max(moved, within[-limit.calls] + span)
+        if moved == at:
+            return at
+        at = moved
+    return at
+
+
+async def drop_closed(session: AsyncSession, message_ids: list[str]) -> list[str]:
+    """Of messages waiting again (refused, held, or left in `sending` by a crash), cancel the
+    attempts whose call has since been answered or cancelled, or has made a later attempt (the two
+    merge); returns the rest. Notices (attempt 0) always go, and so do attempts of calls gone
+    unanswered meanwhile: the attempt was due, and a late answer counts."""
+    closed: dict[str, str] = {}
+    for chunk in chunks(message_ids):
+        rows = await session.execute(
+            select(Message.id, Call.status, Call.attempts)
+            .join(Call, Call.id == Message.call_id)
+            .where(among(Message.id, chunk), Message.attempt > 0)
+            .where(or_(Call.status.in_(("acknowledged", "cancelled")), Message.attempt < Call.attempts))
+        )
+        for message_id, status, attempts in rows.tuples():
+            closed[message_id] = (
+                "call closed before sending" if status in ("acknowledged", "cancelled")
+                else f"merged into attempt {attempts}"
+            )  # fmt: skip
+    by_error: dict[str, list[str]] = defaultdict(list)
+    for message_id, error in closed.items():
+        by_error[error].append(message_id)
+    for error, ids in by_error.items():
+        for chunk in chunks(ids):
+            await session.execute(
+                update(Message).where(among(Message.id, chunk)).values(status="cancelled", error=error)
+            )
+    return [message_id for message_id in message_ids if message_id not in closed]
+
+
+_stuck_checked_at = datetime.min.replace(tzinfo=UTC)
+
+
+def _stuck_check_due(now: datetime, reclaim_after: timedelta) -> bool:
+    """Whether to look for messages stuck in `sending` now: a few times per reclaim window, not
+    every tick. Stuck messages only follow a crash, and after a burst of sends the index holds many
+    dead `sending` entries until autovacuum passes, which that lookup would walk on every tick."""
+    global _stuck_checked_at
+    if timedelta(0) <= now - _stuck_checked_at < reclaim_after / 4:
+        return False
+    _stuck_checked_at = now
+    return True
+
+
+async def claim(now: datetime, batch: int, plan: Plan | None = None) -> list[Outgoing]:
+    """One claim in its own transaction: due attempts, and messages waiting again; with links."""
+    plan = plan or Plan()
+    reclaim_after = timedelta(seconds=get_settings().send_reclaim_s)
+    async with session_scope() as session:
+        claimed = await claim_attempts(session, now, batch, plan)
+        # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
+        waiting = and_(IS_PENDING, Message.due_at <= now)
+        if _stuck_check_due(now, reclaim_after):
+            waiting = or_(waiting, and_(IS_SENDING, Message.claimed_at < now - reclaim_after))
+        query = select(Message.id).where(waiting).order_by(Message.priority, Message.due_at).limit(batch)
+        others = list((await session.execute(query.with_for_update(skip_locked=True))).scalars())
+        others = await drop_closed(session, others)
+        for chunk in chunks(others):
+            await session.execute(
+                update(Message).where(among(Message.id, chunk)).values(status="sending", claimed_at=now)
+            )
+        if not claimed and not others:
+            return []
+        rows: list[Any] = [_Stored(**message) for message in claimed]
+        for chunk in chunks(others):
+            rows.extend(await session.scalars(select(Message).where(among(Message.id, chunk))))
+        warning_ids = {m.warning_id for m in rows}
+        level_query = select(Warning.id, Warning.level).where(Warning.id.in_(warning_ids))
+        levels: dict[str, str] = dict((await session.execute(level_query)).tuples().all())  # fmt: skip
+        secret = tokens.instance_secret()
+    public_url = get_settings().public_url
+    outgoing = []
+    for message in rows:
+        url = tokens.ack_url(public_url, tokens.derive_token(secret, message.call_id)) if message.with_link else None
+        body = message.text.replace(templates.LINK, url) if url else message.text
+        outgoing.append(Outgoing(message_id=message.id, call_id=message.call_id, warning_id=message.warning_id,
+                                 kind=message.kind, channel=message.channel, to=message.to, text=body, ack_url=url,
+                                 level=levels[message.warning_id], attempt=message.attempt,
+                                 priority=message.priority))  # fmt: skip
+    return outgoing

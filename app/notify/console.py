@@ -1,0 +1,46 @@
+"""The `console` provider: every message kept in the database, for GET /api/v1/dev/outbox. It is
+what a newcomer runs with, and what the tests and the tour read back."""
+
+from app.channels import NAMES
+from app.config import Settings
+from app.db import bulk_insert, session_scope, utc_now
+from app.notify.base import Capabilities, Outcome, Outgoing
+from app.notify.models import ConsoleMessage
+
+
+class ConsoleProvider:
+    """Keeps every message in the console outbox; a resend under the same id is a no-op."""
+
+    name = "console"
+    channels = frozenset(NAMES)
+    capabilities = Capabilities(channels=frozenset(NAMES), batch_size=1000, in_flight=1)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ConsoleProvider":
+        return cls()
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def send(self, batch: list[Outgoing]) -> list[Outcome]:
+        now = utc_now()
+        rows = [
+            {
+                "message_id": m.message_id,
+                "call_id": m.call_id,
+                "warning_id": m.warning_id,
+                "kind": m.kind,
+                "channel": m.channel,
+                "to": m.to,
+                "text": m.text,
+                "ack_url": m.ack_url,
+                "sent_at": now,
+            }
+            for m in batch
+        ]
+        async with session_scope() as session:
+            await bulk_insert(session, ConsoleMessage, rows, skip_existing=True)
+        return [Outcome(m.message_id, "accepted") for m in batch]

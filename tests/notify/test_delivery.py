@@ -1,0 +1,359 @@
+"""The delivery core: providers per channel, batches with per-message results, failover, what goes
+first when messages must wait, per-callee limits, and the one-click call (一键呼叫)."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db import session_scope, utc_now
+from app.notify import providers, webhook
+from app.notify.base import CalleeLimit
+from app.notify.console import ConsoleProvider
+from app.notify.dispatch import Dispatcher
+from app.notify.models import ConsoleMessage, Message
+from app.notify.sender import send_due
+from app.notify.webhook import WebhookProvider
+from tests.factories import OTHER_TOWNSHIP, VILLAGE, bearer, calls, create_contact, create_key, issue, outbox
+from tests.notify.receiver import Receiver, free_port
+
+SECRET = "gateway-secret"
+OTHER_VILLAGE = "650107004001"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver(SECRET).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def gateway_secret(app: Any) -> Iterator[None]:
+    settings = app.state.settings
+    before = settings.webhook_secret
+    settings.webhook_secret = SECRET
+    yield
+    settings.webhook_secret = before
+
+
+async def messages_of(warning_id: str) -> list[Message]:
+    async with session_scope() as session:
+        query = select(Message).where(Message.warning_id == warning_id).order_by(Message.id)
+        return list(await session.scalars(query))
+
+
+async def timeline(client: AsyncClient, warning_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/warnings/{warning_id}/timeline", params={"limit": 1000})
+    return list(response.json()["items"])
+
+
+async def signed_post(client: AsyncClient, path: str, document: Any) -> Any:
+    body = orjson.dumps(document)
+    return await client.post(path, content=body, headers=webhook.signed_headers(SECRET, body))
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[list[Dispatcher]]:
+    """Dispatchers a test makes, closed after it."""
+    made: list[Dispatcher] = []
+    yield made
+    for dispatcher in made:
+        await dispatcher.close()
+
+
+async def dispatcher_for(started: list[Dispatcher], settings: Settings) -> Dispatcher:
+    dispatcher = providers.make_dispatcher(settings)
+    await dispatcher.start()
+    started.append(dispatcher)
+    return dispatcher
+
+
+def test_providers_per_channel_are_read_from_the_settings() -> None:
+    assert providers.chains(Settings()) == {"sms": ["console"], "voice": ["console"]}
+    both = Settings(providers="sms=webhook, console ; voice=webhook", webhook_url="http://x", webhook_secret="s")
+    assert providers.chains(both) == {"sms": ["webhook", "console"], "voice": ["webhook"]}
+    assert providers.unavailable_channels(Settings(providers="sms=console")) == ["voice"]
+    with pytest.raises(ValueError, match="Unknown provider 'smpp'"):
+        providers.chains(Settings(providers="sms=smpp"))
+    with pytest.raises(ValueError, match="CHANNEL=PROVIDER"):
+        providers.chains(Settings(providers="fax=console"))
+    with pytest.raises(ValueError, match="Unknown provider"):
+        providers.chains(Settings(provider="carrier-pigeon"))
+
+
+async def test_webhook_posts_signed_batches_of_the_configured_size(
+    client: AsyncClient, regions: None, receiver: Receiver, started: list[Dispatcher]
+) -> None:
+    for _ in range(12):
+        await create_contact(client, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    settings = Settings(provider="webhook", webhook_url=receiver.url, webhook_secret=SECRET, webhook_batch=5)
+    dispatcher = await dispatcher_for(started, settings)
+    assert await send_due(dispatcher, now=utc_now()) == 12
+    assert receiver.bad_signatures == 0
+    assert sorted(len(body["messages"]) for body in receiver.bodies) == [2, 5, 5]
+    fields = {"message_id", "call_id", "warning_id", "kind", "channel", "to", "text", "ack_url", "level"}
+    assert all(set(m) == fields for m in receiver.received)
+    stored = await messages_of(warning["id"])
+    assert {(m.status, m.provider) for m in stored} == {("sent", "webhook")}
+    sent = [e for e in await timeline(client, warning["id"]) if e["type"] == "message.sent"]
+    assert len(sent) == 12 and all(e["data"]["messages"][0]["provider"] == "webhook" for e in sent)
+
+
+async def test_rejected_messages_fail_and_retries_go_again_under_the_same_id(
+    client: AsyncClient, regions: None, receiver: Receiver, started: list[Dispatcher]
+) -> None:
+    vacant = await create_contact(client, channels=["sms"])
+    busy = await create_contact(client, channels=["sms"])
+    fine = await create_contact(client, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    receiver.answers = {vacant["phone"][-8:]: ("rejected", "空号"), busy["phone"][-8:]: ("retry", "busy")}
+    settings = Settings(provider="webhook", webhook_url=receiver.url, webhook_secret=SECRET)
+    dispatcher = await dispatcher_for(started, settings)
+    now = utc_now()
+    assert await send_due(dispatcher, now=now) == 1
+    by_phone = {m.to: m for m in await messages_of(warning["id"])}
+    assert (by_phone[vacant["phone"]].status, by_phone[vacant["phone"]].error) == ("failed", "空号")
+    assert (by_phone[busy["phone"]].status, by_phone[busy["phone"]].tries) == ("pending", 1)
+    assert by_phone[fine["phone"]].status == "sent"
+    events = await timeline(client, warning["id"])
+    failed = [e for e in events if e["type"] == "message.failed"]
+    assert len(failed) == 1 and failed[0]["data"]["provider"] == "webhook"
+    retried = [e for e in events if e["type"] == "call.retried"]
+    assert len(retried) == 1 and retried[0]["call_id"] == by_phone[vacant["phone"]].call_id  # brought forward
+    assert dispatcher.health["webhook"].failed_rounds == 0  # a gateway that answers is not failing
+    receiver.answers = {}
+    await send_due(dispatcher, now=now + timedelta(seconds=2))
+    resent = [m for m in receiver.received if m["to"] == busy["phone"]]
+    assert [m["message_id"] for m in resent] == [by_phone[busy["phone"]].id]
+
+
+async def test_the_single_message_body_with_a_batch_of_one(
+    client: AsyncClient, regions: None, receiver: Receiver, started: list[Dispatcher]
+) -> None:
+    await create_contact(client)
+    await issue(client, area_codes=[VILLAGE])
+    settings = Settings(provider="webhook", webhook_url=receiver.url, webhook_secret=SECRET, webhook_batch=1)
+    dispatcher = await dispatcher_for(started, settings)
+    assert await send_due(dispatcher, now=utc_now()) == 2
+    assert len(receiver.bodies) == 2 and all("message_id" in body for body in receiver.bodies)
+
+
+async def test_a_refusing_primary_fails_over_and_takes_traffic_back_after_a_probe(
+    client: AsyncClient, regions: None, started: list[Dispatcher]
+) -> None:
+    port = free_port()  # nothing listens: connections are refused
+    url = f"http://127.0.0.1:{port}/messages"
+    settings = Settings(providers="sms=webhook,console;voice=webhook,console", webhook_url=url, webhook_secret=SECRET)
+    dispatcher = await dispatcher_for(started, settings)
+    for _ in range(5):
+        await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    assert await send_due(dispatcher, now=utc_now()) == 10
+    stored = await messages_of(warning["id"])
+    async with session_scope() as session:
+        carried = list(await session.scalars(select(ConsoleMessage.message_id)))
+    assert sorted(carried) == sorted(m.id for m in stored)  # every message, once, by the secondary
+    assert {(m.status, m.provider) for m in stored} == {("sent", "console")}
+    assert dispatcher.health["webhook"].failed_rounds == 1
+    assert (await client.get("/readyz")).json()["degraded"] == []  # the channels still go out
+
+    gateway = Receiver(SECRET, port=port).start()  # the primary comes back
+    try:
+        while not dispatcher.health["webhook"].ready():
+            await asyncio.sleep(0.05)
+        later = await issue(client, area_codes=[VILLAGE], title="第二次预警")
+        assert await send_due(dispatcher, now=utc_now()) == 10
+        assert dispatcher.health["webhook"].failed_rounds == 0
+        assert {m.provider for m in await messages_of(later["id"])} == {"webhook"}
+        assert sorted(gateway.ids()) == sorted(m.id for m in await messages_of(later["id"]))
+    finally:
+        gateway.stop()
+
+
+async def test_a_channel_whose_every_provider_is_down_shows_as_degraded(
+    client: AsyncClient, anonymous: AsyncClient, app: Any, regions: None, started: list[Dispatcher]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/messages"
+    settings = app.state.settings
+    before = settings.provider, settings.webhook_url, settings.webhook_secret
+    settings.provider, settings.webhook_url, settings.webhook_secret = "webhook", url, SECRET
+    try:
+        dispatcher = await dispatcher_for(started, settings)
+        await create_contact(client)
+        warning = await issue(client, area_codes=[VILLAGE])
+        assert await send_due(dispatcher, now=utc_now()) == 0
+        assert {m.status for m in await messages_of(warning["id"])} == {"pending"}  # nothing lost
+        ready = await anonymous.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["channels"] == {"sms": "degraded", "voice": "degraded"}
+        page = (await client.get("/console")).text
+        assert "短信、语音通道中断" in page
+    finally:
+        settings.provider, settings.webhook_url, settings.webhook_secret = before
+
+
+async def test_a_channel_nobody_carries_goes_by_the_other_and_is_on_the_record(
+    client: AsyncClient, app: Any, regions: None
+) -> None:
+    both = await create_contact(client)
+    voice_only = await create_contact(client, channels=["voice"])
+    warning = await issue(client, area_codes=[VILLAGE])
+    dispatcher = providers.make_dispatcher(Settings(providers="sms=console"))
+    assert await send_due(dispatcher, now=utc_now()) == 1
+    sent = await outbox(client, warning["id"])
+    assert [(m["to"], m["channel"]) for m in sent] == [(both["phone"], "sms")]
+    failed = [m for m in await messages_of(warning["id"]) if m.status == "failed"]
+    assert [(m.to, m.channel) for m in failed] == [(voice_only["phone"], "voice")]
+    assert "no provider is configured for voice" in (failed[0].error or "")
+    events = [e for e in await timeline(client, warning["id"]) if e["type"] == "message.failed"]
+    assert len(events) == 1 and events[0]["call_id"] == failed[0].call_id
+    settings = app.state.settings
+    settings.providers = "sms=console"
+    try:
+        assert "语音通道未配置" in (await client.get("/console")).text
+    finally:
+        settings.providers = None
+
+
+async def test_red_goes_before_blue_when_a_rate_limit_makes_messages_wait(
+    client: AsyncClient, regions: None, receiver: Receiver, started: list[Dispatcher]
+) -> None:
+    for _ in range(30):
+        await create_contact(client, channels=["sms"])
+    blue = await issue(client, level="blue", area_codes=[VILLAGE], title="蓝色预警")
+    red_people = [await create_contact(client, OTHER_VILLAGE, channels=["sms"]) for _ in range(2)]
+    red = await issue(client, level="red", area_codes=[OTHER_VILLAGE], title="红色预警")
+    # 4 messages a second: each round claims what goes out in about five seconds (20).
+    settings = Settings(provider="webhook", webhook_url=receiver.url, webhook_secret=SECRET, webhook_rate_sms=4)
+    dispatcher = await dispatcher_for(started, settings)
+    assert dispatcher.batch_size(1000) == 20
+    from app.notify.sender import _round
+
+    accepted, _ = await _round(dispatcher, utc_now(), dispatcher.batch_size(1000))
+    assert accepted == 20
+    first = [m["warning_id"] for m in receiver.received]
+    assert first[:2] == [red["id"], red["id"]] and first.count(blue["id"]) == 18
+    assert {m["to"] for m in receiver.received[:2]} == {p["phone"] for p in red_people}
+
+
+async def test_supervisors_go_before_retries_and_retries_after_first_attempts() -> None:
+    from app.call.models import priority
+
+    assert priority("red", "escalation", retry=False) < priority("red", "alert", retry=False)
+    assert priority("red", "alert", retry=False) < priority("red", "alert", retry=True)
+    assert priority("red", "alert", retry=True) < priority("orange", "escalation", retry=False)
+    assert priority("yellow", "alert", retry=True) < priority("blue", "escalation", retry=False)
+
+
+async def test_a_per_callee_limit_holds_a_call_back_and_merges_it_with_the_next(
+    client: AsyncClient, regions: None
+) -> None:
+    policy = {"reach": ["county", "township", "village"], "ack_timeout_s": 120, "max_attempts": 4,
+              "channels_by_attempt": [["sms", "voice"]], "escalate": False}  # fmt: skip
+    assert (await client.put("/api/v1/policies/red", json=policy)).status_code == 200
+    person = await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    provider = ConsoleProvider()
+    provider.capabilities = type(provider.capabilities)(
+        channels=provider.capabilities.channels, batch_size=1000, in_flight=1,
+        per_callee={"voice": (CalleeLimit(1, 60), CalleeLimit(5, 3600))},
+    )  # fmt: skip
+    dispatcher = Dispatcher.serving(provider)
+    created = (await calls(client, warning["id"]))[0]
+    start = utc_now()
+    for offset in (0, 31, 61, 91):  # attempts every 30 s; voice allows one a minute
+        await send_due(dispatcher, now=start + timedelta(seconds=offset))
+    sent = [m for m in await outbox(client, warning["id"]) if m["to"] == person["phone"]]
+    assert [m["channel"] for m in sent].count("sms") == 4  # every attempt's SMS
+    voice = [m for m in await messages_of(warning["id"]) if m.channel == "voice" and m.status == "sent"]
+    assert len(voice) == 2  # attempts 1 and 3; 2 merged into 3, and 4 would break the limit before the deadline
+    assert created["deadline_at"] == (await calls(client, warning["id"]))[0]["deadline_at"]
+
+
+async def test_call_now_calls_everyone_still_silent_once(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    both = await create_contact(client)
+    text_only = await create_contact(client, channels=["sms"])
+    answered = await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    await send_due(ConsoleProvider(), now=utc_now())
+    done = {c["contact"]["phone"]: c for c in await calls(client, warning["id"])}
+    ack = await client.post(f"/api/v1/calls/{done[answered['phone']]['id']}/ack", json={"method": "phone", "note": ""})
+    assert ack.status_code == 200
+    officer = bearer(await create_key(client, "duty_officer", "650107", name="县值班员李明"))
+    path = f"/api/v1/warnings/{warning['id']}/call-now"
+    pressed = await anonymous.post(path, headers=officer)
+    assert pressed.status_code == 200, pressed.text
+    assert pressed.json()["calls"] == 2 and pressed.json()["repeated"] is False
+    again = await anonymous.post(path, headers=officer)
+    assert again.json() == {**pressed.json(), "calls": 0, "repeated": True}
+    await send_due(ConsoleProvider(), now=utc_now())
+    extra = [m for m in await outbox(client, warning["id"])][3:]
+    assert sorted((m["to"], m["channel"]) for m in extra) == sorted(
+        [(both["phone"], "voice"), (text_only["phone"], "sms")]
+    )
+    after = {c["contact"]["phone"]: c for c in await calls(client, warning["id"])}
+    for phone, call in after.items():  # not counted against the ladder; deadlines as they were
+        assert call["attempts"] == done[phone]["attempts"] and call["deadline_at"] == done[phone]["deadline_at"]
+    retried = [e for e in await timeline(client, warning["id"]) if e["type"] == "call.retried"]
+    assert len(retried) == 2 and {e["actor"] for e in retried} == {"县值班员李明"}
+    elsewhere = bearer(await create_key(client, "duty_officer", OTHER_TOWNSHIP))
+    assert (await anonymous.post(path, headers=elsewhere)).status_code == 403
+    auditor = bearer(await create_key(client, "auditor", "650107"))
+    assert (await anonymous.post(path, headers=auditor)).status_code == 403
+    await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "雨停"})
+    assert (await anonymous.post(path, headers=officer)).status_code == 409
+
+
+async def test_receipts_and_replies_come_in_arrays(
+    client: AsyncClient, regions: None, gateway_secret: None
+) -> None:
+    texter = await create_contact(client)
+    other = await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    await send_due(ConsoleProvider(), now=utc_now())
+    stored = await messages_of(warning["id"])
+    receipts = [{"message_id": m.id, "status": "delivered"} for m in stored] + [
+        {"message_id": "01nobodysentthis000000000", "status": "delivered"}
+    ]
+    answer = await signed_post(client, "/api/v1/providers/webhook/receipts", receipts)
+    assert answer.status_code == 200 and answer.json()["unknown"] == 1
+    assert [r["status"] for r in answer.json()["results"]] == ["delivered"] * len(stored) + ["unknown"]
+    assert {m.status for m in await messages_of(warning["id"])} == {"delivered"}
+    bad = await signed_post(client, "/api/v1/providers/webhook/receipts", [{"message_id": "x", "status": "lost"}])
+    assert bad.status_code == 422
+    replies = [
+        {"inbound_id": "a-1", "from": texter["phone"], "channel": "sms", "text": "好的"},
+        {"inbound_id": "a-2", "from": other["phone"], "channel": "sms", "text": "没收到链接，打不开"},
+    ]
+    taken = await signed_post(client, "/api/v1/providers/webhook/inbound", replies)
+    assert [r["result"] for r in taken.json()["results"]] == ["acknowledged", "reply"]
+    statuses = {c["contact"]["phone"]: c["status"] for c in await calls(client, warning["id"])}
+    assert statuses == {texter["phone"]: "acknowledged", other["phone"]: "notified"}
+
+
+async def test_a_dead_gateway_is_probed_not_hammered(
+    client: AsyncClient, regions: None, started: list[Dispatcher]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/messages"
+    provider = WebhookProvider(url, SECRET)
+    dispatcher = Dispatcher.serving(provider)
+    started.append(dispatcher)
+    for _ in range(40):
+        await create_contact(client, channels=["sms"])
+    await issue(client, level="orange", area_codes=[VILLAGE])
+    began = time.monotonic()
+    while time.monotonic() - began < 2:
+        await send_due(dispatcher, now=utc_now())
+        await asyncio.sleep(0.05)
+    assert provider.requests <= 1 + 3  # one batch, then single probes ever further apart
