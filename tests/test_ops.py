@@ -177,7 +177,7 @@ async def test_metrics_count_the_chain(client: AsyncClient, anonymous: AsyncClie
         'jiaoying_calls_created_total{kind="alert"}',
         'jiaoying_calls_acknowledged_total{method="manual"}',
         "jiaoying_time_to_acknowledge_seconds_count",
-        'jiaoying_messages_total{provider="console",channel="sms",status="sent"}',
+        'jiaoying_messages_total{channel="sms",provider="console",status="sent"}',
         "jiaoying_http_request_duration_seconds_bucket",
     ):
         assert name in text, name

@@ -15,9 +15,12 @@ from app.auth.dependencies import ensure_covers
 from app.call import service as call_service
 from app.call.models import Call
 from app.call.schemas import ManualAckIn
+from app.config import SettingsDep
 from app.contact.phone import mask
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import Forbidden, Unprocessable
+from app.notify import call_now as call_now_service
+from app.notify import providers
 from app.region import service as region_service
 from app.region.models import Region
 from app.report import export
@@ -36,7 +39,9 @@ from app.web.session import ActingPrincipal, CheckedForm, PagePrincipal, can_act
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)  # under /console (app.web.router)
 DONE = {"issued": "预警已发布，正在呼叫。", "updated": "预警已更新，新预警正在重新呼叫。", "ack": "已登记应答。",
-        "confirmed": "已确认该区域。", "cancelled": "预警已结束，已通知已呼叫的人员。"}  # fmt: skip
+        "confirmed": "已确认该区域。", "cancelled": "预警已结束，已通知已呼叫的人员。",
+        "called": "已一键呼叫所有尚未应答的人员（有语音的打电话，其余发短信）。",
+        "called_again": "一分钟内已一键呼叫过，本次未重复呼叫。"}  # fmt: skip
 TIMELINE_PAGE = 500
 
 
@@ -56,6 +61,7 @@ async def board(
     request: Request,
     session: SessionDep,
     principal: PagePrincipal,
+    settings: SettingsDep,
     county: Annotated[str | None, Query(max_length=12)] = None,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
@@ -84,8 +90,11 @@ async def board(
         "is_open": warning.status in ("active", "expanding"),
         "masked": masked,
         "done": DONE.get(done or "", ""),
-        "done_at": {"ack": "people", "confirmed": "confirm"}.get(done or "", "top"),
+        "done_at": {"ack": "people", "confirmed": "confirm", "called": "people", "called_again": "people"}.get(
+            done or "", "top"
+        ),
         "live_url": f"/console/warnings/{warning.id}/live?{live_query}",
+        "channel_alerts": await web_service.channel_alerts(settings),
     }
     return page(request, "board.html", context)
 
@@ -121,6 +130,27 @@ async def confirm_region(
     ensure_covers(principal, region.path, region.code)
     await lifecycle.confirm_region(session, warning, region.code, body, actor=principal.name, now=utc_now())
     return see_other(_board_url(warning.id, "confirmed", _form_text(data, "county"), "#confirm"))
+
+
+@router.post("/warnings/{warning_id}/call-now")
+async def call_now(
+    warning_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: ActingPrincipal,
+    settings: SettingsDep,
+    data: CheckedForm,
+    background: BackgroundTasks,
+) -> Response:
+    """一键呼叫: everyone still silent is called once more, now."""
+    warning = await warning_service.get_warning(session, warning_id, principal)
+    ensure_writable(principal, warning)
+    done = await call_now_service.call_now(
+        session, warning, channels=list(providers.chains(settings)), actor=principal.name, now=utc_now()
+    )
+    if not done.repeated:
+        background.add_task(wake_sender, request)
+    return see_other(_board_url(warning.id, "called_again" if done.repeated else "called", anchor="#people"))
 
 
 @router.post("/warnings/{warning_id}/cancel")

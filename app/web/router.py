@@ -84,11 +84,13 @@ async def logout(_: CheckedForm) -> Response:
 
 
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, session: SessionDep, principal: PagePrincipal) -> HTMLResponse:
-    """Open warnings at a glance (level, age, regions reached of those targeted), and the latest closed."""
+async def home(request: Request, session: SessionDep, principal: PagePrincipal, settings: SettingsDep) -> HTMLResponse:
+    """Open warnings at a glance (level, age, regions reached of those targeted), and the latest
+    closed; a banner when a channel is down or not configured."""
     open_ones, closed = await web_service.warnings_at_a_glance(session, principal)
     region = await region_service.get_region(session, principal.region_code) if principal.region_code else None
-    context = {"open": open_ones, "closed": closed, "region": region, "now": utc_now()}
+    context = {"open": open_ones, "closed": closed, "region": region, "now": utc_now(),
+               "channel_alerts": await web_service.channel_alerts(settings)}  # fmt: skip
     return page(request, "home.html", context)
 
 

@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.call.models import Call, Feedback
+from app.channels import label as channel_label
+from app.config import Settings
+from app.db import utc_now
+from app.notify import health, providers
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning import service as warning_service
@@ -205,3 +209,18 @@ async def regions_to_confirm(session: AsyncSession, warning: Warning, principal:
     found = list(await session.scalars(query))
     paths = await region_service.get_paths(session, {region.region_code for region in found})
     return [region for region in found if principal.covers(paths.get(region.region_code, ""))]
+
+
+async def channel_alerts(settings: Settings) -> list[str]:
+    """What the duty officer must know of the channels: one down (every gateway failing) or one
+    no provider is configured for."""
+    states = await health.channel_states(providers.chains(settings), now=utc_now())
+    down = [channel_label(c) for c, state in states.items() if state == "degraded"]
+    missing = [channel_label(c) for c, state in states.items() if state == "unavailable"]
+    alerts = []
+    if down:
+        alerts.append(f"{'、'.join(down)}通道中断：所有网关均无响应，消息正在排队并自动重试。"
+                      "请用电话、电台或上门叫应，并在下方人工登记应答。")  # fmt: skip
+    if missing:
+        alerts.append(f"{'、'.join(missing)}通道未配置：没有网关承载，呼叫改由责任人的其他通道发出。")
+    return alerts

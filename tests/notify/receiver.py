@@ -54,7 +54,7 @@ class Receiver:
                 return Response("overloaded", status_code=500)
             document = orjson.loads(body)
             self.bodies.append(document)
-            batch = document["messages"] if "messages" in document else [document]
+            batch = document.get("messages", [document])
             results = []
             for message in batch:
                 status, error = next(

@@ -21,8 +21,10 @@ from app.notify.dispatch import Dispatcher
 from app.notify.models import ConsoleMessage, Message
 from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
+from tests.conftest import ADMIN_TOKEN
 from tests.factories import OTHER_TOWNSHIP, VILLAGE, bearer, calls, create_contact, create_key, issue, outbox
 from tests.notify.receiver import Receiver, free_port
+from tests.web.pages import csrf_of, sign_in
 
 SECRET = "gateway-secret"
 OTHER_VILLAGE = "650107004001"
@@ -120,15 +122,16 @@ async def test_rejected_messages_fail_and_retries_go_again_under_the_same_id(
     dispatcher = await dispatcher_for(started, settings)
     now = utc_now()
     assert await send_due(dispatcher, now=now) == 1
-    by_phone = {m.to: m for m in await messages_of(warning["id"])}
+    by_phone = {m.to: m for m in await messages_of(warning["id"]) if m.attempt == 1}
     assert (by_phone[vacant["phone"]].status, by_phone[vacant["phone"]].error) == ("failed", "空号")
     assert (by_phone[busy["phone"]].status, by_phone[busy["phone"]].tries) == ("pending", 1)
     assert by_phone[fine["phone"]].status == "sent"
     events = await timeline(client, warning["id"])
+    vacant_call = by_phone[vacant["phone"]].call_id
     failed = [e for e in events if e["type"] == "message.failed"]
-    assert len(failed) == 1 and failed[0]["data"]["provider"] == "webhook"
+    assert failed and all(e["call_id"] == vacant_call and e["data"]["provider"] == "webhook" for e in failed)
     retried = [e for e in events if e["type"] == "call.retried"]
-    assert len(retried) == 1 and retried[0]["call_id"] == by_phone[vacant["phone"]].call_id  # brought forward
+    assert retried and {e["call_id"] for e in retried} == {vacant_call}  # its next attempt brought forward
     assert dispatcher.health["webhook"].failed_rounds == 0  # a gateway that answers is not failing
     receiver.answers = {}
     await send_due(dispatcher, now=now + timedelta(seconds=2))
@@ -168,8 +171,7 @@ async def test_a_refusing_primary_fails_over_and_takes_traffic_back_after_a_prob
 
     gateway = Receiver(SECRET, port=port).start()  # the primary comes back
     try:
-        while not dispatcher.health["webhook"].ready():
-            await asyncio.sleep(0.05)
+        await asyncio.sleep(max(dispatcher.health["webhook"].resume_at - time.monotonic(), 0) + 0.05)
         later = await issue(client, area_codes=[VILLAGE], title="第二次预警")
         assert await send_due(dispatcher, now=utc_now()) == 10
         assert dispatcher.health["webhook"].failed_rounds == 0
@@ -195,14 +197,15 @@ async def test_a_channel_whose_every_provider_is_down_shows_as_degraded(
         ready = await anonymous.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["channels"] == {"sms": "degraded", "voice": "degraded"}
-        page = (await client.get("/console")).text
+        await sign_in(anonymous, ADMIN_TOKEN)
+        page = (await anonymous.get("/console")).text
         assert "短信、语音通道中断" in page
     finally:
         settings.provider, settings.webhook_url, settings.webhook_secret = before
 
 
 async def test_a_channel_nobody_carries_goes_by_the_other_and_is_on_the_record(
-    client: AsyncClient, app: Any, regions: None
+    client: AsyncClient, anonymous: AsyncClient, app: Any, regions: None
 ) -> None:
     both = await create_contact(client)
     voice_only = await create_contact(client, channels=["voice"])
@@ -219,7 +222,8 @@ async def test_a_channel_nobody_carries_goes_by_the_other_and_is_on_the_record(
     settings = app.state.settings
     settings.providers = "sms=console"
     try:
-        assert "语音通道未配置" in (await client.get("/console")).text
+        await sign_in(anonymous, ADMIN_TOKEN)
+        assert "语音通道未配置" in (await anonymous.get("/console")).text
     finally:
         settings.providers = None
 
@@ -297,8 +301,9 @@ async def test_call_now_calls_everyone_still_silent_once(
     assert pressed.json()["calls"] == 2 and pressed.json()["repeated"] is False
     again = await anonymous.post(path, headers=officer)
     assert again.json() == {**pressed.json(), "calls": 0, "repeated": True}
+    before = len(await outbox(client, warning["id"]))
     await send_due(ConsoleProvider(), now=utc_now())
-    extra = [m for m in await outbox(client, warning["id"])][3:]
+    extra = (await outbox(client, warning["id"]))[before:]
     assert sorted((m["to"], m["channel"]) for m in extra) == sorted(
         [(both["phone"], "voice"), (text_only["phone"], "sms")]
     )
@@ -315,9 +320,7 @@ async def test_call_now_calls_everyone_still_silent_once(
     assert (await anonymous.post(path, headers=officer)).status_code == 409
 
 
-async def test_receipts_and_replies_come_in_arrays(
-    client: AsyncClient, regions: None, gateway_secret: None
-) -> None:
+async def test_receipts_and_replies_come_in_arrays(client: AsyncClient, regions: None, gateway_secret: None) -> None:
     texter = await create_contact(client)
     other = await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
@@ -357,3 +360,21 @@ async def test_a_dead_gateway_is_probed_not_hammered(
         await send_due(dispatcher, now=utc_now())
         await asyncio.sleep(0.05)
     assert provider.requests <= 1 + 3  # one batch, then single probes ever further apart
+
+
+async def test_the_board_has_the_one_click_call(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
+    silent = await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    await send_due(ConsoleProvider(), now=utc_now())
+    token = await create_key(client, "duty_officer", "650107", name="县值班员王芳")
+    await sign_in(anonymous, token)
+    board = await anonymous.get(f"/console/warnings/{warning['id']}")
+    assert "一键呼叫未应答人员" in board.text
+    pressed = await anonymous.post(f"/console/warnings/{warning['id']}/call-now", data={"csrf": csrf_of(board)})
+    assert pressed.status_code == 303 and "done=called" in pressed.headers["location"]
+    await send_due(ConsoleProvider(), now=utc_now())
+    sent = await outbox(client, warning["id"])
+    assert [(m["to"], m["channel"]) for m in sent][-1] == (silent["phone"], "voice") and len(sent) == 3
+    again = await anonymous.post(f"/console/warnings/{warning['id']}/call-now", data={"csrf": csrf_of(board)})
+    assert "done=called_again" in again.headers["location"]
+    assert "一分钟内已一键呼叫过" in (await anonymous.get(again.headers["location"])).text

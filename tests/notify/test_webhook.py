@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from app.db import session_scope, utc_now
 from app.notify import webhook
-from app.notify.models import Message
 from app.notify.dispatch import Dispatcher
+from app.notify.models import Message
 from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
 from tests.factories import VILLAGE, calls, create_contact, issue
@@ -210,7 +210,9 @@ async def test_replies_acknowledge_and_other_texts_are_kept(
     assert [e["type"] for e in events].count("call.acknowledged") == 2
 
 
-@pytest.mark.parametrize("text", ["1", "OK", " ok ", "好", "确认", "收到了", "收到", "已收到。", "好的！", "明白", "Ok."])
+@pytest.mark.parametrize(
+    "text", ["1", "OK", " ok ", "好", "确认", "收到了", "收到", "已收到。", "好的！", "明白", "Ok."]
+)
 async def test_the_words_that_acknowledge(text: str) -> None:
     from app.notify.gateway import is_acknowledgement
 
