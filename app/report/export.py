@@ -55,7 +55,8 @@ async def csv_document(header: Sequence[str], batches: AsyncIterator[Iterable[Se
 def _attempts(messages: list[Message]) -> str:
     return "；".join(
         f"第{m.attempt}次 {beijing(m.sent_at or m.created_at)} {channel_label(m.channel)}"
-        f" {MESSAGE_STATES.get(m.status, m.status)}{'（' + m.error + '）' if m.error else ''}"
+        f"{'·' + m.provider if m.provider else ''} {MESSAGE_STATES.get(m.status, m.status)}"
+        f"{'（' + m.error + '）' if m.error else ''}"
         for m in messages
     )
 

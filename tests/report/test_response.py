@@ -185,7 +185,9 @@ async def test_a_warning_exports_its_calls_for_the_file(client: AsyncClient, reg
     with_feedback = [row for row in table if row["反馈"]]
     assert len(with_feedback) == 1 and "首报" in with_feedback[0]["反馈"] and "已转移3人" in with_feedback[0]["反馈"]
     waiting = [row["各次呼叫（北京时间）"] for row in table if row["状态"] == "已通知"]
-    assert waiting and all("第1次" in sent and "短信 已发出" in sent and "语音 已发出" in sent for sent in waiting)
+    assert waiting and all(
+        "第1次" in sent and "短信·console 已发出" in sent and "语音·console 已发出" in sent for sent in waiting
+    )
 
 
 async def test_bad_requests_are_refused_plainly(client: AsyncClient, regions: None) -> None:
