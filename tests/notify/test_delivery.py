@@ -22,7 +22,7 @@ from app.notify.models import ConsoleMessage, Message
 from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
 from tests.conftest import ADMIN_TOKEN
-from tests.factories import OTHER_TOWNSHIP, VILLAGE, bearer, calls, create_contact, create_key, issue, outbox
+from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, calls, create_contact, create_key, issue, outbox
 from tests.notify.receiver import Receiver, free_port
 from tests.web.pages import csrf_of, sign_in
 
@@ -378,3 +378,18 @@ async def test_the_board_has_the_one_click_call(client: AsyncClient, anonymous: 
     again = await anonymous.post(f"/console/warnings/{warning['id']}/call-now", data={"csrf": csrf_of(board)})
     assert "done=called_again" in again.headers["location"]
     assert "一分钟内已一键呼叫过" in (await anonymous.get(again.headers["location"])).text
+
+
+async def test_a_call_to_a_supervisor_goes_before_the_alerts_waiting_with_it(
+    client: AsyncClient, regions: None
+) -> None:
+    from app.notify.claim import claim
+
+    for _ in range(5):
+        await create_contact(client, channels=["sms"])
+    await create_contact(client, TOWNSHIP, channels=["sms"])
+    # Two of the township's three villages have nobody on record: its cadre is called about them at once.
+    warning = await issue(client, area_codes=[TOWNSHIP])
+    assert warning["escalations"]["total"] == 1
+    first = await claim(utc_now() + timedelta(seconds=1), 1)
+    assert [m.kind for m in first] == ["escalation"]
