@@ -13,9 +13,10 @@ from app.db import dialect_insert, session_scope, utc_now
 from app.notify.models import GatewayState
 
 log = logging.getLogger(__name__)
-# A failing gateway is probed at least once a minute (dispatch.MAX_BACKOFF_S), and each failed
-# probe renews its state; a state older than this was left by a sender that has since stopped.
-FRESH = timedelta(seconds=150)
+# A failing gateway with messages waiting is probed at least once a minute (dispatch.MAX_BACKOFF_S),
+# and each failed probe renews its state; a state older than this was left by a sender that has
+# stopped, or by a gateway nothing has needed since (then the banner goes, rather than stay false).
+FRESH = timedelta(seconds=90)
 
 
 async def record(provider: str, up: bool, error: str | None) -> None:

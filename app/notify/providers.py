@@ -7,6 +7,7 @@ JIAOYING_PROVIDER alone names one provider for every channel it can carry. A cha
 provider carries is unavailable: attempts go by the person's other channels.
 """
 
+import logging
 from typing import Protocol
 
 from app.channels import NAMES
@@ -16,6 +17,8 @@ from app.notify.base import Provider
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
 from app.notify.webhook import WebhookProvider
+
+log = logging.getLogger(__name__)
 
 
 class ProviderClass(Protocol):
@@ -88,4 +91,8 @@ def make_providers(settings: Settings) -> dict[str, list[Provider]]:
 
 def make_dispatcher(settings: Settings) -> Dispatcher:
     """This process's dispatcher: the configured providers by channel, their states on record."""
-    return Dispatcher(make_providers(settings), on_health=health.record)
+    chains = make_providers(settings)
+    carried = "; ".join(f"{channel} by {', then '.join(p.name for p in chain)}" for channel, chain in chains.items())
+    missing = [channel for channel in NAMES if channel not in chains]
+    log.info("providers: %s%s", carried, f"; {', '.join(missing)} unavailable" if missing else "")
+    return Dispatcher(chains, on_health=health.record)

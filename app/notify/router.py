@@ -15,7 +15,7 @@ from app.channels import ChannelName
 from app.config import Settings, SettingsDep
 from app.contact.phone import normalize_mobile
 from app.db import SessionDep, session_scope, utc_now
-from app.errors import NotFound, Unauthorized, Unprocessable, invalid_body
+from app.errors import NotFound, Unauthorized, Unprocessable
 from app.notify import call_now as call_now_service
 from app.notify import gateway, providers, webhook
 from app.notify.models import ConsoleMessage
@@ -127,10 +127,15 @@ def _parse(model: type[ModelT], body: bytes) -> tuple[list[ModelT], bool]:
     many = isinstance(document, list)
     if many and not 1 <= len(document) <= MAX_ITEMS:
         raise Unprocessable(f"An array must hold between 1 and {MAX_ITEMS} items; send larger batches in parts.")
-    try:
-        return [model.model_validate(item) for item in (document if many else [document])], many
-    except ValidationError as exc:
-        raise invalid_body(exc) from None
+    items = []
+    for index, item in enumerate(document if many else [document]):
+        try:
+            items.append(model.model_validate(item))
+        except ValidationError as exc:  # `loc` names the item of an array: ["body", 3, "status"]
+            errors = [{"loc": ["body", *([index] if many else []), *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+            where = f"Item {index} of the array" if many else "The request body"
+            raise Unprocessable(f"{where} is not valid: {errors[0]['msg']}.", errors=errors) from None
+    return items, many
 
 
 @gateway_router.post("/receipts")

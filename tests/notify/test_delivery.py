@@ -333,8 +333,12 @@ async def test_receipts_and_replies_come_in_arrays(client: AsyncClient, regions:
     assert answer.status_code == 200 and answer.json()["unknown"] == 1
     assert [r["status"] for r in answer.json()["results"]] == ["delivered"] * len(stored) + ["unknown"]
     assert {m.status for m in await messages_of(warning["id"])} == {"delivered"}
-    bad = await signed_post(client, "/api/v1/providers/webhook/receipts", [{"message_id": "x", "status": "lost"}])
-    assert bad.status_code == 422
+    bad = await signed_post(
+        client, "/api/v1/providers/webhook/receipts",
+        [{"message_id": stored[0].id, "status": "failed"}, {"message_id": "x", "status": "lost"}],
+    )  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["body", 1, "status"]
+    assert {m.status for m in await messages_of(warning["id"])} == {"delivered"}  # nothing of it taken
     replies = [
         {"inbound_id": "a-1", "from": texter["phone"], "channel": "sms", "text": "好的"},
         {"inbound_id": "a-2", "from": other["phone"], "channel": "sms", "text": "没收到链接，打不开"},
