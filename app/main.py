@@ -17,6 +17,7 @@ from app.cap.router import router as cap_router
 from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
 from app.errors import document_problems, install_error_handlers
+from app.notify import providers
 from app.notify.providers import make_dispatcher
 from app.notify.router import gateway_router, warning_actions
 from app.notify.router import router as dev_router
@@ -33,6 +34,7 @@ log = logging.getLogger("jiaoying")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for the given settings (the environment's by default)."""
     settings = settings or get_settings()
+    providers.make_providers(settings)  # a provider setting that cannot work stops the start, with its reason
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
 
     @asynccontextmanager

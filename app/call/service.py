@@ -330,29 +330,35 @@ async def acknowledge_links(
 
 
 async def bring_attempt_forward(session: AsyncSession, call_id: str, *, reason: str, now: datetime) -> bool:
-    """A failed delivery brings the call's next attempt forward to now: it counts as that attempt,
+    """One call's next attempt brought forward (see bring_attempts_forward), its event recorded."""
+    events = await bring_attempts_forward(session, [call_id], reason=reason, now=now)
+    await audit_service.record_warning_events(session, events, now=now)
+    return bool(events)
+
+
+async def bring_attempts_forward(
+    session: AsyncSession, call_ids: list[str], *, reason: str, now: datetime
+) -> list[audit_service.Event]:
+    """A failed delivery brings each call's next attempt forward to now: it counts as that attempt,
     later attempts keep their times, and a failure on the last attempt waits for the deadline (the
-    call then has no next attempt). Returns whether an attempt was brought forward."""
-    moved = (
-        await session.execute(
-            update(Call)
-            .where(Call.id == call_id, Call.status.in_(OPEN_STATUSES), Call.next_attempt_at > now)
-            .values(next_attempt_at=now)
-            .returning(Call.warning_id, Call.contact_region_code, Call.attempts)
-        )
-    ).one_or_none()
-    if moved is None:
-        return False
-    retried = audit_service.Event(
-        type="call.retried",
-        actor="sender",
-        warning_id=moved.warning_id,
-        call_id=call_id,
-        region_code=moved.contact_region_code,
-        data={"attempt": moved.attempts + 1, "reason": reason},
-    )
-    await audit_service.record_event(session, retried, chain=audit_service.warning_chain(moved.warning_id), now=now)
-    return True
+    call then has no next attempt). Returns a `call.retried` event for each call moved, for the
+    caller to record with its others (the calls should be locked already, in id order)."""
+    events = []
+    for call_id in sorted(set(call_ids)):
+        moved = (
+            await session.execute(
+                update(Call)
+                .where(Call.id == call_id, Call.status.in_(OPEN_STATUSES), Call.next_attempt_at > now)
+                .values(next_attempt_at=now)
+                .returning(Call.warning_id, Call.contact_region_code, Call.attempts)
+            )
+        ).one_or_none()
+        if moved is not None:
+            events.append(audit_service.Event(
+                type="call.retried", actor="sender", warning_id=moved.warning_id, call_id=call_id,
+                region_code=moved.contact_region_code, data={"attempt": moved.attempts + 1, "reason": reason},
+            ))  # fmt: skip
+    return events
 
 
 async def cancel_open_calls_of(session: AsyncSession, contact_ids: list[str], *, actor: str, now: datetime) -> int:

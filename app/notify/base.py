@@ -28,13 +28,16 @@ class Outgoing:
 @dataclass
 class Outcome:
     """What became of one message: `accepted` by the gateway, `rejected` (never deliverable: a
-    failure on the record), or `retry` (not taken now: sent again later, perhaps by the next
-    provider of its channel)."""
+    failure on the record), or `retry` (not taken now: sent again later, by the next provider of
+    its channel when the gateway was `unreachable`)."""
 
     message_id: str
     status: OutcomeStatus
     error: str | None = None
     provider: str | None = None  # the provider that gave this answer (set by the dispatcher)
+    # `retry` because the gateway could not be reached or failed (refused, timed out, an error
+    # status), not by its own word: the message goes on to the channel's next provider.
+    unreachable: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -60,6 +63,15 @@ class Capabilities:
     rates: dict[str, float] = field(default_factory=dict)  # messages per second per channel; absent: no limit
     per_callee: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
     personal_text: bool = True  # each recipient gets its own text (its own link) in a batch
+
+
+@dataclass
+class Plan:
+    """What making messages needs to know of the providers: the channels some provider carries,
+    and the per-callee limits of each channel's first provider."""
+
+    channels: list[str]
+    callee_limits: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
 
 
 class Provider(Protocol):

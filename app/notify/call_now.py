@@ -21,7 +21,8 @@ from app.call.models import priority as call_priority
 from app.channels import speech_first
 from app.db import bulk_insert, chunks, core_rows, new_ids
 from app.errors import Conflict
-from app.notify.claim import attempt_texts, link_length, message_row, region_names
+from app.notify.base import Plan
+from app.notify.claim import CalleeBook, attempt_texts, link_length, message_row, region_names
 from app.notify.models import Message
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning
@@ -38,9 +39,7 @@ class CallNow:
     repeated: bool  # a press within a minute of the last one: nothing more was sent
 
 
-async def call_now(
-    session: AsyncSession, warning: Warning, *, channels: list[str], actor: str, now: datetime
-) -> CallNow:
+async def call_now(session: AsyncSession, warning: Warning, *, plan: Plan, actor: str, now: datetime) -> CallNow:
     """Store one extra attempt, due now, for every open alert call of the warning (see module)."""
     locked = await session.scalar(
         select(Warning).where(Warning.id == warning.id).with_for_update(key_share=True)
@@ -62,15 +61,19 @@ async def call_now(
     called = 0
     for batch in chunks(open_calls, CHUNK):
         names = await region_names(session, {locked.id}, {code for call in batch for code in call.region_codes})
+        book = await CalleeBook.load(session, {call.contact_phone for call in batch}, plan.callee_limits, now=now)
         texts_of: dict[tuple[str, ...], dict[str, str]] = {}
         messages: list[dict[str, Any]] = []
         events: list[audit_service.Event] = []
         ids = iter(new_ids(len(batch)))
         for call in batch:
-            carried = [channel for channel in call.channels if channel in channels]
-            if not carried:
+            # A call where the person has one and may be called now (a per-callee limit), else text.
+            carried = [channel for channel in call.channels if channel in plan.channels]
+            allowed = [channel for channel in carried if book.free_at(call.contact_phone, channel, now) <= now]
+            if not allowed:
                 continue
-            channel = speech_first(carried)
+            channel = speech_first(allowed)
+            book.add(call.contact_phone, channel, now)
             if (texts := texts_of.get(tuple(call.region_codes))) is None:
                 texts = texts_of[tuple(call.region_codes)] = attempt_texts(locked, call, names, length)
             row = message_row(call, channel, max(call.attempts, 1), texts[channel], priority=priority, now=now)

@@ -9,7 +9,6 @@ claimed the same way, most urgent first.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,22 +23,13 @@ from app.channels import CHANNELS, NAMES
 from app.config import get_settings
 from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope
 from app.notify import templates
-from app.notify.base import CalleeLimit, Outgoing
+from app.notify.base import CalleeLimit, Outgoing, Plan
 from app.notify.models import IS_PENDING, IS_SENDING, Message
 from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
 from app.warning.models import Warning, WarningRegion
 
 # Messages that count against a per-callee limit: made, and not given up on.
 _COUNTED = ("pending", "sending", "sent", "delivered")
-
-
-@dataclass
-class Plan:
-    """What the claim needs to know of the providers: the channels some provider carries, and the
-    per-callee limits of each channel's first provider."""
-
-    channels: list[str] = field(default_factory=lambda: list(NAMES))
-    callee_limits: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
 
 
 class _Stored:
@@ -143,7 +133,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
     names = await region_names(session, warning_ids, codes)
     length = link_length()
     limited = {channel: limits for channel, limits in plan.callee_limits.items() if limits}
-    held_until = await _callee_free_at(session, due, limited, now) if limited else {}
+    book = await CalleeBook.load(session, {call.contact_phone for call in due}, limited, now=now)
     messages: list[dict[str, Any]] = []
     moves: list[tuple[str, int, datetime | None, int]] = []
     # People of one village get the same words: each text is made once a round.
@@ -160,12 +150,19 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
             row = message_row(call, channel, attempt, texts[channel], priority=call.priority, now=now)
             if not carried:
                 row.update(status="failed", error=f"no provider is configured for {channel}", claimed_at=None)
-            elif (free_at := held_until.get((call.contact_phone, channel))) is not None and free_at > now:
+            elif (free := book.free_at(call.contact_phone, channel, now)) > now:
                 # A per-callee limit: the message waits for it, unless the next attempt comes first
-                # (then the two merge, as attempts held back by a rate limit do).
-                if (next_at is not None and next_at <= free_at) or free_at >= call_deadline(warning, call):
-                    continue
-                row.update(status="pending", due_at=free_at, claimed_at=None)
+                # (then the two merge, as attempts held back by a rate limit do) or the deadline.
+                if next_at is not None and next_at <= free:
+                    row.update(status="cancelled", claimed_at=None, error=f"{channel} to this number is limited "
+                               f"until {free.isoformat()}: merged into attempt {attempt + 1}")  # fmt: skip
+                elif free >= call_deadline(warning, call):
+                    row.update(status="cancelled", claimed_at=None, error=f"{channel} to this number is limited "
+                               f"until {free.isoformat()}, after the deadline")  # fmt: skip
+                else:
+                    row.update(status="pending", due_at=free, claimed_at=None)
+            if row["status"] in ("sending", "pending"):
+                book.add(call.contact_phone, channel, row["due_at"])
             messages.append(row)
         moves.append((call.id, attempt, next_at, call_priority(warning.level, call.kind, retry=True)))
     for message, message_id in zip(messages, new_ids(len(messages)), strict=True):
@@ -219,31 +216,46 @@ async def _record_unavailable(session: AsyncSession, failed: list[dict[str, Any]
         await audit_service.record_warning_events(session, events, now=now)
 
 
-async def _callee_free_at(
-    session: AsyncSession, due: list[Any], limited: dict[str, tuple[CalleeLimit, ...]], now: datetime
-) -> dict[tuple[str, str], datetime]:
-    """For each (phone, limited channel) of the due calls: the earliest time another message may go
-    without breaking the limits, counting messages already made to that phone (sent, or waiting
-    to go at their due time), found through the phone's calls."""
-    phones = sorted({call.contact_phone for call in due})
-    window = timedelta(seconds=max(limit.seconds for limits in limited.values() for limit in limits))
-    times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for chunk in chunks(phones):
-        rows = await session.execute(
-            select(Message.to, Message.channel, Message.sent_at, Message.due_at)
-            .join(Call, Call.id == Message.call_id)
-            .where(among(Call.contact_phone, chunk), Call.created_at >= now - window - timedelta(days=1))
-            .where(Message.channel.in_(list(limited)), Message.status.in_(_COUNTED))
-            .where(
-                or_(Message.sent_at >= now - window, and_(Message.sent_at.is_(None), Message.due_at >= now - window))
-            )
-        )
-        for to, channel, sent_at, due_at in rows.tuples():
-            times[(to, channel)].append(sent_at or due_at)
-    free: dict[tuple[str, str], datetime] = {}
-    for key, made in times.items():
-        free[key] = free_at(sorted(made), limited[key[1]], now)
-    return free
+class CalleeBook:
+    """Messages made to each number on channels with a per-callee limit (sent, or waiting to go at
+    their due time), read once per claim and kept up to date as the claim makes more."""
+
+    def __init__(self, limits: dict[str, tuple[CalleeLimit, ...]], times: dict[tuple[str, str], list[datetime]]):
+        self.limits = limits
+        self.times = times
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, phones: set[str], limits: dict[str, tuple[CalleeLimit, ...]], *, now: datetime
+    ) -> "CalleeBook":
+        """The messages of the last window to these numbers, found through their calls."""
+        times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+        if not limits or not phones:
+            return cls(limits, times)
+        window = timedelta(seconds=max(limit.seconds for rules in limits.values() for limit in rules))
+        for chunk in chunks(sorted(phones)):
+            rows = await session.execute(
+                select(Message.to, Message.channel, Message.sent_at, Message.due_at)
+                .join(Call, Call.id == Message.call_id)
+                .where(among(Call.contact_phone, chunk), Call.created_at >= now - window - timedelta(days=1))
+                .where(Message.channel.in_(list(limits)), Message.status.in_(_COUNTED))
+                .where(or_(Message.sent_at >= now - window,
+                           and_(Message.sent_at.is_(None), Message.due_at >= now - window)))
+            )  # fmt: skip
+            for to, channel, sent_at, due_at in rows.tuples():
+                times[(to, channel)].append(sent_at or due_at)
+        return cls(limits, times)
+
+    def free_at(self, phone: str, channel: str, now: datetime) -> datetime:
+        """When one more message on the channel may go to the number (now, if it may already)."""
+        limits = self.limits.get(channel)
+        if not limits:
+            return now
+        return free_at(sorted(self.times.get((phone, channel), [])), limits, now)
+
+    def add(self, phone: str, channel: str, at: datetime) -> None:
+        if channel in self.limits:
+            self.times.setdefault((phone, channel), []).append(at)
 
 
 def free_at(made: list[datetime], limits: tuple[CalleeLimit, ...], now: datetime) -> datetime:
@@ -308,7 +320,7 @@ def _stuck_check_due(now: datetime, reclaim_after: timedelta) -> bool:
 
 async def claim(now: datetime, batch: int, plan: Plan | None = None) -> list[Outgoing]:
     """One claim in its own transaction: due attempts, and messages waiting again; with links."""
-    plan = plan or Plan()
+    plan = plan or Plan(list(NAMES))
     reclaim_after = timedelta(seconds=get_settings().send_reclaim_s)
     async with session_scope() as session:
         claimed = await claim_attempts(session, now, batch, plan)

@@ -120,13 +120,17 @@ class Dispatcher:
 
     def batch_size(self, default: int) -> int:
         """How many due messages a round should claim: none while every channel is down; one while
-        every provider in use is probing a gateway that failed (claiming more would turn due
-        attempts into messages that then wait, instead of letting them merge); and no more than a
-        rate limit lets out in a few seconds."""
+        no channel has a provider that is taking messages, only ones about to be probed (claiming
+        more would turn due attempts into messages that then wait, instead of letting them merge);
+        and no more than a rate limit lets out in a few seconds."""
         first = [p for p in (self._first_ready(channel) for channel in self.chains) if p is not None]
         if not first:
             return 0
-        if all(self.health[p.name].probing for p in first):
+        flowing = [
+            p for chain in self.chains.values() for p in chain
+            if self.health[p.name].ready() and not self.health[p.name].probing
+        ]  # fmt: skip
+        if not flowing:
             return 1
         rates = [rate for p in first for rate in p.capabilities.rates.values()]
         return max(1, min(default, int(min(rates) * CLAIM_SECONDS))) if rates else default
@@ -157,7 +161,11 @@ class Dispatcher:
         """One channel's messages down its providers in order, until every one is settled."""
         settled: list[Outcome] = []
         last_error: dict[str, str | None] = {}
-        for position, provider in enumerate(self.chains.get(channel, [])):
+        chain = self.chains.get(channel)
+        if not chain:  # configured away while the message waited: it can never go
+            error = f"no provider is configured for {channel}"
+            return [Outcome(m.message_id, "rejected", error) for m in waiting]
+        for position, provider in enumerate(chain):
             if not waiting:
                 break
             health = self.health[provider.name]
@@ -166,19 +174,23 @@ class Dispatcher:
             if position > 0:
                 FAILOVERS.labels(channel, provider.name).inc(len(waiting))
             # After a pause, one message probes the gateway before the rest go.
-            first = waiting[:1] if health.probing else waiting
-            outcomes = await self._send(provider, channel, first)
-            if health.probing and outcomes[0].status != "retry":
+            probing = health.probing
+            outcomes = await self._send(provider, channel, waiting[:1] if probing else waiting)
+            if probing and not outcomes[0].unreachable:
                 outcomes += await self._send(provider, channel, waiting[1:])
-            taken = [o for o in outcomes if o.status != "retry"]
-            again = {o.message_id: o.error for o in outcomes if o.status == "retry"}
-            seen.setdefault(provider.name, []).append(None if taken else next(iter(again.values())))
-            settled.extend(taken)
-            last_error.update(again)
-            sent = {o.message_id for o in taken}
-            waiting = [m for m in waiting if m.message_id not in sent]
+            # What a gateway that answers takes, rejects or asks to have again later is settled here;
+            # only what could not reach it (refused, timed out, an error status) goes on to the next.
+            settled.extend(o for o in outcomes if not o.unreachable)
+            unreached = {o.message_id: o.error for o in outcomes if o.unreachable}
+            reached = len(outcomes) > len(unreached)
+            seen.setdefault(provider.name, []).append(None if reached else next(iter(unreached.values())))
+            last_error.update(unreached)
+            waiting = [m for m in waiting if m.message_id in unreached]
         unavailable = f"no provider of {channel} is taking messages"
-        return settled + [Outcome(m.message_id, "retry", last_error.get(m.message_id) or unavailable) for m in waiting]
+        return settled + [
+            Outcome(m.message_id, "retry", last_error.get(m.message_id) or unavailable, unreachable=True)
+            for m in waiting
+        ]
 
     async def _send(self, provider: Provider, channel: str, messages: list[Outgoing]) -> list[Outcome]:
         """Messages to one provider: in batches, at most `in_flight` at once, at its pace."""
@@ -205,6 +217,8 @@ class Dispatcher:
 
     async def _failed(self, provider: Provider, error: str | None) -> None:
         health = self.health[provider.name]
+        if not health.ready():  # another lane saw the same failure and already backed off
+            return
         health.failed_rounds += 1
         pause = backoff_s(health.failed_rounds)
         health.resume_at = time.monotonic() + pause
@@ -225,6 +239,7 @@ class Dispatcher:
         health = self.health[provider.name]
         log.warning("provider %s takes messages again after %d failed round(s)", provider.name, health.failed_rounds)
         health.failed_rounds = 0
+        health.resume_at = 0.0
         GATEWAY_BACKOFF.labels(provider.name).set(0)
         if self.on_health is not None:
             await self.on_health(provider.name, True, None)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -26,6 +26,7 @@ REPLY_WINDOW = timedelta(hours=24)
 
 def _bare(text: str) -> str:
     """The reply without spaces, punctuation or symbols, case folded: "收到！" -> "收到", " OK." -> "ok"."""
+    text = unicodedata.normalize("NFKC", text)  # full-width ＯＫ and １ from Chinese input methods
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PZSC").casefold()
 
 
@@ -41,61 +42,81 @@ class Receipt:
     message_id: str
     status: str  # delivered | failed
     error: str | None = None
+    provider: str | None = None  # the provider it came from, recorded where the message has none
 
 
-async def record_receipts(
-    session: AsyncSession, receipts: list[Receipt], *, now: datetime, provider: str | None = None
-) -> list[str | None]:
-    """Delivery receipts: each message becomes delivered or failed (once); a failure brings its
-    call's next attempt forward. Returns each message's status, None for an id nobody sent.
+@dataclass
+class Settled:
+    """Receipts applied to their messages' rows: which changed a row, and the others' statuses."""
 
-    Locks go messages (in id order), calls (in id order), chain heads (in warning order), as the
-    sender's record does, so a batch of receipts and a sending round never deadlock."""
-    changed: dict[str, Any] = {}
-    for receipt in sorted(receipts, key=lambda r: r.message_id):
+    changed: dict[int, Any]  # receipt's index -> the message row it changed
+    statuses: list[str | None]  # each receipt's message status after it (None: no such message)
+
+    def failed_calls(self, receipts: list[Receipt]) -> list[str]:
+        """Calls whose ladder a failure brings forward (notices, attempt 0, have none)."""
+        return sorted(
+            {row.call_id for i, row in self.changed.items() if receipts[i].status == "failed" and row.attempt > 0}
+        )
+
+    def events(self, receipts: list[Receipt]) -> list[audit_service.Event]:
+        events = []
+        for index, row in sorted(self.changed.items()):
+            receipt = receipts[index]
+            MESSAGES.labels(row.provider or "unknown", row.channel, receipt.status).inc()
+            events.append(audit_service.Event(
+                type=f"message.{receipt.status}", actor="gateway", warning_id=row.warning_id, call_id=row.call_id,
+                data={"message_id": receipt.message_id, "channel": row.channel, "attempt": row.attempt,
+                      "error": receipt.error, "provider": row.provider},
+            ))  # fmt: skip
+        return events
+
+
+async def settle_messages(session: AsyncSession, receipts: list[Receipt], *, now: datetime) -> Settled:
+    """Each receipt's message becomes delivered or failed, once, in message id order; a second
+    receipt for one message in the same batch changes nothing."""
+    changed: dict[int, Any] = {}
+    done: set[str] = set()
+    for index in sorted(range(len(receipts)), key=lambda i: receipts[i].message_id):
+        receipt = receipts[index]
+        if receipt.message_id in done:
+            continue
+        done.add(receipt.message_id)
         # Pending too: a message the gateway took although its answer timed out waits for a
         # resend, which its receipt makes unnecessary.
         row = (
             await session.execute(
                 update(Message)
                 .where(Message.id == receipt.message_id, Message.status.in_(("pending", "sending", "sent")))
-                .values(status=receipt.status, receipt_at=now, error=receipt.error)
+                .values(status=receipt.status, receipt_at=now, error=receipt.error,
+                        provider=func.coalesce(Message.provider, receipt.provider))
                 .returning(Message.id, Message.call_id, Message.warning_id, Message.channel, Message.attempt,
                            Message.provider)
             )
         ).one_or_none()  # fmt: skip
         if row is not None:
-            changed[receipt.message_id] = row
-    unchanged = [r.message_id for r in receipts if r.message_id not in changed]
-    settled: dict[str, str] = {}
-    for chunk in chunks(unchanged):  # replays, or receipts for messages already settled
+            changed[index] = row
+    others = sorted({r.message_id for i, r in enumerate(receipts) if i not in changed})
+    current: dict[str, str] = {}
+    for chunk in chunks(others):
         found = await session.execute(select(Message.id, Message.status).where(among(Message.id, chunk)))
-        settled.update(found.tuples().all())
-    failed = sorted(
-        {changed[r.message_id].call_id for r in receipts if r.message_id in changed and r.status == "failed"}
-    )
+        current.update(found.tuples().all())
+    statuses = [r.status if i in changed else current.get(r.message_id) for i, r in enumerate(receipts)]
+    return Settled(changed, statuses)
+
+
+async def record_receipts(session: AsyncSession, receipts: list[Receipt], *, now: datetime) -> list[str | None]:
+    """Delivery receipts: each message becomes delivered or failed (once); a failure brings its
+    call's next attempt forward. Returns each message's status, None for an id nobody sent.
+
+    Locks go messages (in id order), calls (in id order), chain heads (in warning order), as the
+    sender's record does, so a batch of receipts and a sending round never deadlock."""
+    settled = await settle_messages(session, receipts, now=now)
+    failed = settled.failed_calls(receipts)
     if failed:
         await call_service.lock_calls(session, Call.id.in_(failed))
-    events = []
-    for receipt in receipts:
-        if (row := changed.get(receipt.message_id)) is None:
-            continue
-        carrier = row.provider or provider
-        MESSAGES.labels(carrier or "unknown", row.channel, receipt.status).inc()
-        events.append(audit_service.Event(
-            type=f"message.{receipt.status}", actor="gateway", warning_id=row.warning_id, call_id=row.call_id,
-            data={"message_id": receipt.message_id, "channel": row.channel, "attempt": row.attempt,
-                  "error": receipt.error, "provider": carrier},
-        ))  # fmt: skip
-    await audit_service.record_warning_events(session, events, now=now)
-    forward = sorted({(row.warning_id, row.call_id) for receipt in receipts
-                      if (row := changed.get(receipt.message_id)) is not None and receipt.status == "failed"
-                      and row.attempt > 0})  # fmt: skip
-    for _, call_id in forward:
-        await call_service.bring_attempt_forward(session, call_id, reason="delivery failed", now=now)
-    return [
-        receipt.status if receipt.message_id in changed else settled.get(receipt.message_id) for receipt in receipts
-    ]
+    retried = await call_service.bring_attempts_forward(session, failed, reason="delivery failed", now=now)
+    await audit_service.record_warning_events(session, settled.events(receipts) + retried, now=now)
+    return settled.statuses
 
 
 async def record_receipt(
@@ -108,7 +129,7 @@ async def record_receipt(
     provider: str | None = None,
 ) -> str:
     """One delivery receipt (see record_receipts); 404 for an id nobody sent."""
-    (result,) = await record_receipts(session, [Receipt(message_id, status, error)], now=now, provider=provider)
+    (result,) = await record_receipts(session, [Receipt(message_id, status, error, provider)], now=now)
     if result is None:
         raise NotFound(f"No message has id {message_id!r}.")
     return result

@@ -13,7 +13,7 @@ from typing import Protocol
 from app.channels import NAMES
 from app.config import Settings
 from app.notify import health
-from app.notify.base import Provider
+from app.notify.base import Plan, Provider
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
 from app.notify.webhook import WebhookProvider
@@ -49,7 +49,11 @@ def chains(settings: Settings) -> dict[str, list[str]]:
                     f"JIAOYING_PROVIDERS: {part!r} should read CHANNEL=PROVIDER[,PROVIDER...] with a channel of "
                     f"{', '.join(NAMES)}"
                 )
+            if channel in named:
+                raise ValueError(f"JIAOYING_PROVIDERS names {channel} twice; give its providers once, in order.")
             named[channel] = [name.strip() for name in listed.split(",") if name.strip()]
+            if not named[channel]:
+                raise ValueError(f"JIAOYING_PROVIDERS: {channel} has no provider after '='.")
     else:
         named = {channel: [settings.provider] for channel in NAMES}
     result: dict[str, list[str]] = {}
@@ -87,6 +91,14 @@ def make_providers(settings: Settings) -> dict[str, list[Provider]]:
                 built[name] = PROVIDERS[name].from_settings(settings)
             result.setdefault(channel, []).append(built[name])
     return result
+
+
+def plan(settings: Settings) -> Plan:
+    """What making messages needs to know of the configured providers, in a process that may not
+    run them (the API's one-click call)."""
+    built = make_providers(settings)
+    limits = {channel: chain[0].capabilities.per_callee.get(channel, ()) for channel, chain in built.items()}
+    return Plan(list(built), {channel: rules for channel, rules in limits.items() if rules})
 
 
 def make_dispatcher(settings: Settings) -> Dispatcher:

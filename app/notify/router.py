@@ -20,6 +20,7 @@ from app.notify import call_now as call_now_service
 from app.notify import gateway, providers, webhook
 from app.notify.models import ConsoleMessage
 from app.paging import Page, PageDep, make_page, seq_cursor
+from app.text import Relayed, SingleLine
 from app.warning import service as warning_service
 
 router = APIRouter(prefix="/api/v1/dev", tags=["development"])
@@ -76,8 +77,8 @@ async def call_now(
     it, else SMS); deadlines unchanged; a second press within 60 s does nothing more."""
     warning = await warning_service.get_warning(session, warning_id, principal)
     warning_service.ensure_writable(principal, warning)
-    served = list(providers.chains(settings))
-    done = await call_now_service.call_now(session, warning, channels=served, actor=principal.name, now=utc_now())
+    plan = providers.plan(settings)
+    done = await call_now_service.call_now(session, warning, plan=plan, actor=principal.name, now=utc_now())
     heartbeat = getattr(request.app.state, "heartbeat", None)
     if heartbeat is not None and not done.repeated:
         background.add_task(heartbeat.wake_sender)
@@ -91,19 +92,20 @@ MAX_ITEMS = 1000  # items in one array of receipts or replies
 class ReceiptIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    message_id: Annotated[str, Field(min_length=1, max_length=26)]
+    # Any id up to this length: one nobody sent is skipped and counted, not refused.
+    message_id: Annotated[SingleLine, Field(min_length=1, max_length=200)]
     status: Literal["delivered", "failed"]
-    error: Annotated[str | None, Field(max_length=2000)] = None
+    error: Annotated[Relayed | None, Field(max_length=2000)] = None
 
 
 class InboundIn(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    inbound_id: Annotated[str, Field(min_length=1, max_length=100)]
-    phone: Annotated[str, Field(alias="from", min_length=1, max_length=40)]
+    inbound_id: Annotated[SingleLine, Field(min_length=1, max_length=100)]
+    phone: Annotated[SingleLine, Field(alias="from", min_length=1, max_length=40)]
     channel: ChannelName
-    text: Annotated[str | None, Field(max_length=2000)] = None
-    digits: Annotated[str | None, Field(max_length=20)] = None
+    text: Annotated[Relayed | None, Field(max_length=2000)] = None
+    digits: Annotated[SingleLine | None, Field(max_length=20)] = None
 
 
 async def _signed_body(request: Request, settings: Settings) -> bytes:
@@ -143,12 +145,12 @@ async def receipts(request: Request, session: SessionDep, settings: SettingsDep)
     """Delivery receipts from the gateway (signed), one or an array: each message becomes
     delivered or failed. In an array, an unknown `message_id` is skipped and counted."""
     items, many = _parse(ReceiptIn, await _signed_body(request, settings))
-    receipts = [gateway.Receipt(item.message_id, item.status, item.error) for item in items]
+    receipts = [gateway.Receipt(item.message_id, item.status, item.error, "webhook") for item in items]
     if not many:
         status = await gateway.record_receipt(session, items[0].message_id, items[0].status, items[0].error,
                                               provider="webhook", now=utc_now())  # fmt: skip
         return {"message_id": items[0].message_id, "status": status}
-    statuses = await gateway.record_receipts(session, receipts, provider="webhook", now=utc_now())
+    statuses = await gateway.record_receipts(session, receipts, now=utc_now())
     results = [
         {"message_id": r.message_id, "status": status or "unknown"}
         for r, status in zip(receipts, statuses, strict=True)

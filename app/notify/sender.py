@@ -30,11 +30,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.call import service as call_service
 from app.call.models import Call
 from app.db import among, chunks, core_rows, get_database, retryable, session_scope, utc_now
 from app.notify import claim as claiming
 from app.notify import gateway
-from app.notify.base import Outcome, Outgoing, Provider
+from app.notify.base import Outcome, Outgoing, Plan, Provider
 from app.notify.dispatch import Dispatcher, backoff_s
 from app.notify.metrics import MESSAGES
 from app.notify.models import Message
@@ -43,19 +44,24 @@ BATCH = 1000
 LANES = 2
 
 
-def plan_of(dispatcher: Dispatcher) -> claiming.Plan:
+def plan_of(dispatcher: Dispatcher) -> Plan:
     """What the claim needs to know of this process's providers."""
-    return claiming.Plan(
+    return Plan(
         channels=dispatcher.channels,
         callee_limits={channel: dispatcher.callee_limits(channel) for channel in dispatcher.channels},
     )
 
 
 async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: datetime, claimed_at: datetime) -> None:
+    """The round's outcomes, in one transaction whose locks go messages, calls, chain heads (each
+    in order), as a batch of receipts and an answer take them, so none of them can deadlock."""
     taken: dict[str, list[str]] = defaultdict(list)  # provider -> ids it accepted
     for outcome in outcomes:
         if outcome.accepted:
-            taken[outcome.provider or "?"].append(outcome.message_id)
+            taken[outcome.provider or "unknown"].append(outcome.message_id)
+    # Rejected: never deliverable. A failure, as a failed receipt would record it.
+    rejected = [gateway.Receipt(o.message_id, "failed", o.error or "rejected by the gateway", o.provider)
+                for o in outcomes if o.status == "rejected"]  # fmt: skip
     # Only messages still held by this round's claim are recorded: if a slow round was overtaken by
     # a reclaim, the later round records them (once).
     # "Not past sending" rather than "= sending": the equality would lead the planner to the status
@@ -76,54 +82,47 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
                     .returning(Message.id),
                 )  # fmt: skip
                 accepted.update((message_id, provider) for message_id in updated.scalars())
-        rejected = [o for o in outcomes if o.status == "rejected"]  # never deliverable: as a failed receipt
-        for carrier, group in _by_provider(rejected).items():
-            receipts = [gateway.Receipt(o.message_id, "failed", o.error or "rejected by the gateway") for o in group]
-            await gateway.record_receipts(session, receipts, provider=carrier, now=now)
+        failures = await gateway.settle_messages(session, rejected, now=now)
         await _requeue(session, [o for o in outcomes if o.status == "retry"], still_ours, now)
-        await _record_sent(session, [m for m in outgoing if m.message_id in accepted], accepted, now)
+        sent = [m for m in outgoing if m.message_id in accepted]
+        notified = sorted({m.call_id for m in sent if m.attempt > 0})
+        failed = failures.failed_calls(rejected)
+        if notified or failed:
+            await call_service.lock_calls(session, Call.id.in_(sorted({*notified, *failed})))
+        for chunk in chunks(notified):
+            await core_rows(
+                session,
+                update(Call)
+                .where(among(Call.id, chunk))
+                .values(
+                    status=case((Call.status == "pending", "notified"), else_=Call.status),
+                    notified_at=func.coalesce(Call.notified_at, now),
+                ),
+            )
+        retried = await call_service.bring_attempts_forward(session, failed, reason="delivery failed", now=now)
+        events = _sent_events(sent, accepted) + failures.events(rejected) + retried
+        await audit_service.record_warning_events(session, events, now=now)
     counts: dict[tuple[str, str], int] = defaultdict(int)
-    for message in outgoing:
-        if message.message_id in accepted:
-            counts[(accepted[message.message_id], message.channel)] += 1
+    for message in sent:
+        counts[(accepted[message.message_id], message.channel)] += 1
     for (provider, channel), count in counts.items():
         MESSAGES.labels(provider, channel, "sent").inc(count)
 
 
-def _by_provider(outcomes: list[Outcome]) -> dict[str | None, list[Outcome]]:
-    grouped: dict[str | None, list[Outcome]] = defaultdict(list)
-    for outcome in outcomes:
-        grouped[outcome.provider].append(outcome)
-    return grouped
-
-
-async def _record_sent(session: AsyncSession, sent: list[Outgoing], providers: dict[str, str], now: datetime) -> None:
-    """Calls of the attempts sent become notified; one `message.sent` per call and attempt."""
+def _sent_events(sent: list[Outgoing], providers: dict[str, str]) -> list[audit_service.Event]:
+    """One `message.sent` per call and attempt, naming each message's channel and provider."""
     attempts: dict[tuple[str, str, int], list[Outgoing]] = defaultdict(list)
     for message in sent:
         attempts[(message.warning_id, message.call_id, message.attempt)].append(message)
-    notified = sorted({call_id for _, call_id, attempt in attempts if attempt > 0})
-    for chunk in chunks(notified):
-        await core_rows(
-            session,
-            update(Call)
-            .where(among(Call.id, chunk))
-            .values(
-                status=case((Call.status == "pending", "notified"), else_=Call.status),
-                notified_at=func.coalesce(Call.notified_at, now),
-            ),
+    return [
+        audit_service.Event(
+            type="message.sent", actor="sender", warning_id=warning_id, call_id=call_id,
+            data={"attempt": attempt, "kind": messages[0].kind, "to": messages[0].to,
+                  "messages": [{"id": m.message_id, "channel": m.channel, "provider": providers[m.message_id]}
+                               for m in messages]},
         )
-    events: list[audit_service.Event] = []
-    for (warning_id, call_id, attempt), messages in attempts.items():
-        events.append(
-            audit_service.Event(
-                type="message.sent", actor="sender", warning_id=warning_id, call_id=call_id,
-                data={"attempt": attempt, "kind": messages[0].kind, "to": messages[0].to,
-                      "messages": [{"id": m.message_id, "channel": m.channel, "provider": providers[m.message_id]}
-                                   for m in messages]},
-            )
-        )  # fmt: skip
-    await audit_service.record_warning_events(session, events, now=now)
+        for (warning_id, call_id, attempt), messages in attempts.items()
+    ]  # fmt: skip
 
 
 async def _requeue(session: AsyncSession, refused: list[Outcome], still_ours: tuple[Any, ...], now: datetime) -> None:

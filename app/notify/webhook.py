@@ -72,7 +72,13 @@ def parse_callee_limits(spec: str) -> dict[str, tuple[CalleeLimit, ...]]:
         parsed = []
         for rule in rules.split(","):
             calls, _, seconds = rule.partition("/")
-            parsed.append(CalleeLimit(int(calls), float(seconds)))
+            try:
+                limit = CalleeLimit(int(calls), float(seconds))
+            except ValueError:
+                limit = CalleeLimit(0, 0)
+            if limit.calls < 1 or not limit.seconds > 0:
+                raise ValueError(f"per-callee limit {rule!r}: expected CALLS/SECONDS, at least 1 call in some seconds")
+            parsed.append(limit)
         limits[channel.strip()] = tuple(parsed)
     return limits
 
@@ -164,7 +170,7 @@ class WebhookProvider:
 
     def _all_retry(self, batch: list[Outgoing], reason: str, error: str) -> list[Outcome]:
         GATEWAY_ERRORS.labels(self.name, reason).inc(len(batch))
-        return [Outcome(message.message_id, "retry", error) for message in batch]
+        return [Outcome(message.message_id, "retry", error, unreachable=True) for message in batch]
 
 
 def _results(content: bytes) -> dict[str, tuple[OutcomeStatus, str | None]]:

@@ -10,11 +10,12 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.call import service as call_service
 from app.call.models import OPEN_STATUSES, Call
+from app.call.models import priority as call_priority
 from app.channels import is_text, notice_channel
 from app.config import get_settings
 from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound
-from app.notify import templates
+from app.notify import providers, templates
 from app.notify.models import IS_PENDING, Message
 from app.warning import service as warning_service
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
@@ -82,11 +83,15 @@ async def _close_calls(
     }
     messages: list[dict[str, Any]] = []
     told: set[str] = set(keep_phones or ())
+    carried = providers.chains(get_settings())
+    priority = call_priority(warning.level, "alert", retry=True)
     for call_id, phone, channels, region_codes in notified:
         if phone in told:
             continue
         told.add(phone)
-        channel = notice_channel(channels)
+        # By a channel some provider carries; a person reachable by none has it failed, on record.
+        reachable = [channel for channel in channels if channel in carried]
+        channel = notice_channel(reachable or channels)
         area = templates.area_label([names[code] for code in region_codes if code in names])
         text = templates.closing_text(
             signature=get_settings().sms_signature if is_text(channel) else None,
@@ -108,15 +113,24 @@ async def _close_calls(
                 "attempt": 0,
                 "text": text,
                 "with_link": False,
-                "status": "pending",
+                "status": "pending" if reachable else "failed",
+                "priority": priority,
+                "provider": None,
                 "due_at": now,
                 "created_at": now,
                 "claimed_at": None,
                 "sent_at": None,
-                "error": None,
+                "error": None if reachable else f"no provider is configured for {channel}",
             }
         )
     await bulk_insert(session, Message, messages)
+    events += [
+        audit_service.Event(
+            type="message.failed", actor="sender", warning_id=warning.id, call_id=m["call_id"],
+            data={"message_id": m["id"], "channel": m["channel"], "attempt": 0, "error": m["error"]},
+        )
+        for m in messages if m["status"] == "failed"
+    ]  # fmt: skip
     await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
 
 

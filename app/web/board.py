@@ -146,7 +146,7 @@ async def call_now(
     warning = await warning_service.get_warning(session, warning_id, principal)
     ensure_writable(principal, warning)
     done = await call_now_service.call_now(
-        session, warning, channels=list(providers.chains(settings)), actor=principal.name, now=utc_now()
+        session, warning, plan=providers.plan(settings), actor=principal.name, now=utc_now()
     )
     if not done.repeated:
         background.add_task(wake_sender, request)

@@ -6,8 +6,8 @@ Revises: 0014
 Create Date: 2026-12-03 23:00:00
 
 Due attempts are claimed by priority (red before blue, supervisors before retries), so the calls'
-queue index leads with it; waiting messages carry the priority of their call. Calls still waiting
-when this runs get their warning's priority here.
+queue index leads with it; waiting messages carry the priority of their call (notices that of a
+retry). Calls and messages still waiting when this runs get their warning's priority here.
 """
 
 from collections.abc import Sequence
@@ -29,6 +29,11 @@ BACKFILL = (
     " + CASE WHEN kind <> 'alert' THEN 0 WHEN attempts = 0 THEN 1 ELSE 2 END"
     " WHERE next_attempt_at IS NOT NULL"
 )
+MESSAGES_BACKFILL = (
+    f"UPDATE messages SET priority = (SELECT {LEVEL} * 3 FROM warnings w WHERE w.id = messages.warning_id)"
+    " + CASE WHEN attempt = 0 THEN 2 WHEN kind <> 'alert' THEN 0 WHEN attempt = 1 THEN 1 ELSE 2 END"
+    " WHERE status IN ('pending', 'sending')"
+)
 
 
 def upgrade() -> None:
@@ -44,6 +49,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("priority", sa.SmallInteger(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("provider", sa.String(length=40), nullable=True))
         batch_op.drop_index("ix_messages_waiting")
+    op.execute(MESSAGES_BACKFILL)
+    with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
             "ix_messages_waiting", ["status", "priority", "due_at"], postgresql_where=WAITING, sqlite_where=WAITING
         )

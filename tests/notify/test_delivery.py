@@ -4,6 +4,7 @@ first when messages must wait, per-callee limits, and the one-click call (一键
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -78,6 +79,13 @@ async def dispatcher_for(started: list[Dispatcher], settings: Settings) -> Dispa
     return dispatcher
 
 
+def limited_console(per_callee: dict[str, tuple[CalleeLimit, ...]]) -> ConsoleProvider:
+    """The console provider declaring per-callee limits, as a cloud's voice provider does."""
+    provider = ConsoleProvider()
+    provider.capabilities = replace(provider.capabilities, per_callee=per_callee)
+    return provider
+
+
 def test_providers_per_channel_are_read_from_the_settings() -> None:
     assert providers.chains(Settings()) == {"sms": ["console"], "voice": ["console"]}
     both = Settings(providers="sms=webhook, console ; voice=webhook", webhook_url="http://x", webhook_secret="s")
@@ -89,6 +97,14 @@ def test_providers_per_channel_are_read_from_the_settings() -> None:
         providers.chains(Settings(providers="fax=console"))
     with pytest.raises(ValueError, match="Unknown provider"):
         providers.chains(Settings(provider="carrier-pigeon"))
+    with pytest.raises(ValueError, match="twice"):
+        providers.chains(Settings(providers="sms=console;sms=webhook"))
+    with pytest.raises(ValueError, match="no provider"):
+        providers.chains(Settings(providers="sms="))
+    for limits in ("voice:0/60", "voice:1/0", "voice:x/60", "fax:1/60"):
+        with pytest.raises(ValueError):
+            webhook.parse_callee_limits(limits)
+    assert webhook.parse_callee_limits("voice:1/60,5/3600") == {"voice": (CalleeLimit(1, 60), CalleeLimit(5, 3600))}
 
 
 async def test_webhook_posts_signed_batches_of_the_configured_size(
@@ -266,12 +282,7 @@ async def test_a_per_callee_limit_holds_a_call_back_and_merges_it_with_the_next(
     assert (await client.put("/api/v1/policies/red", json=policy)).status_code == 200
     person = await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
-    provider = ConsoleProvider()
-    provider.capabilities = type(provider.capabilities)(
-        channels=provider.capabilities.channels, batch_size=1000, in_flight=1,
-        per_callee={"voice": (CalleeLimit(1, 60), CalleeLimit(5, 3600))},
-    )  # fmt: skip
-    dispatcher = Dispatcher.serving(provider)
+    dispatcher = Dispatcher.serving(limited_console({"voice": (CalleeLimit(1, 60), CalleeLimit(5, 3600))}))
     created = (await calls(client, warning["id"]))[0]
     start = utc_now()
     for offset in (0, 31, 61, 91):  # attempts every 30 s; voice allows one a minute
@@ -397,3 +408,86 @@ async def test_a_call_to_a_supervisor_goes_before_the_alerts_waiting_with_it(
     assert warning["escalations"]["total"] == 1
     first = await claim(utc_now() + timedelta(seconds=1), 1)
     assert [m.kind for m in first] == ["escalation"]
+
+
+def test_a_probing_primary_does_not_slow_a_healthy_secondary() -> None:
+    primary = WebhookProvider("http://127.0.0.1:9/messages", SECRET)
+    dispatcher = Dispatcher({"sms": [primary, ConsoleProvider()]})
+    dispatcher.health["webhook"].failed_rounds = 3  # its pause is over: the next round probes it
+    assert dispatcher.batch_size(1000) == 1000
+    only = Dispatcher({"sms": [primary]})
+    only.health["webhook"].failed_rounds = 3
+    assert only.batch_size(1000) == 1  # nothing else to carry the channel: claim one, to probe
+
+
+async def test_a_gateway_asking_for_a_message_again_keeps_it_rather_than_failing_it_over(
+    client: AsyncClient, regions: None, receiver: Receiver, started: list[Dispatcher]
+) -> None:
+    busy = await create_contact(client, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    receiver.answers = {busy["phone"][-8:]: ("retry", "queue full")}
+    settings = Settings(providers="sms=webhook,console", webhook_url=receiver.url, webhook_secret=SECRET)
+    dispatcher = await dispatcher_for(started, settings)
+    assert await send_due(dispatcher, now=utc_now()) == 0
+    (message,) = await messages_of(warning["id"])
+    assert (message.status, message.error) == ("pending", "queue full")  # sent again later, by the webhook
+    assert await outbox(client, warning["id"]) == []
+    assert dispatcher.health["webhook"].failed_rounds == 0
+
+
+async def test_notices_go_by_a_carried_channel_after_everything_more_urgent(client: AsyncClient, regions: None) -> None:
+    from app.call.models import priority
+
+    both = await create_contact(client)
+    voice_only = await create_contact(client, channels=["voice"])
+    warning = await issue(client, level="blue", area_codes=[VILLAGE])
+    await send_due(ConsoleProvider(), now=utc_now())
+    from app.config import get_settings
+
+    get_settings().providers = "sms=console"  # voice no longer carried when the warning ends
+    try:
+        await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "雨停"})
+    finally:
+        get_settings().providers = None
+    notices = {m.to: m for m in await messages_of(warning["id"]) if m.attempt == 0}
+    assert (notices[both["phone"]].channel, notices[both["phone"]].status) == ("sms", "pending")
+    assert notices[voice_only["phone"]].status == "failed"
+    assert "no provider is configured for voice" in (notices[voice_only["phone"]].error or "")
+    assert {m.priority for m in notices.values()} == {priority("blue", "alert", retry=True)}
+    failed = [e for e in await timeline(client, warning["id"]) if e["type"] == "message.failed"]
+    assert [e["call_id"] for e in failed] == [notices[voice_only["phone"]].call_id]
+
+
+async def test_replies_with_control_characters_and_repeated_receipts_are_taken_once(
+    client: AsyncClient, regions: None, gateway_secret: None
+) -> None:
+    first = await create_contact(client, channels=["sms"])
+    second = await create_contact(client, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    await send_due(ConsoleProvider(), now=utc_now())
+    replies = [
+        {"inbound_id": "n-1", "from": first["phone"], "channel": "sms", "text": "收\x00到"},
+        {"inbound_id": "n-2", "from": second["phone"], "channel": "sms", "text": "ＯＫ"},
+    ]
+    taken = await signed_post(client, "/api/v1/providers/webhook/inbound", replies)
+    assert taken.status_code == 200 and [r["result"] for r in taken.json()["results"]] == ["acknowledged"] * 2
+    (one, _) = await messages_of(warning["id"])
+    twice = [{"message_id": one.id, "status": "delivered"}, {"message_id": one.id, "status": "failed"},
+             {"message_id": "x" * 60, "status": "delivered"}]  # fmt: skip
+    answer = await signed_post(client, "/api/v1/providers/webhook/receipts", twice)
+    assert answer.status_code == 200 and answer.json()["unknown"] == 1
+    events = [e["type"] for e in await timeline(client, warning["id"])]
+    assert events.count("message.delivered") == 1 and "message.failed" not in events and "call.retried" not in events
+
+
+async def test_a_per_callee_limit_holds_within_one_round(client: AsyncClient, regions: None) -> None:
+    person = await create_contact(client, channels=["voice"])
+    await issue(client, area_codes=[VILLAGE], title="第一个预警")
+    await issue(client, area_codes=[VILLAGE], title="第二个预警", hazard="山洪")
+    await send_due(Dispatcher.serving(limited_console({"voice": (CalleeLimit(1, 60),)})), now=utc_now())
+    async with session_scope() as session:
+        voice = list(await session.scalars(select(Message).where(Message.to == person["phone"])))
+    assert sorted(m.status for m in voice) == ["pending", "sent"]  # the second waits a minute
+    waiting = next(m for m in voice if m.status == "pending")
+    sent = next(m for m in voice if m.status == "sent")
+    assert waiting.due_at >= (sent.sent_at or sent.created_at) + timedelta(seconds=59)

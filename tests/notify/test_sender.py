@@ -93,7 +93,9 @@ async def test_dev_outbox_exists_only_with_the_console_provider(migrated: str) -
     from app.main import create_app
     from tests.conftest import ADMIN_TOKEN
 
-    app = create_app(Settings(database_url=migrated, admin_token=ADMIN_TOKEN, provider="webhook", scheduler="off"))
+    settings = Settings(database_url=migrated, admin_token=ADMIN_TOKEN, provider="webhook", scheduler="off",
+                        webhook_url="http://127.0.0.1:9/messages", webhook_secret="s")  # fmt: skip
+    app = create_app(settings)
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers) as http:
         assert (await http.get("/api/v1/dev/outbox")).status_code == 404
@@ -106,3 +108,15 @@ async def test_missed_attempts_merge_into_the_latest(client: AsyncClient, region
     # The sender was held up past attempts 2 and 3: one message goes, as attempt 3.
     assert await send_due(ConsoleProvider(), now=utc_now() + timedelta(seconds=320)) == 1
     assert (await calls(client, warning["id"]))[0]["attempts"] == 3
+
+
+def test_a_provider_setting_that_cannot_work_stops_the_start(migrated: str) -> None:
+    import pytest
+
+    from app.config import Settings
+    from app.main import create_app
+
+    with pytest.raises(ValueError, match="JIAOYING_WEBHOOK_URL"):
+        create_app(Settings(database_url=migrated, provider="webhook", scheduler="off"))
+    with pytest.raises(ValueError, match="Unknown provider"):
+        create_app(Settings(database_url=migrated, providers="sms=smpp", scheduler="off"))

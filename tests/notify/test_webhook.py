@@ -211,7 +211,7 @@ async def test_replies_acknowledge_and_other_texts_are_kept(
 
 
 @pytest.mark.parametrize(
-    "text", ["1", "OK", " ok ", "好", "确认", "收到了", "收到", "已收到。", "好的！", "明白", "Ok."]
+    "text", ["1", "OK", " ok ", "好", "确认", "收到了", "收到", "已收到。", "好的！", "明白", "Ok.", "ＯＫ", "１"]
 )
 async def test_the_words_that_acknowledge(text: str) -> None:
     from app.notify.gateway import is_acknowledgement
