@@ -87,7 +87,7 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
         sent = [m for m in outgoing if m.message_id in accepted]
         notified = sorted({m.call_id for m in sent if m.attempt > 0})
         failed = failures.failed_calls(rejected)
-        if notified or failed:
+        if failed:  # calls then change one by one too: all of them locked first, in id order
             await call_service.lock_calls(session, Call.id.in_(sorted({*notified, *failed})))
         for chunk in chunks(notified):
             await core_rows(

@@ -491,3 +491,11 @@ async def test_a_per_callee_limit_holds_within_one_round(client: AsyncClient, re
     waiting = next(m for m in voice if m.status == "pending")
     sent = next(m for m in voice if m.status == "sent")
     assert waiting.due_at >= (sent.sent_at or sent.created_at) + timedelta(seconds=59)
+
+
+def test_the_channel_names_schemas_accept_are_the_registry_s() -> None:
+    from typing import get_args
+
+    from app.channels import NAMES, ChannelName
+
+    assert get_args(ChannelName) == NAMES
