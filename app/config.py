@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # Request bodies: JSON stays small; CSV imports may carry the whole country (~35 MB of regions).
     max_json_bytes: int = 1_000_000
     max_import_bytes: int = 200_000_000
+    # Seconds a request body may take to arrive whole (408 after); an import's may take longer. Bodies
+    # are read before any database work starts, so a slow one holds nobody else up.
+    body_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    import_body_timeout_s: Annotated[float, Field(gt=0)] = 600.0
     # Seconds a statement may wait for the database before the request gets a 503.
     db_timeout_s: float = 10.0
 

@@ -68,7 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     document_problems(app)
     app.add_middleware(
-        ops.RequestGuard, max_json_bytes=settings.max_json_bytes, max_import_bytes=settings.max_import_bytes
+        ops.RequestGuard,
+        max_json_bytes=settings.max_json_bytes,
+        max_import_bytes=settings.max_import_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        import_timeout_s=settings.import_body_timeout_s,
     )
     app.state.heartbeat = None
     app.state.ack_batcher = AckBatcher()

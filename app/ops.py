@@ -2,10 +2,11 @@
 guard every request passes (body limits, request id, counts and times)."""
 
 import asyncio
+import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Response
@@ -77,13 +78,33 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-class RequestGuard:
-    """Refuses oversized bodies with 413 and counts and times every request."""
+class ClientGone(Exception):
+    """The client went away before its body was complete."""
 
-    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_import_bytes: int) -> None:
+
+class RequestGuard:
+    """Reads every request body whole, within a time and a size, before the application sees the
+    request; refuses a body too large with 413 and one too slow with 408; counts and times every
+    request.
+
+    Reading first is what keeps one slow client from holding anyone else up: no route can start
+    its unit of work (SQLite's write lock, a PostgreSQL connection) while a body trickles in.
+    Bodies are kept in memory up to a few megabytes and on disk beyond (imports)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_json_bytes: int,
+        max_import_bytes: int,
+        body_timeout_s: float = 10.0,
+        import_timeout_s: float = 600.0,
+    ) -> None:
         self.app = app
         self.max_json_bytes = max_json_bytes
         self.max_import_bytes = max_import_bytes
+        self.body_timeout_s = body_timeout_s
+        self.import_timeout_s = import_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,50 +118,87 @@ class RequestGuard:
             logs.request_id.reset(token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        limit = self.max_import_bytes if scope["path"].endswith("/import") else self.max_json_bytes
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = problem(413, f"The body is larger than the {limit:,}-byte limit for this address.")
+        importing = scope["path"].endswith("/import")
+        limit = self.max_import_bytes if importing else self.max_json_bytes
+        status = 500
+        started = time.perf_counter()
+
+        async def refuse(code: int, detail: str) -> None:
+            nonlocal status
+            status = code
+            response = problem(code, detail, headers={"Connection": "close"})
             response.headers["x-request-id"] = request_id
             await response(scope, receive, send)
-            return
-        received = 0
-        too_large = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    too_large = True
-                    raise PayloadTooLarge("body over the limit")
-            return message
-
-        status = 500
 
         async def observed_send(message: Message) -> None:
             nonlocal status
-            if too_large:
-                return  # whatever the app made of the cut-off body, the answer is 413 (below)
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
             await send(message)
 
-        started = time.perf_counter()
         try:
+            declared = dict(scope["headers"]).get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await refuse(413, f"The body is larger than the {limit:,}-byte limit for this address.")
+                return
+            timeout = self.import_timeout_s if importing else self.body_timeout_s
             try:
-                await self.app(scope, limited_receive, observed_send)
-            except Exception:
-                if not too_large:
-                    raise
-            if too_large:
-                status = 413
-                response = problem(413, f"The body is larger than the {limit:,}-byte limit for this address.")
-                response.headers["x-request-id"] = request_id
-                await response(scope, receive, send)
+                async with asyncio.timeout(timeout):
+                    body, size = await _read_body(receive, limit)
+            except TimeoutError:
+                await refuse(408, f"The request body did not arrive within {timeout:g} s; send it again in one go.")
+                return
+            except PayloadTooLarge:
+                await refuse(413, f"The body is larger than the {limit:,}-byte limit for this address.")
+                return
+            except ClientGone:
+                status = 499  # nobody is left to answer
+                return
+            try:
+                await self.app(scope, _replay(body, size, receive), observed_send)
+            finally:
+                body.close()
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
             HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[IO[bytes], int]:
+    """The whole body, in memory or (past a few megabytes) on disk, and its size."""
+    body = tempfile.SpooledTemporaryFile(max_size=4_000_000)  # noqa: SIM115 (closed by the caller)
+    size = 0
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge("body over the limit")
+            body.write(chunk)
+            if not message.get("more_body", False):
+                break
+    except BaseException:
+        body.close()
+        raise
+    body.seek(0)
+    return body, size
+
+
+def _replay(body: IO[bytes], size: int, receive: Receive) -> Receive:
+    """A `receive` that hands the application the body already read, then waits for the client's
+    disconnect as the server's own would."""
+    done = False
+
+    async def replayed() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        chunk = body.read(1 << 16)
+        done = body.tell() >= size
+        return {"type": "http.request", "body": chunk, "more_body": not done}
+
+    return replayed
