@@ -1,7 +1,6 @@
 """Audit: the record's events, filtered and paged, and its verification."""
 
 import asyncio
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -19,6 +18,7 @@ from app.db import SessionDep
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.region.models import Region
+from app.times import Moment
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 AuditorDep = Annotated[Principal, Depends(require_role("auditor"))]
@@ -47,8 +47,8 @@ async def events(
     session: SessionDep,
     principal: AuditorDep,
     page: PageDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     type: Annotated[str | None, Query(max_length=40)] = None,
     warning_id: Annotated[str | None, Query(max_length=26)] = None,
     region_code: Annotated[str | None, Query(max_length=12)] = None,

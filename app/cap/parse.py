@@ -15,6 +15,7 @@ from typing import Any
 from lxml import etree
 
 from app.errors import PayloadTooLarge, Unprocessable
+from app.times import check_moment
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SCHEMA_FILE = Path(__file__).resolve().parent / "CAP-v1.2.xsd"
@@ -178,7 +179,13 @@ def _check_times(root: Any) -> None:
     for name in TIME_FIELDS:
         for element in root.iter(_q(name)):
             value = (element.text or "").strip()
-            if value and not CAP_TIME.match(value):
+            if value and CAP_TIME.match(value):
+                try:
+                    check_moment(datetime.fromisoformat(value))
+                except ValueError as exc:
+                    loc = ["body", *_path(element)]
+                    raise Unprocessable(f"<{name}> {value!r}: {exc}.", errors=[{"loc": loc, "msg": str(exc)}]) from None
+            elif value:
                 loc = ["body", *_path(element)]
                 raise Unprocessable(
                     f"<{name}> {value!r} is not a CAP time: write seconds and an explicit offset, "

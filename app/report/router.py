@@ -21,6 +21,7 @@ from app.region.models import Region
 from app.report import export
 from app.report import service as report_service
 from app.report.service import Coverage, GroupBy, ReportMode, ResponseRow, UnreachedRow
+from app.times import Moment
 from app.warning.router import WarningDep
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -31,8 +32,8 @@ Format = Literal["json", "csv"]
 async def report_coverage(
     session: SessionDep,
     principal: ReaderDep,
-    since: Annotated[datetime | None, Query(description="Issued from (inclusive); default until - 30 days.")] = None,
-    until: Annotated[datetime | None, Query(description="Issued before (exclusive); default now.")] = None,
+    since: Annotated[Moment | None, Query(description="Issued from (inclusive); default until - 30 days.")] = None,
+    until: Annotated[Moment | None, Query(description="Issued before (exclusive); default now.")] = None,
     region_code: Annotated[str | None, Query(max_length=12, description="The subtree; default the key's.")] = None,
     mode: Annotated[str, Query(max_length=10, description="actual (default) or exercise; never test.")] = "actual",
 ) -> Coverage:

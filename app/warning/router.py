@@ -1,6 +1,5 @@
 """Warning routes: issue, read, follow region by region, update, cancel, confirm, and the timeline."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response, status
@@ -15,6 +14,7 @@ from app.db import SessionDep, utc_now
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.region.models import Region
+from app.times import Moment
 from app.warning import lifecycle
 from app.warning import service as warning_service
 from app.warning import timeline as warning_timeline
@@ -86,7 +86,7 @@ async def list_warnings(
     page: PageDep,
     status_: Annotated[str | None, Query(alias="status", max_length=12)] = None,
     mode: Annotated[str | None, Query(max_length=10)] = None,
-    since: datetime | None = None,
+    since: Moment | None = None,
 ) -> Page[WarningOut]:
     """Warnings overlapping the caller's region, newest first."""
     rows = await warning_service.list_warnings(

@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.text import MultiLine, SingleLine
+from app.times import Moment
 
 Level = Literal["red", "orange", "yellow", "blue"]
 Mode = Literal["actual", "exercise", "test"]
@@ -28,8 +29,8 @@ class WarningIn(BaseModel):
         list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=12)]],
         Field(min_length=1, max_length=1000),
     ]
-    onset: AwareDatetime | None = None
-    expires: AwareDatetime | None = None
+    onset: Moment | None = None
+    expires: Moment | None = None
     mode: Mode = "actual"
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from app.region.models import LEVEL_RANK
 from app.report import export
 from app.report import service as report_service
 from app.report.service import Coverage, GroupBy, ReportMode
+from app.times import EARLIEST, LATEST
 from app.web import charts
 from app.web.render import BEIJING, PageRoute, page
 from app.web.session import PagePrincipal
@@ -59,6 +60,8 @@ async def report_query(
     since = since or until - timedelta(days=29)
     if since > until:
         raise Unprocessable("开始日期不能晚于结束日期。")
+    if not (EARLIEST.date() <= since and until < LATEST.date()):
+        raise Unprocessable("日期须在1970年至2199年之间。")
     if mode not in ("actual", "exercise"):
         raise Unprocessable("只能统计正式预警或演练（测试预警不计入）。")
     code = region_service.require_code(region_code, ("query", "region_code")) if region_code else principal.region_code
