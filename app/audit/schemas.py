@@ -12,11 +12,20 @@ PHONE_KEYS = ("phone", "to", "from")
 
 
 def _masked(data: Any) -> Any:
+    """Every phone number in an event's data masked, old and new values of a change alike."""
     if isinstance(data, dict):
-        return {k: mask(v) if k in PHONE_KEYS and isinstance(v, str) else _masked(v) for k, v in data.items()}
+        return {k: _phone(v) if k in PHONE_KEYS else _masked(v) for k, v in data.items()}
     if isinstance(data, list):
         return [_masked(v) for v in data]
     return data
+
+
+def _phone(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, list):  # a change: [before, after]
+        return [_phone(v) for v in value]
+    return _masked(value)
 
 
 class EventOut(BaseModel):

@@ -76,13 +76,14 @@ async def list_contacts(
         limit=page.fetch,
         cursor=page.cursor,
     )
-    return make_page(rows, page, key=lambda c: c.id, item=ContactOut.model_validate)
+    masked = principal.role == "auditor"
+    return make_page(rows, page, key=lambda c: c.id, item=lambda c: ContactOut.for_reader(c, masked=masked))
 
 
 @router.get("/{contact_id}", response_model=ContactOut)
-async def get_contact(contact: ContactDep) -> Contact:
-    """One contact, active or not."""
-    return contact
+async def get_contact(contact: ContactDep, principal: PrincipalDep) -> ContactOut:
+    """One contact, active or not (phone masked for auditors)."""
+    return ContactOut.for_reader(contact, masked=principal.role == "auditor")
 
 
 @router.patch("/{contact_id}", response_model=ContactOut)

@@ -1,12 +1,12 @@
 """Contact payloads."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.channels import ChannelName
-from app.contact.phone import normalize_mobile
+from app.contact.phone import mask, normalize_mobile
 from app.text import SingleLine
 
 Channel = ChannelName
@@ -64,6 +64,12 @@ class ContactOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     deactivated_at: datetime | None
+
+    @classmethod
+    def for_reader(cls, contact: Any, *, masked: bool) -> "ContactOut":
+        """The contact as the reader may see it: auditors see every phone number masked."""
+        out = cls.model_validate(contact)
+        return out.model_copy(update={"phone": mask(out.phone)}) if masked else out
 
 
 class ContactImportOut(BaseModel):

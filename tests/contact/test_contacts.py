@@ -235,3 +235,21 @@ async def test_deactivating_a_contact_cancels_their_open_calls(client: AsyncClie
     await client.delete(f"/api/v1/contacts/{leaving['id']}")
     statuses = {c["contact"]["id"]: c["status"] for c in await calls(client, warning["id"])}
     assert statuses == {leaving["id"]: "cancelled", staying["id"]: "pending"}
+
+
+async def test_auditors_see_every_phone_masked_in_the_roster_and_its_changes(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    contact = await create_contact(client)
+    moved = await client.patch(f"/api/v1/contacts/{contact['id']}", json={"phone": "+8613712345678"})
+    assert moved.status_code == 200, moved.text
+    auditor = bearer(await create_key(client, "auditor", COUNTY))
+    listed = (await anonymous.get("/api/v1/contacts", params={"region_code": COUNTY, "subtree": True},
+                                  headers=auditor)).json()["items"]  # fmt: skip
+    assert [c["phone"] for c in listed] == ["+86137****5678"]
+    one = (await anonymous.get(f"/api/v1/contacts/{contact['id']}", headers=auditor)).json()
+    assert one["phone"] == "+86137****5678"
+    events = (await anonymous.get("/api/v1/audit/events", params={"type": "contact.changed"}, headers=auditor)).json()
+    text = str(events)
+    assert contact["phone"] not in text and "+8613712345678" not in text and "****" in text
+    assert (await client.get(f"/api/v1/contacts/{contact['id']}")).json()["phone"] == "+8613712345678"
