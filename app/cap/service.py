@@ -133,13 +133,15 @@ async def receive_alert(
             errors=[{"loc": ["body", "alert", "msgType"], "msg": f"msgType {message.msg_type} is not taken"}],
         )
     known = await find_warning(session, sender, message.sender, message.identifier)
-    if known is not None:
+    if known is not None:  # the same scope check as a new one: another county's alert is not yours to read
+        _ensure_writable(principal, known)
         return known, "duplicate"
     row = await _claim(session, message, actor=principal.name, now=now)
     if row is None:  # the same message, taken by another request that committed meanwhile
         known = await find_warning(session, sender, message.sender, message.identifier)
         if known is None:
             raise Conflict("This alert is being taken by another request; retry in a moment.")
+        _ensure_writable(principal, known)
         return known, "duplicate"
     warning: Warning
     outcome: Outcome

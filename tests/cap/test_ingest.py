@@ -259,6 +259,9 @@ async def test_scope_and_roles_are_those_of_the_json_api(
     assert (await post_cap(client, body, township_officer)).status_code == 403
     issued = await post_cap(client, body, county_officer)
     assert issued.status_code == 201 and issued.json()["created_by"] == "值班员"
+    again = await post_cap(client, body, township_officer)  # another's alert, already taken: still not yours
+    assert again.status_code == 403 and issued.json()["id"] not in again.text
+    assert (await post_cap(client, body, county_officer)).status_code == 200
     cancel = alert(msg_type="Cancel", references=reference(sent))
     assert (await post_cap(client, cancel, township_officer)).status_code == 403
     assert (await post_cap(client, cancel, county_officer)).status_code == 200
