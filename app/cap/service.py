@@ -75,6 +75,13 @@ async def _check_regions(session: AsyncSession, mapped: mapping.Mapped) -> None:
         raise Unprocessable(f"The alert's areas name regions that cannot be warned: {named}.", errors=errors)
 
 
+def _ensure_own_alert(principal: Principal, warning: Warning) -> None:
+    """An alert already taken is answered only to a caller who could have posted it (its warning
+    is not named to anyone else)."""
+    if not all(principal.covers(path) for path in warning.area_paths):
+        raise Forbidden(f"The alert's areas lie outside your key's region {principal.region_code}.")
+
+
 def _ensure_writable(principal: Principal, warning: Warning) -> None:
     if not all(principal.covers(path) for path in warning.area_paths):
         raise Forbidden(f"Warning {warning.id} reaches beyond your key's region {principal.region_code}.")
@@ -134,14 +141,14 @@ async def receive_alert(
         )
     known = await find_warning(session, sender, message.sender, message.identifier)
     if known is not None:  # the same scope check as a new one: another county's alert is not yours to read
-        _ensure_writable(principal, known)
+        _ensure_own_alert(principal, known)
         return known, "duplicate"
     row = await _claim(session, message, actor=principal.name, now=now)
     if row is None:  # the same message, taken by another request that committed meanwhile
         known = await find_warning(session, sender, message.sender, message.identifier)
         if known is None:
             raise Conflict("This alert is being taken by another request; retry in a moment.")
-        _ensure_writable(principal, known)
+        _ensure_own_alert(principal, known)
         return known, "duplicate"
     warning: Warning
     outcome: Outcome
