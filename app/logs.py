@@ -14,6 +14,16 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
+# Secrets that travel in paths: a person's acknowledgement link (/ack/<token>), and the secret a
+# gateway's callbacks carry (/api/v1/providers/<name>/<secret>/). An access log keeps neither.
+_SECRET_IN_PATH = re.compile(r"(/ack/|/r/|/api/v1/providers/[a-z0-9_-]+/)(?!receipts|inbound)[A-Za-z0-9_~.-]{8,}")
+
+
+def redact(message: str) -> str:
+    """A log line with the secrets in its paths replaced by `…`."""
+    return _SECRET_IN_PATH.sub(r"\1…", message)
+
+
 def take_request_id(sent: bytes | None) -> str:
     """The request's id: the caller's X-Request-ID when it is acceptable, else a new one."""
     if sent:
@@ -31,7 +41,7 @@ class JsonFormatter(logging.Formatter):
             "at": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         current = request_id.get()
         if current is not None:
@@ -46,7 +56,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = redact(super().format(record))
         current = request_id.get()
         return f"{line} [request {current}]" if current else line
 

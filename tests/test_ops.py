@@ -183,3 +183,21 @@ async def test_metrics_count_the_chain(client: AsyncClient, anonymous: AsyncClie
         assert name in text, name
     created = next(line for line in text.splitlines() if line.startswith('jiaoying_calls_created_total{kind="alert"}'))
     assert float(created.split()[-1]) >= warning["calls"]["total"]
+
+
+def test_log_lines_never_carry_an_acknowledgement_token_or_a_callback_secret() -> None:
+    import logging
+
+    from app import logs
+
+    token = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-"
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', (
+            "127.0.0.1:5000", "POST", f"/ack/{token}/feedback", "1.1", 201), None,
+    )  # fmt: skip
+    for formatter in (logs.JsonFormatter(), logs.TextFormatter()):
+        line = formatter.format(record)
+        assert token not in line and "/ack/…/feedback" in line
+    kannel = logs.redact("GET /api/v1/providers/kannel/s3cr3t-value-123/mo?from=1 HTTP/1.1")
+    assert "s3cr3t" not in kannel and "/api/v1/providers/kannel/…/mo" in kannel
+    assert logs.redact("POST /api/v1/providers/webhook/receipts") == "POST /api/v1/providers/webhook/receipts"
