@@ -39,9 +39,23 @@ def beijing(moment: datetime | None) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
+# A cell Excel would read as a formula (=, +, -, @, or a tab or CR first), and a phone number it
+# would read as a number, are written with a leading ' so that they stay text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """A value as a CSV cell Excel opens safely: text that could start a formula is quoted with '."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_line(values: Sequence[Any]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(["" if value is None else value for value in values])
+    csv.writer(buffer, lineterminator="\r\n").writerow([cell(value) for value in values])
     return buffer.getvalue()
 
 
