@@ -117,6 +117,9 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        # Not UTF-8, or nested past any sense: the body is malformed, which the contract makes a 422.
+        return problem(422, "The request body could not be read: send UTF-8 JSON of a reasonable depth.")
     if exc.status_code == 404 and exc.detail == "Not Found":
         detail = "There is nothing at this address; check the path against the API documentation."
     elif exc.status_code == 405:

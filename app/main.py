@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import db, logs, ops
+from app.ack import tokens
 from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
 from app.audit.router import router as audit_router
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logs.configure()
+        tokens.check_secret()
         log.info("jiaoying starting on %s", database.engine.url.render_as_string(hide_password=True))
         heartbeat = None
         if settings.scheduler == "on":

@@ -5,6 +5,7 @@ import io
 import json
 import logging
 
+import pytest
 from alembic import command
 from httpx import ASGITransport, AsyncClient
 
@@ -201,3 +202,31 @@ def test_log_lines_never_carry_an_acknowledgement_token_or_a_callback_secret() -
     kannel = logs.redact("GET /api/v1/providers/kannel/s3cr3t-value-123/mo?from=1 HTTP/1.1")
     assert "s3cr3t" not in kannel and "/api/v1/providers/kannel/…/mo" in kannel
     assert logs.redact("POST /api/v1/providers/webhook/receipts") == "POST /api/v1/providers/webhook/receipts"
+
+
+async def test_a_body_that_is_not_utf8_or_too_deep_is_422(client: AsyncClient) -> None:
+    for body in (b'{"hazard": "\xff\xfe"}', b"[" * 100_000 + b"]" * 100_000):
+        response = await client.post("/api/v1/warnings", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, response.text[:200]
+        assert response.headers["content-type"] == PROBLEM
+
+
+async def test_a_policy_deadline_under_a_second_is_refused(client: AsyncClient) -> None:
+    policy = {"reach": ["village"], "ack_timeout_s": 1e-300, "max_attempts": 1, "channels_by_attempt": [["sms"]],
+              "escalate": False}  # fmt: skip
+    assert (await client.put("/api/v1/policies/blue", json=policy)).status_code == 422
+
+
+def test_a_key_file_that_cannot_be_written_is_named_at_start(tmp_path, monkeypatch) -> None:
+    from app.ack import tokens
+    from app.config import get_settings
+
+    settings = get_settings()
+    monkeypatch.setattr(settings, "secret_key", None)
+    monkeypatch.setattr(settings, "secret_file", str(tmp_path / "missing-dir" / "jiaoying.secret"))
+    tokens.instance_secret.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="JIAOYING_SECRET_FILE"):
+            tokens.check_secret()
+    finally:
+        tokens.instance_secret.cache_clear()

@@ -41,6 +41,19 @@ def instance_secret() -> bytes:
     return path.read_text().strip().encode()
 
 
+def check_secret() -> None:
+    """At start-up: the key can be had, or a RuntimeError says what is wrong (rather than every
+    link answering as if the database were down)."""
+    settings = get_settings()
+    try:
+        instance_secret()
+    except OSError as exc:
+        raise RuntimeError(
+            f"The key file {settings.secret_file} cannot be read or created ({exc.strerror}); set "
+            "JIAOYING_SECRET_KEY, or JIAOYING_SECRET_FILE to a file this process may write."
+        ) from exc
+
+
 _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
 _OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
 

@@ -15,7 +15,7 @@ class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reach: Annotated[list[ReachLevel], Field(min_length=1, max_length=5)]
-    ack_timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
+    ack_timeout_s: Annotated[float, Field(ge=1, le=7 * 24 * 3600)]
     max_attempts: Annotated[int, Field(ge=1, le=20)]
     channels_by_attempt: Annotated[
         list[Annotated[list[Channel], Field(min_length=1, max_length=2)]], Field(min_length=1, max_length=20)

@@ -172,3 +172,10 @@ async def test_a_press_is_on_the_record_under_its_request_id(
     assert len(answered) == 2 and {e["request_id"] for e in answered} == {"press-0001"}
     issued = next(e for e in events if e["type"] == "warning.issued")
     assert issued["request_id"] and issued["request_id"] != "press-0001"
+
+
+async def test_the_link_page_carries_a_content_policy_and_nosniff(anonymous: AsyncClient) -> None:
+    for path in ("/ack/" + "x" * 43,):
+        page = await anonymous.get(path)
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"

@@ -231,9 +231,9 @@ async def test_halves_aggregated_side_by_side_give_the_same_rows(
 
 
 async def test_exports_keep_formulas_and_phones_as_text(client: AsyncClient, regions: None) -> None:
-    hostile = await create_contact(client, VILLAGE, name="=HYPERLINK(\"http://x\")", role="@SUM(A1)")
+    hostile = await create_contact(client, VILLAGE, name='=HYPERLINK("http://x")', role="@SUM(A1)")
     warning = await issue(client, area_codes=[VILLAGE])
     response = await client.get(f"/api/v1/warnings/{warning['id']}/export.csv")
     (row,) = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert row["联系人"] == "'=HYPERLINK(\"http://x\")" and row["职务"] == "'@SUM(A1)"
+    assert row["联系人"] == '\'=HYPERLINK("http://x")' and row["职务"] == "'@SUM(A1)"
     assert row["电话"] == "'" + hostile["phone"]  # +86… stays text, not a number
