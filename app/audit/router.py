@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from app.audit import anchors
+from app.audit import anchors, scope
 from app.audit import service as audit_service
 from app.audit.models import AuditEvent
 from app.audit.schemas import EventOut
@@ -17,7 +17,6 @@ from app.config import SettingsDep
 from app.db import SessionDep
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
-from app.region.models import Region
 from app.times import Moment
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -66,13 +65,11 @@ async def events(
         query = query.where(AuditEvent.type == type)
     if warning_id:  # a warning's events are its chain's (see audit.service.record_events)
         query = query.where(AuditEvent.chain == audit_service.warning_chain(warning_id))
-    if region_code:
-        query = query.where(
-            AuditEvent.region_code == region_service.require_code(region_code, ("query", "region_code"))
-        )
+    if region_code:  # a subtree, seen as a key scoped to it would see it
+        region = await region_service.get_region(session, region_code)
+        query = query.where(scope.visible_in(region.path))
     if principal.role != "admin" and principal.region_path is not None:
-        in_subtree = select(Region.code).where(region_service.subtree_filter(Region.path, principal.region_path))
-        query = query.where(AuditEvent.region_code.in_(in_subtree))
+        query = query.where(scope.visible_in(principal.region_path))
     rows = list(await session.scalars(query))
     masked = principal.role == "auditor"
     return make_page(rows, page, key=lambda e: str(e.seq), item=lambda e: EventOut.of(e, masked=masked))

@@ -1,0 +1,47 @@
+"""Which events of the record a key scoped to a region may read, as SQL (so that pages are filled
+by the database, not filtered after they are read).
+
+A scoped key sees, of the warnings whose areas overlap its subtree, their warning-level events
+(`warning.*`); every event about a call inside its subtree (`message.*`, `call.*`, feedback,
+replies), whatever the event itself names; every event naming a region inside its subtree (the
+roster, regions reached); and every policy change. The tables of the chain's subjects are named
+here as plain SQL tables: the record sits below the packages that write them.
+"""
+
+from sqlalchemy import ColumnElement, and_, column, exists, or_, select, table, text
+
+from app.audit.models import AuditEvent
+from app.db import get_database
+from app.region import service as region_service
+from app.region.models import Region
+
+_calls = table("calls", column("id"), column("contact_region_code"))
+_warnings = table("warnings", column("id"))
+# A warning overlaps a subtree when one of its areas lies inside it, or the subtree inside the area.
+_OVERLAP = (
+    "EXISTS (SELECT 1 FROM {elements} WHERE substr(p.value, 1, length(:own)) = :own"
+    " OR substr(:own, 1, length(p.value)) = p.value)"
+)
+
+
+def warnings_overlapping(path: str) -> ColumnElement[bool]:
+    """Warnings whose area paths overlap the subtree at `path` (each database's JSON functions)."""
+    elements = (
+        "json_each(warnings.area_paths) AS p"
+        if get_database().is_sqlite
+        else "jsonb_array_elements_text(warnings.area_paths) AS p(value)"
+    )
+    return text(_OVERLAP.format(elements=elements)).bindparams(own=path)  # type: ignore[return-value]
+
+
+def visible_in(path: str) -> ColumnElement[bool]:
+    """The events a key scoped to the subtree at `path` may read (see the module)."""
+    codes = select(Region.code).where(region_service.subtree_filter(Region.path, path))
+    call_inside = exists().where(_calls.c.id == AuditEvent.call_id, _calls.c.contact_region_code.in_(codes))
+    overlapping = select(_warnings.c.id).where(warnings_overlapping(path))
+    return or_(
+        AuditEvent.type == "policy.changed",
+        and_(AuditEvent.type.like("warning.%"), AuditEvent.warning_id.in_(overlapping)),
+        and_(AuditEvent.call_id.is_not(None), call_inside),
+        AuditEvent.region_code.in_(codes),
+    )
