@@ -23,3 +23,13 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     created_by: Mapped[str] = mapped_column(String(100))
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class EndedSession(Base):
+    """A console session its holder signed out of: its cookie no longer signs anyone in, though
+    its signature would hold until it expires (kept until then, then pruned)."""
+
+    __tablename__ = "ended_sessions"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

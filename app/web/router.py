@@ -76,10 +76,10 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(_: CheckedForm) -> Response:
-    """Sign out: the session cookie is dropped."""
+async def logout(request: Request, session: SessionDep, _: CheckedForm) -> Response:
+    """Sign out: the session ends at once (a copy of its cookie no longer signs anyone in)."""
     response = see_other("/console/login")
-    end_session(response)
+    await end_session(session, response, request.state.web)
     return response
 
 

@@ -13,17 +13,20 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from app.ack.tokens import instance_secret
-from app.auth.models import ApiKey
+from app.auth.models import ApiKey, EndedSession
 from app.auth.service import Principal
 from app.config import SettingsDep
-from app.db import SessionDep
+from app.db import SessionDep, dialect_insert, utc_now
 from app.errors import AppError, Forbidden
 from app.region import service as region_service
 
@@ -108,7 +111,15 @@ def start_session(response: Response, request: Request, principal: Principal, to
     response.delete_cookie(SIGNIN_COOKIE, path=COOKIE_PATH)
 
 
-def end_session(response: Response) -> None:
+async def end_session(session: AsyncSession, response: Response, web: WebSession) -> None:
+    """Sign out: the cookie is dropped, and the session is ended on record, so that a copy of the
+    cookie signs nobody in either (sessions ended long enough ago to have expired are pruned)."""
+    now = utc_now()
+    expires = datetime.fromtimestamp(web.expires, UTC)
+    await session.execute(
+        dialect_insert(session)(EndedSession).values(nonce=web.nonce, expires_at=expires).on_conflict_do_nothing()
+    )
+    await session.execute(delete(EndedSession).where(EndedSession.expires_at < now))
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
 
 
@@ -142,6 +153,8 @@ async def session_principal(
 ) -> tuple[Principal, str] | None:
     """The key behind a session, if it still holds (not revoked, the same key it was signed in with),
     and the name of its region for the page header."""
+    if await session.get(EndedSession, web.nonce) is not None:  # signed out
+        return None
     if web.key_id == ADMIN:
         held = admin_token and _same(web.fingerprint, fingerprint(hashlib.sha256(admin_token.encode()).hexdigest()))
         return (Principal(name="admin", role="admin"), "全国") if held else None

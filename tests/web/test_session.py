@@ -99,6 +99,16 @@ async def test_signing_out_ends_the_session(anonymous: AsyncClient) -> None:
     assert (await anonymous.get("/console")).status_code == 303
 
 
+async def test_a_copy_of_the_cookie_is_dead_once_its_holder_signs_out(anonymous: AsyncClient) -> None:
+    await sign_in(anonymous, ADMIN_TOKEN)
+    copied = anonymous.cookies.get(web_session.SESSION_COOKIE)
+    home = await anonymous.get("/console")
+    assert home.status_code == 200
+    await anonymous.post("/console/logout", data={"csrf": csrf_of(home)})
+    anonymous.cookies.set(web_session.SESSION_COOKIE, copied, path="/console")  # kept by an eavesdropper
+    assert (await anonymous.get("/console")).status_code == 303
+
+
 async def test_revoking_the_key_ends_its_sessions_at_once(
     client: AsyncClient, anonymous: AsyncClient, regions: None
 ) -> None:
