@@ -10,7 +10,8 @@ message (`rejected` for a `--reject` share, as a gateway does for a number it ca
 takes each `message_id` once, posts signed delivery receipts back in arrays (`failed` for a
 `--fail` share), and answers a `--answer` share of the people called with an SMS reply 收到 (or the
 voice key 1) after a random delay in `--delay` seconds, once per call. `POST /control
-{"down": true}` makes it answer 503 until `{"down": false}`; `GET /stats` counts what it saw.
+{"down": true}`, signed as the messages are (`--switch down` sends it), makes it answer 503 until
+`{"down": false}` (`--switch up`); `GET /stats` counts what it saw.
 """
 
 import argparse
@@ -166,9 +167,15 @@ def create_app(gateway: Gateway) -> FastAPI:
         return Response(orjson.dumps({"results": results}), media_type="application/json")
 
     @app.post("/control")
-    async def control(request: Request) -> dict[str, bool]:
-        gateway.down = bool(orjson.loads(await request.body()).get("down"))
-        return {"down": gateway.down}
+    async def control(request: Request) -> Response:
+        """Go down (answer 503) or come back; signed like the messages, for it stops delivery."""
+        body = await request.body()
+        headers = request.headers
+        if not webhook.verify(gateway.secret, headers.get("x-jiaoying-timestamp"),
+                              headers.get("x-jiaoying-signature"), body):  # fmt: skip
+            return Response('{"error": "bad signature"}', status_code=401, media_type="application/json")
+        gateway.down = bool(orjson.loads(body).get("down"))
+        return Response(orjson.dumps({"down": gateway.down}), media_type="application/json")
 
     @app.get("/stats")
     async def stats() -> dict[str, int]:
@@ -189,9 +196,16 @@ def main() -> None:
     parser.add_argument("--reject", type=float, default=0.0, help="share of messages refused outright (0-1)")
     parser.add_argument("--delay", default="2:20", help="seconds before an answer, as MIN:MAX")
     parser.add_argument("--no-receipts", action="store_true", help="post no delivery receipts (benchmarks)")
+    parser.add_argument("--switch", choices=["down", "up"],
+                        help="tell the simulator at --host/--port to refuse everything (down) or not (up)")  # fmt: skip
     args = parser.parse_args()
     if not args.secret:
         parser.error("--secret (or JIAOYING_WEBHOOK_SECRET) is required")
+    if args.switch:
+        body = orjson.dumps({"down": args.switch == "down"})
+        url = f"http://{args.host}:{args.port}/control"
+        print(httpx.post(url, content=body, headers=webhook.signed_headers(args.secret, body)).text)
+        return
     low, high = (float(part) for part in args.delay.split(":"))
     gateway = Gateway(callback=args.callback, secret=args.secret, answer=args.answer, fail=args.fail,
                       delay=(low, high), receipts=not args.no_receipts, reject=args.reject)  # fmt: skip
