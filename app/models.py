@@ -1,15 +1,16 @@
 """Every model, imported once so the metadata (and Alembic) sees all tables."""
 
 from app.audit.models import AuditEvent, ChainHead
-from app.auth.models import ApiKey
+from app.auth.models import ApiKey, EndedSession
 from app.call.models import Call, CallToken, Feedback
 from app.cap.models import CapAlert, CapFeedEntry
 from app.contact.models import Contact, Supervision
 from app.lease import SchedulerLease
-from app.notify.models import ConsoleMessage, Inbound, Message
+from app.notify.models import ConsoleMessage, GatewayState, Inbound, Message
 from app.policy.models import Policy
 from app.region.models import Region
 from app.report.models import ReportRollup
+from app.throttle import RateBucket
 from app.warning.models import CallTally, IdempotencyKey, RegionTally, Warning, WarningRegion
 
 __all__ = [
@@ -23,11 +24,14 @@ __all__ = [
     "ChainHead",
     "ConsoleMessage",
     "Contact",
+    "EndedSession",
     "Feedback",
+    "GatewayState",
     "IdempotencyKey",
     "Inbound",
     "Message",
     "Policy",
+    "RateBucket",
     "Region",
     "RegionTally",
     "ReportRollup",

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from app import throttle
 from app.ack import tokens
 from app.ack.batcher import AckBatcher
 from app.audit import service as audit_service
@@ -43,6 +44,7 @@ def beijing(moment: datetime | None) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M 北京时间") if moment else ""
 
 
+FEEDBACK_A_MINUTE = 10
 # The link page is one request on a cheap phone: its styles are inline, and it runs no script at all.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
@@ -235,6 +237,8 @@ async def feedback(token: str, request: Request, session: SessionDep, settings: 
         call, warning = await _load(session, token, now)
     except AppError as error:
         return _gone(request, error)
+    # Each report is a row and an event: ten a minute per link is more than any village sends.
+    await throttle.check(session, f"feedback:{call.id}", limit=FEEDBACK_A_MINUTE, what="reports on this link")
     try:
         data = await _feedback_body(request)
         saved = await call_service.add_feedback(

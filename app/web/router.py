@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
+from app import throttle
 from app.auth import service as auth_service
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
@@ -54,6 +55,9 @@ async def login_form(request: Request, next: str | None = None) -> HTMLResponse:
     return response
 
 
+FAILED_SIGN_INS_A_MINUTE = 10
+
+
 @router.post("/login", response_class=HTMLResponse)
 async def login(
     request: Request,
@@ -68,6 +72,10 @@ async def login(
         raise Forbidden("登录表单已过期，请刷新页面后重新登录。")
     principal = await auth_service.authenticate(session, token.strip(), admin_token=settings.admin_token)
     if principal is None:
+        await throttle.count_failure(
+            request, session, f"sign-in:{throttle.address(request)}", limit=FAILED_SIGN_INS_A_MINUTE,
+            what="failed sign-ins",
+        )  # fmt: skip
         context = {"next": _safe_next(next), "signin_csrf": csrf, "error": "密钥无效或已被吊销，请核对后重试。"}
         return page(request, "login.html", context, status_code=401)
     response = see_other(_safe_next(next))
