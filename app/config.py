@@ -31,6 +31,18 @@ class Settings(BaseSettings):
     # Messages per second the gateway takes per channel (0: no limit); above it messages queue.
     webhook_rate_sms: float = 0.0
     webhook_rate_voice: float = 0.0
+    # The kannel provider (SMS): smsbox's sendsms URL and its sendsms-user, the secret in the paths
+    # Kannel calls back on, the sender number and SMSC to use (optional), requests in flight, how
+    # long one may take, and messages per second (0: no limit).
+    kannel_url: str | None = None
+    kannel_username: str | None = None
+    kannel_password: str | None = None
+    kannel_secret: str | None = None
+    kannel_from: str | None = None
+    kannel_smsc: str | None = None
+    kannel_concurrency: Annotated[int, Field(ge=1, le=512)] = 32
+    kannel_timeout_s: float = 10.0
+    kannel_rate: float = 0.0
     tick_seconds: float = 1.0
     # A message left in `sending` this long (its sender died mid-round) is handed over again, same id.
     send_reclaim_s: float = 60.0

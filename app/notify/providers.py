@@ -16,6 +16,7 @@ from app.notify import health
 from app.notify.base import Plan, Provider
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
+from app.notify.kannel import KannelProvider
 from app.notify.webhook import WebhookProvider
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class ProviderClass(Protocol):
 PROVIDERS: dict[str, ProviderClass] = {
     "console": ConsoleProvider,
     "webhook": WebhookProvider,
+    "kannel": KannelProvider,
 }
 
 

@@ -1,12 +1,14 @@
 """The gateway's side: the console provider's outbox (development and tours), and the signed
 receipts and replies a webhook gateway posts back."""
 
+import hmac
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
@@ -17,7 +19,7 @@ from app.contact.phone import normalize_mobile
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import NotFound, Unauthorized, Unprocessable
 from app.notify import call_now as call_now_service
-from app.notify import gateway, providers, webhook
+from app.notify import gateway, kannel, providers, webhook
 from app.notify.models import ConsoleMessage
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.text import Relayed, SingleLine
@@ -180,3 +182,55 @@ async def inbound(request: Request, settings: SettingsDep) -> Any:
     if not many:
         return {key: value for key, value in results[0].items() if key != "inbound_id"}
     return {"results": results}
+
+
+kannel_router = APIRouter(prefix=kannel.CALLBACKS + "/{secret}", tags=["gateway"])
+
+
+def _kannel_caller(secret: str, settings: Settings) -> None:
+    """Kannel proves itself by the secret in the path it was configured with; 401 otherwise."""
+    expected = settings.kannel_secret
+    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+        raise Unauthorized("Wrong secret in the callback path; it must be JIAOYING_KANNEL_SECRET.")
+
+
+@kannel_router.get("/dlr", response_class=PlainTextResponse)
+async def kannel_report(
+    secret: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    message_id: Annotated[SingleLine, Query(alias="id", min_length=1, max_length=200)],
+    report: Annotated[int, Query(alias="type", ge=0, le=1 << 16)],
+) -> str:
+    """A delivery report from Kannel (its dlr-url): 1 delivered, 2 or 16 failed; 8 (the SMSC took
+    it) and 4 (buffered) change nothing. An id nobody sent is skipped: Kannel has nothing to retry."""
+    _kannel_caller(secret, settings)
+    state = kannel.REPORT_STATES.get(report)
+    if state is not None:
+        error = None if state == "delivered" else kannel.REPORT_ERRORS.get(report, f"Kannel report {report}")
+        await gateway.record_receipts(session, [gateway.Receipt(message_id, state, error, "kannel")], now=utc_now())
+    return "ok"
+
+
+@kannel_router.get("/mo", response_class=PlainTextResponse)
+async def kannel_reply(
+    secret: str,
+    settings: SettingsDep,
+    phone: Annotated[SingleLine, Query(alias="from", min_length=1, max_length=40)],
+    inbound_id: Annotated[SingleLine, Query(alias="id", min_length=1, max_length=90)],
+    text: Annotated[Relayed, Query(max_length=2000)] = "",
+) -> str:
+    """A reply from a phone, through Kannel's catch-all sms-service (get-url with mo-recode, so the
+    text is UTF-8): taken as the webhook's replies are, once per Kannel message id. The answer's
+    body is empty: nothing is sent back to the phone."""
+    _kannel_caller(secret, settings)
+    try:
+        normalized = normalize_mobile(phone)
+    except ValueError:
+        return ""
+    async with session_scope() as session:
+        await gateway.take_inbound(
+            session, inbound_id=f"kannel:{inbound_id}", phone=normalized, channel="sms", text=text, digits=None,
+            now=utc_now(),
+        )  # fmt: skip
+    return ""
