@@ -1,14 +1,17 @@
 """The `kannel` provider: SMS through Kannel, the open-source gateway in front of carriers' SMPP,
 UCP and CIMD links (Debian packages it).
 
-Each message is one GET of smsbox's `sendsms` (Kannel takes one text per request, so many go at
-once): the text in UTF-8 (`charset=UTF-8&coding=2`: UCS-2 on the air, as Chinese, Uyghur and
-Kazakh need), split by Kannel into at most two parts (the sendsms-user's `concatenation` and
+Each message is one GET of smsbox's `sendsms`: the text in UTF-8 (`charset=UTF-8&coding=2`: UCS-2
+on the air, as Chinese, Uyghur and Kazakh need), split by Kannel into at most two parts (the sendsms-user's `concatenation` and
 `max-messages = 2`; our texts fit two), with `dlr-mask=31` and a `dlr-url` of ours carrying the
 message id and Kannel's report type `%d`. Kannel answers 202 when it has taken or queued the
 message; a 400 is a message it can never send (refused for good); anything else, a refused
 connection or a timeout, is a gateway not taking messages (back-off, and failover to the next
 provider of SMS).
+
+Kannel takes one text per request, so many go at once, through aiohttp: measured against Kannel on
+loopback, httpx sent about 200 requests/s whatever the number in flight, aiohttp about 1,500 at 32
+(bench/kannel_clients.py).
 
 Reports and replies come back to /api/v1/providers/kannel/{JIAOYING_KANNEL_SECRET}/ (app.notify.router):
 `dlr?id=...&type=%d` (1 delivered, 2 or 16 failed, 8 accepted by the SMSC, 4 buffered) and
@@ -16,9 +19,10 @@ Reports and replies come back to /api/v1/providers/kannel/{JIAOYING_KANNEL_SECRE
 """
 
 from typing import ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from app.config import Settings
 from app.notify.base import Capabilities, Outcome, Outgoing
@@ -65,7 +69,7 @@ class KannelProvider:
         self.capabilities = Capabilities(
             channels=self.channels, batch_size=1, in_flight=in_flight, rates={"sms": rate} if rate > 0 else {}
         )
-        self.client: httpx.AsyncClient | None = None
+        self.client: aiohttp.ClientSession | None = None
         self.requests = 0
 
     @classmethod
@@ -89,13 +93,13 @@ class KannelProvider:
         )
 
     async def start(self) -> None:
-        size = self.capabilities.in_flight
-        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        self.client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(self.timeout_s, connect=5.0))
+        connector = aiohttp.TCPConnector(limit=self.capabilities.in_flight)
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s, connect=5.0)
+        self.client = aiohttp.ClientSession(connector=connector, timeout=timeout)
 
     async def close(self) -> None:
         if self.client is not None:
-            await self.client.aclose()
+            await self.client.close()
             self.client = None
 
     def query(self, message: Outgoing) -> dict[str, str]:
@@ -126,19 +130,22 @@ class KannelProvider:
     async def _one(self, message: Outgoing) -> Outcome:
         assert self.client is not None
         self.requests += 1
+        # Encoded here, once, so that nothing re-quotes the dlr-url's %d on the way.
+        url = URL(f"{self.url}?{urlencode(self.query(message))}", encoded=True)
         try:
-            response = await self.client.get(self.url, params=self.query(message))
-        except httpx.TimeoutException:
+            async with self.client.get(url) as response:
+                status = response.status
+                said = (await response.text(errors="replace")).strip()[:200]
+        except TimeoutError:
             GATEWAY_ERRORS.labels(self.name, "timeout").inc()
             return Outcome(message.message_id, "retry", "Kannel timed out", unreachable=True)
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             GATEWAY_ERRORS.labels(self.name, "connection").inc()
             return Outcome(message.message_id, "retry", f"Kannel unreachable: {type(exc).__name__}", unreachable=True)
-        said = response.text.strip()[:200]
-        if response.is_success:
+        if 200 <= status < 300:
             return Outcome(message.message_id, "accepted")
-        if response.status_code == 400:  # this message can never go (a bad number, a text it refuses)
+        if status == 400:  # this message can never go (a bad number, a text it refuses)
             GATEWAY_ERRORS.labels(self.name, "rejected").inc()
             return Outcome(message.message_id, "rejected", f"Kannel refused it: {said}")
-        GATEWAY_ERRORS.labels(self.name, f"http_{response.status_code // 100}xx").inc()
-        return Outcome(message.message_id, "retry", f"Kannel answered {response.status_code}: {said}", unreachable=True)
+        GATEWAY_ERRORS.labels(self.name, f"http_{status // 100}xx").inc()
+        return Outcome(message.message_id, "retry", f"Kannel answered {status}: {said}", unreachable=True)
