@@ -1,21 +1,21 @@
-"""The `kannel` provider: SMS through Kannel, the open-source gateway in front of carriers' SMPP,
-UCP and CIMD links (Debian packages it).
+"""The `kannel` provider: SMS through Kannel, the open-source gateway in front of carriers' SMPP, UCP
+and CIMD links (Debian packages it).
 
 Each message is one GET of smsbox's `sendsms`: the text in UTF-8 (`charset=UTF-8&coding=2`: UCS-2
-on the air, as Chinese, Uyghur and Kazakh need), split by Kannel into at most two parts (the sendsms-user's `concatenation` and
-`max-messages = 2`; our texts fit two), with `dlr-mask=31` and a `dlr-url` of ours carrying the
-message id and Kannel's report type `%d`. Kannel answers 202 when it has taken or queued the
-message; a 400 is a message it can never send (refused for good); anything else, a refused
-connection or a timeout, is a gateway not taking messages (back-off, and failover to the next
-provider of SMS).
+on the air, as Chinese, Uyghur and Kazakh need), split by Kannel into at most two parts (the
+sendsms-user's `concatenation` and `max-messages = 2`; our texts fit two), with `dlr-mask=31` and a
+`dlr-url` of ours carrying the message id and Kannel's report type `%d`. Kannel answers 202 when it
+has taken or queued the message; a 400 is a message it can never send (refused for good); anything
+else, a refused connection or a timeout, is a gateway not taking messages (back-off, and failover
+to the next provider of SMS).
 
 Kannel takes one text per request, so many go at once, through aiohttp: measured against Kannel on
 loopback, httpx sent about 200 requests/s whatever the number in flight, aiohttp about 1,500 at 32
 (bench/kannel_clients.py).
 
-Reports and replies come back to /api/v1/providers/kannel/{JIAOYING_KANNEL_SECRET}/ (app.notify.router):
-`dlr?id=...&type=%d` (1 delivered, 2 or 16 failed, 8 accepted by the SMSC, 4 buffered) and
-`mo?from=%p&text=%a&id=%I` from the catch-all sms-service.
+Reports and replies come back to /api/v1/providers/kannel/{JIAOYING_KANNEL_SECRET}/
+(app.notify.router): `dlr?id=...&type=%d` (1 delivered, 2 or 16 failed, 8 accepted by the SMSC, 4
+buffered) and `mo?from=%p&text=%a&id=%I` from the catch-all sms-service.
 """
 
 from typing import ClassVar
