@@ -18,7 +18,7 @@ from app.cap.router import router as cap_router
 from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
 from app.errors import document_problems, install_error_handlers
-from app.notify import providers
+from app.notify import gateway, providers
 from app.notify.providers import make_dispatcher
 from app.notify.router import gateway_router, kannel_router, warning_actions
 from app.notify.router import router as dev_router
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await heartbeat.shutdown()
             await heartbeat.dispatcher.close()
         await app.state.ack_batcher.close()
+        await app.state.receipts.close()
         await database.engine.dispose()
 
     app = FastAPI(
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.heartbeat = None
     app.state.ack_batcher = AckBatcher()
+    app.state.receipts = gateway.receipt_groups()
     routers = (
         # Routes are matched in order, one by one: the address thousands press at once comes first.
         ack_router,

@@ -14,6 +14,7 @@ from app.call.models import OPEN_STATUSES, Call
 from app.channels import CHANNELS
 from app.db import among, chunks, dialect_insert
 from app.errors import NotFound
+from app.groups import GroupCommit
 from app.notify.metrics import MESSAGES
 from app.notify.models import Inbound, Message
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
@@ -117,6 +118,17 @@ async def record_receipts(session: AsyncSession, receipts: list[Receipt], *, now
     retried = await call_service.bring_attempts_forward(session, failed, reason="delivery failed", now=now)
     await audit_service.record_warning_events(session, settled.events(receipts) + retried, now=now)
     return settled.statuses
+
+
+async def _record_group(session: AsyncSession, receipts: list[Receipt], now: datetime) -> list[str | None]:
+    return await record_receipts(session, receipts, now=now)
+
+
+def receipt_groups() -> GroupCommit[Receipt, str | None]:
+    """Receipts of one process, recorded in groups (app.groups): a gateway reports on every message
+    it took, each report on the warning's chain, and one transaction per report would queue them
+    all behind that chain's head."""
+    return GroupCommit("receipts", _record_group, batch=500, window_s=0.005)
 
 
 async def record_receipt(

@@ -197,7 +197,7 @@ def _kannel_caller(secret: str, settings: Settings) -> None:
 @kannel_router.get("/dlr", response_class=PlainTextResponse)
 async def kannel_report(
     secret: str,
-    session: SessionDep,
+    request: Request,
     settings: SettingsDep,
     message_id: Annotated[SingleLine, Query(alias="id", min_length=1, max_length=200)],
     report: Annotated[int, Query(alias="type", ge=0, le=1 << 16)],
@@ -208,7 +208,8 @@ async def kannel_report(
     state = kannel.REPORT_STATES.get(report)
     if state is not None:
         error = None if state == "delivered" else kannel.REPORT_ERRORS.get(report, f"Kannel report {report}")
-        await gateway.record_receipts(session, [gateway.Receipt(message_id, state, error, "kannel")], now=utc_now())
+        # Recorded with the reports arriving beside it, in one transaction (answered once committed).
+        await request.app.state.receipts.submit(gateway.Receipt(message_id, state, error, "kannel"))
     return "ok"
 
 
