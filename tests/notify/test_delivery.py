@@ -499,3 +499,29 @@ def test_the_channel_names_schemas_accept_are_the_registry_s() -> None:
     from app.channels import NAMES, ChannelName
 
     assert get_args(ChannelName) == NAMES
+
+
+async def test_kannel_reports_settle_messages_and_a_failure_brings_the_next_attempt_forward(
+    client: AsyncClient, anonymous: AsyncClient, app: Any, regions: None
+) -> None:
+    first = await create_contact(client, channels=["sms"])
+    second = await create_contact(client, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    await send_due(ConsoleProvider(), now=utc_now())
+    by_phone = {m.to: m for m in await messages_of(warning["id"])}
+    settings = app.state.settings
+    settings.kannel_secret = "kannel-secret"
+    try:
+        base = "/api/v1/providers/kannel/kannel-secret/dlr"
+        for phone, report in ((first["phone"], 8), (first["phone"], 1), (second["phone"], 2)):
+            answer = await anonymous.get(base, params={"id": by_phone[phone].id, "type": report})
+            assert answer.status_code == 200, answer.text
+        assert (await anonymous.get(base, params={"id": "01nobodysentthis000000000", "type": 1})).status_code == 200
+        wrong = await anonymous.get("/api/v1/providers/kannel/guess/dlr", params={"id": "x", "type": 1})
+        assert wrong.status_code == 401
+    finally:
+        settings.kannel_secret = None
+    after = {m.to: (m.status, m.provider) for m in await messages_of(warning["id"]) if m.attempt == 1}
+    assert after[first["phone"]][0] == "delivered" and after[second["phone"]][0] == "failed"
+    retried = [e for e in await timeline(client, warning["id"]) if e["type"] == "call.retried"]
+    assert [e["call_id"] for e in retried] == [by_phone[second["phone"]].call_id]
