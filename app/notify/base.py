@@ -63,6 +63,7 @@ class Capabilities:
     rates: dict[str, float] = field(default_factory=dict)  # messages per second per channel; absent: no limit
     per_callee: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
     personal_text: bool = True  # each recipient gets its own text (its own link) in a batch
+    writes_database: bool = False  # hands messages to our own database (the console), not a network
 
 
 @dataclass

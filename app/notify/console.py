@@ -13,7 +13,7 @@ class ConsoleProvider:
 
     name = "console"
     channels = frozenset(NAMES)
-    capabilities = Capabilities(channels=frozenset(NAMES), batch_size=1000, in_flight=1)
+    capabilities = Capabilities(channels=frozenset(NAMES), batch_size=1000, in_flight=1, writes_database=True)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ConsoleProvider":

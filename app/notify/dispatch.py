@@ -107,6 +107,11 @@ class Dispatcher:
             await provider.close()
 
     @property
+    def writes_database(self) -> bool:
+        """Whether a provider in use hands messages to our own database (SQLite then sends in one lane)."""
+        return any(p.capabilities.writes_database for p in self.providers.values())
+
+    @property
     def channels(self) -> list[str]:
         """The channels some provider carries; the others are unavailable."""
         return list(self.chains)
