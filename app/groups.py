@@ -90,9 +90,12 @@ class GroupCommit(Generic[ItemT, ResultT]):
                 if not pending.future.done():
                     pending.future.set_exception(exc)
             return
-        for pending, result in zip(group, results, strict=True):
+        for pending, result in zip(group, results, strict=False):
             if not pending.future.done():
                 pending.future.set_result(result)
+        for pending in group[len(results) :]:  # a `work` that answered for fewer items than it was given
+            if not pending.future.done():
+                pending.future.set_exception(RuntimeError(f"{self.name}: no result for this item"))
 
     async def close(self) -> None:
         if self._task is not None:

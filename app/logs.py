@@ -19,9 +19,14 @@ _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _SECRET_IN_PATH = re.compile(r"(/ack/|/r/|/api/v1/providers/[a-z0-9_-]+/)(?!receipts|inbound)[A-Za-z0-9_~.-]{8,}")
 
 
+# What a phone said, and its number, as a gateway's callback carries them in its query.
+_PERSONAL_IN_QUERY = re.compile(r"([?&](?:from|text)=)[^&\s\"]*")
+
+
 def redact(message: str) -> str:
-    """A log line with the secrets in its paths replaced by `…`."""
-    return _SECRET_IN_PATH.sub(r"\1…", message)
+    """A log line with the secrets in its paths, and the phones and texts in callback queries,
+    replaced by `…`."""
+    return _PERSONAL_IN_QUERY.sub(r"\1…", _SECRET_IN_PATH.sub(r"\1…", message))
 
 
 def take_request_id(sent: bytes | None) -> str:

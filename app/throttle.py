@@ -8,6 +8,7 @@ together on a red night.
 """
 
 import random
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, case, delete
@@ -78,6 +79,28 @@ def address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# Keys this process has seen past their limit, and until when (monotonic): checked before a key or a
+# sign-in is even looked at, so a blocked address neither guesses on nor costs a write per try.
+_blocked: dict[str, float] = {}
+
+
+def forget_blocked() -> None:
+    """Forget the addresses this process knows to be blocked (their counts stay in the database)."""
+    _blocked.clear()
+
+
+def refuse_if_blocked(key: str, what: str) -> None:
+    """TooManyRequests at once while this process knows `key` to be over its limit."""
+    until = _blocked.get(key)
+    if until is None:
+        return
+    wait = until - time.monotonic()
+    if wait <= 0:
+        del _blocked[key]
+        return
+    raise TooManyRequests(f"Too many {what} from this address; wait {max(1, round(wait))} s and try again.", wait)
+
+
 async def count_failure(request: Request, session: AsyncSession, key: str, *, limit: int, what: str) -> None:
     """Count a failed attempt (a bad key, a failed sign-in) so that it holds whatever the request
     does next, and raise TooManyRequests past the limit. A reading request counts in a unit of work
@@ -90,4 +113,7 @@ async def count_failure(request: Request, session: AsyncSession, key: str, *, li
         wait = await spend(session, key, limit=limit)
         await session.commit()
     if wait is not None:
+        if len(_blocked) > 100_000:  # a flood of addresses: forget them rather than grow without end
+            _blocked.clear()
+        _blocked[key] = time.monotonic() + wait
         raise TooManyRequests(f"Too many {what} from this address; wait {max(1, round(wait))} s and try again.", wait)

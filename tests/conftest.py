@@ -30,7 +30,7 @@ os.environ["JIAOYING_AUDIT_ANCHOR_FILE"] = str(ANCHOR_FILE)
 os.environ["JIAOYING_PUBLIC_URL"] = "http://127.0.0.1:8000"
 
 import app.models  # noqa: E402  (every table on the metadata)
-from app import db  # noqa: E402
+from app import db, throttle  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Base  # noqa: E402
 from app.main import create_app  # noqa: E402
@@ -89,6 +89,7 @@ async def seeded(app) -> list[dict]:
 async def clean_database(app, seeded: list[dict]) -> AsyncIterator[None]:
     """Every test starts from empty tables, the default policies, and no published chain heads."""
     yield
+    throttle.forget_blocked()
     ANCHOR_FILE.unlink(missing_ok=True)
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     async with db.get_database().engine.begin() as connection:

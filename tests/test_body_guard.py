@@ -30,6 +30,20 @@ async def run(guard: RequestGuard, messages: list[dict[str, Any]], *, then_wait:
     return sent
 
 
+async def run_at(guard: RequestGuard, path: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    queue = list(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await guard(scope(path), receive, send)
+    return sent
+
+
 async def test_a_body_that_trickles_gets_408_and_the_app_never_sees_it() -> None:
     seen: list[bytes] = []
 
@@ -62,6 +76,28 @@ async def test_the_app_gets_the_whole_body_once_it_has_arrived() -> None:
              {"type": "http.request", "body": b"cd", "more_body": False}]  # fmt: skip
     sent = await run(guard, parts, then_wait=False)
     assert bodies == [b"abcd"] and sent[0]["status"] == 201
+
+
+async def test_an_import_without_a_key_is_refused_before_its_body_is_read() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the application must not run")
+
+    guard = RequestGuard(app, max_json_bytes=10, max_import_bytes=10**9, body_timeout_s=1, import_timeout_s=600)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("the body must not be read")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await guard({**scope("/api/v1/contacts/import"), "headers": []}, receive, send)
+    assert sent[0]["status"] == 401
+    # Any other address ending in /import is no import: the small limit applies.
+    sent.clear()
+    parts = [{"type": "http.request", "body": b"x" * 20, "more_body": False}]
+    guard = RequestGuard(app, max_json_bytes=10, max_import_bytes=10**9, body_timeout_s=1)
+    assert (await run_at(guard, "/ack/x/import", parts))[0]["status"] == 413
 
 
 @pytest.mark.parametrize("gone", [True, False])

@@ -202,6 +202,7 @@ def test_log_lines_never_carry_an_acknowledgement_token_or_a_callback_secret() -
     kannel = logs.redact("GET /api/v1/providers/kannel/s3cr3t-value-123/mo?from=1 HTTP/1.1")
     assert "s3cr3t" not in kannel and "/api/v1/providers/kannel/…/mo" in kannel
     assert logs.redact("POST /api/v1/providers/webhook/receipts") == "POST /api/v1/providers/webhook/receipts"
+    assert "13800138000" not in kannel and "/mo?from=…" in kannel
 
 
 async def test_a_body_that_is_not_utf8_or_too_deep_is_422(client: AsyncClient) -> None:

@@ -8,7 +8,7 @@ roster, regions reached); and every policy change. The tables of the chain's sub
 here as plain SQL tables: the record sits below the packages that write them.
 """
 
-from sqlalchemy import ColumnElement, and_, column, exists, or_, select, table, text
+from sqlalchemy import ColumnElement, and_, bindparam, column, exists, or_, select, table, text
 
 from app.audit.models import AuditEvent
 from app.db import get_database
@@ -31,7 +31,8 @@ def warnings_overlapping(path: str) -> ColumnElement[bool]:
         if get_database().is_sqlite
         else "jsonb_array_elements_text(warnings.area_paths) AS p(value)"
     )
-    return text(_OVERLAP.format(elements=elements)).bindparams(own=path)  # type: ignore[return-value]
+    # A bind of its own each time: one query may ask for two subtrees (a region inside the caller's).
+    return text(_OVERLAP.format(elements=elements)).bindparams(bindparam("own", path, unique=True))  # type: ignore[return-value]
 
 
 def visible_in(path: str) -> ColumnElement[bool]:

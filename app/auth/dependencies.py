@@ -27,9 +27,10 @@ async def get_principal(
     an address has sent ten bad keys within a minute."""
     if credentials is None or not credentials.credentials:
         raise Unauthorized()
+    key = f"bad-key:{throttle.address(request)}"
+    throttle.refuse_if_blocked(key, "requests with a bad API key")
     principal = await auth_service.authenticate(session, credentials.credentials, admin_token=settings.admin_token)
     if principal is None:
-        key = f"bad-key:{throttle.address(request)}"
         await throttle.count_failure(request, session, key, limit=BAD_KEYS_A_MINUTE, what="requests with a bad API key")
         raise Unauthorized("This API key is not valid or has been revoked.")
     return principal

@@ -5,9 +5,10 @@ Each message is one GET of smsbox's `sendsms`: the text in UTF-8 (`charset=UTF-8
 on the air, as Chinese, Uyghur and Kazakh need), split by Kannel into at most two parts (the
 sendsms-user's `concatenation` and `max-messages = 2`; our texts fit two), with `dlr-mask=31` and a
 `dlr-url` of ours carrying the message id and Kannel's report type `%d`. Kannel answers 202 when it
-has taken or queued the message; a 400 is a message it can never send (refused for good); anything
-else, a refused connection or a timeout, is a gateway not taking messages (back-off, and failover
-to the next provider of SMS).
+has taken or queued the message; a 400 about the receiver is a number it can never send to
+(refused for good); anything else (a 400 about its own set-up, a wrong password, a refused
+connection, a timeout) is a gateway not taking messages (back-off, and failover to the next
+provider of SMS).
 
 Kannel takes one text per request, so many go at once, through aiohttp: measured against Kannel on
 loopback, httpx sent about 200 requests/s whatever the number in flight, aiohttp about 1,500 at 32
@@ -144,8 +145,10 @@ class KannelProvider:
             return Outcome(message.message_id, "retry", f"Kannel unreachable: {type(exc).__name__}", unreachable=True)
         if 200 <= status < 300:
             return Outcome(message.message_id, "accepted")
-        if status == 400:  # this message can never go (a bad number, a text it refuses)
+        if status == 400 and "receiver" in said.lower():  # this number can never be sent to
             GATEWAY_ERRORS.labels(self.name, "rejected").inc()
             return Outcome(message.message_id, "rejected", f"Kannel refused it: {said}")
+        # Any other refusal (no sender configured, a wrong password) is Kannel's set-up, not the
+        # message's: the provider backs off, SMS fails over, and the log says what Kannel said.
         GATEWAY_ERRORS.labels(self.name, f"http_{status // 100}xx").inc()
         return Outcome(message.message_id, "retry", f"Kannel answered {status}: {said}", unreachable=True)

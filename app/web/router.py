@@ -70,6 +70,7 @@ async def login(
     """Exchange an API key for a signed, HttpOnly session cookie."""
     if not signin_csrf_valid(request, csrf):
         raise Forbidden("登录表单已过期，请刷新页面后重新登录。")
+    throttle.refuse_if_blocked(f"sign-in:{throttle.address(request)}", "failed sign-ins")
     principal = await auth_service.authenticate(session, token.strip(), admin_token=settings.admin_token)
     if principal is None:
         await throttle.count_failure(

@@ -45,3 +45,7 @@ async def test_a_township_auditor_reads_its_warnings_calls_messages_and_policies
     admin = {"Authorization": client.headers["Authorization"]}
     subtree = await events(anonymous, admin, region_code=OTHER_TOWNSHIP)
     assert {e["seq"] for e in subtree} == {e["seq"] for e in seen}  # region_code selects the subtree
+    # A county auditor asking for the township sees what the township's auditor sees, no more.
+    county = bearer(await create_key(client, "auditor", COUNTY))
+    asked = await events(anonymous, county, region_code=OTHER_TOWNSHIP)
+    assert {e["seq"] for e in asked} == {e["seq"] for e in seen}

@@ -32,9 +32,9 @@ def world(tmp_path: Path) -> Iterator[tuple[Service, Kannel]]:
                       kannel_password="sendsms-password", tick_seconds="0.2")  # fmt: skip
     kannel = Kannel(tmp_path, callbacks=f"{running.url}/api/v1/providers/kannel/{SECRET}")
     running.env["JIAOYING_KANNEL_URL"] = kannel.url
-    kannel.start()
-    running.start()
     try:
+        kannel.start()
+        running.start()
         yield running, kannel
     finally:
         running.close()
