@@ -39,16 +39,21 @@ class _Stored:
         self.__dict__.update(columns)
 
 
-def attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_length: int) -> dict[str, str]:
-    """The text of each channel for a call's attempt (text with the link placeholder, speech without)."""
+def attempt_texts(
+    warning: Warning, call: Any, names: dict[str, str], link_length: int, uncovered: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The text of each channel for a call's attempt (text with the link placeholder, speech
+    without). An escalation tells the regions nobody answered for from those with nobody on record."""
     signature = get_settings().sms_signature
     level, hazard, mode = warning.level, warning.hazard, warning.mode
     if call.kind == "escalation":
-        unreached = [names.get(code, code) for code in call.about_region_codes]
+        silent = [names.get(code, code) for code in call.about_region_codes if code not in uncovered]
+        empty = [names.get(code, code) for code in call.about_region_codes if code in uncovered]
         forms = {
             "text": templates.escalation_sms(signature=signature, level=level, hazard=hazard, mode=mode,
-                                             unreached=unreached, link_length=link_length),
-            "speech": templates.escalation_voice(level=level, hazard=hazard, mode=mode, unreached=unreached),
+                                             unreached=silent, uncovered=empty, link_length=link_length),
+            "speech": templates.escalation_voice(level=level, hazard=hazard, mode=mode, unreached=silent,
+                                                 uncovered=empty),
         }  # fmt: skip
     else:
         area = templates.area_label([names[code] for code in call.region_codes if code in names])
@@ -63,6 +68,21 @@ def attempt_texts(warning: Warning, call: Any, names: dict[str, str], link_lengt
 
 def link_length() -> int:
     return len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
+
+
+async def uncovered_regions(session: AsyncSession, warning_ids: set[str], codes: set[str]) -> frozenset[str]:
+    """Of these regions of the warnings, those with nobody on record (an escalation says so)."""
+    found: set[str] = set()
+    for chunk in chunks(sorted(codes)):
+        rows = await core_rows(
+            session,
+            select(WarningRegion.region_code).where(
+                WarningRegion.warning_id.in_(warning_ids), among(WarningRegion.region_code, chunk),
+                WarningRegion.state == "uncovered",
+            ),
+        )  # fmt: skip
+        found.update(rows.scalars())
+    return frozenset(found)
 
 
 async def region_names(session: AsyncSession, warning_ids: set[str], codes: set[str]) -> dict[str, str]:
@@ -131,6 +151,8 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
     warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
     codes = {code for call in due for code in (*call.region_codes, *call.about_region_codes)}
     names = await region_names(session, warning_ids, codes)
+    about = {code for call in due if call.kind == "escalation" for code in call.about_region_codes}
+    uncovered = await uncovered_regions(session, warning_ids, about) if about else frozenset()
     length = link_length()
     limited = {channel: limits for channel, limits in plan.callee_limits.items() if limits}
     book = await CalleeBook.load(session, {call.contact_phone for call in due}, limited, now=now)
@@ -144,7 +166,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
         next_at = attempt_due_at(warning.policy, call.created_at, attempt + 1)
         wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes))
         if (texts := texts_of.get(wording)) is None:
-            texts = texts_of[wording] = attempt_texts(warning, call, names, length)
+            texts = texts_of[wording] = attempt_texts(warning, call, names, length, uncovered)
         carried = [channel for channel in call.channels if channel in plan.channels]
         for channel in attempt_channels(warning.policy, attempt, carried or call.channels):
             row = message_row(call, channel, attempt, texts[channel], priority=call.priority, now=now)

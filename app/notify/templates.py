@@ -29,6 +29,18 @@ def area_label(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{names[0]}等{len(names)}地"
 
 
+def sentence(text: str | None, default: str) -> str:
+    """A clause as a sentence ending in one 。 (an instruction may already end in one)."""
+    body = (text or "").strip().rstrip("。．.！!；;，,") or default
+    return body + "。"
+
+
+def listing(names: list[str], keep: int) -> str:
+    """The first `keep` names, and how many in all when that is not all: 甲村、乙村等42处."""
+    shown = "、".join(names[:keep])
+    return shown if keep >= len(names) else f"{shown}等{len(names)}处"
+
+
 def headline(level: str, hazard: str, mode: str) -> str:
     drill = "【演练】" if mode == "exercise" else ""
     return f"{drill}{hazard}{LEVEL_NAMES.get(level, level)}预警"
@@ -42,7 +54,7 @@ def alert_sms(
         f"【{signature}】{headline(level, hazard, mode)}：",
         area,
         "，",
-        (instruction or "请立即做好防范") + "。",
+        sentence(instruction, "请立即做好防范"),
         "收到请点 ",
         LINK,
     ]
@@ -51,21 +63,56 @@ def alert_sms(
 
 def alert_voice(*, level: str, hazard: str, mode: str, area: str, instruction: str | None) -> str:
     """The warning by voice: no link; said twice, ending with the key to press."""
-    once = f"{headline(level, hazard, mode)}。{area}，{instruction or '请立即做好防范'}。收到请按1。"
+    once = f"{headline(level, hazard, mode)}。{area}，{sentence(instruction, '请立即做好防范')}收到请按1。"
     return f"{once}重复一遍：{once}"
 
 
+def _about(unreached: list[str], uncovered: list[str], keep_unreached: int, keep_uncovered: int) -> str:
+    """What an escalation is about: the silent regions, and those with nobody on record."""
+    clauses = []
+    if unreached:
+        clauses.append(f"{listing(unreached, keep_unreached)}未应答")
+    if uncovered:
+        clauses.append(f"{listing(uncovered, keep_uncovered)}无责任人")
+    return "，".join(clauses)
+
+
 def escalation_sms(
-    *, signature: str, level: str, hazard: str, mode: str, unreached: list[str], link_length: int
+    *,
+    signature: str,
+    level: str,
+    hazard: str,
+    mode: str,
+    unreached: list[str],
+    link_length: int,
+    uncovered: list[str] | None = None,
 ) -> str:
-    """To a supervisor: the villages nobody has answered for."""
-    names = "、".join(unreached)
-    parts = [f"【{signature}】{headline(level, hazard, mode)}：", names, "未应答，请上门叫醒。", "收到请点 ", LINK]
-    return _fit(parts, [1], SMS_MAX - link_length + len(LINK))
+    """To a supervisor: the regions nobody has answered for (and those nobody is on record for),
+    as many named as fit and how many in all; the link's page lists every one."""
+    uncovered = uncovered or []
+    head, tail = f"【{signature}】{headline(level, hazard, mode)}：", "，请上门叫醒。收到请点 "
+    budget = SMS_MAX - link_length - len(head) - len(tail)
+    keep = [len(unreached), len(uncovered)]
+    while len(_about(unreached, uncovered, *keep)) > budget and sum(keep) > 0:
+        # Drop a name from the longer list shown (at least one of each stays, while one can).
+        index = 0 if keep[0] >= keep[1] else 1
+        if keep[index] <= 1 and keep[1 - index] > 1:
+            index = 1 - index
+        keep[index] -= 1
+    return head + _about(unreached, uncovered, *keep) + tail + LINK
 
 
-def escalation_voice(*, level: str, hazard: str, mode: str, unreached: list[str]) -> str:
-    once = f"{headline(level, hazard, mode)}。{'、'.join(unreached[:5])}未应答，请上门叫醒。收到请按1。"
+def escalation_voice(
+    *, level: str, hazard: str, mode: str, unreached: list[str], uncovered: list[str] | None = None
+) -> str:
+    """By voice: how many regions, and every one of them by name, however long."""
+    uncovered = uncovered or []
+    clauses = []
+    if unreached:
+        clauses.append(f"{len(unreached)}处未应答：{'、'.join(unreached)}")
+    if uncovered:
+        clauses.append(f"{len(uncovered)}处无责任人：{'、'.join(uncovered)}")
+    once = f"{headline(level, hazard, mode)}。{'；'.join(clauses)}。请上门叫醒。收到请按1。"
     return f"{once}重复一遍：{once}"
 
 
@@ -76,7 +123,8 @@ def closing_text(
     if kind == "withdrawal":
         body = "预警系误发，现予撤回，请按原状态工作。"
     else:
-        body = "预警已解除。" + (f"{reason}。" if reason else "")
+        body = "预警已解除。" + (sentence(reason, "") if reason and reason.strip("。． ") else "")
     prefix = f"【{signature}】" if signature else ""
-    parts = [f"{prefix}{headline(level, hazard, mode)}", "（", area, "）", body]
+    # No empty brackets: a person called only as a supervisor has no area of their own here.
+    parts = [f"{prefix}{headline(level, hazard, mode)}", "（" if area else "", area, "）" if area else "", body]
     return _fit(parts, [4, 2], SMS_MAX)
