@@ -150,6 +150,7 @@ async def _page(
         "late": call.late,
         "can_ack": call.status in call_service.ANSWERABLE and not closed,
         "deadline": beijing(call.deadline_at),
+        "overdue": now > call.deadline_at,
         "feedback_count": call.feedback_count,
         # Open until the final report, and for a week after the warning ends (for the 终报).
         "can_feedback": call.final_feedback_at is None and (closes_at is None or now <= closes_at),

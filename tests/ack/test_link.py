@@ -179,3 +179,16 @@ async def test_the_link_page_carries_a_content_policy_and_nosniff(anonymous: Asy
         page = await anonymous.get(path)
         assert "default-src 'none'" in page.headers["content-security-policy"]
         assert page.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_after_the_deadline_the_page_says_it_is_late_and_still_wanted(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    warning, token = await _link(client)
+    assert "前确认" in (await anonymous.get(f"/ack/{token}")).text
+    async with session_scope() as session:
+        await session.execute(
+            update(Call).where(Call.warning_id == warning["id"]).values(deadline_at=utc_now() - timedelta(minutes=1))
+        )
+    page = (await anonymous.get(f"/ack/{token}")).text
+    assert "已超过叫应时限" in page and "仍请按" in page and "前确认" not in page
