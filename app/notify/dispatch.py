@@ -116,10 +116,6 @@ class Dispatcher:
         """The channels some provider carries; the others are unavailable."""
         return list(self.chains)
 
-    def ready_channels(self) -> set[str]:
-        """Channels with a provider not backing off."""
-        return {channel for channel, chain in self.chains.items() if any(self.health[p.name].ready() for p in chain)}
-
     def _first_ready(self, channel: str) -> Provider | None:
         return next((p for p in self.chains[channel] if self.health[p.name].ready()), None)
 

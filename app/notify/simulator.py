@@ -151,13 +151,20 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     app = FastAPI(title="Jiaoying gateway simulator", lifespan=lifespan)
 
-    @app.post("/messages")
-    async def messages(request: Request) -> Response:
+    async def signed_body(request: Request) -> bytes | None:
+        """The body, if signed with the webhook secret; None otherwise."""
         body = await request.body()
         headers = request.headers
-        if not webhook.verify(gateway.secret, headers.get("x-jiaoying-timestamp"),
-                              headers.get("x-jiaoying-signature"), body):  # fmt: skip
-            return Response('{"error": "bad signature"}', status_code=401, media_type="application/json")
+        timestamp, given = headers.get("x-jiaoying-timestamp"), headers.get("x-jiaoying-signature")
+        return body if webhook.verify(gateway.secret, timestamp, given, body) else None
+
+    def unsigned() -> Response:
+        return Response('{"error": "bad signature"}', status_code=401, media_type="application/json")
+
+    @app.post("/messages")
+    async def messages(request: Request) -> Response:
+        if (body := await signed_body(request)) is None:
+            return unsigned()
         if gateway.down:
             gateway.stats["refused"] += 1
             return Response('{"error": "down"}', status_code=503, media_type="application/json")
@@ -169,11 +176,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.post("/control")
     async def control(request: Request) -> Response:
         """Go down (answer 503) or come back; signed like the messages, for it stops delivery."""
-        body = await request.body()
-        headers = request.headers
-        if not webhook.verify(gateway.secret, headers.get("x-jiaoying-timestamp"),
-                              headers.get("x-jiaoying-signature"), body):  # fmt: skip
-            return Response('{"error": "bad signature"}', status_code=401, media_type="application/json")
+        if (body := await signed_body(request)) is None:
+            return unsigned()
         gateway.down = bool(orjson.loads(body).get("down"))
         return Response(orjson.dumps({"down": gateway.down}), media_type="application/json")
 

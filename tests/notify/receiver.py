@@ -1,5 +1,6 @@
 """A gateway for tests: a real HTTP server on 127.0.0.1 (uvicorn in a thread) that records what the
-webhook provider posts, checks its signatures, and fails or goes away on request."""
+webhook provider posts, checks its signatures, and fails or goes away on request; and what the
+gateway tests share (its secret, signed callbacks, the messages of a warning)."""
 
 import socket
 import threading
@@ -10,8 +11,26 @@ from typing import Any
 import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from httpx import AsyncClient
+from sqlalchemy import select
 
+from app.db import session_scope
 from app.notify import webhook
+from app.notify.models import Message
+
+SECRET = "gateway-secret"
+
+
+async def signed_post(client: AsyncClient, path: str, document: Any, **headers: str) -> Any:
+    """A callback signed as a gateway signs it, with SECRET."""
+    body = orjson.dumps(document)
+    return await client.post(path, content=body, headers={**webhook.signed_headers(SECRET, body), **headers})
+
+
+async def messages_of(warning_id: str) -> list[Message]:
+    async with session_scope() as session:
+        query = select(Message).where(Message.warning_id == warning_id).order_by(Message.id)
+        return list(await session.scalars(query))
 
 
 def free_port() -> int:

@@ -3,12 +3,11 @@ first when messages must wait, per-callee limits, and the one-click call (一键
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
@@ -24,43 +23,15 @@ from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, calls, create_contact, create_key, issue, outbox
-from tests.notify.receiver import Receiver, free_port
+from tests.notify.receiver import SECRET, Receiver, free_port, messages_of, signed_post
 from tests.web.pages import csrf_of, sign_in
 
-SECRET = "gateway-secret"
 OTHER_VILLAGE = "650107004001"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver(SECRET).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def gateway_secret(app: Any) -> Iterator[None]:
-    settings = app.state.settings
-    before = settings.webhook_secret
-    settings.webhook_secret = SECRET
-    yield
-    settings.webhook_secret = before
-
-
-async def messages_of(warning_id: str) -> list[Message]:
-    async with session_scope() as session:
-        query = select(Message).where(Message.warning_id == warning_id).order_by(Message.id)
-        return list(await session.scalars(query))
 
 
 async def timeline(client: AsyncClient, warning_id: str) -> list[dict[str, Any]]:
     response = await client.get(f"/api/v1/warnings/{warning_id}/timeline", params={"limit": 1000})
     return list(response.json()["items"])
-
-
-async def signed_post(client: AsyncClient, path: str, document: Any) -> Any:
-    body = orjson.dumps(document)
-    return await client.post(path, content=body, headers=webhook.signed_headers(SECRET, body))
 
 
 @pytest.fixture

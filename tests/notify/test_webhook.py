@@ -3,32 +3,20 @@ a gateway posts back."""
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import orjson
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import select
 
 from app.db import session_scope, utc_now
 from app.notify import webhook
 from app.notify.dispatch import Dispatcher
-from app.notify.models import Message
 from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
 from tests.factories import VILLAGE, calls, create_contact, issue
-from tests.notify.receiver import Receiver
-
-SECRET = "gateway-secret"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver(SECRET).start()
-    yield running
-    running.stop()
+from tests.notify.receiver import SECRET, Receiver, messages_of, signed_post
 
 
 @pytest.fixture
@@ -47,27 +35,6 @@ async def single(receiver: Receiver) -> AsyncIterator[Dispatcher]:
     await made.start()
     yield made
     await made.close()
-
-
-@pytest.fixture
-def gateway_secret(app: Any) -> Iterator[None]:
-    """The service under test checks receipts and replies with SECRET."""
-    settings = app.state.settings
-    before = settings.webhook_secret
-    settings.webhook_secret = SECRET
-    yield
-    settings.webhook_secret = before
-
-
-async def messages_of(warning_id: str) -> list[Message]:
-    async with session_scope() as session:
-        query = select(Message).where(Message.warning_id == warning_id).order_by(Message.id)
-        return list(await session.scalars(query))
-
-
-async def signed_post(client: AsyncClient, path: str, document: dict[str, Any], **headers: str) -> Any:
-    body = orjson.dumps(document)
-    return await client.post(path, content=body, headers={**webhook.signed_headers(SECRET, body), **headers})
 
 
 def test_a_signature_round_trips_and_nothing_else_passes() -> None:
