@@ -58,8 +58,14 @@ async def _areas(session: AsyncSession, warning: Warning) -> list[etree._Element
     ]
 
 
+def _cancelled(warning: Warning) -> bool:
+    """Cancelled by someone (a Cancel message): a dry run is closed as it is stored, and exports as
+    the Test alert it was."""
+    return warning.status == "cancelled" and warning.mode != "test"
+
+
 async def _note(session: AsyncSession, sender: Sender, warning: Warning) -> str | None:
-    if warning.status == "cancelled":
+    if _cancelled(warning):
         word = CLOSE_NOTE.get(warning.close_kind or "lifted", "解除")
         return f"{word}：{warning.close_reason}" if warning.close_reason else word
     if warning.status == "superseded" and warning.superseded_by:
@@ -75,7 +81,7 @@ async def alert_document(session: AsyncSession, sender: Sender, warning: Warning
     """The warning as a CAP 1.2 alert (UTF-8 XML), valid against the OASIS schema."""
     issued = await identity.identity(session, sender, warning)
     references: list[str] = []
-    if warning.status == "cancelled":
+    if _cancelled(warning):
         message, msg_type = await identity.identity(session, sender, warning, cancel=True), "Cancel"
         references.append(issued.reference)
     else:

@@ -27,6 +27,9 @@ from app.region import service as region_service
 from app.region.models import Region
 from app.warning.models import Warning, WarningRegion
 
+# Why a dry run is closed as soon as it is stored.
+DRY_RUN = "dry run (mode test): calls stored, nothing sent"
+
 
 @dataclass
 class Person:
@@ -167,13 +170,19 @@ def issued_event(
 async def settle(
     session: AsyncSession, warning: Warning, *, calls: int, uncovered: list[str], actor: str, now: datetime
 ) -> list[audit_service.Event]:
-    """What follows once every call is stored: a test closes them all; uncovered regions escalate
-    at once where the policy escalates (a hole in the roster is a finding)."""
+    """What follows once every call is stored: a dry run (mode `test`) closes them all and is itself
+    stored `cancelled` at once, never active; uncovered regions escalate at once where the policy
+    escalates (a hole in the roster is a finding)."""
     if warning.mode == "test":
+        warning.status, warning.closed_at, warning.close_kind = "cancelled", now, "test"
+        warning.close_reason = DRY_RUN
         return [
             audit_service.Event(
                 type="call.cancelled", actor=actor, warning_id=warning.id, data={"reason": "test", "calls": calls}
-            )
+            ),
+            audit_service.Event(
+                type="warning.cancelled", actor=actor, warning_id=warning.id, data={"kind": "test", "reason": DRY_RUN}
+            ),
         ]
     if warning.policy["escalate"] and uncovered:
         items = [escalation.Item(region=code, route=code, escalated_from=None) for code in uncovered]

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 from httpx import AsyncClient
 
+from tests.conftest import ADMIN_TOKEN
 from tests.factories import (
     COUNTY,
     OTHER_TOWNSHIP,
@@ -20,6 +21,7 @@ from tests.factories import (
     send_all,
     warning_body,
 )
+from tests.web.pages import sign_in
 
 COUNTY_REGIONS = 50  # 达坂城区: the county, 8 townships, 41 villages
 
@@ -79,12 +81,23 @@ async def test_abolished_regions_are_not_targeted(client: AsyncClient, regions: 
     assert all(VILLAGE not in c["region_codes"] for c in await calls(client, warning["id"]))
 
 
-async def test_test_mode_records_the_fan_out_and_sends_nothing(client: AsyncClient, regions: None) -> None:
+async def test_test_mode_records_the_fan_out_and_sends_nothing(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
     await roster(client)
     warning = await issue(client, mode="test")
     assert set(warning["calls"]["by_status"]) == {"cancelled"}
     assert await send_all() == 0
     assert await outbox(client) == []
+    # A dry run is on record, closed at once: never active, not on the console's list of active ones.
+    assert warning["status"] == "cancelled" and warning["closed_at"] is not None
+    active = (await client.get("/api/v1/warnings", params={"status": "active"})).json()["items"]
+    assert warning["id"] not in [w["id"] for w in active]
+    await sign_in(anonymous, ADMIN_TOKEN)
+    home = (await anonymous.get("/console")).text
+    assert warning["id"] not in home.split("最近结束的预警")[0] and warning["id"] in home
+    types = [e["type"] for e in (await client.get(f"/api/v1/warnings/{warning['id']}/timeline")).json()["items"]]
+    assert types[-1] == "warning.cancelled"
 
 
 async def test_exercise_messages_say_drill(client: AsyncClient, regions: None) -> None:
