@@ -112,8 +112,10 @@ async def times_analyzed(table: str) -> int:
 
 
 async def outbox(client: AsyncClient, warning_id: str | None = None) -> list[dict[str, Any]]:
-    items = (await client.get("/api/v1/dev/outbox", params={"limit": 1000})).json()["items"]
-    return [m for m in items if warning_id is None or m["warning_id"] == warning_id]
+    """The console provider's messages (of one warning), oldest first: in the order they were sent."""
+    params: dict[str, Any] = {"limit": 1000} | ({"warning_id": warning_id} if warning_id else {})
+    items = (await client.get("/api/v1/dev/outbox", params=params)).json()["items"]
+    return items[::-1]
 
 
 async def calls(client: AsyncClient, warning_id: str, **params: str) -> list[dict[str, Any]]:

@@ -44,14 +44,23 @@ class OutboxItem(BaseModel):
 
 
 @router.get("/outbox", response_model=Page[OutboxItem])
-async def outbox(session: SessionDep, settings: SettingsDep, _: AdminDep, page: PageDep) -> Page[OutboxItem]:
-    """Messages the console provider was handed, oldest first (only with JIAOYING_PROVIDER=console)."""
+async def outbox(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+    page: PageDep,
+    warning_id: Annotated[str | None, Query(max_length=26, description="only this warning's messages")] = None,
+) -> Page[OutboxItem]:
+    """Messages the console provider was handed, newest first, of one warning with `warning_id`
+    (only with the console provider)."""
     if not providers.keeps_outbox(settings):
         raise NotFound("The dev outbox exists only with the console provider.")
-    query = select(ConsoleMessage).order_by(ConsoleMessage.seq).limit(page.fetch)
-    after = seq_cursor(page)
-    if after is not None:
-        query = query.where(ConsoleMessage.seq > after)
+    query = select(ConsoleMessage).order_by(ConsoleMessage.seq.desc()).limit(page.fetch)
+    if warning_id is not None:
+        query = query.where(ConsoleMessage.warning_id == warning_id)
+    before = seq_cursor(page)
+    if before is not None:
+        query = query.where(ConsoleMessage.seq < before)
     rows = list(await session.scalars(query))
     return make_page(rows, page, key=lambda m: str(m.seq), item=OutboxItem.model_validate)
 

@@ -52,6 +52,23 @@ async def test_long_texts_are_cut_to_two_segments(client: AsyncClient, regions: 
     assert len(sms["text"]) <= 134 and sms["text"].endswith(sms["ack_url"]) and "…" in sms["text"]
 
 
+async def test_the_dev_outbox_lists_newest_first_and_filters_by_warning(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    first = await issue(client, title="第一条")
+    await send_all()
+    second = await issue(client, title="第二条")
+    await send_all()
+    listed = (await client.get("/api/v1/dev/outbox")).json()["items"]
+    assert [m["warning_id"] for m in listed] == [second["id"]] * 2 + [first["id"]] * 2
+    only = (await client.get("/api/v1/dev/outbox", params={"warning_id": first["id"]})).json()["items"]
+    assert {m["warning_id"] for m in only} == {first["id"]} and len(only) == 2
+    # Paged newest first: the second page goes on where the first ended, down to the oldest.
+    page = (await client.get("/api/v1/dev/outbox", params={"limit": 3})).json()
+    rest = (await client.get("/api/v1/dev/outbox", params={"limit": 3, "cursor": page["next_cursor"]})).json()
+    assert [m["message_id"] for m in page["items"] + rest["items"]] == [m["message_id"] for m in listed]
+    assert rest["next_cursor"] is None
+
+
 async def test_nothing_is_sent_twice(client: AsyncClient, regions: None) -> None:
     await create_contact(client)
     await issue(client)
