@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.models import AuditEvent
+from app.audit.service import warning_chain
 from app.auth.service import Principal
 from app.call.models import Call, Feedback
 from app.channels import label as channel_label
@@ -188,6 +190,34 @@ async def feedback_received(
     query = calls_in_scope(query.where(Feedback.warning_id == warning.id), principal)
     rows = await session.execute(query.order_by(Feedback.created_at.desc()).limit(LIST_MAX))
     return [(feedback, name, code) for feedback, name, code in rows.tuples()]
+
+
+@dataclass
+class Reply:
+    """A text from a person called, that answered nothing ("没收到链接，打不开"): the duty officer reads it."""
+
+    at: Any
+    name: str
+    region: str
+    channel: str
+    text: str
+
+
+async def replies_received(session: AsyncSession, warning: Warning, principal: Principal) -> list[Reply]:
+    """SMS replies that were not answers, kept on the warning's timeline, newest first, of the people
+    in the caller's subtree."""
+    query = select(AuditEvent.at, Call.contact_name, Call.contact_region_code, AuditEvent.data).join(
+        Call, Call.id == AuditEvent.call_id
+    )
+    query = query.where(AuditEvent.chain == warning_chain(warning.id), AuditEvent.type == "reply.received")
+    rows = await session.execute(calls_in_scope(query, principal).order_by(AuditEvent.seq.desc()).limit(LIST_MAX))
+    found = rows.tuples().all()
+    names = await _names(session, {code for _, _, code, _ in found})
+    return [
+        Reply(at=at, name=name, region=names.get(code, code), channel=data.get("channel") or "sms",
+              text=data.get("text") or data.get("digits") or "")
+        for at, name, code, data in found
+    ]  # fmt: skip
 
 
 async def regions_to_confirm(session: AsyncSession, warning: Warning, principal: Principal) -> list[WarningRegion]:

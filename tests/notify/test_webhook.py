@@ -15,8 +15,10 @@ from app.notify import webhook
 from app.notify.dispatch import Dispatcher
 from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
+from tests.conftest import ADMIN_TOKEN
 from tests.factories import VILLAGE, calls, create_contact, issue
 from tests.notify.receiver import SECRET, Receiver, messages_of, signed_post
+from tests.web.pages import sign_in
 
 
 @pytest.fixture
@@ -175,6 +177,26 @@ async def test_replies_acknowledge_and_other_texts_are_kept(
     replies = [e for e in events if e["type"] == "reply.received"]
     assert len(replies) == 1 and replies[0]["data"]["text"] == "雨很大，路断了"
     assert [e["type"] for e in events].count("call.acknowledged") == 2
+
+
+async def test_the_board_shows_replies_that_are_not_answers_newest_first(
+    client: AsyncClient, anonymous: AsyncClient, regions: None, gateway_secret: None
+) -> None:
+    first = await create_contact(client)
+    second = await create_contact(client)
+    warning = await issue(client, area_codes=[VILLAGE])
+    path = "/api/v1/providers/webhook/inbound"
+    said = [(first, "没收到链接，打不开"), (second, "雨很大，路断了"), (first, "好的")]
+    for number, (person, text) in enumerate(said):
+        reply = {"inbound_id": f"b-{number}", "from": person["phone"], "channel": "sms", "text": text}
+        assert (await signed_post(client, path, reply)).status_code == 200
+    await sign_in(anonymous, ADMIN_TOKEN)
+    page = (await anonymous.get(f"/console/warnings/{warning['id']}")).text
+    section = page.split('id="replies"')[1].split("</section>")[0]
+    assert section.index("雨很大，路断了") < section.index("没收到链接，打不开")  # newest first
+    assert "好的" not in section and first["name"] in section  # 好的 acknowledged: not a reply
+    statuses = {c["contact"]["phone"]: c["status"] for c in await calls(client, warning["id"])}
+    assert statuses == {first["phone"]: "acknowledged", second["phone"]: "pending"}
 
 
 @pytest.mark.parametrize(
