@@ -20,6 +20,7 @@ from sqlalchemy import (
     and_,
     func,
     literal,
+    or_,
     select,
     text,
     tuple_,
@@ -175,9 +176,17 @@ class _Scope:
 
 
 def warnings_of(coverage: Coverage) -> list[ColumnElement[bool]]:
-    """Conditions on the warnings a report covers: issued in the period, of its mode."""
+    """Conditions on the warnings a report covers: issued in the period, of its mode, and standing.
+    A withdrawn warning (撤回, issued in error) is left out; a warning and the updates that
+    superseded it count as one, the update in force, whose calls are the ones counted."""
     period = coverage.period
-    return [Warning.created_at >= period.since, Warning.created_at < period.until, Warning.mode == coverage.mode]
+    return [
+        Warning.created_at >= period.since,
+        Warning.created_at < period.until,
+        Warning.mode == coverage.mode,
+        Warning.status != "superseded",
+        or_(Warning.close_kind.is_(None), Warning.close_kind != "withdrawn"),
+    ]
 
 
 def _rows_query(scope: _Scope, fetch: int | None, **bounds: str | None) -> Select[Any]:
@@ -333,7 +342,7 @@ async def response_rows(
             acknowledged=acknowledged, ack_rate=_share(acknowledged, calls),
             median_ack_s=None if median is None else round(float(median), 3),
             p90_ack_s=None if p90 is None else round(float(p90), 3),
-            within_deadline_rate=_share(int(row.in_time), calls), unanswered=calls - acknowledged,
+            within_deadline_rate=_share(int(row.in_time), calls), unanswered=int(row.unanswered),
             escalated=int(row.escalated_regions), targeted_regions=targeted, reached_regions=reached,
             reached_rate=_share(reached, targeted), feedback_rate=_share(int(row.with_feedback), acknowledged),
         )  # fmt: skip

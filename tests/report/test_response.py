@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from app.call import escalation
 from app.call import service as call_service
 from app.call.models import Call
 from app.db import session_scope
@@ -27,6 +28,7 @@ from tests.factories import (
     roster,
     send_all,
     token_of,
+    warning_body,
 )
 
 TOWNSHIP = "650107100000"  # 达坂城镇: five villages, two people each, and one for the township
@@ -87,7 +89,8 @@ async def test_figures_follow_their_definitions(client: AsyncClient, regions: No
     assert in_time == len(ACK_SECONDS) - 1
     assert township["name"] == "达坂城镇"
     assert township["warnings"] == 1
-    assert township["calls"] == 11 and township["acknowledged"] == 7 and township["unanswered"] == 4
+    # `unanswered`: calls whose deadline passed without an answer; before the deadline, none.
+    assert township["calls"] == 11 and township["acknowledged"] == 7 and township["unanswered"] == 0
     assert township["ack_rate"] == round(7 / 11, 4)
     assert township["within_deadline_rate"] == round(in_time / 11, 4)
     assert township["median_ack_s"] == statistics.median(ACK_SECONDS)
@@ -104,6 +107,38 @@ async def test_figures_follow_their_definitions(client: AsyncClient, regions: No
     assert county["acknowledged"] == sum(row["acknowledged"] for row in rows) == 8  # feedback acknowledged one
     assert county["feedback_rate"] == round(1 / 8, 4)
     assert county["targeted_regions"] == sum(row["targeted_regions"] for row in rows) + 1
+
+    await escalation.chase_due(now=deadline + timedelta(seconds=1))
+    after = row_of(await report(client, group_by="township"), TOWNSHIP)
+    assert after["unanswered"] == 4 and after["ack_rate"] == township["ack_rate"]
+
+
+async def test_withdrawn_and_superseded_warnings_count_as_the_chain_in_force(
+    client: AsyncClient, regions: None
+) -> None:
+    await roster(client)
+    withdrawn = await a_warning_answered(client, title="误发")
+    await client.post(f"/api/v1/warnings/{withdrawn['id']}/cancel", json={"reason": "误发", "kind": "withdrawn"})
+    original = await a_warning_answered(client, title="原预警")
+    update = await client.post(f"/api/v1/warnings/{original['id']}/update", json=warning_body(title="更新"))
+    assert update.status_code == 201, update.text
+    updated = update.json()
+    in_township = [c["id"] for c in await calls(client, updated["id"], kind="alert")
+                   if c["contact"]["region_code"].startswith(TOWNSHIP[:9])]  # fmt: skip
+    await answer(in_township[:3], [30, 60, 90])
+    lifted = await a_warning_answered(client, title="已解除")
+    await client.post(f"/api/v1/warnings/{lifted['id']}/cancel", json={"reason": "雨停", "kind": "lifted"})
+
+    (county,) = await report(client, group_by="county")
+    # The update in force and the lifted one: the withdrawn warning and the superseded one are not there.
+    assert county["warnings"] == 2
+    update_calls = len(await calls(client, updated["id"], kind="alert"))
+    lifted_calls = len(await calls(client, lifted["id"], kind="alert"))
+    assert county["calls"] == update_calls + lifted_calls
+    assert county["acknowledged"] == 3 + len(ACK_SECONDS)
+    assert county["unanswered"] == 0  # calls closed by a lifting were never past their deadline
+    listed = (await client.get("/api/v1/reports/unreached", params={"region_code": COUNTY, "limit": 1000})).json()
+    assert {row["warning_id"] for row in listed["items"]} <= {updated["id"], lifted["id"]}
 
 
 async def test_modes_are_kept_apart_and_the_period_counts_by_issue_time(client: AsyncClient, regions: None) -> None:
