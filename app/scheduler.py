@@ -68,6 +68,7 @@ class Heartbeat:
         self.cap_feeds = settings.cap_feed_urls
         self.cap_sender = sender_of(settings)
         self.cap_max_bytes = settings.cap_max_bytes
+        self.fanout_above = settings.async_fanout_above
         if self.cap_feeds:  # polled at start, then every interval
             self._every("poll-cap-feeds", settings.cap_poll_seconds, self.poll_cap_feeds, at_start=True)
         self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
@@ -158,7 +159,11 @@ class Heartbeat:
 
     async def poll_cap_feeds(self) -> None:
         changed = await cap_feed.poll_feeds(
-            self.cap_feeds, sender=self.cap_sender, max_bytes=self.cap_max_bytes, now=utc_now()
+            self.cap_feeds,
+            sender=self.cap_sender,
+            max_bytes=self.cap_max_bytes,
+            fanout_above=self.fanout_above,
+            now=utc_now(),
         )
         if changed:
             self.wake_sender()

@@ -168,14 +168,16 @@ async def _refuse(feed_url: str, entry: Entry, detail: str, *, now: datetime) ->
     FEED_ENTRIES.labels("refused").inc()
 
 
-async def _take(feed_url: str, entry: Entry, message: parse.Message, *, sender: Sender, now: datetime) -> bool:
+async def _take(
+    feed_url: str, entry: Entry, message: parse.Message, *, sender: Sender, fanout_above: int, now: datetime
+) -> bool:
     """Claim an entry and act on its alert in one transaction; True when a warning was issued or changed."""
     try:
         async with session_scope() as session:
             if not await _claim(session, feed_url, entry, outcome="taking", detail=None, now=now):
                 return False  # another process took it
             warning, outcome = await cap_service.receive_alert(
-                session, message, sender=sender, principal=feed_principal(feed_url), now=now
+                session, message, sender=sender, principal=feed_principal(feed_url), now=now, fanout_above=fanout_above
             )
             await session.execute(
                 update(CapFeedEntry)
@@ -201,16 +203,21 @@ def _failed(feed_url: str, what: str, exc: Exception) -> None:
     FEED_ERRORS.labels(feed_label(feed_url)).inc()
 
 
-async def poll_feed(client: httpx.AsyncClient, feed_url: str, *, sender: Sender, max_bytes: int, now: datetime) -> int:
-    """Take the feed's new entries; returns how many issued or changed a warning. Never raises."""
+async def poll_feed(
+    client: httpx.AsyncClient, feed_url: str, *, sender: Sender, max_bytes: int, fanout_above: int, now: datetime
+) -> int:
+    """Take the feed's new entries; returns how many issued or changed a warning. Never raises.
+    An alert whose fan-out is above `fanout_above` calls is expanded in steps, as issuing is."""
     try:
-        return await _poll(client, feed_url, sender=sender, max_bytes=max_bytes, now=now)
+        return await _poll(client, feed_url, sender=sender, max_bytes=max_bytes, fanout_above=fanout_above, now=now)
     except Exception as exc:  # the database, most likely: what was not taken comes back next poll
         _failed(feed_url, "polling", exc)
         return 0
 
 
-async def _poll(client: httpx.AsyncClient, feed_url: str, *, sender: Sender, max_bytes: int, now: datetime) -> int:
+async def _poll(
+    client: httpx.AsyncClient, feed_url: str, *, sender: Sender, max_bytes: int, fanout_above: int, now: datetime
+) -> int:
     try:
         entries = entries_of(feed_url, await fetch(client, feed_url, max_bytes=FEED_MAX_BYTES))
     except FeedError as exc:
@@ -231,15 +238,18 @@ async def _poll(client: httpx.AsyncClient, feed_url: str, *, sender: Sender, max
             await _refuse(feed_url, entry, exc.detail, now=now)
     changed = 0
     for entry, message in sorted(messages, key=lambda pair: pair[1].sent):
-        changed += await _take(feed_url, entry, message, sender=sender, now=now)
+        changed += await _take(feed_url, entry, message, sender=sender, fanout_above=fanout_above, now=now)
     return changed
 
 
-async def poll_feeds(feed_urls: list[str], *, sender: Sender, max_bytes: int, now: datetime) -> int:
+async def poll_feeds(feed_urls: list[str], *, sender: Sender, max_bytes: int, fanout_above: int, now: datetime) -> int:
     """Poll every feed side by side; returns how many entries issued or changed a warning."""
     headers = {"Accept": "application/atom+xml, application/rss+xml, application/cap+xml, application/xml"}
     async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S, follow_redirects=True, headers=headers) as client:
         counts = await asyncio.gather(
-            *(poll_feed(client, url, sender=sender, max_bytes=max_bytes, now=now) for url in feed_urls)
+            *(
+                poll_feed(client, url, sender=sender, max_bytes=max_bytes, fanout_above=fanout_above, now=now)
+                for url in feed_urls
+            )
         )
     return sum(counts)

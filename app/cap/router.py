@@ -58,7 +58,7 @@ async def receive_cap(
     message = parse.read_alert(body, max_bytes=settings.cap_max_bytes)
     warning, outcome = await cap_service.receive_alert(
         session, message, sender=sender_of(settings), principal=principal, now=utc_now(),
-        expand_in_steps_above=settings.async_fanout_above,
+        fanout_above=settings.async_fanout_above,
     )  # fmt: skip
     if outcome in ("cancelled", "duplicate"):
         response.status_code = status.HTTP_200_OK

@@ -130,10 +130,10 @@ async def receive_alert(
     sender: Sender,
     principal: Principal,
     now: datetime,
-    expand_in_steps_above: int | None = None,
+    fanout_above: int,
 ) -> tuple[Warning, Outcome]:
     """Act on a CAP message as its msgType says; the same sender and identifier again returns its
-    warning. A new alert above `expand_in_steps_above` people is expanded in steps, as issuing is."""
+    warning. An Alert or Update above `fanout_above` people is expanded in steps, as issuing is."""
     if message.msg_type not in ("Alert", "Update", "Cancel"):
         raise Unprocessable(
             f"A CAP {message.msg_type} message changes no warning; send Alert, Update or Cancel.",
@@ -166,13 +166,14 @@ async def receive_alert(
         if message.msg_type == "Update":
             target = await referenced_warning(session, sender, message)
             _ensure_writable(principal, target)
-            warning = await lifecycle.update_warning(session, target, mapped.data, principal=principal, now=now)
+            warning = await lifecycle.update_warning(
+                session, target, mapped.data, principal=principal, now=now, fanout_above=fanout_above
+            )
             outcome = "updated"
         else:
             warning, _ = await warning_service.issue_warning(
-                session, mapped.data, principal=principal, idempotency_key=None, now=now,
-                expand_in_steps_above=expand_in_steps_above,
-            )  # fmt: skip
+                session, mapped.data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
+            )
             outcome = "created"
     row.warning_id = warning.id
     await session.flush()

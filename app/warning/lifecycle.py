@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -13,10 +13,12 @@ from app.call.models import OPEN_STATUSES, Call
 from app.call.models import priority as call_priority
 from app.channels import is_text, notice_channel
 from app.config import get_settings
+from app.contact.models import Contact
 from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound
 from app.notify import providers, templates
 from app.notify.models import IS_PENDING, Message
+from app.warning import fanout
 from app.warning import service as warning_service
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning, WarningRegion
@@ -33,10 +35,11 @@ async def _close_calls(
     reason: str,
     actor: str,
     now: datetime,
-    keep_phones: set[str] | None = None,
+    keep_phones: Select[Any] | None = None,
     notice_reason: str | None = None,
 ) -> None:
-    """Cancel open calls and pending messages, then tell everyone already notified (once per person)."""
+    """Cancel open calls and pending messages, then tell everyone already notified (once per
+    person), but for the phones `keep_phones` selects (those an update calls again)."""
     closed = (
         (
             await session.execute(
@@ -60,18 +63,15 @@ async def _close_calls(
         )
         for call_id in closed
     ]
-    notified = (
-        (
-            await session.execute(
-                select(Call.id, Call.contact_phone, Call.channels, Call.region_codes)
-                # Notified, or an attempt already on its way (claimed by a sender, not yet recorded).
-                .where(Call.warning_id == warning.id, or_(Call.notified_at.is_not(None), Call.attempts > 0))
-                .order_by(Call.contact_phone, Call.kind, Call.id)
-            )
-        )
-        .tuples()
-        .all()
+    notifying = (
+        select(Call.id, Call.contact_phone, Call.channels, Call.region_codes)
+        # Notified, or an attempt already on its way (claimed by a sender, not yet recorded).
+        .where(Call.warning_id == warning.id, or_(Call.notified_at.is_not(None), Call.attempts > 0))
+        .order_by(Call.contact_phone, Call.kind, Call.id)
     )
+    if keep_phones is not None:
+        notifying = notifying.where(Call.contact_phone.not_in(keep_phones.scalar_subquery()))
+    notified = (await session.execute(notifying)).tuples().all()
     kind = CLOSING_KIND[status if status != "cancelled" else (warning.close_kind or "lifted")]
     names = {
         code: name
@@ -82,7 +82,7 @@ async def _close_calls(
         ).tuples()
     }
     messages: list[dict[str, Any]] = []
-    told: set[str] = set(keep_phones or ())
+    told: set[str] = set()
     carried = providers.chains(get_settings())
     priority = call_priority(warning.level, "alert", retry=True)
     for call_id, phone, channels, region_codes in notified:
@@ -175,12 +175,21 @@ async def cancel_warning(
 
 
 async def update_warning(
-    session: AsyncSession, warning: Warning, data: WarningIn, *, principal: Principal, now: datetime
+    session: AsyncSession,
+    warning: Warning,
+    data: WarningIn,
+    *,
+    principal: Principal,
+    now: datetime,
+    fanout_above: int,
 ) -> Warning:
-    """Supersede a warning: it closes, and the new one calls afresh; those no longer targeted are told."""
+    """Supersede a warning: it closes, and the new one calls afresh (in steps above `fanout_above`
+    people, as issuing does); those no longer targeted are told."""
     warning = await lock_warning(session, warning)
     _ensure_open(warning)
-    new, _ = await warning_service.issue_warning(session, data, principal=principal, idempotency_key=None, now=now)
+    new, _ = await warning_service.issue_warning(
+        session, data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
+    )
     new.supersedes = warning.id
     warning.status, warning.closed_at, warning.close_kind, warning.superseded_by = (
         "superseded",
@@ -189,9 +198,10 @@ async def update_warning(
         new.id,
     )
     await session.flush()
-    # People the new warning will call need no lifting notice (a test warning calls nobody).
-    will_call = select(Call.contact_phone).where(Call.warning_id == new.id, Call.status != "cancelled")
-    still_targeted = set((await session.execute(will_call)).scalars())
+    # People the new warning calls need no lifting notice (a dry run calls nobody). Read off the
+    # roster, as its fan-out is: a new warning expanded in steps has no calls yet.
+    will_call = None if new.mode == "test" else fanout.on_roster(select(Contact.phone), new.area_paths,
+                                                                 new.policy["reach"])  # fmt: skip
     await _close_calls(
         session,
         warning,
@@ -199,7 +209,7 @@ async def update_warning(
         reason="superseded",
         actor=principal.name,
         now=now,
-        keep_phones=still_targeted,
+        keep_phones=will_call,
     )
     await audit_service.record_event(
         session,

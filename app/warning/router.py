@@ -63,7 +63,7 @@ async def issue_warning(
     JIAOYING_ASYNC_FANOUT_ABOVE people: 202, status `expanding`, the calls stored in steps."""
     warning, created = await warning_service.issue_warning(
         session, data, principal=principal, idempotency_key=idempotency_key, now=utc_now(),
-        expand_in_steps_above=settings.async_fanout_above,
+        fanout_above=settings.async_fanout_above,
     )  # fmt: skip
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -152,13 +152,19 @@ async def update_warning(
     data: WarningIn,
     request: Request,
     background: BackgroundTasks,
+    response: Response,
     session: SessionDep,
+    settings: SettingsDep,
     principal: DutyOfficerDep,
 ) -> WarningOut:
-    """Supersede a warning with a new one that calls afresh."""
+    """Supersede a warning with a new one that calls afresh: 202 when it is expanded in steps."""
     ensure_writable(principal, warning)
-    new = await lifecycle.update_warning(session, warning, data, principal=principal, now=utc_now())
-    background.add_task(wake_heartbeat, request, new.status)  # the new warning may be expanding
+    new = await lifecycle.update_warning(
+        session, warning, data, principal=principal, now=utc_now(), fanout_above=settings.async_fanout_above
+    )
+    if new.status == "expanding":
+        response.status_code = status.HTTP_202_ACCEPTED
+    background.add_task(wake_heartbeat, request, new.status)
     return await warning_service.warning_out(session, new)
 
 

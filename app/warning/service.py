@@ -125,12 +125,14 @@ async def issue_warning(
     principal: Principal,
     idempotency_key: str | None,
     now: datetime,
-    expand_in_steps_above: int | None = None,
+    fanout_above: int,
 ) -> tuple[Warning, bool]:
     """Issue a warning and store every call; returns (warning, created). A replayed key returns the first.
 
-    With `expand_in_steps_above`, a warning whose roster holds more people than that is stored
-    `expanding` and its calls are written by the heartbeat in steps (see warning.expansion)."""
+    Every way of issuing comes here (the API, the console's form, CAP posted or polled, and their
+    updates through lifecycle.update_warning): a warning whose roster holds more people than
+    `fanout_above` (JIAOYING_ASYNC_FANOUT_ABOVE) is stored `expanding` and its calls are written by
+    the heartbeat in steps (see warning.expansion); the others are stored whole, now."""
     areas = await check_areas(session, data.area_codes, principal)
     digest = body_hash(data)
     scope = principal.key_id or "bootstrap-admin"
@@ -166,9 +168,7 @@ async def issue_warning(
     )
     session.add(warning)
     await session.flush()
-    if expand_in_steps_above is not None and await expansion.roster_above(
-        session, warning.area_paths, policy["reach"], expand_in_steps_above
-    ):
+    if await expansion.roster_above(session, warning.area_paths, policy["reach"], fanout_above):
         issued = expansion.begin(warning, actor=principal.name)
         await audit_service.record_events(session, [issued], chain=audit_service.warning_chain(warning.id), now=now)
     else:

@@ -20,7 +20,7 @@ from app.region.models import Region
 from app.warning import lifecycle
 from app.warning import service as warning_service
 from app.warning.models import Warning
-from app.warning.router import ensure_writable
+from app.warning.router import ensure_writable, wake_heartbeat
 from app.warning.schemas import PreviewOut, WarningIn
 from app.web.forms import FIELD_MESSAGES, HAZARDS, WarningForm
 from app.web.render import PageRoute, page, see_other, templates
@@ -163,15 +163,19 @@ async def _submit(
         )
         return _form_page(request, form, chosen, preview=preview, warning=warning, message=message)
     now = utc_now()
+    fanout_above = request.app.state.settings.async_fanout_above
     if warning is None:
         issued, _ = await warning_service.issue_warning(
-            session, body, principal=principal, idempotency_key=f"console:{form.request_key}", now=now
-        )
+            session, body, principal=principal, idempotency_key=f"console:{form.request_key}", now=now,
+            fanout_above=fanout_above,
+        )  # fmt: skip
         done = "issued"
     else:
-        issued = await lifecycle.update_warning(session, warning, body, principal=principal, now=now)
+        issued = await lifecycle.update_warning(
+            session, warning, body, principal=principal, now=now, fanout_above=fanout_above
+        )
         done = "updated"
-    background.add_task(wake_sender, request)
+    background.add_task(wake_heartbeat, request, issued.status)
     return see_other(f"/console/warnings/{issued.id}?done={done}")
 
 

@@ -155,7 +155,7 @@ async def test_identifiers_follow_gb_t_35965_with_a_sender_code(
     data = WarningIn(hazard="大风", level="yellow", title="大风黄色预警", area_codes=[TOWNSHIP])
     async with session_scope() as session:
         first, _ = await warning_service.issue_warning(
-            session, data, principal=Principal("值班员", "admin"), idempotency_key=None, now=now
+            session, data, principal=Principal("值班员", "admin"), idempotency_key=None, now=now, fanout_above=10**9
         )
         second, _ = await warning_service.issue_warning(
             session,
@@ -163,6 +163,7 @@ async def test_identifiers_follow_gb_t_35965_with_a_sender_code(
             principal=Principal("值班员", "admin"),
             idempotency_key=None,
             now=now + timedelta(milliseconds=100),
+            fanout_above=10**9,
         )
         await lifecycle.cancel_warning(
             session, first, reason="", kind="lifted", actor="值班员", now=now + timedelta(milliseconds=200)

@@ -36,7 +36,7 @@ def hub() -> Iterator[FeedServer]:
 
 
 async def poll(*urls: str) -> int:
-    return await feed.poll_feeds(list(urls), sender=SENDER, max_bytes=1_000_000, now=utc_now())
+    return await feed.poll_feeds(list(urls), sender=SENDER, max_bytes=1_000_000, fanout_above=10**9, now=utc_now())
 
 
 async def warnings(client: AsyncClient) -> list[dict]:
@@ -96,7 +96,9 @@ async def main():
     database = db.configure(sys.argv[1])
     try:
         sender = Sender("jiaoying@127.0.0.1")
-        changed = await feed.poll_feeds([sys.argv[2]], sender=sender, max_bytes=10**6, now=db.utc_now())
+        changed = await feed.poll_feeds(
+            [sys.argv[2]], sender=sender, max_bytes=10**6, fanout_above=10**9, now=db.utc_now()
+        )
     finally:
         await database.engine.dispose()
     print(changed)
