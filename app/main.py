@@ -14,6 +14,7 @@ from app.ack.router import router as ack_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as keys_router
 from app.call.router import router as calls_router
+from app.cap.router import CAP_PATH
 from app.cap.router import router as cap_router
 from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_import_bytes=settings.max_import_bytes,
         body_timeout_s=settings.body_timeout_s,
         import_timeout_s=settings.import_body_timeout_s,
+        limits={CAP_PATH: settings.cap_max_bytes},
     )
     app.state.heartbeat = None
     app.state.ack_batcher = AckBatcher()

@@ -103,10 +103,13 @@ class RequestGuard:
         max_import_bytes: int,
         body_timeout_s: float = 10.0,
         import_timeout_s: float = 600.0,
+        limits: dict[str, int] | None = None,
     ) -> None:
+        """`limits`: other addresses' own size limits for a POST (CAP alerts: JIAOYING_CAP_MAX_BYTES)."""
         self.app = app
         self.max_json_bytes = max_json_bytes
         self.max_import_bytes = max_import_bytes
+        self.limits = {**(limits or {}), **dict.fromkeys(IMPORT_PATHS, max_import_bytes)}
         self.body_timeout_s = body_timeout_s
         self.import_timeout_s = import_timeout_s
 
@@ -122,8 +125,9 @@ class RequestGuard:
             logs.request_id.reset(token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        importing = scope["path"] in IMPORT_PATHS and scope["method"] == "POST"
-        limit = self.max_import_bytes if importing else self.max_json_bytes
+        posting = scope["method"] == "POST"
+        importing = posting and scope["path"] in IMPORT_PATHS
+        limit = self.limits.get(scope["path"], self.max_json_bytes) if posting else self.max_json_bytes
         status = 500
         started = time.perf_counter()
 
@@ -143,9 +147,9 @@ class RequestGuard:
 
         try:
             headers = dict(scope["headers"])
-            if importing and not headers.get(b"authorization", b"").lower().startswith(b"bearer "):
-                # Nobody without a key may make us hold an import-sized body for minutes.
-                await refuse(401, "Send an API key (Authorization: Bearer ...) with an import.")
+            if limit > self.max_json_bytes and not headers.get(b"authorization", b"").lower().startswith(b"bearer "):
+                # Nobody without a key may make us hold a body past the general limit (an import for minutes).
+                await refuse(401, "Send an API key (Authorization: Bearer ...) with a body this address takes large.")
                 return
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -14,6 +14,7 @@ from app.warning.router import WarningDep, wake_heartbeat
 from app.warning.schemas import WarningOut
 
 router = APIRouter(prefix="/api/v1/warnings", tags=["warnings"])
+CAP_PATH = f"{router.prefix}/cap"  # its body limit is JIAOYING_CAP_MAX_BYTES (ops.RequestGuard)
 
 CAP_MEDIA_TYPE = "application/cap+xml"
 XML_TYPES = (CAP_MEDIA_TYPE, "application/xml", "text/xml")
@@ -39,7 +40,7 @@ async def _xml_body(request: Request, limit: int) -> bytes:
 
 
 @router.post(
-    "/cap",
+    CAP_PATH.removeprefix(router.prefix),
     status_code=status.HTTP_201_CREATED,
     response_model=WarningOut,
     openapi_extra=_XML_BODY,

@@ -171,7 +171,8 @@ async def _batches(source: IO[bytes], tree: RegionTree, now: datetime) -> AsyncI
 _COLUMNS = ("code", "name", "level", "parent_code", "path", "abolished", "updated_at")
 
 
-async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
+async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> int:
+    """Write the rows; returns how many known regions changed (a row the same as stored is left alone)."""
     driver = await driver_connection(session)
     await driver.execute(
         "CREATE TEMP TABLE region_import (code varchar(12), name varchar(100), level varchar(12),"
@@ -194,7 +195,7 @@ async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[t
             FROM region_import WHERE is_new"""
     )
     abolished = "regions.abolished" if keep else "coalesce(i.abolished, false)"
-    await driver.execute(
+    status = await driver.execute(
         f"""UPDATE regions SET name = i.name, level = i.level, parent_code = i.parent_code, path = i.path,
                 abolished = {abolished}, updated_at = i.updated_at
             FROM region_import i
@@ -202,19 +203,32 @@ async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[t
               AND (regions.name, regions.level, regions.parent_code, regions.path, regions.abolished)
                   IS DISTINCT FROM (i.name, i.level, i.parent_code, i.path, {abolished})"""
     )
+    return int(status.split()[-1])  # "UPDATE n"
 
 
-async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> None:
+async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> int:
+    """Write the rows; returns how many rows were written, new or changed (a row the same as stored
+    is left alone)."""
     abolished = "regions.abolished" if keep else "excluded.abolished"
+    changed = " OR ".join(
+        f"regions.{column} IS NOT {value}"
+        for column, value in (("name", "excluded.name"), ("level", "excluded.level"),
+                              ("parent_code", "excluded.parent_code"), ("path", "excluded.path"),
+                              ("abolished", abolished))
+    )  # fmt: skip
     statement = f"""INSERT INTO regions ({", ".join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, coalesce(?, 0), ?)
         ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
             parent_code = excluded.parent_code, path = excluded.path, abolished = {abolished},
-            updated_at = excluded.updated_at"""
+            updated_at = excluded.updated_at
+        WHERE {changed}"""
     # The driver directly: SQLAlchemy's per-row parameter processing would double the time here.
     driver = await driver_connection(session)
+    written = 0
     async for batch in batches:
         stamp = batch[0][6].strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite datetime format
-        await driver.executemany(statement, [(*values[:-2], stamp) for values in batch])
+        cursor = await driver.executemany(statement, [(*values[:-2], stamp) for values in batch])
+        written += max(cursor.rowcount, 0)
+    return written
 
 
 async def _move_descendants(session: AsyncSession, moved: dict[str, str], tree: RegionTree) -> None:
@@ -249,13 +263,14 @@ async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, n
 
     batches = _batches(upload.file, tree, now)
     if session.bind.dialect.name == "postgresql":
-        await _write_postgresql(session, batches, keep=not has_abolished)
+        updated = await _write_postgresql(session, batches, keep=not has_abolished)
     else:
-        await _write_sqlite(session, batches, keep=not has_abolished)
+        updated = await _write_sqlite(session, batches, keep=not has_abolished) - created
     await _move_descendants(session, moved, tree)
     await analyze(session, "regions")  # a warning's expansion joins the roster to them by path
 
-    result = RegionImport(created=created, updated=total - created)
+    # `updated`: known regions that changed; those listed just as they are stored count in neither.
+    result = RegionImport(created=created, updated=updated)
     await audit_service.record_event(
         session,
         audit_service.Event(

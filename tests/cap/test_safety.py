@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
 from app.cap import parse
+from app.config import Settings
 from app.errors import PayloadTooLarge
-from tests.cap.documents import alert, info, post_cap
+from app.main import create_app
+from tests.cap.documents import CAP_XML, alert, area, info, post_cap
+from tests.conftest import ADMIN_TOKEN
 
 SECRET = "jiaoying-xxe-canary-6c1f"
 NS = 'xmlns="urn:oasis:names:tc:emergency:cap:1.2"'
@@ -170,3 +173,24 @@ async def test_markup_quoted_in_cdata_is_only_text(client: AsyncClient, regions:
     response = await post_cap(client, body)
     assert response.status_code == 201, response.text
     assert response.json()["description"] == "<!DOCTYPE html><p>山洪</p>"
+
+
+async def test_a_cap_limit_above_the_json_limit_takes_effect(migrated: str, regions: None) -> None:
+    """A county's alert with a detailed polygon can pass 1 MB: JIAOYING_CAP_MAX_BYTES decides, not the
+    general JSON limit; past the general limit only a caller with a key may send it."""
+    settings = Settings(database_url=migrated, admin_token=ADMIN_TOKEN, scheduler="off", cap_max_bytes=3_000_000)
+    points = " ".join(f"43.{i:06d},88.{i:06d}" for i in range(90_000)) + " 43.000000,88.000000"
+    body = alert(info(areas=(area("达坂城区", ("CPEAS Geographic Code", "650107"), polygon=points),)))
+    assert 1_500_000 < len(body) < 3_000_000
+    transport = ASGITransport(app=create_app(settings))
+    async with AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        keyless = await http.post("/api/v1/warnings/cap", content=body, headers=CAP_XML)
+        assert keyless.status_code == 401 and keyless.headers["content-type"] == "application/problem+json"
+        headers = CAP_XML | {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        taken = await http.post("/api/v1/warnings/cap", content=body, headers=headers)
+        assert taken.status_code == 201, taken.text
+        too_large = body.replace(
+            b"<scope>Public</scope>", b"<scope>Public</scope><note>" + b"x" * 1_600_000 + b"</note>"
+        )
+        refused = await http.post("/api/v1/warnings/cap", content=too_large, headers=headers)
+        assert refused.status_code == 413 and "3,000,000-byte limit" in refused.json()["detail"]

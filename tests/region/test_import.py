@@ -27,7 +27,11 @@ async def test_import_counts_created_then_updated(client: AsyncClient) -> None:
     assert first.status_code == 200
     assert first.json() == {"created": 60, "updated": 0}
     again = await _import(client, body)
-    assert again.json() == {"created": 0, "updated": 60}
+    assert again.json() == {"created": 0, "updated": 0}  # the same rows again change nothing
+    renamed = body.decode().replace("达坂城镇", "达坂城镇（新）").encode()
+    assert (await _import(client, renamed)).json() == {"created": 0, "updated": 1}
+    events = (await client.get("/api/v1/audit/events", params={"type": "regions.imported"})).json()["items"]
+    assert [event["data"]["updated"] for event in events] == [0, 0, 1]
 
 
 @requires_postgres
