@@ -196,3 +196,12 @@ async def test_gzip_bomb_is_stopped_at_the_limit(client: AsyncClient, regions: N
     async with Client(transport=ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers) as http:
         response = await http.post("/api/v1/contacts/import", content=bomb)
     assert response.status_code == 413
+
+
+async def test_a_roster_saved_by_excel_as_gbk_goes_in_as_saved(client: AsyncClient, regions: None) -> None:
+    rows = [HEADER, f"阿依古丽·买买提,13900000011,{VILLAGE},村委会主任,1,sms|voice",
+            f"王建国,13900000012,{VILLAGE},网格员,2,sms"]  # fmt: skip
+    response = await _import(client, "\r\n".join(rows).encode("gbk"))
+    assert response.status_code == 200, response.text
+    names = {c["name"] for c in (await _roster(client)).values()}
+    assert names == {"阿依古丽·买买提", "王建国"}

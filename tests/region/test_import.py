@@ -167,11 +167,26 @@ async def test_every_bad_line_is_listed(client: AsyncClient) -> None:
     assert sorted(error["loc"][1] for error in problem["errors"]) == [4, 5]
 
 
-async def test_gbk_file_is_refused_as_not_utf8(client: AsyncClient) -> None:
-    body = "\n".join(BASE).encode("gbk")
+async def test_a_gbk_file_as_excel_saves_it_is_read_as_such(client: AsyncClient) -> None:
+    body = "\r\n".join([*BASE, "650107,达坂城区,county,650100"]).encode("gbk")
+    response = await _import(client, body)
+    assert response.status_code == 200, response.text
+    assert (await client.get("/api/v1/regions/650107")).json()["name"] == "达坂城区"
+    # A mistake in such a file: the answer says how the file was read.
+    wrong = "\r\n".join([*BASE, "650108,乌鲁木齐县,county,659999"]).encode("gb18030")
+    problem = (await _import(client, wrong)).json()
+    assert "GB18030" in problem["detail"] and problem["errors"][0]["loc"] == ["line", 4]
+
+
+async def test_a_file_neither_utf8_nor_gbk_is_refused_line_by_line(client: AsyncClient) -> None:
+    body = "\n".join(BASE).encode() + b"\n650107,\xff\xfe\xff,county,650100\n"
     response = await _import(client, body)
     assert response.status_code == 422
-    assert "UTF-8" in response.json()["errors"][0]["msg"]
+    assert "UTF-8" in response.json()["errors"][0]["msg"] and response.json()["errors"][0]["loc"] == ["line", 4]
+    # A UTF-8 file with one broken line stays UTF-8: the line is named, nothing is read as GBK.
+    broken = "\n".join([*BASE, "650107,达坂城区,county,650100"]).encode() + b"\n650108,\xb4\xef,county,650100\n"
+    problem = (await _import(client, broken)).json()
+    assert problem["errors"][0]["loc"] == ["line", 5] and "GB18030" not in problem["detail"]
 
 
 async def test_level_change_that_breaks_existing_children_is_refused(client: AsyncClient, regions: None) -> None:
