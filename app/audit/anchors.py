@@ -5,7 +5,7 @@ database can also recompute a whole chain and its head. So every minute the head
 appended to a file outside the database (one JSON line per publication, `{"at", "heads": {chain:
 [length, hash]}}`) and logged; ship either to storage the database's writers cannot rewrite (a
 log server, WORM storage). Verification then checks each chain against its latest published head:
-the event at that position must still carry that hash.
+the event at each published position must still carry its hash.
 """
 
 import asyncio
@@ -65,12 +65,16 @@ def _append(path: Path, text: str) -> None:
         os.close(descriptor)
 
 
-def latest_anchors(path: Path | None) -> dict[str, tuple[int, str]]:
-    """The longest published head of each chain (a later head covers everything before it), read
-    line by line. A line cut short by a crash mid-write is skipped."""
-    anchors: dict[str, tuple[int, str]] = {}
+# Published heads of each chain: the hash of the event at each published length.
+Published = dict[str, dict[int, str]]
+
+
+def published_heads(path: Path | None) -> Published:
+    """Every head published of each chain, read line by line. A line cut short by a crash
+    mid-write is skipped."""
+    published: Published = {}
     if path is None or not path.exists():
-        return anchors
+        return published
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             try:
@@ -80,7 +84,6 @@ def latest_anchors(path: Path | None) -> dict[str, tuple[int, str]]:
             except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("audit anchors: skipping an unreadable line in %s", path)
                 continue
-            for chain, head in heads.items():
-                if head[0] > anchors.get(chain, (0, ""))[0]:
-                    anchors[chain] = head
-    return anchors
+            for chain, (length, hash_) in heads.items():
+                published.setdefault(chain, {})[length] = hash_
+    return published

@@ -167,6 +167,7 @@ class Verification:
     checked: int
     first_bad_seq: int | None
     anchors_checked: int = 0
+    warning: str | None = None
 
 
 @dataclass
@@ -174,27 +175,35 @@ class _Walk:
     """One chain walked from its start."""
 
     chain: str
-    # The chain's latest head published outside the database (audit.anchors), if any.
-    anchor: tuple[int, str] | None = None
+    # The chain's heads published outside the database (audit.anchors): hash by length.
+    anchor: dict[int, str] = field(default_factory=dict)
     prev_hash: str = GENESIS_HASH
     length: int = 0
     last_seq: int = 0
     first_bad: int | None = None
+    # The first event after the last published head the chain still matches (from its start until
+    # one matches): where a chain recomputed wholesale can be known to differ from at the earliest.
+    unvouched_from: int | None = None
 
     def step(self, event: Any) -> None:
         self.length += 1
         self.last_seq = event.seq
+        if self.unvouched_from is None:
+            self.unvouched_from = event.seq
         if self.first_bad is None:
             content = Event(type=event.type, actor=event.actor, data=event.data, warning_id=event.warning_id,
                             call_id=event.call_id, region_code=event.region_code,
                             request_id=event.request_id)  # fmt: skip
             expected = chain_hash(self.prev_hash, canonical(self.chain, event.at, content))
+            published = self.anchor.get(self.length)
             if event.prev_hash != self.prev_hash or event.hash != expected:
                 self.first_bad = event.seq
-            elif self.anchor is not None and self.anchor[0] == self.length and self.anchor[1] != event.hash:
+            elif published is not None and published != event.hash:
                 # The chain holds together but differs from what was published: recomputed from
-                # somewhere at or before this event.
-                self.first_bad = event.seq
+                # somewhere after the last head it still matches, and at or before this event.
+                self.first_bad = self.unvouched_from
+            elif published is not None:
+                self.unvouched_from = None  # vouched for up to here: the next event starts the unknown
         self.prev_hash = event.hash
 
     def end(self, head: ChainHead | None) -> int | None:
@@ -204,8 +213,9 @@ class _Walk:
             return self.first_bad
         if head is None or head.hash != self.prev_hash or head.length != self.length:
             return self.last_seq
-        if self.anchor is not None and self.anchor[0] > self.length:
-            return self.last_seq
+        if self.anchor and max(self.anchor) > self.length:
+            # Shorter than it was published: cut and rehashed after the last head it still matches.
+            return self.unvouched_from or self.last_seq
         return None
 
 
@@ -247,7 +257,7 @@ class _Row(NamedTuple):
     request_id: str | None
 
 
-async def verify(session: AsyncSession, anchors: dict[str, tuple[int, str]] | None = None) -> Verification:
+async def verify(session: AsyncSession, anchors: dict[str, dict[int, str]] | None = None) -> Verification:
     """Walk every chain from its start: each event's hash recomputed from its content and the hash
     before it, each chain's end matched against its head, and, given the heads published outside
     the database (`anchors`, see audit.anchors), each chain matched against its latest one. An
@@ -264,8 +274,8 @@ async def verify(session: AsyncSession, anchors: dict[str, tuple[int, str]] | No
         if walk is None or event.chain != walk.chain:
             if walk is not None:
                 bad.append(walk.end(heads.pop(walk.chain, None)))
-            walk = _Walk(event.chain, anchor=anchors.pop(event.chain, None))
-            anchored += walk.anchor is not None
+            walk = _Walk(event.chain, anchor=anchors.pop(event.chain, {}))
+            anchored += bool(walk.anchor)
         walk.step(event)
         checked += 1
     if walk is not None:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import delete, func, select, update
 
@@ -40,7 +41,11 @@ async def test_an_untouched_record_verifies(client: AsyncClient, regions: None) 
     await a_record(client)
     async with session_scope() as session:
         total = await session.scalar(select(func.count()).select_from(AuditEvent))
-    assert await verify(client) == {"ok": True, "checked": total, "first_bad_seq": None, "anchors_checked": 0}
+    result = await verify(client)
+    assert result | {"warning": None} == {"ok": True, "checked": total, "first_bad_seq": None,
+                                          "anchors_checked": 0, "warning": None}  # fmt: skip
+    # Nothing was published outside the database to match the chains against: said, not hidden.
+    assert "recomputed wholesale would pass" in result["warning"]
 
 
 async def test_an_edited_event_is_named(client: AsyncClient, regions: None) -> None:
@@ -50,7 +55,8 @@ async def test_an_edited_event_is_named(client: AsyncClient, regions: None) -> N
     async with session_scope() as session:
         await session.execute(update(AuditEvent).where(AuditEvent.seq == target).values(actor="someone else"))
     result = await verify(client)
-    assert result == {"ok": False, "checked": len(await all_seqs()), "first_bad_seq": target, "anchors_checked": 0}
+    assert result["ok"] is False and result["first_bad_seq"] == target
+    assert (result["checked"], result["anchors_checked"]) == (len(await all_seqs()), 0)
 
 
 async def test_a_deleted_event_breaks_the_chain_at_the_next(client: AsyncClient, regions: None) -> None:
@@ -116,9 +122,36 @@ async def test_a_chain_recomputed_wholesale_is_caught_by_its_published_head(clie
         await session.execute(update(AuditEvent).where(AuditEvent.seq == seqs_before[2]).values(actor="someone else"))
     await recompute(chain)
     caught = await verify(client)
-    assert caught["ok"] is False and caught["first_bad_seq"] == seqs_before[-1]  # the published head's event
+    # Published once, at its end: nothing of the chain is vouched for, so from its first event.
+    assert caught["ok"] is False and caught["first_bad_seq"] == seqs_before[0] and caught["warning"] is None
     ANCHOR_FILE.rename(ANCHOR_FILE.with_suffix(".gone"))
-    assert (await verify(client))["ok"] is True  # without what was published, the rewrite passes
+    blind = await verify(client)
+    assert blind["ok"] is True and blind["anchors_checked"] == 0  # without what was published, the rewrite passes
+    assert "recomputed wholesale would pass" in blind["warning"]
+
+
+async def test_a_recomputed_chain_is_named_from_the_last_published_head_it_still_matches(
+    client: AsyncClient, regions: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    PUBLISHER.published.clear()
+    warning = await a_record(client)
+    await publish()
+    chain = f"warning:{warning['id']}"
+    vouched = await seqs(chain)  # published: the chain up to here
+    await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"kind": "lifted", "reason": "风力减弱"})
+    await publish()
+    after = (await seqs(chain))[len(vouched) :]
+    assert len(after) >= 2
+    async with session_scope() as session:  # an event after the first publication, edited, and all rehashed
+        await session.execute(update(AuditEvent).where(AuditEvent.seq == after[1]).values(actor="someone else"))
+    await recompute(chain)
+    caught = await verify(client)
+    # The edit lies after the head published first (which still matches), at or before the second.
+    assert caught["ok"] is False and caught["first_bad_seq"] == after[0]
+    ANCHOR_FILE.rename(ANCHOR_FILE.with_suffix(".gone"))
+    with caplog.at_level("WARNING", logger="app.audit.router"):
+        await verify(client)
+    assert "recomputed wholesale would pass" in caplog.text
 
 
 async def test_a_tail_deleted_and_rehashed_falls_short_of_its_published_head(
@@ -133,7 +166,8 @@ async def test_a_tail_deleted_and_rehashed_falls_short_of_its_published_head(
         await session.execute(delete(AuditEvent).where(AuditEvent.seq == seqs_before[-1]))
     await recompute(chain)
     caught = await verify(client)
-    assert caught["ok"] is False and caught["first_bad_seq"] == seqs_before[-2]
+    # Short of its only published head, and rehashed: nothing of the chain is vouched for.
+    assert caught["ok"] is False and caught["first_bad_seq"] == seqs_before[0]
 
 
 async def test_heads_that_moved_are_published_again_and_the_latest_counts(client: AsyncClient, regions: None) -> None:
@@ -144,11 +178,11 @@ async def test_heads_that_moved_are_published_again_and_the_latest_counts(client
     assert await publish() == 1
     lines = ANCHOR_FILE.read_text().splitlines()
     assert len(lines) == 2
-    latest = anchors.latest_anchors(ANCHOR_FILE)
-    assert latest[f"warning:{warning['id']}"][0] == len(await seqs(f"warning:{warning['id']}"))
+    latest = anchors.published_heads(ANCHOR_FILE)
+    assert max(latest[f"warning:{warning['id']}"]) == len(await seqs(f"warning:{warning['id']}"))
     with ANCHOR_FILE.open("a") as handle:
         handle.write('{"at": "cut short by a cra')  # a crash mid-write leaves a partial line
-    assert anchors.latest_anchors(ANCHOR_FILE) == latest
+    assert anchors.published_heads(ANCHOR_FILE) == latest
     assert (await verify(client))["ok"] is True
 
 
