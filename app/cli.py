@@ -203,7 +203,7 @@ def worker(_: argparse.Namespace) -> None:
 def demo(args: argparse.Namespace) -> None:
     from app import demo as tour
 
-    tour.run(port=args.port, county=args.county, answer=args.answer)
+    tour.run(port=args.port, county=args.county, answer=args.answer, gateway_port=args.gateway_port)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -243,6 +243,7 @@ def parser() -> argparse.ArgumentParser:
 
     tour = commands.add_parser("demo", help="a county, a roster, a simulated gateway and a warning, on SQLite")
     tour.add_argument("--port", type=int, default=8000)
+    tour.add_argument("--gateway-port", type=int, help="the simulated gateway's port (default: --port + 100)")
     tour.add_argument("--county", default="650107", help="the county to load (default 达坂城区, Urumqi)")
     tour.add_argument("--answer", type=float, default=0.6, help="share of people the simulator answers for")
     tour.set_defaults(handler=demo)

@@ -11,10 +11,14 @@ import contextlib
 import os
 import random
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import httpx
 
@@ -34,16 +38,45 @@ def _start(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]
     return subprocess.Popen([sys.executable, *arguments], env=env, cwd=Path.cwd())
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+def ensure_free(port: int, what: str, option: str) -> None:
+    """Refuse to start on a port something else listens on: the demo would talk to it instead."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SystemExit(
+                f"jiaoying demo: port {port} for the {what} is taken by another program ({exc.strerror}); "
+                f"choose a free one with {option}"
+            ) from None
+
+
+def _wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Until the server answers ready, both processes still running (one that stopped, say on a
+    port taken meanwhile, ends the demo with its exit code)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"jiaoying demo: the server stopped (exit {process.returncode}); see its output above")
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise SystemExit(f"jiaoying demo: the {name} stopped (exit {process.returncode}); see its output above")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
         time.sleep(0.3)
     raise SystemExit("jiaoying demo: the server did not become ready within a minute")
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM and SIGHUP end the demo as Ctrl-C does: its processes stop with it
+
+
+@contextlib.contextmanager
+def _stopping_on_signals() -> Iterator[None]:
+    before = {signum: signal.signal(signum, _terminated) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def _roster(regions_csv: bytes) -> str:
@@ -62,12 +95,19 @@ def _roster(regions_csv: bytes) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(*, port: int, county: str, answer: float) -> None:
+def run(*, port: int, county: str, answer: float, gateway_port: int | None = None) -> None:
+    """The tour on `port`, its simulated gateway on `gateway_port` (`port` + 100 by default); both
+    must be free. It stops, with both processes, on Ctrl-C, SIGTERM or SIGHUP."""
     if len(county) != 6 or not county.isdigit():
         raise SystemExit("jiaoying demo: --county takes a 6-digit county code, e.g. 650107")
+    gateway_port = port + 100 if gateway_port is None else gateway_port
+    if gateway_port == port:
+        raise SystemExit("jiaoying demo: the server and the gateway need ports of their own")
+    ensure_free(port, "server", "--port")
+    ensure_free(gateway_port, "simulated gateway", "--gateway-port")
     for leftover in (DATABASE, Path(f"{DATABASE}-wal"), Path(f"{DATABASE}-shm")):
         leftover.unlink(missing_ok=True)
-    url, gateway_port = f"http://127.0.0.1:{port}", port + 100
+    url = f"http://127.0.0.1:{port}"
     admin, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
     env = {
         **os.environ,
@@ -82,23 +122,36 @@ def run(*, port: int, county: str, answer: float) -> None:
     }
     Path("jiaoying-demo-anchors.jsonl").unlink(missing_ok=True)
     subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True)
-    simulator = _start(
-        ["-m", "app.notify.simulator", "--port", str(gateway_port), "--callback", url, "--secret", secret,
-         "--answer", str(answer), "--delay", "3:40"],
-        env,
-    )  # fmt: skip
-    server = _start(["-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"], env)
-    try:
-        _wait_ready(url, server)
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as api:
-            _tour(api, url, county)
-    except KeyboardInterrupt:
-        print("\njiaoying demo: stopped")
-    finally:
-        for process in (server, simulator):
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    with _stopping_on_signals():
+        try:
+            processes["simulated gateway"] = _start(
+                ["-m", "app.notify.simulator", "--port", str(gateway_port), "--callback", url, "--secret", secret,
+                 "--answer", str(answer), "--delay", "3:40"],
+                env,
+            )  # fmt: skip
+            processes["server"] = _start(
+                ["-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"], env
+            )
+            _wait_ready(url, processes)
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as api:
+                _tour(api, url, county)
+        except KeyboardInterrupt:
+            print("\njiaoying demo: stopped")
+        finally:
+            _stop(list(processes.values()))
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate each process, and kill one that has not stopped within ten seconds."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _tour(api: httpx.Client, url: str, county: str) -> None:

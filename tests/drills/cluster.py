@@ -6,7 +6,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,16 +16,11 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import ROOT
+from tests.ports import free_port
 
 TOKEN = "drill-admin-token"
 _BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 PG_BIN = Path(_BINARIES[-1]) if _BINARIES else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_postgres(arguments: list[str]) -> list[str]:

@@ -2,7 +2,6 @@
 webhook provider posts, checks its signatures, and fails or goes away on request; and what the
 gateway tests share (its secret, signed callbacks, the messages of a warning)."""
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from app.db import session_scope
 from app.notify import webhook
 from app.notify.models import Message
+from tests.ports import free_port
 
 SECRET = "gateway-secret"
 
@@ -31,12 +31,6 @@ async def messages_of(warning_id: str) -> list[Message]:
     async with session_scope() as session:
         query = select(Message).where(Message.warning_id == warning_id).order_by(Message.id)
         return list(await session.scalars(query))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

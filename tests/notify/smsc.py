@@ -12,18 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote_to_bytes
 
+from tests.ports import free_port
+
 BEARERBOX = shutil.which("bearerbox") or "/usr/sbin/bearerbox"
 SMSBOX = shutil.which("smsbox") or "/usr/sbin/smsbox"
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 INSTALLED = all(Path(path).exists() for path in (BEARERBOX, SMSBOX, FAKESMSC))
 GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$")
 SERVICE_NUMBER = "12379"  # the number villagers reply to
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 CONF = """group = core

@@ -23,7 +23,8 @@ from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, calls, create_contact, create_key, issue, outbox
-from tests.notify.receiver import SECRET, Receiver, free_port, messages_of, signed_post
+from tests.notify.receiver import SECRET, Receiver, messages_of, signed_post
+from tests.ports import free_port
 from tests.web.pages import csrf_of, sign_in
 
 OTHER_VILLAGE = "650107004001"

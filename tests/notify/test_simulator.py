@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import FIXTURES, ROOT
-from tests.notify.receiver import free_port
+from tests.ports import free_port
 
 TOKEN = "simulator-admin-token"
 SECRET = "simulator-secret"
