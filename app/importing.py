@@ -5,6 +5,7 @@ memory flat whatever the file's size.
 """
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import tempfile
@@ -86,7 +87,7 @@ class Problems:
     def __init__(self) -> None:
         self.count = 0
         self.listed: list[dict[str, Any]] = []
-        self.encoding = "utf-8"  # as the file was read (see text_encoding)
+        self.encoding = "utf-8"  # as the file was read (see _decoded_lines)
 
     def add(self, line: int, msg: str) -> None:
         self.count += 1
@@ -109,50 +110,31 @@ class Problems:
         )
 
 
-def text_encoding(source: IO[bytes]) -> str:
-    """How the file is written: UTF-8, or GB18030 (GBK's superset, what Excel in China saves CSV as)
-    when no line with Chinese in it is UTF-8 and the whole file reads as GB18030. A UTF-8 file with
-    a few broken lines stays UTF-8, and those lines are reported."""
-    source.seek(0)
-    if source.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
-        return "utf-8"
-    source.seek(0)
-    broken = False
-    for raw in source:
-        if raw.isascii():
-            continue
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            broken = True
-            continue
-        return "utf-8"  # Chinese written as UTF-8: a UTF-8 file
-    if not broken:
-        return "utf-8"
-    source.seek(0)
-    decoder = codecs.getincrementaldecoder("gb18030")()
-    try:
-        for raw in source:
-            decoder.decode(raw)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "utf-8"  # neither: its lines are reported as not UTF-8
-    return "gb18030"
-
-
 ENCODING_NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030 (GBK)"}
 
 
 def _decoded_lines(source: IO[bytes], problems: Problems) -> Iterator[str]:
-    encoding = problems.encoding
+    """The file's lines as text: UTF-8, or GB18030 (GBK's superset, as Excel in China saves CSV)
+    when its first line with anything beyond ASCII is not UTF-8 and reads as GB18030. That line
+    decides for the whole file (`problems.encoding`): a UTF-8 file with a broken line further on
+    stays UTF-8, and the line is reported."""
+    decided = False
     for number, raw in enumerate(source, start=1):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
+            raw, decided = raw[len(codecs.BOM_UTF8) :], True
+        if not decided and not raw.isascii():
+            decided = True
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                with contextlib.suppress(UnicodeDecodeError):
+                    raw.decode("gb18030")
+                    problems.encoding = "gb18030"
         try:
-            line = raw.decode(encoding)
+            line = raw.decode(problems.encoding)
         except UnicodeDecodeError:
             problems.add(number, "neither UTF-8 nor GBK text (save the file as UTF-8)")
-            line = raw.decode(encoding, errors="replace")
+            line = raw.decode(problems.encoding, errors="replace")
         if any(char in line for char in CONTROL_CHARACTERS):
             problems.add(number, "holds control characters (such as NUL); save the file as plain text")
             line = line.translate(STRIP_CONTROL)
@@ -162,9 +144,8 @@ def _decoded_lines(source: IO[bytes], problems: Problems) -> Iterator[str]:
 def read_rows(
     source: IO[bytes], *, required: tuple[str, ...], optional: tuple[str, ...], problems: Problems
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) for each data row, read as UTF-8 or GB18030 (see text_encoding); a wrong
+    """(line number, row) for each data row, read as UTF-8 or GB18030 (see _decoded_lines); a wrong
     header is reported and ends the file."""
-    problems.encoding = text_encoding(source)
     source.seek(0)
     reader = csv.reader(_decoded_lines(source, problems))
     try:

@@ -121,9 +121,9 @@ def closing_text(
 ) -> str:
     """A lifting (解除) or withdrawal (撤回) notice; with a signature for SMS, without for voice."""
     if kind == "withdrawal":
-        body = "预警系误发，现予撤回，请按原状态工作。"
+        body = "系误发，现予撤回，请按原状态工作。"
     else:
-        body = "预警已解除。" + (sentence(reason, "") if reason and reason.strip("。． ") else "")
+        body = "已解除。" + (sentence(reason, "") if reason and reason.strip("。． ") else "")
     prefix = f"【{signature}】" if signature else ""
     # No empty brackets: a person called only as a supervisor has no area of their own here.
     parts = [f"{prefix}{headline(level, hazard, mode)}", "（" if area else "", area, "）" if area else "", body]
