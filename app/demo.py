@@ -41,6 +41,8 @@ def _start(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]
 def ensure_free(port: int, what: str, option: str) -> None:
     """Refuse to start on a port something else listens on: the demo would talk to it instead."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port the last run left in TIME_WAIT is free; one listened on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
@@ -71,7 +73,8 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def _stopping_on_signals() -> Iterator[None]:
-    before = {signum: signal.signal(signum, _terminated) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    before = {signal.SIGINT: signal.getsignal(signal.SIGINT)}  # _stop ignores it while stopping
+    before |= {signum: signal.signal(signum, _terminated) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -143,7 +146,10 @@ def run(*, port: int, county: str, answer: float, gateway_port: int | None = Non
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Terminate each process, and kill one that has not stopped within ten seconds."""
+    """Terminate each process, and kill one that has not stopped within ten seconds; a second
+    signal meanwhile does not cut this short."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     for process in processes:
         process.terminate()
     for process in processes:

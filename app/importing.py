@@ -8,6 +8,7 @@ import codecs
 import contextlib
 import csv
 import hashlib
+import itertools
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -113,23 +114,43 @@ class Problems:
 ENCODING_NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030 (GBK)"}
 
 
+# Lines with more than ASCII looked at before a file is taken as GB18030, within its first lines.
+ENCODING_SAMPLE = 20
+ENCODING_LOOK_AHEAD = 2000
+
+
+def _encoding_of(lines: list[bytes]) -> str:
+    """UTF-8 when any of the lines with more than ASCII is UTF-8 (a UTF-8 file with broken lines
+    stays UTF-8, its broken lines reported); GB18030 when none is and all read as GB18030."""
+    wide = [raw for raw in lines if not raw.isascii()]
+    for raw in wide:
+        with contextlib.suppress(UnicodeDecodeError):
+            raw.decode("utf-8")
+            return "utf-8"
+    try:
+        for raw in wide:
+            raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return "utf-8"
+    return "gb18030" if wide else "utf-8"
+
+
 def _decoded_lines(source: IO[bytes], problems: Problems) -> Iterator[str]:
-    """The file's lines as text: UTF-8, or GB18030 (GBK's superset, as Excel in China saves CSV)
-    when its first line with anything beyond ASCII is not UTF-8 and reads as GB18030. That line
-    decides for the whole file (`problems.encoding`): a UTF-8 file with a broken line further on
-    stays UTF-8, and the line is reported."""
-    decided = False
-    for number, raw in enumerate(source, start=1):
-        if number == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw, decided = raw[len(codecs.BOM_UTF8) :], True
-        if not decided and not raw.isascii():
-            decided = True
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                with contextlib.suppress(UnicodeDecodeError):
-                    raw.decode("gb18030")
-                    problems.encoding = "gb18030"
+    """The file's lines as text: UTF-8, or GB18030 (GBK's superset, as Excel in China saves CSV),
+    judged on its first lines with more than ASCII (`problems.encoding` says which)."""
+    lines = iter(source)
+    first: list[bytes] = []
+    marked = False  # a byte order mark says UTF-8
+    wide = 0
+    for raw in lines:
+        if not first and raw.startswith(codecs.BOM_UTF8):
+            raw, marked = raw[len(codecs.BOM_UTF8) :], True
+        first.append(raw)
+        wide += not raw.isascii()
+        if marked or wide >= ENCODING_SAMPLE or len(first) >= ENCODING_LOOK_AHEAD:
+            break
+    problems.encoding = "utf-8" if marked else _encoding_of(first)
+    for number, raw in enumerate(itertools.chain(first, lines), start=1):
         try:
             line = raw.decode(problems.encoding)
         except UnicodeDecodeError:

@@ -71,7 +71,8 @@ Published = dict[str, dict[int, str]]
 
 def published_heads(path: Path | None) -> Published:
     """Every head published of each chain, read line by line. A line cut short by a crash
-    mid-write is skipped."""
+    mid-write is skipped. Where one length was published twice with different hashes, the first
+    stands (a head rewritten inside the database and published again must not mask the original)."""
     published: Published = {}
     if path is None or not path.exists():
         return published
@@ -85,5 +86,7 @@ def published_heads(path: Path | None) -> Published:
                 log.warning("audit anchors: skipping an unreadable line in %s", path)
                 continue
             for chain, (length, hash_) in heads.items():
-                published.setdefault(chain, {})[length] = hash_
+                first = published.setdefault(chain, {}).setdefault(length, hash_)
+                if first != hash_:
+                    log.warning("audit anchors: %s at length %d was published again with another hash", chain, length)
     return published

@@ -28,8 +28,6 @@ class ReportRollup(Base):
     acknowledged: Mapped[int]
     in_time: Mapped[int]
     with_feedback: Mapped[int]
-    # Calls whose deadline passed without an answer (status `unanswered`).
-    unanswered: Mapped[int] = mapped_column(server_default="0")
     # Answer times of the acknowledged calls, for the percentiles (None or empty when nobody answered).
     ack_seconds: Mapped[list[float] | None] = mapped_column(Seconds)
     targeted_regions: Mapped[int]

@@ -75,7 +75,6 @@ def counted(warnings: Any, *, postgres: bool, where: Any = lambda township: []) 
             func.count(Call.acknowledged_at),
             func.count(Call.acknowledged_at).filter(Call.late.is_(false())),
             func.count(Call.acknowledged_at).filter(Call.feedback_count > 0),
-            func.count().filter(Call.status == "unanswered"),
             type_coerce(times, Seconds),
             literal(0),
             literal(0),
@@ -93,7 +92,6 @@ def counted(warnings: Any, *, postgres: bool, where: Any = lambda township: []) 
             literal(0),
             literal(0),
             literal(0),
-            literal(0),
             type_coerce(null(), Seconds),
             func.count(),
             func.count().filter(WarningRegion.state == "reached"),
@@ -105,7 +103,7 @@ def counted(warnings: Any, *, postgres: bool, where: Any = lambda township: []) 
     return [calls, regions]
 
 
-CALL_FIGURES = ["calls", "acknowledged", "in_time", "with_feedback", "unanswered"]
+CALL_FIGURES = ["calls", "acknowledged", "in_time", "with_feedback"]
 REGION_FIGURES = ["targeted_regions", "reached_regions", "escalated_regions"]
 
 
@@ -130,8 +128,7 @@ def answers_one_a_row(sealed: Any, unsealed: Any, *, where: Any) -> list[Select[
     answered = Call.acknowledged_at.is_not(None)
     calls = select(
         Call.warning_id, Call.contact_region_code, literal(1), _one_if(answered),
-        _one_if(answered, Call.late.is_(false())), _one_if(answered, Call.feedback_count > 0),
-        _one_if(Call.status == "unanswered"), ack_seconds(True),
+        _one_if(answered, Call.late.is_(false())), _one_if(answered, Call.feedback_count > 0), ack_seconds(True),
     ).where(Call.warning_id.in_(unsealed), Call.kind == "alert", *where(Call.contact_region_code))  # fmt: skip
     return [counts, answer_times, calls]
 

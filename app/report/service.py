@@ -342,7 +342,7 @@ async def response_rows(
             acknowledged=acknowledged, ack_rate=_share(acknowledged, calls),
             median_ack_s=None if median is None else round(float(median), 3),
             p90_ack_s=None if p90 is None else round(float(p90), 3),
-            within_deadline_rate=_share(int(row.in_time), calls), unanswered=int(row.unanswered),
+            within_deadline_rate=_share(int(row.in_time), calls), unanswered=calls - acknowledged,
             escalated=int(row.escalated_regions), targeted_regions=targeted, reached_regions=reached,
             reached_rate=_share(reached, targeted), feedback_rate=_share(int(row.with_feedback), acknowledged),
         )  # fmt: skip

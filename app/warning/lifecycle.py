@@ -1,5 +1,6 @@
 """The end of a warning: cancelled (解除 / 撤回), superseded by an update, or expired; and confirmations."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from app.channels import is_text, notice_channel
 from app.config import get_settings
 from app.contact.models import Contact
 from app.db import bulk_insert, new_id
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, Unprocessable
 from app.notify import providers, templates
 from app.notify.models import IS_PENDING, Message
 from app.warning import fanout
@@ -35,11 +36,11 @@ async def _close_calls(
     reason: str,
     actor: str,
     now: datetime,
-    keep_phones: Select[Any] | None = None,
+    keep_phones: Callable[[Any], Select[Any]] | None = None,
     notice_reason: str | None = None,
 ) -> None:
     """Cancel open calls and pending messages, then tell everyone already notified (once per
-    person), but for the phones `keep_phones` selects (those an update calls again)."""
+    person), but for the phones `keep_phones(phone)` finds a row for (those an update calls again)."""
     closed = (
         (
             await session.execute(
@@ -70,7 +71,9 @@ async def _close_calls(
         .order_by(Call.contact_phone, Call.kind, Call.id)
     )
     if keep_phones is not None:
-        notifying = notifying.where(Call.contact_phone.not_in(keep_phones.scalar_subquery()))
+        # NOT EXISTS, not NOT IN: an anti-join however many phones there are (NOT IN over a roster
+        # too large to hash compares each call with every phone on PostgreSQL).
+        notifying = notifying.where(~keep_phones(Call.contact_phone).exists())
     notified = (await session.execute(notifying)).tuples().all()
     kind = CLOSING_KIND[status if status != "cancelled" else (warning.close_kind or "lifted")]
     names = {
@@ -187,6 +190,13 @@ async def update_warning(
     people, as issuing does); those no longer targeted are told."""
     warning = await lock_warning(session, warning)
     _ensure_open(warning)
+    if data.mode == "test":
+        # A dry run in force is none: it would end the warning and leave nothing calling anyone.
+        raise Unprocessable(
+            f"An update cannot be a dry run (mode test): warning {warning.id} would end and nothing replace it. "
+            "Preview the update (POST /api/v1/warnings/preview) or issue the dry run on its own.",
+            errors=[{"loc": ["body", "mode"], "msg": "an update is actual or exercise"}],
+        )
     new, _ = await warning_service.issue_warning(
         session, data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
     )
@@ -198,10 +208,12 @@ async def update_warning(
         new.id,
     )
     await session.flush()
+
     # People the new warning calls need no lifting notice (a dry run calls nobody). Read off the
     # roster, as its fan-out is: a new warning expanded in steps has no calls yet.
-    will_call = None if new.mode == "test" else fanout.on_roster(select(Contact.phone), new.area_paths,
-                                                                 new.policy["reach"])  # fmt: skip
+    def will_call(phone: Any) -> Select[Any]:
+        return fanout.on_roster(select(Contact.id), new.area_paths, new.policy["reach"]).where(Contact.phone == phone)
+
     await _close_calls(
         session,
         warning,
@@ -209,7 +221,7 @@ async def update_warning(
         reason="superseded",
         actor=principal.name,
         now=now,
-        keep_phones=will_call,
+        keep_phones=None if new.mode == "test" else will_call,
     )
     await audit_service.record_event(
         session,

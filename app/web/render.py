@@ -23,7 +23,7 @@ STATIC = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 STATUS_NAMES = {"expanding": "展开中", "active": "生效中", "expired": "已过期", "superseded": "已更新"}
-CLOSE_NAMES = {"lifted": "已解除", "withdrawn": "已撤回"}
+CLOSE_NAMES = {"lifted": "已解除", "withdrawn": "已撤回", "test": "测试完毕（未发送）"}
 MODE_NAMES = {"actual": "", "exercise": "演练", "test": "测试"}
 CALL_STATUS = {"pending": "待发", "notified": "已通知", "acknowledged": "已应答", "unanswered": "超时未应答",
                "cancelled": "已取消"}  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import AuditEvent
+from app.audit.models import REPLIES, AuditEvent
 from app.audit.service import warning_chain
 from app.auth.service import Principal
 from app.call.models import Call, Feedback
@@ -209,7 +209,8 @@ async def replies_received(session: AsyncSession, warning: Warning, principal: P
     query = select(AuditEvent.at, Call.contact_name, Call.contact_region_code, AuditEvent.data).join(
         Call, Call.id == AuditEvent.call_id
     )
-    query = query.where(AuditEvent.chain == warning_chain(warning.id), AuditEvent.type == "reply.received")
+    # The type as written in the partial index that finds them (no parameter: a generic plan keeps it).
+    query = query.where(AuditEvent.chain == warning_chain(warning.id), text(REPLIES))
     rows = await session.execute(calls_in_scope(query, principal).order_by(AuditEvent.seq.desc()).limit(LIST_MAX))
     found = rows.tuples().all()
     names = await _names(session, {code for _, _, code, _ in found})

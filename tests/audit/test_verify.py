@@ -219,3 +219,23 @@ async def test_events_filter_page_and_mask(client: AsyncClient, anonymous: Async
     assert (await anonymous.get("/api/v1/audit/verify")).status_code == 401
     bad_cursor = await client.get("/api/v1/audit/events", params={"cursor": "x"})
     assert bad_cursor.status_code == 422
+
+
+async def test_a_head_published_again_with_another_hash_does_not_mask_the_first(
+    client: AsyncClient, regions: None
+) -> None:
+    PUBLISHER.published.clear()
+    warning = await a_record(client)
+    await publish()
+    chain = f"warning:{warning['id']}"
+    first = await seqs(chain)
+    async with session_scope() as session:
+        await session.execute(update(AuditEvent).where(AuditEvent.seq == first[1]).values(actor="someone else"))
+    await recompute(chain)
+    async with session_scope() as session:  # the rewritten head looks freshly moved: it is published again
+        await session.execute(update(ChainHead).where(ChainHead.chain == chain).values(updated_at=utc_now()))
+    PUBLISHER.published.clear()
+    await publish()
+    assert len({line for line in ANCHOR_FILE.read_text().splitlines()}) == 2
+    caught = await verify(client)
+    assert caught["ok"] is False and caught["first_bad_seq"] == first[0]

@@ -235,3 +235,14 @@ async def test_import_is_an_audit_event(client: AsyncClient, regions: None) -> N
     assert len(events) == 1
     assert events[0].data["created"] == 60 and len(events[0].data["sha256"]) == 64
     assert events[0].actor == "admin"
+
+
+async def test_a_utf8_file_whose_first_chinese_line_is_broken_stays_utf8(client: AsyncClient) -> None:
+    # \xe5\xb8 is 帝 (UTF-8) cut short: alone it also reads as GB18030, but the lines after are UTF-8.
+    body = (
+        HEADER.encode()
+        + b"\n650000,\xe5\xb8,province,\n"
+        + "\n".join((*BASE[2:], "650107,达坂城区,county,650100")).encode()
+    )
+    problem = (await _import(client, body)).json()
+    assert [error["loc"] for error in problem["errors"]] == [["line", 2]] and "GB18030" not in problem["detail"]

@@ -96,6 +96,8 @@ async def test_test_mode_records_the_fan_out_and_sends_nothing(
     await sign_in(anonymous, ADMIN_TOKEN)
     home = (await anonymous.get("/console")).text
     assert warning["id"] not in home.split("最近结束的预警")[0] and warning["id"] in home
+    board = (await anonymous.get(f"/console/warnings/{warning['id']}")).text
+    assert "测试完毕（未发送）" in board and "已解除" not in board
     types = [e["type"] for e in (await client.get(f"/api/v1/warnings/{warning['id']}/timeline")).json()["items"]]
     assert types[-1] == "warning.cancelled"
 

@@ -184,14 +184,18 @@ async def test_a_cancel_during_a_send_round_reaches_those_being_called(client: A
     assert kinds == [("withdrawal", person["phone"])]
 
 
-async def test_an_update_to_a_test_warning_still_lifts_the_old_one(client: AsyncClient, regions: None) -> None:
-    person = await create_contact(client)
+async def test_an_update_cannot_be_a_dry_run(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
     old = await issue(client)
     await send_all()
     response = await client.post(f"/api/v1/warnings/{old['id']}/update", json=warning_body(mode="test"))
-    assert response.status_code == 201, response.text
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["loc"] == ["body", "mode"]
+    # Nothing changed: the warning is in force, nobody was told it ended, no dry run was stored.
+    assert (await client.get(f"/api/v1/warnings/{old['id']}")).json()["status"] == "active"
     await send_all()
-    assert [(m["kind"], m["to"]) for m in await outbox(client, old["id"])][-1] == ("lifting", person["phone"])
+    assert [m["kind"] for m in await outbox(client, old["id"])] == ["alert", "alert"]
+    assert len((await client.get("/api/v1/warnings")).json()["items"]) == 1
 
 
 async def test_a_scoped_timeline_shows_only_the_subtree(
