@@ -4,8 +4,9 @@
   blocks in the chosen language are read together (their areas joined) when they agree on event
   and level.
 - Level: a Chinese level in a `parameter` (红/橙/黄/蓝色, Ⅰ-Ⅳ级), else in the headline (…橙色预警,
-  …Ⅱ级预警, [Ⅲ级/较重], "blue warning", "[Level IV/General]"), else from severity: Extreme red,
-  Severe orange, Moderate yellow, Minor blue.
+  …Ⅱ级预警, [Ⅲ级/较重], "blue warning", "[Level IV/General]"; a headline that changes the level
+  gives the one it was raised, lowered or set to: 橙色预警信号升级为红色预警信号 is red), else from
+  severity: Extreme red, Severe orange, Moderate yellow, Minor blue.
 - Areas: by geocode `CPEAS Geographic Code` (6- or 12-digit region codes) only. An area without one
   (another scheme, a polygon or circle alone) cannot be placed: the alert is refused, naming it.
 - Status: Actual, Exercise, Test become modes actual, exercise, test; System and Draft are refused.
@@ -37,6 +38,12 @@ _GRADE_TEXT = re.compile(r"(Ⅳ|Ⅲ|Ⅱ|Ⅰ|IV|III|II|I|四|三|二|一)\s*[级�
 # In a headline a colour or grade counts only as the warning's own: 橙色预警, Ⅱ级预警, [Ⅲ级/较重].
 _HEADLINE_COLOUR = re.compile(r"([红紅橙黄黃蓝藍])色\s*(?:预警|預警|警报|警報|警戒|警示|信号|信號)")
 _HEADLINE_GRADE = re.compile(r"(Ⅳ|Ⅲ|Ⅱ|Ⅰ|IV|III|II|I)\s*[级級]\s*(?:预警|預警|警报|警報|/|／)")
+# A headline that changes a level names the old one first: 将高温橙色预警信号升级为高温红色预警信号. The
+# level it was raised, lowered or set to is the warning's.
+_HEADLINE_CHANGED = re.compile(
+    r"(?:升级|升級|降级|降級|调整|調整|变更|變更|更改|改)为\s*[^，。,;；]{0,20}?"
+    r"(?:([红紅橙黄黃蓝藍])色|(Ⅳ|Ⅲ|Ⅱ|Ⅰ|IV|III|II|I)\s*[级級])"
+)
 _HEADLINE_ENGLISH = re.compile(r"\b(red|orange|yellow|blue)\s+(?:warning|alert|signal)\b", re.IGNORECASE)
 _HEADLINE_LEVEL = re.compile(r"\bLevel\s+(IV|III|II|I)\b")
 LIMITS = {"hazard": 50, "title": 200, "description": 2000, "instruction": 500}
@@ -89,6 +96,9 @@ def level_of(info: Info) -> tuple[str, str] | None:
         if ("level" in name.lower() or "colo" in name.lower()) and word in _ENGLISH:
             return _ENGLISH[word], "parameter"
     headline = info.headline or ""
+    if changed := _HEADLINE_CHANGED.search(headline):
+        colour, grade = changed.groups()
+        return (_COLOUR[colour] if colour else _GRADE[grade]), "headline"
     for pattern, table in (
         (_HEADLINE_COLOUR, _COLOUR),
         (_HEADLINE_GRADE, _GRADE),

@@ -180,6 +180,10 @@ async def test_info_blocks_of_one_language_join_their_areas(client: AsyncClient,
         ("达坂城区气象台发布暴雨预警[Ⅰ级/特别严重]", "Minor", "red"),
         ("Dabancheng District Meteorological Observatory issues orange warning for gale", "Minor", "orange"),
         ("Yuanshi County updates warning for flash flood disasters [Level IV/General]", "Extreme", "blue"),
+        # A change of level names the old one first; the warning is at the one it changed to.
+        ("蓬莱区气象台将高温橙色预警信号升级为高温红色预警信号", "Minor", "red"),
+        ("达坂城区气象台将大风黄色预警降级为蓝色预警", "Extreme", "blue"),
+        ("暴雨预警由Ⅲ级调整为Ⅱ级预警", "Minor", "orange"),
     ],
 )
 async def test_level_from_the_headline_when_no_parameter_states_it(
