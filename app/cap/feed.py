@@ -234,6 +234,8 @@ async def _poll(
             continue
         try:
             messages.append((entry, parse.read_alert(body, max_bytes=max_bytes)))
+        except parse.NotXml as exc:  # an error page or a cut download in its place: asked again next poll
+            _failed(feed_url, f"reading entry {entry.entry_id}", exc)
         except AppError as exc:
             await _refuse(feed_url, entry, exc.detail, now=now)
     changed = 0

@@ -28,6 +28,14 @@ MAX_SCHEMA_ERRORS = 20
 _ROOT_START = re.compile(r"<(?![?!])")  # the first tag that is no declaration, comment or DOCTYPE
 
 
+class NotXml(Unprocessable):
+    """The body is no XML document at all: an HTML page (a server's error page) or text cut short.
+    A feed retries such an entry at its next poll rather than refusing it for good."""
+
+
+_HTML = re.compile(r"<!DOCTYPE\s+html|<html[\s>]", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Reference:
     """An earlier message named in `references`: sender, identifier and sent time, as written."""
@@ -102,14 +110,20 @@ def safe_xml(body: bytes, *, max_bytes: int, what: str = "The alert") -> Any:
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"{what} is larger than the {max_bytes:,}-byte limit.")
     if not body.strip():
-        raise Unprocessable(f"{what} is empty; send a CAP 1.2 XML document.", errors=[_loc("the body is empty")])
-    if "<!DOCTYPE" in _prolog(body):  # refused before the parser sees it at all
+        raise NotXml(f"{what} is empty; send a CAP 1.2 XML document.", errors=[_loc("the body is empty")])
+    prolog, root_tag = _prolog(body)
+    if _HTML.search(prolog) or _HTML.match(root_tag):
+        raise NotXml(
+            f"{what} is an HTML page, not XML: the server sent a web page (an error page?) in its place.",
+            errors=[_loc("an HTML page, not a CAP alert")],
+        )
+    if "<!DOCTYPE" in prolog:  # refused before the parser sees it at all
         raise _dtd_refused(what)
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
         line = exc.lineno or 1
-        raise Unprocessable(
+        raise NotXml(
             f"{what} is not well-formed XML: {exc.msg} (line {line}).",
             errors=[{"loc": ["body", "line", line], "msg": str(exc.msg)}],
         ) from None
@@ -119,9 +133,10 @@ def safe_xml(body: bytes, *, max_bytes: int, what: str = "The alert") -> Any:
     return root
 
 
-def _prolog(body: bytes) -> str:
-    """The text before the root element, where a DOCTYPE stands (not inside a CDATA description).
-    Only the start is read: a DOCTYPE hidden further on is still refused once parsed (see safe_xml)."""
+def _prolog(body: bytes) -> tuple[str, str]:
+    """The text before the root element, where a DOCTYPE stands (not inside a CDATA description),
+    and the start of the root element. Only the start is read: a DOCTYPE hidden further on is still
+    refused once parsed (see safe_xml)."""
     start = body[:65_536]
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
@@ -133,7 +148,7 @@ def _prolog(body: bytes) -> str:
         encoding = "latin-1"  # UTF-8 and GB 18030 alike: '<' and ASCII letters are single bytes there
     text = start.decode(encoding, errors="replace")
     root = _ROOT_START.search(text)
-    return text[: root.start()] if root else text
+    return (text[: root.start()], text[root.start() : root.start() + 6]) if root else (text, "")
 
 
 def _dtd_refused(what: str) -> Unprocessable:

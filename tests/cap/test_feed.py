@@ -238,3 +238,17 @@ async def test_the_heartbeat_polls_the_configured_feeds(client: AsyncClient, reg
     assert len(await warnings(client)) == 3
     assert all(w["targeted_regions"] > 0 for w in await warnings(client))
     assert any(w["area_codes"] == [TOWNSHIP] for w in await warnings(client))
+
+
+async def test_an_error_page_in_place_of_an_entry_is_an_error_and_asked_for_again(
+    client: AsyncClient, regions: None, hub: FeedServer
+) -> None:
+    page = (CAP_FIXTURES / "real-feeds" / "14_tw_fifows_html-error-page_saved-as-cap.cap").read_bytes()
+    hub.serve("/alerts/flaky.xml", page, "text/html")
+    url = hub.serve("/flaky.atom", atom(("urn:flaky", hub.url("/alerts/flaky.xml"), None)), "application/atom+xml")
+    before = errors_of(url)
+    assert await poll(url) == 0
+    assert errors_of(url) == before + 1 and await entries() == []  # not refused for good
+    hub.serve("/alerts/flaky.xml", fixture("dabancheng_rainstorm_alert.xml"))  # the host is back
+    assert await poll(url) == 1
+    assert [entry.outcome for entry in await entries()] == ["created"]

@@ -12,7 +12,7 @@ from app.cap import parse
 from app.config import Settings
 from app.errors import PayloadTooLarge
 from app.main import create_app
-from tests.cap.documents import CAP_XML, alert, area, info, post_cap
+from tests.cap.documents import CAP_FIXTURES, CAP_XML, alert, area, info, post_cap
 from tests.conftest import ADMIN_TOKEN
 
 SECRET = "jiaoying-xxe-canary-6c1f"
@@ -194,3 +194,12 @@ async def test_a_cap_limit_above_the_json_limit_takes_effect(migrated: str, regi
         )
         refused = await http.post("/api/v1/warnings/cap", content=too_large, headers=headers)
         assert refused.status_code == 413 and "3,000,000-byte limit" in refused.json()["detail"]
+
+
+async def test_an_html_error_page_in_place_of_an_alert_is_said_to_be_no_xml(client: AsyncClient) -> None:
+    # Real: a feed host's 404 page (XHTML with its DOCTYPE) that a client saved as the alert.
+    page = (CAP_FIXTURES / "real-feeds" / "14_tw_fifows_html-error-page_saved-as-cap.cap").read_bytes()
+    problem = await refused(client, page)
+    assert "HTML page, not XML" in problem["detail"] and "DTD" not in problem["detail"]
+    with pytest.raises(parse.NotXml):
+        parse.read_alert(b"<html><body>502 Bad Gateway</body></html>", max_bytes=10_000)
