@@ -3,6 +3,13 @@ then the OASIS schema, then the fields Jiaoying uses.
 
 Every refusal is an AppError naming the problem: 413 over the size limit, 422 for anything else
 (not XML, a DTD, another namespace, a time without its offset, a schema violation).
+
+Strict about meaning and safety, lenient about order: real feeds put elements out of the schema's
+sequence (MoWaS, Alertswiss) or add elements of their own. A document that is valid once its
+elements stand in the schema's order and unknown ones are set aside is taken, and what the schema
+said of it is kept as the message's deviations (recorded on the warning's timeline). Anything else
+the schema finds (a required element missing, a value outside its set) is refused, every problem
+named.
 """
 
 import re
@@ -18,6 +25,8 @@ from app.errors import PayloadTooLarge, Unprocessable
 from app.times import check_moment
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+XMLDSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
+XS = "{http://www.w3.org/2001/XMLSchema}"
 SCHEMA_FILE = Path(__file__).resolve().parent / "CAP-v1.2.xsd"
 # CAP times: seconds and an explicit offset (+08:00); the schema's own pattern, said plainly when missed.
 CAP_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[-+]\d\d:\d\d$")
@@ -84,6 +93,8 @@ class Message:
     references: list[Reference]
     infos: list[Info] = field(default_factory=list)
     document: str = ""
+    # What the schema found that order and unknown elements explain: taken, and kept on record.
+    deviations: list[str] = field(default_factory=list)
 
 
 @lru_cache
@@ -179,14 +190,93 @@ def read_alert(body: bytes, *, max_bytes: int) -> Message:
         )
     _check_times(root)
     validator = schema()
-    if not validator.validate(root):
-        errors = [
-            {"loc": ["body", "line", error.line], "msg": error.message.replace(f"{{{CAP_NS}}}", "")}
-            for error in list(validator.error_log)[:MAX_SCHEMA_ERRORS]
-        ]
+    if validator.validate(root):
+        return _message(root)
+    ordered, deviations = _in_schema_order(root)
+    if not validator.validate(ordered):
+        errors = _schema_errors(validator)
         first = errors[0]
         raise Unprocessable(f"The alert is not valid CAP 1.2: {first['msg']} (line {first['loc'][2]}).", errors=errors)
-    return _message(root)
+    message = _message(ordered, document=root)
+    message.deviations = deviations
+    return message
+
+
+def _schema_errors(validator: etree.XMLSchema) -> list[dict[str, Any]]:
+    return [
+        {"loc": ["body", "line", error.line], "msg": error.message.replace(f"{{{CAP_NS}}}", "")}
+        for error in list(validator.error_log)[:MAX_SCHEMA_ERRORS]
+    ]
+
+
+@lru_cache
+def schema_order() -> dict[str, list[str]]:
+    """Each CAP element's children in the order the schema's sequence gives them, read off the schema."""
+    orders: dict[str, list[str]] = {}
+    for element in etree.parse(str(SCHEMA_FILE), _parser()).iter(f"{XS}element"):
+        sequence = element.find(f"{XS}complexType/{XS}sequence")
+        if element.get("name") and sequence is not None:
+            # A child is named, or a reference to a named element (ref="cap:valueName").
+            named = (child.get("name") or child.get("ref", "").rpartition(":")[2] for child in sequence)
+            orders.setdefault(element.get("name"), [name for name in named if name])
+    return orders
+
+
+# Required by the schema, used by Jiaoying for nothing (or read as this when absent): a document
+# without them is taken as if they said this.
+UNUSED_REQUIRED = {
+    "alert": {"scope": "Public"},
+    "info": {"category": "Other", "urgency": "Unknown", "severity": "Unknown", "certainty": "Unknown"},
+}
+
+
+def _in_schema_order(root: Any) -> tuple[Any, list[str]]:
+    """A copy of the alert with every element's children in the schema's order (stable within a
+    name), elements the schema does not know set aside (a signature stays, at the end), and the
+    required elements Jiaoying does not use filled in where missing (see UNUSED_REQUIRED); and
+    what was changed, element by element (line numbers are the document's)."""
+    copy = etree.fromstring(etree.tostring(root), _parser())
+    orders = schema_order()
+    deviations: list[str] = []
+
+    def arrange(element: Any) -> None:
+        parent = etree.QName(element).localname
+        order = orders.get(parent)
+        if order is None:
+            return
+        known, signatures = [], []
+        latest = -1
+        for child in list(element):
+            name = etree.QName(child)
+            if name.namespace == CAP_NS and name.localname in order:
+                known.append(child)
+                place = order.index(name.localname)
+                if place < latest:
+                    deviations.append(
+                        f"line {child.sourceline}: <{name.localname}> out of the schema's order in <{parent}>"
+                    )
+                latest = max(latest, place)
+            elif name.namespace == XMLDSIG_NS and element is copy:
+                signatures.append(child)
+            else:
+                deviations.append(
+                    f"line {child.sourceline}: <{name.localname}> is no CAP element of <{parent}>, set aside"
+                )
+            element.remove(child)
+        for missing, value in UNUSED_REQUIRED.get(parent, {}).items():
+            if not any(etree.QName(child).localname == missing for child in known):
+                deviations.append(f"line {element.sourceline}: <{parent}> has no <{missing}>, taken as {value}")
+                filled = etree.Element(_q(missing))
+                filled.text = value
+                known.append(filled)
+        known.sort(key=lambda child: order.index(etree.QName(child).localname))
+        for child in known + signatures:
+            element.append(child)
+            if child not in signatures:
+                arrange(child)
+
+    arrange(copy)
+    return copy, deviations[:MAX_SCHEMA_ERRORS]
 
 
 def _check_times(root: Any) -> None:
@@ -238,7 +328,7 @@ def _pairs(parent: Any, name: str) -> list[tuple[str, str]]:
     return [(_text(p, "valueName") or "", _text(p, "value") or "") for p in parent.findall(_q(name))]
 
 
-def _message(root: Any) -> Message:
+def _message(root: Any, *, document: Any = None) -> Message:
     identifier, sender = _text(root, "identifier") or "", _text(root, "sender") or ""
     for name, value in (("identifier", identifier), ("sender", sender)):
         if not value or len(value) > MAX_KEY_CHARS:
@@ -247,7 +337,7 @@ def _message(root: Any) -> Message:
                 errors=[_loc(f"1 to {MAX_KEY_CHARS} characters", "alert", name)],
             )
     sent = _time(_text(root, "sent"))
-    assert sent is not None  # the schema requires it
+    assert sent is not None  # the schema requires it (and _check_times its offset)
     return Message(
         identifier=identifier,
         sender=sender,
@@ -257,7 +347,7 @@ def _message(root: Any) -> Message:
         note=_text(root, "note"),
         references=_references(_text(root, "references")),
         infos=[_info(index, info) for index, info in enumerate(root.findall(_q("info")))],
-        document=etree.tostring(root, encoding="unicode"),
+        document=etree.tostring(root if document is None else document, encoding="unicode"),
     )
 
 

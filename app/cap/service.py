@@ -190,6 +190,8 @@ async def receive_alert(
                 "msg_type": message.msg_type,
                 "status": message.status,
                 "references": [f"{r.sender},{r.identifier},{r.sent}" for r in message.references],
+                # Schema slips it was taken despite (elements out of order, elements unknown to CAP).
+                **({"deviations": message.deviations} if message.deviations else {}),
             },
         ),
         chain=audit_service.warning_chain(warning.id),

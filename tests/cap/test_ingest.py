@@ -2,14 +2,16 @@
 names; the same identifier again answers with the same warning; mode, areas and scope as in JSON."""
 
 import asyncio
+import re
 from datetime import timedelta
 
 import pytest
 from httpx import AsyncClient
 
+from app.cap import parse
 from app.cap.identity import cap_time
 from app.db import utc_now
-from tests.cap.documents import alert, area, cpeas, fixture, info, moment, post_cap, reference
+from tests.cap.documents import CAP_FIXTURES, alert, area, cpeas, fixture, info, moment, post_cap, reference
 from tests.factories import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, bearer, calls, create_key, roster
 
 
@@ -276,3 +278,39 @@ async def test_a_body_that_is_not_xml_by_type_is_refused(client: AsyncClient, re
     assert response.status_code == 415 and "application/cap+xml" in response.json()["detail"]
     plain = await client.post("/api/v1/warnings/cap", content=alert(), headers={"Content-Type": "application/xml"})
     assert plain.status_code == 201
+
+
+async def test_elements_out_of_the_schemas_order_are_taken_and_the_slips_kept(
+    client: AsyncClient, regions: None
+) -> None:
+    # Derived from the committed fixture: <sent> after <status>, <expires> after <headline>, and an
+    # element CAP does not know, as real feeds (MoWaS, Alertswiss, RHMS) write them.
+    body = fixture("dabancheng_rainstorm_alert.xml").decode()
+    sent = re.search(r"\s*<sent>[^<]*</sent>", body)
+    expires = re.search(r"\s*<expires>[^<]*</expires>", body)
+    assert sent and expires
+    body = body.replace(sent.group(0), "").replace("<scope>", sent.group(0).strip() + "<scope>")
+    body = body.replace(expires.group(0), "").replace("</headline>", "</headline>" + expires.group(0).strip())
+    body = body.replace("</status>", "</status><office>达坂城区气象台</office>")
+    response = await post_cap(client, body.encode())
+    assert response.status_code == 201, response.text
+    assert response.json()["expires"] is not None
+    events = (await client.get(f"/api/v1/warnings/{response.json()['id']}/timeline")).json()["items"]
+    (received,) = [event for event in events if event["type"] == "cap.received"]
+    slips = " ".join(received["data"]["deviations"])
+    assert "<sent> out of the schema's order in <alert>" in slips
+    assert "<expires> out of the schema's order in <info>" in slips and "<office> is no CAP element" in slips
+
+
+@pytest.mark.parametrize(
+    ("name", "msg_type"),
+    [
+        ("30_de_mowas_cancel_9-languages_447KB.xml", "Cancel"),
+        ("32_ch_alertswiss_all-clear_misordered.xml", "Alert"),
+        ("34_rs_rhms_thunderstorm_update_3-languages.xml", "Update"),
+    ],
+)
+def test_real_alerts_with_elements_out_of_order_are_read(name: str, msg_type: str) -> None:
+    message = parse.read_alert((CAP_FIXTURES / "real-feeds" / name).read_bytes(), max_bytes=10**7)
+    assert message.msg_type == msg_type and message.deviations
+    assert all(deviation.startswith("line ") for deviation in message.deviations)
