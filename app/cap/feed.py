@@ -4,17 +4,19 @@ Each poll reads every feed in JIAOYING_CAP_FEEDS, fetches the alerts of entries 
 entry's link, or an alert carried inside the entry), and takes them in order of their `sent` time,
 so an Alert comes before its Update even when the feed lists newest first. Fetching happens
 outside any transaction; each entry is then claimed and taken in one transaction, so with several
-processes polling the same feeds every entry is taken once. An entry that is refused (not CAP, an
-area not ours, an old Update of an unknown alert) is recorded as refused and not fetched again; a feed
-or an alert that cannot be fetched is logged, counted in `jiaoying_cap_feed_errors_total` and tried
-again at the next poll. Nothing here stops the scheduler.
+processes polling the same feeds every entry is taken once. Messages out of order are settled by
+cap.service (an Update whose alert never came is a new warning; an alert after its Update changes
+nothing). An entry that is refused (not CAP, an area not ours) is recorded as refused and not
+fetched again; a feed or an alert that cannot be fetched, or comes as no XML (an error page), is
+logged, counted in `jiaoying_cap_feed_errors_total` and tried again at the next poll. Nothing here
+stops the scheduler.
 """
 
 import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -40,9 +42,6 @@ FEED_MAX_BYTES = 10_000_000
 FETCH_TIMEOUT_S = 15.0
 # New entries fetched per feed and poll: a hub's backlog arrives over several polls, not in one burst.
 MAX_ENTRIES_PER_POLL = 50
-# An Update or Cancel whose alert is not here (yet: its fetch may have failed) is tried again at each
-# poll until it is this old, then refused.
-REFERENCE_WAIT = timedelta(hours=1)
 
 
 class FeedError(Exception):
@@ -182,20 +181,15 @@ async def _take(
             await session.execute(
                 update(CapFeedEntry)
                 .where(CapFeedEntry.key == entry.key(feed_url))
-                .values(outcome=outcome, warning_id=warning.id)
+                .values(outcome=outcome, warning_id=warning.id if warning is not None else None)
             )
-    except cap_service.UnknownReferences as exc:
-        if now - message.sent < REFERENCE_WAIT:  # its alert may not have been fetched yet: next poll
-            log.info("CAP feed %s: entry %s waits: %s", feed_label(feed_url), entry.entry_id, exc.detail)
-            return False
-        await _refuse(feed_url, entry, exc.detail, now=now)
-        return False
     except AppError as exc:
         await _refuse(feed_url, entry, exc.detail, now=now)
         return False
-    log.info("CAP feed %s: entry %s %s warning %s", feed_label(feed_url), entry.entry_id, outcome, warning.id)
+    shown = f"warning {warning.id}" if warning is not None else "no warning"
+    log.info("CAP feed %s: entry %s %s, %s", feed_label(feed_url), entry.entry_id, outcome, shown)
     FEED_ENTRIES.labels(outcome).inc()
-    return outcome != "duplicate"
+    return outcome in ("created", "updated", "cancelled")
 
 
 def _failed(feed_url: str, what: str, exc: Exception) -> None:

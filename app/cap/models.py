@@ -1,9 +1,9 @@
-"""CAP alerts received (sender and identifier, and the warning each one made or changed), and the
-feed entries already taken."""
+"""CAP alerts received (sender and identifier, and the warning each one made or changed), the
+earlier messages each names, and the feed entries already taken."""
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -18,12 +18,30 @@ class CapAlert(Base):
     identifier: Mapped[str] = mapped_column(String(255), primary_key=True)
     sent: Mapped[datetime]
     msg_type: Mapped[str] = mapped_column(String(10))
-    # Null only inside the transaction that claims the message, before its warning exists.
+    # The warning it made or changed (or, recorded only, the one in force when it came); null for
+    # a message recorded with no warning to go with it, and inside the claiming transaction.
     warning_id: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"), index=True)
+    # created, updated or cancelled; recorded when it changed nothing (an original arriving after
+    # its update, a message older than what was applied, a Cancel of an alert never received).
+    outcome: Mapped[str | None] = mapped_column(String(12))
     received_at: Mapped[datetime]
     received_by: Mapped[str] = mapped_column(String(100))
     # The alert as received (re-serialised as text): what was said, for the record.
     document: Mapped[str] = mapped_column(Text)
+
+
+class CapReference(Base):
+    """An earlier message a CAP message names in `references`: so an original that arrives after
+    its Update or Cancel is known as overtaken."""
+
+    __tablename__ = "cap_references"
+    __table_args__ = (Index("ix_cap_references_ref", "ref_sender", "ref_identifier"),)
+
+    sender: Mapped[str] = mapped_column(String(255), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    ref_sender: Mapped[str] = mapped_column(String(255), primary_key=True)
+    ref_identifier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    ref_sent: Mapped[str] = mapped_column(String(40))
 
 
 class CapFeedEntry(Base):

@@ -1,6 +1,7 @@
 """CAP 1.2 routes: take an alert in (POST /api/v1/warnings/cap), give a warning out as one."""
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from app.auth.dependencies import DutyOfficerDep
 from app.cap import export, parse
@@ -44,7 +45,14 @@ async def _xml_body(request: Request, limit: int) -> bytes:
     status_code=status.HTTP_201_CREATED,
     response_model=WarningOut,
     openapi_extra=_XML_BODY,
-    responses={200: {"model": WarningOut, "description": "A Cancel, or an alert already received: the warning."}},
+    responses={
+        200: {
+            "model": WarningOut,
+            "description": "A Cancel, an alert already received, or one recorded without changing anything (a "
+            "message older than what was applied): the warning. A Cancel of an alert never received: "
+            '{"outcome": "recorded", "sender", "identifier", "msg_type", "warning": null}.',
+        }
+    },
 )
 async def receive_cap(
     request: Request,
@@ -53,7 +61,7 @@ async def receive_cap(
     session: SessionDep,
     principal: DutyOfficerDep,
     settings: SettingsDep,
-) -> WarningOut:
+) -> WarningOut | JSONResponse:
     """Take a CAP 1.2 alert: Alert issues a warning, Update supersedes one, Cancel cancels one."""
     body = await _xml_body(request, settings.cap_max_bytes)
     message = parse.read_alert(body, max_bytes=settings.cap_max_bytes)
@@ -61,7 +69,12 @@ async def receive_cap(
         session, message, sender=sender_of(settings), principal=principal, now=utc_now(),
         fanout_above=settings.async_fanout_above,
     )  # fmt: skip
-    if outcome in ("cancelled", "duplicate"):
+    if warning is None:  # recorded, with no warning to go with it (a Cancel of an alert never received)
+        return JSONResponse(
+            {"outcome": outcome, "sender": message.sender, "identifier": message.identifier,
+             "msg_type": message.msg_type, "warning": None},
+        )  # fmt: skip
+    if outcome in ("cancelled", "duplicate", "recorded"):
         response.status_code = status.HTTP_200_OK
     elif warning.status == "expanding":
         response.status_code = status.HTTP_202_ACCEPTED

@@ -5,18 +5,19 @@ The message's sender and identifier are claimed first, in the same transaction: 
 even one arriving at the same moment, waits for the first and then answers with its warning.
 """
 
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.cap import identity, mapping
 from app.cap.identity import Sender
-from app.cap.models import CapAlert
-from app.cap.parse import Message, Reference
+from app.cap.models import CapAlert, CapReference
+from app.cap.parse import Message
 from app.db import dialect_insert
 from app.errors import Conflict, Forbidden, Unprocessable
 from app.region.models import Region
@@ -24,11 +25,9 @@ from app.warning import lifecycle
 from app.warning import service as warning_service
 from app.warning.models import OPEN_STATUSES, Warning
 
-Outcome = Literal["created", "updated", "cancelled", "duplicate"]
-
-
-class UnknownReferences(Unprocessable):
-    """An Update or Cancel of an alert not received (yet): a feed may still bring that alert."""
+Outcome = Literal["created", "updated", "cancelled", "recorded", "duplicate"]
+# Outcomes of messages that made or changed a warning (not those only recorded).
+APPLIED = ("created", "updated", "cancelled")
 
 
 async def find_warning(session: AsyncSession, sender: Sender, sender_name: str, identifier: str) -> Warning | None:
@@ -87,40 +86,89 @@ def _ensure_writable(principal: Principal, warning: Warning) -> None:
         raise Forbidden(f"Warning {warning.id} reaches beyond your key's region {principal.region_code}.")
 
 
-async def referenced_warning(session: AsyncSession, sender: Sender, message: Message) -> Warning:
-    """The warning an Update or Cancel is about: the newest open one its references lead to."""
+def _references_required(message: Message) -> None:
     if not message.references:
         raise Unprocessable(
             f"An {message.msg_type} must name the alert it changes in <references>.",
             errors=[{"loc": ["body", "alert", "references"], "msg": "missing"}],
         )
+
+
+async def referenced_warnings(session: AsyncSession, sender: Sender, message: Message) -> list[Warning]:
+    """The warnings an Update or Cancel is about, each followed to the one in force now (an update
+    of an update); empty when none of the messages it names was received here."""
     current: dict[str, Warning] = {}
     for reference in message.references:
         warning = await find_warning(session, sender, reference.sender, reference.identifier)
-        # An update of an update: follow the chain to the warning in force now.
         while warning is not None and warning.superseded_by is not None:
             warning = await session.get(Warning, warning.superseded_by)
         if warning is not None:
             current[warning.id] = warning
-    if not current:
-        raise UnknownReferences(
-            f"The {message.msg_type}'s references name no alert received here: {_named(message.references)}.",
-            errors=[{"loc": ["body", "alert", "references"], "msg": "no alert received here has these identifiers"}],
-        )
-    open_ = [warning for warning in current.values() if warning.status in OPEN_STATUSES]
+    return sorted(current.values(), key=lambda warning: warning.created_at)
+
+
+def _one_target(message: Message, targets: list[Warning]) -> Warning:
+    """The warning a message changes: the open one its references lead to, else the newest."""
+    open_ = [warning for warning in targets if warning.status in OPEN_STATUSES]
     if len(open_) > 1:
         raise Unprocessable(
             f"The {message.msg_type}'s references lead to several open warnings ({', '.join(w.id for w in open_)}); "
             "send one message per warning.",
             errors=[{"loc": ["body", "alert", "references"], "msg": "several open warnings"}],
         )
-    # None open: the newest closed one, which the lifecycle then refuses with 409.
-    return open_[0] if open_ else max(current.values(), key=lambda warning: warning.created_at)
+    return open_[0] if open_ else targets[-1]
 
 
-def _named(references: list[Reference]) -> str:
-    shown = ", ".join(f"{ref.sender} {ref.identifier}" for ref in references[:3])
-    return shown + (f" and {len(references) - 3} more" if len(references) > 3 else "")
+async def _last_said(session: AsyncSession, warning: Warning) -> datetime:
+    """When the latest message that made or changed the warning was sent (its issue time when no
+    CAP message did)."""
+    sent = await session.scalar(
+        select(func.max(CapAlert.sent)).where(CapAlert.warning_id == warning.id, CapAlert.outcome.in_(APPLIED))
+    )
+    return sent or warning.created_at
+
+
+async def _closed_at(session: AsyncSession, warning: Warning) -> datetime | None:
+    """When a cancelled warning was cancelled, as its canceller said it (a CAP Cancel's sent time,
+    else the time it was closed here); None for a warning not cancelled (one that expired)."""
+    if warning.status != "cancelled":
+        return None
+    sent = await session.scalar(
+        select(func.max(CapAlert.sent)).where(CapAlert.warning_id == warning.id, CapAlert.outcome == "cancelled")
+    )
+    return sent or warning.closed_at
+
+
+async def _overtaken_by(session: AsyncSession, message: Message) -> CapAlert | None:
+    """An Update or Cancel already received that names this message: it came after its own news."""
+    query = (
+        select(CapAlert)
+        .join(CapReference, (CapReference.sender == CapAlert.sender) & (CapReference.identifier == CapAlert.identifier))
+        .where(CapReference.ref_sender == message.sender, CapReference.ref_identifier == message.identifier)
+        .order_by(CapAlert.sent.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def _store_references(session: AsyncSession, message: Message) -> None:
+    rows = [
+        {"sender": message.sender, "identifier": message.identifier, "ref_sender": ref.sender[:255],
+         "ref_identifier": ref.identifier[:255], "ref_sent": ref.sent[:40]}
+        for ref in dict.fromkeys(message.references)
+    ]  # fmt: skip
+    if rows:
+        await session.execute(dialect_insert(session)(CapReference).values(rows).on_conflict_do_nothing())
+
+
+@dataclass
+class Decision:
+    """What a message does: its outcome, the warning it made or changed (or the one in force it
+    was recorded beside), and what the record should say of it."""
+
+    warning: Warning | None
+    outcome: Outcome
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 async def receive_alert(
@@ -131,70 +179,142 @@ async def receive_alert(
     principal: Principal,
     now: datetime,
     fanout_above: int,
-) -> tuple[Warning, Outcome]:
+) -> tuple[Warning | None, Outcome]:
     """Act on a CAP message as its msgType says; the same sender and identifier again returns its
-    warning. An Alert or Update above `fanout_above` people is expanded in steps, as issuing is."""
+    warning. An Alert or Update above `fanout_above` people is expanded in steps, as issuing is.
+
+    Feeds deliver out of order and services start mid-event, so (issue and tests in
+    tests/cap/test_order.py):
+    - an Update whose original was never received is a new warning (an Update is complete), the
+      references it could not resolve on record; a Cancel of an alert never received is recorded,
+      and answered without a warning;
+    - an Update of a warning that has closed is a new warning, following it, unless it was sent
+      before the Cancel that closed it;
+    - a message sent before what already changed its warning, and an Alert or Update arriving
+      after an Update or Cancel that names it, change nothing: recorded beside the warning in force.
+    """
     if message.msg_type not in ("Alert", "Update", "Cancel"):
         raise Unprocessable(
             f"A CAP {message.msg_type} message changes no warning; send Alert, Update or Cancel.",
             errors=[{"loc": ["body", "alert", "msgType"], "msg": f"msgType {message.msg_type} is not taken"}],
         )
-    known = await find_warning(session, sender, message.sender, message.identifier)
+    if message.msg_type != "Alert":
+        _references_required(message)
+    known = await _received(session, sender, message)
     if known is not None:  # the same scope check as a new one: another county's alert is not yours to read
-        _ensure_own_alert(principal, known)
-        return known, "duplicate"
+        row, warning = known
+        if warning is not None:
+            _ensure_own_alert(principal, warning)
+        return warning, "duplicate"
     row = await _claim(session, message, actor=principal.name, now=now)
     if row is None:  # the same message, taken by another request that committed meanwhile
-        known = await find_warning(session, sender, message.sender, message.identifier)
+        known = await _received(session, sender, message)
         if known is None:
             raise Conflict("This alert is being taken by another request; retry in a moment.")
-        _ensure_own_alert(principal, known)
-        return known, "duplicate"
-    warning: Warning
-    outcome: Outcome
-    if message.msg_type == "Cancel":
-        kind, reason = mapping.cancel_of(message)
-        target = await referenced_warning(session, sender, message)
-        _ensure_writable(principal, target)
-        warning = await lifecycle.cancel_warning(
-            session, target, reason=reason, kind=kind, actor=principal.name, now=now
-        )
-        outcome = "cancelled"
-    else:
-        mapped = mapping.warning_of(message)
-        await _check_regions(session, mapped)
-        if message.msg_type == "Update":
-            target = await referenced_warning(session, sender, message)
-            _ensure_writable(principal, target)
-            warning = await lifecycle.update_warning(
-                session, target, mapped.data, principal=principal, now=now, fanout_above=fanout_above
-            )
-            outcome = "updated"
-        else:
-            warning, _ = await warning_service.issue_warning(
-                session, mapped.data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
-            )
-            outcome = "created"
-    row.warning_id = warning.id
+        if known[1] is not None:
+            _ensure_own_alert(principal, known[1])
+        return known[1], "duplicate"
+    await _store_references(session, message)
+    decision = await _decide(session, message, sender=sender, principal=principal, now=now, fanout_above=fanout_above)
+    row.warning_id = decision.warning.id if decision.warning is not None else None
+    row.outcome = decision.outcome
     await session.flush()
+    warning = decision.warning
     await audit_service.record_event(
         session,
         audit_service.Event(
             type="cap.received",
             actor=principal.name,
-            warning_id=warning.id,
+            warning_id=warning.id if warning is not None else None,
             data={
                 "sender": message.sender,
                 "identifier": message.identifier,
                 "sent": message.sent.isoformat(),
                 "msg_type": message.msg_type,
                 "status": message.status,
+                "outcome": decision.outcome,
                 "references": [f"{r.sender},{r.identifier},{r.sent}" for r in message.references],
+                **decision.notes,
                 # Schema slips it was taken despite (elements out of order, elements unknown to CAP).
                 **({"deviations": message.deviations} if message.deviations else {}),
             },
         ),
-        chain=audit_service.warning_chain(warning.id),
+        chain=audit_service.warning_chain(warning.id) if warning is not None else audit_service.REGISTRY_CHAIN,
         now=now,
     )
-    return warning, outcome
+    return warning, decision.outcome
+
+
+async def _received(
+    session: AsyncSession, sender: Sender, message: Message
+) -> tuple[CapAlert | None, Warning | None] | None:
+    """A message already taken: its row and its warning (None for one recorded without); None if new."""
+    row = await session.get(CapAlert, (message.sender, message.identifier))
+    if row is not None and (row.warning_id is not None or row.outcome is not None):
+        return row, (await session.get(Warning, row.warning_id)) if row.warning_id else None
+    own = await identity.own_warning(session, sender, message.sender, message.identifier)
+    return (None, own) if own is not None else None
+
+
+async def _decide(
+    session: AsyncSession, message: Message, *, sender: Sender, principal: Principal, now: datetime, fanout_above: int
+) -> Decision:
+    if message.msg_type != "Cancel" and (overtaking := await _overtaken_by(session, message)) is not None:
+        # The Update or Cancel naming it came first: nothing to call anyone about.
+        in_force = await session.get(Warning, overtaking.warning_id) if overtaking.warning_id else None
+        while in_force is not None and in_force.superseded_by is not None:
+            in_force = await session.get(Warning, in_force.superseded_by)
+        why = f"arrived after the {overtaking.msg_type} {overtaking.identifier} that names it"
+        return Decision(in_force, "recorded", {"why": why})
+    if message.msg_type == "Alert":
+        return Decision(
+            await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above), "created"
+        )
+    targets = await referenced_warnings(session, sender, message)
+    if not targets:
+        unresolved = {"unresolved_references": [f"{r.sender},{r.identifier},{r.sent}" for r in message.references]}
+        if message.msg_type == "Cancel":  # nothing here to cancel
+            return Decision(None, "recorded", {**unresolved, "why": "its alert was never received here"})
+        # An Update is a complete message: the people it names are called, whatever came before.
+        issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)
+        return Decision(issued, "created", unresolved)
+    target = _one_target(message, targets)
+    _ensure_writable(principal, target)
+    if message.sent < await _last_said(session, target):
+        why = f"sent before what already changed warning {target.id}"
+        return Decision(target, "recorded", {"why": why})
+    if message.msg_type == "Cancel":
+        kind, reason = mapping.cancel_of(message)
+        cancelled = await lifecycle.cancel_warning(
+            session, target, reason=reason, kind=kind, actor=principal.name, now=now
+        )
+        return Decision(cancelled, "cancelled")
+    if target.status in OPEN_STATUSES:
+        mapped = await _mapped(session, message)
+        updated = await lifecycle.update_warning(
+            session, target, mapped.data, principal=principal, now=now, fanout_above=fanout_above
+        )
+        return Decision(updated, "updated")
+    closed = await _closed_at(session, target)
+    if closed is not None and message.sent < closed:
+        why = f"sent before warning {target.id} was cancelled"
+        return Decision(target, "recorded", {"why": why})
+    # News after the warning ended (it expired, or was cancelled before this was sent): a new one.
+    issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)
+    return Decision(issued, "created", {"follows": target.id})
+
+
+async def _mapped(session: AsyncSession, message: Message) -> mapping.Mapped:
+    mapped = mapping.warning_of(message)
+    await _check_regions(session, mapped)
+    return mapped
+
+
+async def _issue(
+    session: AsyncSession, message: Message, *, principal: Principal, now: datetime, fanout_above: int
+) -> Warning:
+    mapped = await _mapped(session, message)
+    warning, _ = await warning_service.issue_warning(
+        session, mapped.data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
+    )
+    return warning

@@ -11,7 +11,6 @@ from tests.cap.documents import CAP_FIXTURES, SAMPLES, post_cap
 # Why each sample cannot become a warning here: the area schemes it uses instead of CPEAS codes.
 REFUSALS = {
     "eccc_snowfall_update_signed.cap.xml": ("areas could not be mapped", "profile:CAP-CP:Location:0.3"),
-    "ipaws_athoc_cancel_signed.cap.xml": ("references name no alert received here", "AtHoc"),
     "nws_hurricane_warning_update_multipolygon.xml": ("areas could not be mapped", "UGC, SAME"),
     "oasis_example2_thunderstorm_polygon.xml": ("areas could not be mapped", "only geocodes of scheme SAME"),
     "oasis_example3_earthquake_update.xml": ("areas could not be mapped", "a circle without a CPEAS"),
@@ -19,8 +18,24 @@ REFUSALS = {
 }
 
 
+# A Cancel of an alert never received here: recorded, and answered without a warning.
+RECORDED = ["ipaws_athoc_cancel_signed.cap.xml"]
+
+
 def test_every_sample_is_covered() -> None:
-    assert sorted(REFUSALS) == SAMPLES and len(SAMPLES) == 6
+    assert sorted([*REFUSALS, *RECORDED]) == SAMPLES and len(SAMPLES) == 6
+
+
+async def test_a_cancel_of_an_alert_never_received_is_recorded(client: AsyncClient, regions: None) -> None:
+    body = (CAP_FIXTURES / RECORDED[0]).read_bytes()
+    for _ in range(2):  # and the same again: the same answer
+        response = await post_cap(client, body)
+        assert response.status_code == 200, response.text
+        assert response.json()["outcome"] in ("recorded", "duplicate") and response.json()["warning"] is None
+    assert (await client.get("/api/v1/warnings")).json()["items"] == []
+    events = (await client.get("/api/v1/audit/events", params={"type": "cap.received"})).json()["items"]
+    assert len(events) == 1 and events[0]["data"]["outcome"] == "recorded"
+    assert "AtHoc" in events[0]["data"]["unresolved_references"][0]
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -52,7 +67,7 @@ def test_taiwan_sample_states_its_level_in_traditional_chinese() -> None:
     assert info.severity == "Moderate" and mapping.level_of(info) == ("red", "parameter")
 
 
-@pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("name", sorted(REFUSALS))
 async def test_sample_is_refused_with_the_reason(client: AsyncClient, regions: None, name: str) -> None:
     response = await post_cap(client, (CAP_FIXTURES / name).read_bytes())
     assert response.status_code == 422, response.text

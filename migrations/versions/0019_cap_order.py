@@ -1,0 +1,60 @@
+"""cap: what each message did (outcome), and the earlier messages each names (references), so that
+messages arriving out of order are known as such
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-12-04 05:20:00
+"""
+
+import re
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0019"
+down_revision: str | None = "0018"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+REFERENCES = re.compile(r"<(?:[\w.-]+:)?references>([^<]*)</(?:[\w.-]+:)?references>")
+
+
+def upgrade() -> None:
+    op.add_column("cap_alerts", sa.Column("outcome", sa.String(length=12), nullable=True))
+    references = op.create_table(
+        "cap_references",
+        sa.Column("sender", sa.String(length=255), nullable=False),
+        sa.Column("identifier", sa.String(length=255), nullable=False),
+        sa.Column("ref_sender", sa.String(length=255), nullable=False),
+        sa.Column("ref_identifier", sa.String(length=255), nullable=False),
+        sa.Column("ref_sent", sa.String(length=40), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "sender", "identifier", "ref_sender", "ref_identifier", name=op.f("pk_cap_references")
+        ),
+    )
+    op.create_index("ix_cap_references_ref", "cap_references", ["ref_sender", "ref_identifier"])
+    # The messages already received: what they did, and whom they named (read off the stored text).
+    connection = op.get_bind()
+    op.execute(
+        "UPDATE cap_alerts SET outcome = CASE msg_type WHEN 'Update' THEN 'updated' WHEN 'Cancel' THEN 'cancelled'"
+        " ELSE 'created' END"
+    )
+    rows = []
+    for sender, identifier, document in connection.execute(
+        sa.text("SELECT sender, identifier, document FROM cap_alerts WHERE msg_type IN ('Update', 'Cancel')")
+    ):
+        found = REFERENCES.search(document)
+        for triplet in dict.fromkeys(found.group(1).split() if found else []):
+            parts = triplet.split(",")
+            if len(parts) == 3 and all(parts):
+                rows.append({"sender": sender, "identifier": identifier, "ref_sender": parts[0],
+                             "ref_identifier": parts[1], "ref_sent": parts[2][:40]})  # fmt: skip
+    if rows:
+        op.bulk_insert(references, rows)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_cap_references_ref", table_name="cap_references")
+    op.drop_table("cap_references")
+    op.drop_column("cap_alerts", "outcome")
