@@ -190,25 +190,32 @@ async def test_an_alert_that_cannot_be_fetched_is_tried_again(
     url = rainstorm_pair(hub)
     hub.fail("/alerts/1.xml")
     before = errors_of(url)
-    # The Update waits for its Alert (nothing recorded); both come at the next poll, in order.
-    assert await poll(url) == 0
-    assert errors_of(url) == before + 1 and await entries() == [] and await warnings(client) == []
+    # The Update is complete: its people are called now. Its Alert, fetched at the next poll,
+    # arrives after it and changes nothing.
+    assert await poll(url) == 1
+    assert errors_of(url) == before + 1 and [w["level"] for w in await warnings(client)] == ["red"]
     hub.heal("/alerts/1.xml")
-    assert await poll(url) == 2
-    assert sorted(w["status"] for w in await warnings(client)) == ["active", "superseded"]
-    assert hub.hits["/alerts/2.xml"] == 2
+    assert await poll(url) == 0
+    assert [w["status"] for w in await warnings(client)] == ["active"]
+    assert [(e.entry_id, e.outcome) for e in await entries()] == [
+        ("urn:alert:1", "recorded"),
+        ("urn:alert:2", "created"),
+    ]
+    assert hub.hits["/alerts/2.xml"] == 1
 
 
-async def test_an_update_of_an_alert_never_seen_is_refused_once_old(
+async def test_an_update_of_an_alert_never_seen_calls_the_people_it_names(
     client: AsyncClient, regions: None, hub: FeedServer
 ) -> None:
-    stale = moment() - timedelta(hours=2)
-    orphan = fixture("dabancheng_rainstorm_update.xml", sent=stale, references=reference(stale - timedelta(hours=1)))
+    sent = moment() - timedelta(hours=2)
+    orphan = fixture("dabancheng_rainstorm_update.xml", sent=sent, references=reference(sent - timedelta(hours=1)))
     hub.serve("/orphan.xml", orphan)
     url = hub.serve("/feed.atom", atom(("urn:orphan", hub.url("/orphan.xml"), None)), "application/atom+xml")
-    assert await poll(url) == 0
-    ((outcome, detail),) = [(e.outcome, e.detail or "") for e in await entries()]
-    assert outcome == "refused" and "references name no alert received here" in detail
+    assert await poll(url) == 1
+    ((outcome, detail),) = [(e.outcome, e.detail) for e in await entries()]
+    assert outcome == "created" and detail is None
+    (warning,) = await warnings(client)
+    assert warning["status"] == "active" and warning["level"] == "red"
 
 
 async def test_an_oversized_alert_is_refused_without_reading_it_all(
