@@ -1,0 +1,145 @@
+"""CAP as live feeds deliver it: out of order, after restarts, mid-event. An Update is a complete
+message and calls the people it names even when its original never came; an original that arrives
+after its Update or Cancel, or a message sent before what already changed its warning, calls
+nobody and is recorded beside the warning in force; an Update after its warning closed is news.
+
+The 蓬莱区 chain is a real China Meteorological Administration Update (real-feeds/01) with the
+derived original and Cancel made from it (38, 39; see real-feeds/PROVENANCE.md), its times moved
+to now as a feed would deliver them today."""
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from httpx import AsyncClient
+
+from app.db import session_scope, utc_now
+from app.warning import lifecycle
+from tests.cap.documents import CAP_FIXTURES, alert, cpeas, info, moment, post_cap, reference
+from tests.factories import CSV, VILLAGE, calls, create_contact, csv_body, outbox, send_all
+
+REAL = CAP_FIXTURES / "real-feeds"
+PENGLAI = "370614000000"
+CAP_TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[-+]\d\d:\d\d")
+# The chain's own clock: its Update was sent at 2026-08-01 13:31 Beijing time.
+CHAIN_SENT = datetime.fromisoformat("2026-08-01T13:31:00+08:00")
+
+
+def real(name: str, *, shift: timedelta) -> bytes:
+    """A real message with every time in it (sent, effective, expires, references) moved by `shift`."""
+
+    def moved(found: re.Match[bytes]) -> bytes:
+        moment = datetime.fromisoformat(found.group(0).decode()) + shift
+        return moment.isoformat(timespec="seconds").encode()
+
+    return CAP_TIME.sub(moved, next(REAL.glob(f"{name}_*")).read_bytes())
+
+
+def today() -> timedelta:
+    """The shift that puts the chain's Update a minute ago."""
+    return (utc_now() - timedelta(minutes=1)) - CHAIN_SENT
+
+
+async def penglai(client: AsyncClient) -> list[dict[str, Any]]:
+    """蓬莱区 with two of its streets, and a person for each street and one for the district."""
+    rows = ["code,name,level,parent_code", "370000000000,山东省,province,",
+            "370600000000,烟台市,prefecture,370000000000", f"{PENGLAI},蓬莱区,county,370600000000", f"370614001000,登州街道,township,{PENGLAI}",
+            f"370614002000,紫荆山街道,township,{PENGLAI}"]  # fmt: skip
+    imported = await client.post("/api/v1/regions/import", content=csv_body(*rows), headers=CSV)
+    assert imported.status_code == 200, imported.text
+    return [await create_contact(client, code) for code in (PENGLAI, "370614001000", "370614002000")]
+
+
+async def timeline(client: AsyncClient, warning_id: str) -> list[dict[str, Any]]:
+    return (await client.get(f"/api/v1/warnings/{warning_id}/timeline", params={"limit": 1000})).json()["items"]
+
+
+async def test_an_update_whose_original_never_came_calls_the_people_it_names(
+    client: AsyncClient, regions: None
+) -> None:
+    people = await penglai(client)
+    shift = today()
+    update = await post_cap(client, real("01", shift=shift))  # a service started mid-event: no original
+    assert update.status_code == 201, update.text
+    warning = update.json()
+    assert (warning["level"], warning["area_codes"]) == ("red", [PENGLAI])
+    assert {c["contact"]["phone"] for c in await calls(client, warning["id"])} == {p["phone"] for p in people}
+    (received,) = [e for e in await timeline(client, warning["id"]) if e["type"] == "cap.received"]
+    assert received["data"]["outcome"] == "created"
+    assert "37061441600000_20260727120039" in received["data"]["unresolved_references"][0]
+    # Its original, arriving now, is older news: recorded beside the warning, nobody called again.
+    original = await post_cap(client, real("38", shift=shift))
+    assert original.status_code == 200 and original.json()["id"] == warning["id"]
+    assert len(await calls(client, warning["id"])) == len(people)
+    assert len((await client.get("/api/v1/warnings")).json()["items"]) == 1
+    # The Cancel that follows lifts it and tells everyone called.
+    await send_all()
+    cancel = await post_cap(client, real("39", shift=shift))
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
+    await send_all()
+    lifted = {m["to"] for m in await outbox(client, warning["id"]) if m["kind"] == "lifting"}
+    assert lifted == {p["phone"] for p in people}
+
+
+async def test_a_cancel_of_an_alert_never_received_is_recorded_and_its_alert_calls_nobody(
+    client: AsyncClient, regions: None
+) -> None:
+    await penglai(client)
+    shift = today()
+    cancel = await post_cap(client, real("39", shift=shift))  # names the Update 01, never received
+    assert cancel.status_code == 200 and cancel.json() == {
+        "outcome": "recorded", "sender": "Penglai_District_Meteorological_Observatory",
+        "identifier": "37061441600000_20260802100000", "msg_type": "Cancel", "warning": None,
+    }  # fmt: skip
+    late = await post_cap(client, real("01", shift=shift))  # the Update it cancelled, arriving after it
+    assert late.status_code == 200 and late.json()["warning"] is None
+    assert (await client.get("/api/v1/warnings")).json()["items"] == []
+    events = (await client.get("/api/v1/audit/events", params={"type": "cap.received"})).json()["items"]
+    assert [e["data"]["outcome"] for e in events] == ["recorded", "recorded"]
+
+
+async def test_an_update_after_its_warning_ended_is_news(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    first = moment()
+    original = (await post_cap(client, alert(info(areas=(cpeas(VILLAGE),)), sent=first))).json()
+    async with session_scope() as session:  # it expires
+        await lifecycle.expire_due(session, now=utc_now() + timedelta(hours=7))
+    assert (await client.get(f"/api/v1/warnings/{original['id']}")).json()["status"] == "expired"
+    later = alert(info(areas=(cpeas(VILLAGE),)), msg_type="Update", references=reference(first))
+    response = await post_cap(client, later)
+    assert response.status_code == 201, response.text
+    news = response.json()
+    assert news["id"] != original["id"] and news["status"] == "active" and len(await calls(client, news["id"])) == 1
+    (received,) = [e for e in await timeline(client, news["id"]) if e["type"] == "cap.received"]
+    assert received["data"]["follows"] == original["id"]
+
+
+async def test_an_update_sent_before_the_cancel_already_applied_calls_nobody(
+    client: AsyncClient, regions: None
+) -> None:
+    await create_contact(client)
+    first = moment()
+    before_cancel, cancel_sent = moment(), moment()
+    original = (await post_cap(client, alert(info(areas=(cpeas(VILLAGE),)), sent=first))).json()
+    cancel = await post_cap(client, alert(msg_type="Cancel", sent=cancel_sent, references=reference(first)))
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
+    late = alert(info(areas=(cpeas(VILLAGE),)), msg_type="Update", sent=before_cancel, references=reference(first))
+    response = await post_cap(client, late)
+    assert response.status_code == 200 and response.json()["id"] == original["id"]
+    assert len((await client.get("/api/v1/warnings")).json()["items"]) == 1
+    assert len(await calls(client, original["id"])) == 1
+
+
+async def test_an_older_update_arriving_after_a_newer_one_changes_nothing(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    first, older, newer = moment(), moment(), moment()
+    await post_cap(client, alert(info(areas=(cpeas(VILLAGE),)), sent=first))
+    red = info(areas=(cpeas(VILLAGE),), parameters=(("预警级别", "红色"),))
+    applied = await post_cap(client, alert(red, msg_type="Update", sent=newer, references=reference(first)))
+    assert applied.status_code == 201 and applied.json()["level"] == "red"
+    blue = info(areas=(cpeas(VILLAGE),), parameters=(("预警级别", "蓝色"),))
+    stale = await post_cap(client, alert(blue, msg_type="Update", sent=older, references=reference(first)))
+    assert stale.status_code == 200 and stale.json()["id"] == applied.json()["id"]
+    assert stale.json()["level"] == "red" and stale.json()["status"] == "active"
+    events = await timeline(client, applied.json()["id"])
+    assert [e["data"]["outcome"] for e in events if e["type"] == "cap.received"] == ["updated", "recorded"]
