@@ -43,8 +43,8 @@ def today() -> timedelta:
 async def penglai(client: AsyncClient) -> list[dict[str, Any]]:
     """蓬莱区 with two of its streets, and a person for each street and one for the district."""
     rows = ["code,name,level,parent_code", "370000000000,山东省,province,",
-            "370600000000,烟台市,prefecture,370000000000", f"{PENGLAI},蓬莱区,county,370600000000", f"370614001000,登州街道,township,{PENGLAI}",
-            f"370614002000,紫荆山街道,township,{PENGLAI}"]  # fmt: skip
+            "370600000000,烟台市,prefecture,370000000000", f"{PENGLAI},蓬莱区,county,370600000000",
+            f"370614001000,登州街道,township,{PENGLAI}", f"370614002000,紫荆山街道,township,{PENGLAI}"]  # fmt: skip
     imported = await client.post("/api/v1/regions/import", content=csv_body(*rows), headers=CSV)
     assert imported.status_code == 200, imported.text
     return [await create_contact(client, code) for code in (PENGLAI, "370614001000", "370614002000")]
