@@ -14,9 +14,13 @@ from app.cap.identity import Sender
 from app.cap.mapping import GEOCODE_SCHEME, LEVEL_COLOUR, LEVEL_SEVERITY
 from app.cap.parse import CAP_NS, schema
 from app.region.models import Region
+from app.warning import service as warning_service
 from app.warning.models import OPEN_STATUSES, Warning
 
 LEVEL_PARAMETER = "预警级别"
+# The bureau's own message a warning was issued from, as sender,identifier,sent (in an Alert,
+# `references` would say it updates that message, so it goes in a parameter of its own).
+SOURCE_PARAMETER = "source_alert"
 STATUS = {"actual": "Actual", "exercise": "Exercise", "test": "Test"}
 CLOSE_NOTE = {"lifted": "解除", "withdrawn": "撤回"}
 # CAP categories by words in the hazard; anything else is Other.
@@ -107,6 +111,9 @@ async def alert_document(session: AsyncSession, sender: Sender, warning: Warning
     info += [_cap.description(warning.description)] if warning.description else []
     info += [_cap.instruction(warning.instruction)] if warning.instruction else []
     info.append(_cap.parameter(_cap.valueName(LEVEL_PARAMETER), _cap.value(LEVEL_COLOUR[warning.level])))
+    if (source := await warning_service.cap_source(session, warning)) is not None:
+        said = f"{source.sender},{source.identifier},{identity.cap_time(source.sent)}"
+        info.append(_cap.parameter(_cap.valueName(SOURCE_PARAMETER), _cap.value(said)))
     info += await _areas(session, warning)
     alert = _cap.alert(
         _cap.identifier(message.identifier),

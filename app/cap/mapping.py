@@ -198,7 +198,8 @@ def warning_of(message: Message) -> Mapped:
         "description": _clip(first.description, LIMITS["description"]),
         "instruction": _clip(first.instruction, LIMITS["instruction"]),
         "area_codes": list(codes),
-        "onset": _utc(next((info.onset for info in infos if info.onset), None)),
+        # When the hazard begins; a message that says only when it takes effect, from then.
+        "onset": _utc(next((info.onset or info.effective for info in infos if info.onset or info.effective), None)),
         "expires": _utc(next((info.expires for info in infos if info.expires), None)),
         "mode": mode,
     }

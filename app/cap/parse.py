@@ -74,6 +74,7 @@ class Info:
     headline: str | None
     description: str | None
     instruction: str | None
+    effective: datetime | None
     onset: datetime | None
     expires: datetime | None
     parameters: list[tuple[str, str]]
@@ -375,6 +376,7 @@ def _info(index: int, info: Any) -> Info:
         headline=_text(info, "headline"),
         description=_text(info, "description"),
         instruction=_text(info, "instruction"),
+        effective=_time(_text(info, "effective")),
         onset=_time(_text(info, "onset")),
         expires=_time(_text(info, "expires")),
         parameters=_pairs(info, "parameter"),

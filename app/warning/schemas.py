@@ -45,6 +45,15 @@ class CallCounts(BaseModel):
     by_status: dict[str, int]
 
 
+class CapSource(BaseModel):
+    """The CAP message a warning was issued from (an Alert, or an Update it became): what the
+    bureau sent, so the warning can be matched to it."""
+
+    sender: str
+    identifier: str
+    sent: datetime
+
+
 class WarningOut(BaseModel):
     id: str
     status: str
@@ -70,6 +79,7 @@ class WarningOut(BaseModel):
     targeted_regions: int
     reached_regions: int
     uncovered_area_codes: list[str]
+    cap_source: CapSource | None = None
 
 
 class PreviewRegion(BaseModel):

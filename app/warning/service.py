@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.cap.models import CapAlert
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.policy import service as policy_service
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning import expansion, fanout, tally
 from app.warning.models import IdempotencyKey, Warning, WarningRegion
-from app.warning.schemas import CallCounts, PreviewOut, PreviewRegion, WarningIn, WarningOut
+from app.warning.schemas import CallCounts, CapSource, PreviewOut, PreviewRegion, WarningIn, WarningOut
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
@@ -188,8 +189,21 @@ async def _counts(session: AsyncSession, warning_id: str) -> dict[str, CallCount
     return {kind: CallCounts(total=sum(statuses.values()), by_status=statuses) for kind, statuses in by_kind.items()}
 
 
+async def cap_source(session: AsyncSession, warning: Warning) -> CapSource | None:
+    """The CAP message the warning was issued from, if it came as one (an Alert, or an Update that
+    became it), as the bureau sent it."""
+    query = (
+        select(CapAlert.sender, CapAlert.identifier, CapAlert.sent)
+        .where(CapAlert.warning_id == warning.id, CapAlert.outcome.in_(("created", "updated")))
+        .order_by(CapAlert.sent)
+        .limit(1)
+    )
+    found = (await session.execute(query)).first()
+    return CapSource(sender=found.sender, identifier=found.identifier, sent=found.sent) if found else None
+
+
 async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
-    """The warning with its call counts and regions reached."""
+    """The warning with its call counts and regions reached, and the CAP message it came from."""
     counts = await _counts(session, warning.id)
     reached = sum(group.regions for group in await tally.regions(session, warning.id) if group.state == "reached")
     return WarningOut(
@@ -217,6 +231,7 @@ async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
         targeted_regions=warning.targeted_regions,
         reached_regions=reached,
         uncovered_area_codes=warning.uncovered_area_codes,
+        cap_source=await cap_source(session, warning),
     )
 
 

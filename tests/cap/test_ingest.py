@@ -9,10 +9,23 @@ import pytest
 from httpx import AsyncClient
 
 from app.cap import parse
-from app.cap.identity import cap_time
+from app.cap.identity import BEIJING, cap_time
 from app.db import utc_now
-from tests.cap.documents import CAP_FIXTURES, alert, area, cpeas, fixture, info, moment, post_cap, reference
+from tests.cap.documents import (
+    CAP_FIXTURES,
+    SENDER,
+    alert,
+    area,
+    cpeas,
+    fixture,
+    info,
+    moment,
+    post_cap,
+    reference,
+)
+from tests.conftest import ADMIN_TOKEN
 from tests.factories import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, bearer, calls, create_key, roster
+from tests.web.pages import sign_in
 
 
 async def warnings(client: AsyncClient) -> list[dict]:
@@ -311,3 +324,22 @@ def test_real_alerts_with_elements_out_of_order_are_read(name: str, msg_type: st
     message = parse.read_alert((CAP_FIXTURES / "real-feeds" / name).read_bytes(), max_bytes=10**7)
     assert message.msg_type == msg_type and message.deviations
     assert all(deviation.startswith("line ") for deviation in message.deviations)
+
+
+async def test_the_source_alert_is_kept_shown_and_exported(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    sent = moment()
+    effective = f"<certainty>Likely</certainty><effective>{cap_time(sent)}</effective>".encode()
+    body = alert(info(onset=None), sent=sent).replace(b"<certainty>Likely</certainty>", effective)
+    warning = (await post_cap(client, body)).json()
+    assert warning["onset"] is not None  # effective, where the message says no onset
+    assert warning["cap_source"]["sender"] == SENDER and warning["cap_source"]["identifier"].endswith(
+        f"{sent.astimezone(BEIJING):%Y%m%d%H%M%S}"
+    )
+    exported = (await client.get(f"/api/v1/warnings/{warning['id']}/cap")).text
+    assert "<valueName>source_alert</valueName>" in exported and warning["cap_source"]["identifier"] in exported
+    assert "<references>" not in exported  # an Alert of ours: it updates nothing
+    await sign_in(anonymous, ADMIN_TOKEN)
+    board = (await anonymous.get(f"/console/warnings/{warning['id']}")).text
+    assert f"来源：{SENDER}" in board and warning["cap_source"]["identifier"] in board
