@@ -58,6 +58,26 @@ class Mapped:
     level_from: str  # parameter, headline or severity
 
 
+class Problems:
+    """Every problem found in a message, reported together in one 422."""
+
+    def __init__(self) -> None:
+        self.details: list[str] = []
+        self.errors: list[dict[str, Any]] = []
+
+    def add(self, problem: Unprocessable) -> None:
+        self.details.append(problem.detail.rstrip("."))
+        self.errors.extend(problem.errors or [])
+
+    def raise_if_any(self) -> None:
+        if len(self.details) == 1:
+            raise Unprocessable(self.details[0] + ".", errors=self.errors)
+        if self.details:
+            raise Unprocessable(
+                f"The alert has {len(self.details)} problems: " + "; ".join(self.details) + ".", errors=self.errors
+            )
+
+
 def mode_of(message: Message) -> str:
     """The warning mode for the alert's status; System and Draft messages are not warnings."""
     mode = MODES.get(message.status)
@@ -127,8 +147,9 @@ def _clip(value: str | None, limit: int) -> str | None:
     return value[: limit - 1] + "…"
 
 
-def area_codes(infos: list[Info]) -> dict[str, list[str | int]]:
-    """Region codes of the areas (12 digits) with the location of each; 422 naming every area that has none."""
+def area_codes(infos: list[Info], problems: Problems | None = None) -> dict[str, list[str | int]]:
+    """Region codes of the areas (12 digits) with the location of each; 422 naming every area that
+    has none (given `problems`, added there, and the codes found returned all the same)."""
     codes: dict[str, list[str | int]] = {}
     errors: list[dict[str, Any]] = []
     for info in infos:
@@ -149,11 +170,14 @@ def area_codes(infos: list[Info]) -> dict[str, list[str | int]]:
                 errors.append({"loc": loc, "msg": f"{area.desc}: {why}"})
     if errors:
         named = "; ".join(str(error["msg"]) for error in errors[:10])
-        raise Unprocessable(
+        unplaced = Unprocessable(
             f"These areas could not be mapped to regions: {named}. Areas are placed by geocode "
             f"'{GEOCODE_SCHEME}' (6- or 12-digit region codes).",
             errors=errors,
         )
+        if problems is None:
+            raise unplaced
+        problems.add(unplaced)
     return codes
 
 
@@ -167,37 +191,49 @@ def _why_unplaced(geocodes: list[tuple[str, str]], polygons: int, circles: int) 
     return f"no {GEOCODE_SCHEME}"
 
 
-def warning_of(message: Message) -> Mapped:
-    """The warning an Alert or Update describes; 422 naming what cannot be mapped."""
-    mode = mode_of(message)
+def warning_of(message: Message, problems: Problems | None = None) -> Mapped:
+    """The warning an Alert or Update describes; 422 naming everything that cannot be mapped, at
+    once. Given `problems`, what is found is added there instead, for the caller to report with
+    its own (and the returned warning holds whatever could be read)."""
+    found = problems if problems is not None else Problems()
+    mode = "actual"
+    try:
+        mode = mode_of(message)
+    except Unprocessable as exc:
+        found.add(exc)
     infos = chosen_infos(message)
     first = infos[0]
-    codes = area_codes(infos)
+    codes = area_codes(infos, found)
     described = []
     for info in infos:
         stated = level_of(info)
         if stated is None:
-            raise Unprocessable(
-                "The alert states no level: no Chinese level in a parameter or the headline, and severity "
-                f"{info.severity}. Add a parameter such as 预警级别=橙色, or a severity other than Unknown.",
-                errors=[{"loc": ["body", "alert", "info", info.index, "severity"], "msg": "no level stated"}],
+            found.add(
+                Unprocessable(
+                    "The alert states no level: no Chinese level in a parameter or the headline, and severity "
+                    f"{info.severity}. Add a parameter such as 预警级别=橙色, or a severity other than Unknown",
+                    errors=[{"loc": ["body", "alert", "info", info.index, "severity"], "msg": "no level stated"}],
+                )
             )
+            continue
         described.append((_one_line(info.event), stated))
     if len({(event, level) for event, (level, _) in described}) > 1:
-        raise Unprocessable(
-            f"The alert's {first.language} info blocks describe different warnings "
-            f"({', '.join(sorted({f'{event} {level}' for event, (level, _) in described}))}); send one alert each.",
-            errors=[{"loc": ["body", "alert", "info"], "msg": "info blocks in one language disagree"}],
+        found.add(
+            Unprocessable(
+                f"The alert's {first.language} info blocks describe different warnings "
+                f"({', '.join(sorted({f'{event} {level}' for event, (level, _) in described}))}); send one alert each",
+                errors=[{"loc": ["body", "alert", "info"], "msg": "info blocks in one language disagree"}],
+            )
         )
-    hazard, (level, level_from) = described[0]
+    hazard, (level, level_from) = described[0] if described else (_one_line(first.event), ("blue", "none"))
     title = _one_line(first.headline or "") or f"{hazard}{LEVEL_COLOUR[level]}预警"
-    fields = {
+    fields: dict[str, Any] = {
         "hazard": _clip(hazard, LIMITS["hazard"]),
         "level": level,
         "title": _clip(title, LIMITS["title"]),
         "description": _clip(first.description, LIMITS["description"]),
         "instruction": _clip(first.instruction, LIMITS["instruction"]),
-        "area_codes": list(codes),
+        "area_codes": list(codes) or ["000000000000"],
         # When the hazard begins; a message that says only when it takes effect, from then.
         "onset": _utc(next((info.onset or info.effective for info in infos if info.onset or info.effective), None)),
         "expires": _utc(next((info.expires for info in infos if info.expires), None)),
@@ -206,7 +242,10 @@ def warning_of(message: Message) -> Mapped:
     try:
         data = WarningIn(**fields)
     except ValidationError as exc:
-        raise invalid_body(exc, "The warning this alert describes") from None
+        found.add(invalid_body(exc, "The warning this alert describes"))
+        data = WarningIn.model_construct(**fields)  # reported above: never issued
+    if problems is None:
+        found.raise_if_any()
     return Mapped(data=data, code_locs=codes, level_from=level_from)
 
 

@@ -281,23 +281,27 @@ def _in_schema_order(root: Any) -> tuple[Any, list[str]]:
 
 
 def _check_times(root: Any) -> None:
-    """CAP times carry an explicit offset; a bare or 'Z' time gets its own sentence, before the schema's."""
+    """CAP times carry an explicit offset; a bare or 'Z' time gets its own sentence, before the
+    schema's, every such time at once."""
+    details, errors = [], []
     for name in TIME_FIELDS:
         for element in root.iter(_q(name)):
             value = (element.text or "").strip()
+            loc = ["body", *_path(element)]
             if value and CAP_TIME.match(value):
                 try:
                     check_moment(datetime.fromisoformat(value))
                 except ValueError as exc:
-                    loc = ["body", *_path(element)]
-                    raise Unprocessable(f"<{name}> {value!r}: {exc}.", errors=[{"loc": loc, "msg": str(exc)}]) from None
+                    details.append(f"<{name}> {value!r}: {exc}")
+                    errors.append({"loc": loc, "msg": str(exc)})
             elif value:
-                loc = ["body", *_path(element)]
-                raise Unprocessable(
+                details.append(
                     f"<{name}> {value!r} is not a CAP time: write seconds and an explicit offset, "
-                    "such as 2026-08-26T16:09:13+08:00 (no 'Z', no fractions).",
-                    errors=[{"loc": loc, "msg": "a CAP time needs seconds and an offset such as +08:00"}],
+                    "such as 2026-08-26T16:09:13+08:00 (no 'Z', no fractions)"
                 )
+                errors.append({"loc": loc, "msg": "a CAP time needs seconds and an offset such as +08:00"})
+    if errors:
+        raise Unprocessable("; ".join(details) + ".", errors=errors)
 
 
 def _path(element: Any) -> list[str | int]:
@@ -331,12 +335,13 @@ def _pairs(parent: Any, name: str) -> list[tuple[str, str]]:
 
 def _message(root: Any, *, document: Any = None) -> Message:
     identifier, sender = _text(root, "identifier") or "", _text(root, "sender") or ""
-    for name, value in (("identifier", identifier), ("sender", sender)):
-        if not value or len(value) > MAX_KEY_CHARS:
-            raise Unprocessable(
-                f"<{name}> must be 1 to {MAX_KEY_CHARS} characters.",
-                errors=[_loc(f"1 to {MAX_KEY_CHARS} characters", "alert", name)],
-            )
+    bad = [name for name, value in (("identifier", identifier), ("sender", sender))
+           if not value or len(value) > MAX_KEY_CHARS]  # fmt: skip
+    if bad:
+        raise Unprocessable(
+            f"{' and '.join(f'<{name}>' for name in bad)} must be 1 to {MAX_KEY_CHARS} characters.",
+            errors=[_loc(f"1 to {MAX_KEY_CHARS} characters", "alert", name) for name in bad],
+        )
     sent = _time(_text(root, "sent"))
     assert sent is not None  # the schema requires it (and _check_times its offset)
     return Message(

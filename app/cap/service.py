@@ -60,8 +60,8 @@ async def _claim(session: AsyncSession, message: Message, *, actor: str, now: da
     return await session.get(CapAlert, (message.sender, message.identifier))
 
 
-async def _check_regions(session: AsyncSession, mapped: mapping.Mapped) -> None:
-    """422 naming each geocode that is no region here (or an abolished one), where the alert has it."""
+async def _check_regions(session: AsyncSession, mapped: mapping.Mapped, problems: mapping.Problems) -> None:
+    """Each geocode that is no region here (or an abolished one), where the alert has it."""
     codes = list(mapped.code_locs)
     found = {r.code: r for r in await session.scalars(select(Region).where(Region.code.in_(codes)))}
     errors = [
@@ -71,7 +71,7 @@ async def _check_regions(session: AsyncSession, mapped: mapping.Mapped) -> None:
     ]
     if errors:
         named = "; ".join(str(error["msg"]) for error in errors)
-        raise Unprocessable(f"The alert's areas name regions that cannot be warned: {named}.", errors=errors)
+        problems.add(Unprocessable(f"The alert's areas name regions that cannot be warned: {named}", errors=errors))
 
 
 def _ensure_own_alert(principal: Principal, warning: Warning) -> None:
@@ -290,7 +290,7 @@ async def _decide(
         )
         return Decision(cancelled, "cancelled")
     if target.status in OPEN_STATUSES:
-        mapped = await _mapped(session, message)
+        mapped = await _mapped(session, message, now=now)
         updated = await lifecycle.update_warning(
             session, target, mapped.data, principal=principal, now=now, fanout_above=fanout_above
         )
@@ -304,16 +304,31 @@ async def _decide(
     return Decision(issued, "created", {"follows": target.id})
 
 
-async def _mapped(session: AsyncSession, message: Message) -> mapping.Mapped:
-    mapped = mapping.warning_of(message)
-    await _check_regions(session, mapped)
+async def _mapped(session: AsyncSession, message: Message, *, now: datetime) -> mapping.Mapped:
+    """The warning the message describes; a 422 naming every problem at once (its mapping, its
+    regions, an expiry already past)."""
+    problems = mapping.Problems()
+    mapped = mapping.warning_of(message, problems)
+    await _check_regions(session, mapped, problems)
+    expires = mapped.data.expires
+    if expires is not None and expires <= now:
+        where = next(
+            (["body", "alert", "info", info.index, "expires"] for info in message.infos if info.expires), ["body"]
+        )
+        problems.add(
+            Unprocessable(
+                f"The alert expired at {expires.isoformat()}, before it was received: nobody is called about it",
+                errors=[{"loc": where, "msg": "expires is already past"}],
+            )
+        )
+    problems.raise_if_any()
     return mapped
 
 
 async def _issue(
     session: AsyncSession, message: Message, *, principal: Principal, now: datetime, fanout_above: int
 ) -> Warning:
-    mapped = await _mapped(session, message)
+    mapped = await _mapped(session, message, now=now)
     warning, _ = await warning_service.issue_warning(
         session, mapped.data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
     )

@@ -15,7 +15,7 @@ from httpx import AsyncClient
 
 from app.db import session_scope, utc_now
 from app.warning import lifecycle
-from tests.cap.documents import CAP_FIXTURES, alert, cpeas, info, moment, post_cap, reference
+from tests.cap.documents import CAP_FIXTURES, alert, area, cpeas, info, moment, post_cap, reference
 from tests.factories import CSV, VILLAGE, calls, create_contact, csv_body, outbox, send_all
 
 REAL = CAP_FIXTURES / "real-feeds"
@@ -143,3 +143,19 @@ async def test_an_older_update_arriving_after_a_newer_one_changes_nothing(client
     assert stale.json()["level"] == "red" and stale.json()["status"] == "active"
     events = await timeline(client, applied.json()["id"])
     assert [e["data"]["outcome"] for e in events if e["type"] == "cap.received"] == ["updated", "recorded"]
+
+
+async def test_every_problem_of_a_message_is_named_at_once(client: AsyncClient, regions: None) -> None:
+    # Derived: an Update of an alert never received (no longer a refusal), expired before it came,
+    # one area placed by another scheme and one by a region code unknown here.
+    past = utc_now() - timedelta(hours=3)
+    areas = (cpeas(VILLAGE), cpeas("659999000000"), area("某区", ("SAME", "006113")))
+    body = alert(info(areas=areas, expires=past), msg_type="Update", references=reference(moment(), sender="elsewhere"))
+    problem = (await post_cap(client, body)).json()
+    assert problem["status"] == 422 and "3 problems" in problem["detail"], problem
+    said = " ".join(error["msg"] for error in problem["errors"])
+    assert "expires is already past" in said and "region 659999000000 is unknown" in said and "SAME" in said
+    assert (await client.get("/api/v1/warnings")).json()["items"] == []
+    bad_times = alert().replace(b"<sent>", b"<sent>x").replace(b"</expires>", b"Z</expires>")
+    both = (await post_cap(client, bad_times)).json()
+    assert [error["loc"][-1] for error in both["errors"]] == ["sent", "expires"]
