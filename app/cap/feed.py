@@ -175,18 +175,18 @@ async def _take(
         async with session_scope() as session:
             if not await _claim(session, feed_url, entry, outcome="taking", detail=None, now=now):
                 return False  # another process took it
-            warning, outcome = await cap_service.receive_alert(
+            warnings, outcome = await cap_service.receive_alert(
                 session, message, sender=sender, principal=feed_principal(feed_url), now=now, fanout_above=fanout_above
             )
             await session.execute(
                 update(CapFeedEntry)
                 .where(CapFeedEntry.key == entry.key(feed_url))
-                .values(outcome=outcome, warning_id=warning.id if warning is not None else None)
+                .values(outcome=outcome, warning_id=warnings[0].id if warnings else None)
             )
     except AppError as exc:
         await _refuse(feed_url, entry, exc.detail, now=now)
         return False
-    shown = f"warning {warning.id}" if warning is not None else "no warning"
+    shown = f"warnings {', '.join(w.id for w in warnings)}" if warnings else "no warning"
     log.info("CAP feed %s: entry %s %s, %s", feed_label(feed_url), entry.entry_id, outcome, shown)
     FEED_ENTRIES.labels(outcome).inc()
     return outcome in ("created", "updated", "cancelled")

@@ -1,8 +1,8 @@
 """What a CAP alert means as a Jiaoying warning: which info block, level, hazard, areas and mode.
 
 - Info: among several (one per language) the zh-CN block, else another Chinese one, else the first;
-  blocks in the chosen language are read together (their areas joined) when they agree on event
-  and level.
+  blocks in the chosen language are read together, one warning per level they state (their areas
+  joined within a level).
 - Level: a Chinese level in a `parameter` (红/橙/黄/蓝色, Ⅰ-Ⅳ级), else in the headline (…橙色预警,
   …Ⅱ级预警, [Ⅲ级/较重], "blue warning", "[Level IV/General]"; a headline that changes the level
   gives the one it was raised, lowered or set to: 橙色预警信号升级为红色预警信号 is red), else from
@@ -191,10 +191,12 @@ def _why_unplaced(geocodes: list[tuple[str, str]], polygons: int, circles: int) 
     return f"no {GEOCODE_SCHEME}"
 
 
-def warning_of(message: Message, problems: Problems | None = None) -> Mapped:
-    """The warning an Alert or Update describes; 422 naming everything that cannot be mapped, at
-    once. Given `problems`, what is found is added there instead, for the caller to report with
-    its own (and the returned warning holds whatever could be read)."""
+def warnings_of(message: Message, problems: Problems | None = None) -> list[Mapped]:
+    """The warnings an Alert or Update describes: one per level its info blocks state (a bureau
+    raising part of its area, or warning different areas at different levels, in one message; and
+    one per hazard), each with the areas of its blocks, in the order they first appear. A 422 names everything
+    that cannot be mapped, at once; given `problems`, what is found is added there instead, for the
+    caller to report with its own (and the warnings hold whatever could be read)."""
     found = problems if problems is not None else Problems()
     mode = "actual"
     try:
@@ -202,9 +204,7 @@ def warning_of(message: Message, problems: Problems | None = None) -> Mapped:
     except Unprocessable as exc:
         found.add(exc)
     infos = chosen_infos(message)
-    first = infos[0]
-    codes = area_codes(infos, found)
-    described = []
+    by_level: dict[tuple[str, str], list[tuple[Info, str]]] = {}
     for info in infos:
         stated = level_of(info)
         if stated is None:
@@ -216,16 +216,28 @@ def warning_of(message: Message, problems: Problems | None = None) -> Mapped:
                 )
             )
             continue
-        described.append((_one_line(info.event), stated))
-    if len({(event, level) for event, (level, _) in described}) > 1:
-        found.add(
-            Unprocessable(
-                f"The alert's {first.language} info blocks describe different warnings "
-                f"({', '.join(sorted({f'{event} {level}' for event, (level, _) in described}))}); send one alert each",
-                errors=[{"loc": ["body", "alert", "info"], "msg": "info blocks in one language disagree"}],
-            )
-        )
-    hazard, (level, level_from) = described[0] if described else (_one_line(first.event), ("blue", "none"))
+        by_level.setdefault((_one_line(info.event), stated[0]), []).append((info, stated[1]))
+    if not by_level:  # nothing states a level: the areas are still checked, for the one 422
+        area_codes(infos, found)
+        by_level = {("", "blue"): [(infos[0], "none")]}
+    mapped = [_one_warning([info for info, _ in blocks], level, blocks[0][1], mode, found)
+              for (_, level), blocks in by_level.items()]  # fmt: skip
+    if problems is None:
+        found.raise_if_any()
+    return mapped
+
+
+def warning_of(message: Message) -> Mapped:
+    """The warning of a message stating one level (its first, where it states several); 422 naming
+    everything that cannot be mapped."""
+    return warnings_of(message)[0]
+
+
+def _one_warning(infos: list[Info], level: str, level_from: str, mode: str, found: Problems) -> Mapped:
+    """The warning the info blocks of one level describe, with all their areas."""
+    first = infos[0]
+    codes = area_codes(infos, found)
+    hazard = _one_line(first.event)
     title = _one_line(first.headline or "") or f"{hazard}{LEVEL_COLOUR[level]}预警"
     fields: dict[str, Any] = {
         "hazard": _clip(hazard, LIMITS["hazard"]),
@@ -244,8 +256,6 @@ def warning_of(message: Message, problems: Problems | None = None) -> Mapped:
     except ValidationError as exc:
         found.add(invalid_body(exc, "The warning this alert describes"))
         data = WarningIn.model_construct(**fields)  # reported above: never issued
-    if problems is None:
-        found.raise_if_any()
     return Mapped(data=data, code_locs=codes, level_from=level_from)
 
 

@@ -30,6 +30,17 @@ class CapAlert(Base):
     document: Mapped[str] = mapped_column(Text)
 
 
+class CapAlertWarning(Base):
+    """Every warning a CAP message made or changed: one per level when its blocks state several
+    (CapAlert.warning_id is the first of them)."""
+
+    __tablename__ = "cap_alert_warnings"
+
+    sender: Mapped[str] = mapped_column(String(255), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id"), primary_key=True, index=True)
+
+
 class CapReference(Base):
     """An earlier message a CAP message names in `references`: so an original that arrives after
     its Update or Cancel is known as overtaken."""

@@ -65,21 +65,25 @@ async def receive_cap(
     """Take a CAP 1.2 alert: Alert issues a warning, Update supersedes one, Cancel cancels one."""
     body = await _xml_body(request, settings.cap_max_bytes)
     message = parse.read_alert(body, max_bytes=settings.cap_max_bytes)
-    warning, outcome = await cap_service.receive_alert(
+    warnings, outcome = await cap_service.receive_alert(
         session, message, sender=sender_of(settings), principal=principal, now=utc_now(),
         fanout_above=settings.async_fanout_above,
     )  # fmt: skip
-    if warning is None:  # recorded, with no warning to go with it (a Cancel of an alert never received)
+    if not warnings:  # recorded, with no warning to go with it (a Cancel of an alert never received)
         return JSONResponse(
             {"outcome": outcome, "sender": message.sender, "identifier": message.identifier,
              "msg_type": message.msg_type, "warning": None},
         )  # fmt: skip
+    warning = warnings[0]
     if outcome in ("cancelled", "duplicate", "recorded"):
         response.status_code = status.HTTP_200_OK
-    elif warning.status == "expanding":
+    elif any(each.status == "expanding" for each in warnings):
         response.status_code = status.HTTP_202_ACCEPTED
-    background.add_task(wake_heartbeat, request, warning.status)  # after the commit: the heartbeat sees it
-    return await warning_service.warning_out(session, warning)
+    for each in warnings:  # after the commit: the heartbeat sees them
+        background.add_task(wake_heartbeat, request, each.status)
+    out = await warning_service.warning_out(session, warning)
+    out.warnings = [each.id for each in warnings]
+    return out
 
 
 @router.get(

@@ -16,7 +16,7 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.cap import identity, mapping
 from app.cap.identity import Sender
-from app.cap.models import CapAlert, CapReference
+from app.cap.models import CapAlert, CapAlertWarning, CapReference
 from app.cap.parse import Message
 from app.db import dialect_insert
 from app.errors import Conflict, Forbidden, Unprocessable
@@ -30,12 +30,15 @@ Outcome = Literal["created", "updated", "cancelled", "recorded", "duplicate"]
 APPLIED = ("created", "updated", "cancelled")
 
 
-async def find_warning(session: AsyncSession, sender: Sender, sender_name: str, identifier: str) -> Warning | None:
-    """The warning a CAP message (ours, or one received) made or changed, if any."""
-    row = await session.get(CapAlert, (sender_name, identifier))
-    if row is not None and row.warning_id is not None:
-        return await session.get(Warning, row.warning_id)
-    return await identity.own_warning(session, sender, sender_name, identifier)
+async def find_warnings(session: AsyncSession, sender: Sender, sender_name: str, identifier: str) -> list[Warning]:
+    """The warnings a CAP message (ours, or one received) made or changed: one per level it stated."""
+    linked = select(Warning).join(CapAlertWarning, CapAlertWarning.warning_id == Warning.id)
+    query = linked.where(CapAlertWarning.sender == sender_name, CapAlertWarning.identifier == identifier)
+    found = list(await session.scalars(query.order_by(Warning.created_at, Warning.id)))
+    if found:
+        return found
+    own = await identity.own_warning(session, sender, sender_name, identifier)
+    return [own] if own is not None else []
 
 
 async def _claim(session: AsyncSession, message: Message, *, actor: str, now: datetime) -> CapAlert | None:
@@ -99,33 +102,32 @@ async def referenced_warnings(session: AsyncSession, sender: Sender, message: Me
     of an update); empty when none of the messages it names was received here."""
     current: dict[str, Warning] = {}
     for reference in message.references:
-        warning = await find_warning(session, sender, reference.sender, reference.identifier)
-        while warning is not None and warning.superseded_by is not None:
-            warning = await session.get(Warning, warning.superseded_by)
-        if warning is not None:
-            current[warning.id] = warning
-    return sorted(current.values(), key=lambda warning: warning.created_at)
+        for warning in await find_warnings(session, sender, reference.sender, reference.identifier):
+            in_force: Warning | None = warning
+            while in_force is not None and in_force.superseded_by is not None:
+                in_force = await session.get(Warning, in_force.superseded_by)
+            if in_force is not None:
+                current[in_force.id] = in_force
+    return sorted(current.values(), key=lambda warning: (warning.created_at, warning.id))
 
 
-def _one_target(message: Message, targets: list[Warning]) -> Warning:
-    """The warning a message changes: the open one its references lead to, else the newest."""
-    open_ = [warning for warning in targets if warning.status in OPEN_STATUSES]
-    if len(open_) > 1:
-        raise Unprocessable(
-            f"The {message.msg_type}'s references lead to several open warnings ({', '.join(w.id for w in open_)}); "
-            "send one message per warning.",
-            errors=[{"loc": ["body", "alert", "references"], "msg": "several open warnings"}],
+def _said_by(warning_id: Any, outcomes: tuple[str, ...]) -> Any:
+    """The latest `sent` of the messages with these outcomes that made or changed the warning."""
+    return (
+        select(func.max(CapAlert.sent))
+        .join(
+            CapAlertWarning,
+            (CapAlertWarning.sender == CapAlert.sender) & (CapAlertWarning.identifier == CapAlert.identifier),
         )
-    return open_[0] if open_ else targets[-1]
-
-
-async def _last_said(session: AsyncSession, warning: Warning) -> datetime:
-    """When the latest message that made or changed the warning was sent (its issue time when no
-    CAP message did)."""
-    sent = await session.scalar(
-        select(func.max(CapAlert.sent)).where(CapAlert.warning_id == warning.id, CapAlert.outcome.in_(APPLIED))
+        .where(CapAlertWarning.warning_id == warning_id, CapAlert.outcome.in_(outcomes))
     )
-    return sent or warning.created_at
+
+
+async def _last_said(session: AsyncSession, warnings: list[Warning]) -> datetime:
+    """When the latest message that made or changed any of the warnings was sent (their issue time
+    where no CAP message did)."""
+    said = [await session.scalar(_said_by(warning.id, APPLIED)) or warning.created_at for warning in warnings]
+    return max(said)
 
 
 async def _closed_at(session: AsyncSession, warning: Warning) -> datetime | None:
@@ -133,10 +135,7 @@ async def _closed_at(session: AsyncSession, warning: Warning) -> datetime | None
     else the time it was closed here); None for a warning not cancelled (one that expired)."""
     if warning.status != "cancelled":
         return None
-    sent = await session.scalar(
-        select(func.max(CapAlert.sent)).where(CapAlert.warning_id == warning.id, CapAlert.outcome == "cancelled")
-    )
-    return sent or warning.closed_at
+    return await session.scalar(_said_by(warning.id, ("cancelled",))) or warning.closed_at
 
 
 async def _overtaken_by(session: AsyncSession, message: Message) -> CapAlert | None:
@@ -163,10 +162,10 @@ async def _store_references(session: AsyncSession, message: Message) -> None:
 
 @dataclass
 class Decision:
-    """What a message does: its outcome, the warning it made or changed (or the one in force it
-    was recorded beside), and what the record should say of it."""
+    """What a message does: its outcome, the warnings it made or changed (one per level it states;
+    or those in force it was recorded beside), and what the record should say of it."""
 
-    warning: Warning | None
+    warnings: list[Warning]
     outcome: Outcome
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -179,9 +178,11 @@ async def receive_alert(
     principal: Principal,
     now: datetime,
     fanout_above: int,
-) -> tuple[Warning | None, Outcome]:
-    """Act on a CAP message as its msgType says; the same sender and identifier again returns its
-    warning. An Alert or Update above `fanout_above` people is expanded in steps, as issuing is.
+) -> tuple[list[Warning], Outcome]:
+    """Act on a CAP message as its msgType says: the warnings it made or changed (the first is the
+    one to answer with; a message stating several levels makes one warning per level, and its
+    Update or Cancel applies to them all). The same sender and identifier again returns them. An
+    Alert or Update above `fanout_above` people is expanded in steps, as issuing is.
 
     Feeds deliver out of order and services start mid-event, so (issue and tests in
     tests/cap/test_order.py):
@@ -200,31 +201,50 @@ async def receive_alert(
         )
     if message.msg_type != "Alert":
         _references_required(message)
+    row = None
     known = await _received(session, sender, message)
+    if known is None:
+        row = await _claim(session, message, actor=principal.name, now=now)
+        if row is None:  # the same message, taken by another request that committed meanwhile
+            known = await _received(session, sender, message)
+            if known is None:
+                raise Conflict("This alert is being taken by another request; retry in a moment.")
     if known is not None:  # the same scope check as a new one: another county's alert is not yours to read
-        row, warning = known
-        if warning is not None:
+        for warning in known:
             _ensure_own_alert(principal, warning)
-        return warning, "duplicate"
-    row = await _claim(session, message, actor=principal.name, now=now)
-    if row is None:  # the same message, taken by another request that committed meanwhile
-        known = await _received(session, sender, message)
-        if known is None:
-            raise Conflict("This alert is being taken by another request; retry in a moment.")
-        if known[1] is not None:
-            _ensure_own_alert(principal, known[1])
-        return known[1], "duplicate"
+        return known, "duplicate"
+    assert row is not None
     await _store_references(session, message)
     decision = await _decide(session, message, sender=sender, principal=principal, now=now, fanout_above=fanout_above)
-    row.warning_id = decision.warning.id if decision.warning is not None else None
+    row.warning_id = decision.warnings[0].id if decision.warnings else None
     row.outcome = decision.outcome
+    session.add_all(
+        CapAlertWarning(sender=message.sender, identifier=message.identifier, warning_id=warning.id)
+        for warning in decision.warnings
+    )
     await session.flush()
-    warning = decision.warning
+    several = {"warnings": [warning.id for warning in decision.warnings]} if len(decision.warnings) > 1 else {}
+    for each in decision.warnings or (None,):
+        await _record(session, message, decision, several, each, actor=principal.name, now=now)
+    return decision.warnings, decision.outcome
+
+
+async def _record(
+    session: AsyncSession,
+    message: Message,
+    decision: Decision,
+    several: dict[str, Any],
+    warning: Warning | None,
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """`cap.received` on the warning's timeline (the registry's for a message with no warning)."""
     await audit_service.record_event(
         session,
         audit_service.Event(
             type="cap.received",
-            actor=principal.name,
+            actor=actor,
             warning_id=warning.id if warning is not None else None,
             data={
                 "sender": message.sender,
@@ -235,6 +255,7 @@ async def receive_alert(
                 "outcome": decision.outcome,
                 "references": [f"{r.sender},{r.identifier},{r.sent}" for r in message.references],
                 **decision.notes,
+                **several,
                 # Schema slips it was taken despite (elements out of order, elements unknown to CAP).
                 **({"deviations": message.deviations} if message.deviations else {}),
             },
@@ -242,18 +263,27 @@ async def receive_alert(
         chain=audit_service.warning_chain(warning.id) if warning is not None else audit_service.REGISTRY_CHAIN,
         now=now,
     )
-    return warning, decision.outcome
 
 
-async def _received(
-    session: AsyncSession, sender: Sender, message: Message
-) -> tuple[CapAlert | None, Warning | None] | None:
-    """A message already taken: its row and its warning (None for one recorded without); None if new."""
+async def _received(session: AsyncSession, sender: Sender, message: Message) -> list[Warning] | None:
+    """A message already taken: its warnings (none for one recorded without); None if it is new."""
     row = await session.get(CapAlert, (message.sender, message.identifier))
-    if row is not None and (row.warning_id is not None or row.outcome is not None):
-        return row, (await session.get(Warning, row.warning_id)) if row.warning_id else None
+    if row is not None and row.outcome is not None:
+        return await find_warnings(session, sender, message.sender, message.identifier)
     own = await identity.own_warning(session, sender, message.sender, message.identifier)
-    return (None, own) if own is not None else None
+    return [own] if own is not None else None
+
+
+async def _in_force(session: AsyncSession, warnings: list[Warning]) -> list[Warning]:
+    """Each warning followed to the one in force now (an update of an update)."""
+    found: dict[str, Warning] = {}
+    for warning in warnings:
+        current: Warning | None = warning
+        while current is not None and current.superseded_by is not None:
+            current = await session.get(Warning, current.superseded_by)
+        if current is not None:
+            found[current.id] = current
+    return list(found.values())
 
 
 async def _decide(
@@ -261,56 +291,56 @@ async def _decide(
 ) -> Decision:
     if message.msg_type != "Cancel" and (overtaking := await _overtaken_by(session, message)) is not None:
         # The Update or Cancel naming it came first: nothing to call anyone about.
-        in_force = await session.get(Warning, overtaking.warning_id) if overtaking.warning_id else None
-        while in_force is not None and in_force.superseded_by is not None:
-            in_force = await session.get(Warning, in_force.superseded_by)
+        made = await find_warnings(session, sender, overtaking.sender, overtaking.identifier)
         why = f"arrived after the {overtaking.msg_type} {overtaking.identifier} that names it"
-        return Decision(in_force, "recorded", {"why": why})
+        return Decision(await _in_force(session, made), "recorded", {"why": why})
     if message.msg_type == "Alert":
-        return Decision(
-            await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above), "created"
-        )
+        issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)
+        return Decision(issued, "created")
     targets = await referenced_warnings(session, sender, message)
     if not targets:
         unresolved = {"unresolved_references": [f"{r.sender},{r.identifier},{r.sent}" for r in message.references]}
         if message.msg_type == "Cancel":  # nothing here to cancel
-            return Decision(None, "recorded", {**unresolved, "why": "its alert was never received here"})
+            return Decision([], "recorded", {**unresolved, "why": "its alert was never received here"})
         # An Update is a complete message: the people it names are called, whatever came before.
         issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)
         return Decision(issued, "created", unresolved)
-    target = _one_target(message, targets)
-    _ensure_writable(principal, target)
-    if message.sent < await _last_said(session, target):
-        why = f"sent before what already changed warning {target.id}"
-        return Decision(target, "recorded", {"why": why})
+    for target in targets:
+        _ensure_writable(principal, target)
+    if message.sent < await _last_said(session, targets):
+        why = f"sent before what already changed warning {', '.join(t.id for t in targets)}"
+        return Decision(targets, "recorded", {"why": why})
+    open_ = [target for target in targets if target.status in OPEN_STATUSES]
     if message.msg_type == "Cancel":
         kind, reason = mapping.cancel_of(message)
-        cancelled = await lifecycle.cancel_warning(
-            session, target, reason=reason, kind=kind, actor=principal.name, now=now
-        )
+        cancelled = [
+            await lifecycle.cancel_warning(session, target, reason=reason, kind=kind, actor=principal.name, now=now)
+            for target in open_ or targets[-1:]  # none open: the newest, which answers that it is closed
+        ]
         return Decision(cancelled, "cancelled")
-    if target.status in OPEN_STATUSES:
-        mapped = await _mapped(session, message, now=now)
-        updated = await lifecycle.update_warning(
-            session, target, mapped.data, principal=principal, now=now, fanout_above=fanout_above
+    if open_:
+        updates = [mapped.data for mapped in await _mapped(session, message, now=now)]
+        updated = await lifecycle.supersede(
+            session, open_, updates, principal=principal, now=now, fanout_above=fanout_above
         )
         return Decision(updated, "updated")
-    closed = await _closed_at(session, target)
+    newest = targets[-1]
+    closed = await _closed_at(session, newest)
     if closed is not None and message.sent < closed:
-        why = f"sent before warning {target.id} was cancelled"
-        return Decision(target, "recorded", {"why": why})
+        return Decision(targets, "recorded", {"why": f"sent before warning {newest.id} was cancelled"})
     # News after the warning ended (it expired, or was cancelled before this was sent): a new one.
     issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)
-    return Decision(issued, "created", {"follows": target.id})
+    return Decision(issued, "created", {"follows": newest.id})
 
 
-async def _mapped(session: AsyncSession, message: Message, *, now: datetime) -> mapping.Mapped:
-    """The warning the message describes; a 422 naming every problem at once (its mapping, its
-    regions, an expiry already past)."""
+async def _mapped(session: AsyncSession, message: Message, *, now: datetime) -> list[mapping.Mapped]:
+    """The warnings the message describes (one per level); a 422 naming every problem at once
+    (its mapping, its regions, an expiry already past)."""
     problems = mapping.Problems()
-    mapped = mapping.warning_of(message, problems)
-    await _check_regions(session, mapped, problems)
-    expires = mapped.data.expires
+    described = mapping.warnings_of(message, problems)
+    for mapped in described:
+        await _check_regions(session, mapped, problems)
+    expires = described[0].data.expires
     if expires is not None and expires <= now:
         where = next(
             (["body", "alert", "info", info.index, "expires"] for info in message.infos if info.expires), ["body"]
@@ -322,14 +352,17 @@ async def _mapped(session: AsyncSession, message: Message, *, now: datetime) -> 
             )
         )
     problems.raise_if_any()
-    return mapped
+    return described
 
 
 async def _issue(
     session: AsyncSession, message: Message, *, principal: Principal, now: datetime, fanout_above: int
-) -> Warning:
-    mapped = await _mapped(session, message, now=now)
-    warning, _ = await warning_service.issue_warning(
-        session, mapped.data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
-    )
-    return warning
+) -> list[Warning]:
+    """A warning per level the message states."""
+    issued = []
+    for mapped in await _mapped(session, message, now=now):
+        warning, _ = await warning_service.issue_warning(
+            session, mapped.data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
+        )
+        issued.append(warning)
+    return issued

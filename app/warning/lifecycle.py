@@ -36,11 +36,12 @@ async def _close_calls(
     reason: str,
     actor: str,
     now: datetime,
-    keep_phones: Callable[[Any], Select[Any]] | None = None,
+    keep_phones: list[Callable[[Any], Select[Any]]] | None = None,
     notice_reason: str | None = None,
 ) -> None:
     """Cancel open calls and pending messages, then tell everyone already notified (once per
-    person), but for the phones `keep_phones(phone)` finds a row for (those an update calls again)."""
+    person), but for the phones any of `keep_phones(phone)` finds a row for (those an update calls
+    again)."""
     closed = (
         (
             await session.execute(
@@ -70,10 +71,10 @@ async def _close_calls(
         .where(Call.warning_id == warning.id, or_(Call.notified_at.is_not(None), Call.attempts > 0))
         .order_by(Call.contact_phone, Call.kind, Call.id)
     )
-    if keep_phones is not None:
+    for keep in keep_phones or []:
         # NOT EXISTS, not NOT IN: an anti-join however many phones there are (NOT IN over a roster
         # too large to hash compares each call with every phone on PostgreSQL).
-        notifying = notifying.where(~keep_phones(Call.contact_phone).exists())
+        notifying = notifying.where(~keep(Call.contact_phone).exists())
     notified = (await session.execute(notifying)).tuples().all()
     kind = CLOSING_KIND[status if status != "cancelled" else (warning.close_kind or "lifted")]
     names = {
@@ -188,50 +189,70 @@ async def update_warning(
 ) -> Warning:
     """Supersede a warning: it closes, and the new one calls afresh (in steps above `fanout_above`
     people, as issuing does); those no longer targeted are told."""
-    warning = await lock_warning(session, warning)
-    _ensure_open(warning)
-    if data.mode == "test":
+    (new,) = await supersede(session, [warning], [data], principal=principal, now=now, fanout_above=fanout_above)
+    return new
+
+
+async def supersede(
+    session: AsyncSession,
+    warnings: list[Warning],
+    updates: list[WarningIn],
+    *,
+    principal: Principal,
+    now: datetime,
+    fanout_above: int,
+) -> list[Warning]:
+    """Supersede warnings with new ones (a CAP Update of an alert issued at several levels may
+    bring several, one per level): each old one is superseded by the new one of its level, else by
+    the first; people none of the new ones calls are told it has ended."""
+    olds = [await lock_warning(session, warning) for warning in sorted(warnings, key=lambda warning: warning.id)]
+    for old in olds:
+        _ensure_open(old)
+    if any(data.mode == "test" for data in updates):
         # A dry run in force is none: it would end the warning and leave nothing calling anyone.
         raise Unprocessable(
-            f"An update cannot be a dry run (mode test): warning {warning.id} would end and nothing replace it. "
+            f"An update cannot be a dry run (mode test): warning {olds[0].id} would end and nothing replace it. "
             "Preview the update (POST /api/v1/warnings/preview) or issue the dry run on its own.",
             errors=[{"loc": ["body", "mode"], "msg": "an update is actual or exercise"}],
         )
-    new, _ = await warning_service.issue_warning(
-        session, data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
-    )
-    new.supersedes = warning.id
-    warning.status, warning.closed_at, warning.close_kind, warning.superseded_by = (
-        "superseded",
-        now,
-        "superseded",
-        new.id,
-    )
-    await session.flush()
+    news = [
+        (await warning_service.issue_warning(
+            session, data, principal=principal, idempotency_key=None, now=now, fanout_above=fanout_above
+        ))[0]
+        for data in updates
+    ]  # fmt: skip
+    of_level = {new.level: new for new in reversed(news)}
+    # People the new warnings call need no lifting notice. Read off the roster, as a fan-out is: a
+    # new warning expanded in steps has no calls yet.
+    callers = [_on_roster_of(new) for new in news]
+    for old in olds:
+        new = of_level.get(old.level, news[0])
+        new.supersedes = new.supersedes or old.id
+        old.status, old.closed_at, old.close_kind, old.superseded_by = "superseded", now, "superseded", new.id
+        await session.flush()
+        await _close_calls(
+            session, old, status="superseded", reason="superseded", actor=principal.name, now=now, keep_phones=callers
+        )
+        await audit_service.record_event(
+            session,
+            audit_service.Event(
+                type="warning.updated", actor=principal.name, warning_id=old.id,
+                data={"superseded_by": new.id, **({"issued": [n.id for n in news]} if len(news) > 1 else {})},
+            ),
+            chain=audit_service.warning_chain(old.id),
+            now=now,
+        )  # fmt: skip
+    return news
 
-    # People the new warning calls need no lifting notice (a dry run calls nobody). Read off the
-    # roster, as its fan-out is: a new warning expanded in steps has no calls yet.
-    def will_call(phone: Any) -> Select[Any]:
-        return fanout.on_roster(select(Contact.id), new.area_paths, new.policy["reach"]).where(Contact.phone == phone)
 
-    await _close_calls(
-        session,
-        warning,
-        status="superseded",
-        reason="superseded",
-        actor=principal.name,
-        now=now,
-        keep_phones=None if new.mode == "test" else will_call,
-    )
-    await audit_service.record_event(
-        session,
-        audit_service.Event(
-            type="warning.updated", actor=principal.name, warning_id=warning.id, data={"superseded_by": new.id}
-        ),
-        chain=audit_service.warning_chain(warning.id),
-        now=now,
-    )
-    return new
+def _on_roster_of(warning: Warning) -> Callable[[Any], Select[Any]]:
+    """For a phone, the roster rows of the warning's targeted regions with it (someone it calls)."""
+
+    def rows(phone: Any) -> Select[Any]:
+        query = fanout.on_roster(select(Contact.id), warning.area_paths, warning.policy["reach"])
+        return query.where(Contact.phone == phone)
+
+    return rows
 
 
 async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 100) -> int:

@@ -80,6 +80,9 @@ class WarningOut(BaseModel):
     reached_regions: int
     uncovered_area_codes: list[str]
     cap_source: CapSource | None = None
+    # Answering a CAP message that stated several levels: every warning it made or changed (one
+    # per level), this one first.
+    warnings: list[str] | None = None
 
 
 class PreviewRegion(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.cap.models import CapAlert
+from app.cap.models import CapAlert, CapAlertWarning
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.policy import service as policy_service
 from app.region import service as region_service
@@ -194,7 +194,11 @@ async def cap_source(session: AsyncSession, warning: Warning) -> CapSource | Non
     became it), as the bureau sent it."""
     query = (
         select(CapAlert.sender, CapAlert.identifier, CapAlert.sent)
-        .where(CapAlert.warning_id == warning.id, CapAlert.outcome.in_(("created", "updated")))
+        .join(
+            CapAlertWarning,
+            (CapAlertWarning.sender == CapAlert.sender) & (CapAlertWarning.identifier == CapAlert.identifier),
+        )
+        .where(CapAlertWarning.warning_id == warning.id, CapAlert.outcome.in_(("created", "updated")))
         .order_by(CapAlert.sent)
         .limit(1)
     )

@@ -1,5 +1,5 @@
-"""cap: what each message did (outcome), and the earlier messages each names (references), so that
-messages arriving out of order are known as such
+"""cap: what each message did (outcome), the earlier messages each names (references), so that
+messages arriving out of order are known as such, and every warning each made (one per level)
 
 Revision ID: 0019
 Revises: 0018
@@ -34,6 +34,19 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_cap_references_ref", "cap_references", ["ref_sender", "ref_identifier"])
+    op.create_table(
+        "cap_alert_warnings",
+        sa.Column("sender", sa.String(length=255), nullable=False),
+        sa.Column("identifier", sa.String(length=255), nullable=False),
+        sa.Column("warning_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(["warning_id"], ["warnings.id"], name=op.f("fk_cap_alert_warnings_warning_id_warnings")),
+        sa.PrimaryKeyConstraint("sender", "identifier", "warning_id", name=op.f("pk_cap_alert_warnings")),
+    )
+    op.create_index(op.f("ix_cap_alert_warnings_warning_id"), "cap_alert_warnings", ["warning_id"])
+    op.execute(
+        "INSERT INTO cap_alert_warnings (sender, identifier, warning_id)"
+        " SELECT sender, identifier, warning_id FROM cap_alerts WHERE warning_id IS NOT NULL"
+    )
     # The messages already received: what they did, and whom they named (read off the stored text).
     connection = op.get_bind()
     op.execute(
@@ -55,6 +68,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_cap_alert_warnings_warning_id"), table_name="cap_alert_warnings")
+    op.drop_table("cap_alert_warnings")
     op.drop_index("ix_cap_references_ref", table_name="cap_references")
     op.drop_table("cap_references")
     op.drop_column("cap_alerts", "outcome")

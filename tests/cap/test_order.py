@@ -13,6 +13,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
+from app.cap import mapping, parse
 from app.db import session_scope, utc_now
 from app.warning import lifecycle
 from tests.cap.documents import CAP_FIXTURES, alert, area, cpeas, info, moment, post_cap, reference
@@ -159,3 +160,48 @@ async def test_every_problem_of_a_message_is_named_at_once(client: AsyncClient, 
     bad_times = alert().replace(b"<sent>", b"<sent>x").replace(b"</expires>", b"Z</expires>")
     both = (await post_cap(client, bad_times)).json()
     assert [error["loc"][-1] for error in both["errors"]] == ["sent", "expires"]
+
+
+ORANGE = (("预警级别", "橙色"),)
+RED = (("预警级别", "红色"),)
+
+
+async def test_several_levels_in_one_alert_are_a_warning_each_and_its_update_and_cancel_apply_to_all(
+    client: AsyncClient, regions: None
+) -> None:
+    # Derived, as real bureaus write them (CWA's heat alert: 橙, 橙, 黄 blocks for area groups): the
+    # street at orange, one of its villages raised to red.
+    street, village = "650107001000", "650107001001"
+    people = {code: await create_contact(client, code) for code in (street, village, "650107001002")}
+    first = moment()
+    blocks = (info(areas=(cpeas(street),), parameters=ORANGE), info(areas=(cpeas(village),), parameters=RED))
+    posted = await post_cap(client, alert(*blocks, sent=first))
+    assert posted.status_code == 201, posted.text
+    ids = posted.json()["warnings"]
+    assert len(ids) == 2 and posted.json()["id"] == ids[0]
+    made = [(await client.get(f"/api/v1/warnings/{id_}")).json() for id_ in ids]
+    assert [(w["level"], w["area_codes"]) for w in made] == [("orange", [street]), ("red", [village])]
+    assert {w["cap_source"]["identifier"] for w in made} == {made[0]["cap_source"]["identifier"]}
+    assert len(await calls(client, ids[1])) == 1  # the red village's person
+    await send_all()
+    # The Update names the alert: both warnings give way to what it says (the whole street at red).
+    update = alert(info(areas=(cpeas(street),), parameters=RED), msg_type="Update", references=reference(first))
+    updated = await post_cap(client, update)
+    assert updated.status_code == 201, updated.text
+    new = updated.json()
+    assert new["level"] == "red" and new["supersedes"] in ids
+    for id_ in ids:
+        old = (await client.get(f"/api/v1/warnings/{id_}")).json()
+        assert old["status"] == "superseded" and old["superseded_by"] == new["id"]
+    await send_all()
+    # Everyone is still called by the update: nobody was told the warning had ended.
+    assert [m for id_ in ids for m in await outbox(client, id_) if m["kind"] == "lifting"] == []
+    assert {c["contact"]["phone"] for c in await calls(client, new["id"])} == {p["phone"] for p in people.values()}
+    cancel = await post_cap(client, alert(msg_type="Cancel", references=reference(first)))
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
+
+
+def test_the_real_heat_alert_at_two_levels_maps_to_two_warnings() -> None:
+    message = parse.read_alert(next(REAL.glob("07_*")).read_bytes(), max_bytes=10**6)
+    described = mapping.warnings_of(message, mapping.Problems())
+    assert [mapped.data.level for mapped in described] == ["orange", "yellow"]
