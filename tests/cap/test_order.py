@@ -205,3 +205,33 @@ def test_the_real_heat_alert_at_two_levels_maps_to_two_warnings() -> None:
     message = parse.read_alert(next(REAL.glob("07_*")).read_bytes(), max_bytes=10**6)
     described = mapping.warnings_of(message, mapping.Problems())
     assert [mapped.data.level for mapped in described] == ["orange", "yellow"]
+
+
+async def test_the_national_platforms_codes_resolve_six_digit_twelve_digit_and_both(
+    client: AsyncClient, regions: None
+) -> None:
+    # Derived, as 国家预警信息发布中心 feeds write areas: a Chongqing district by its 6-digit county
+    # code, a Beijing district by both its 6-digit code and a 12-digit street code inside it.
+    rows = ["code,name,level,parent_code", "500000000000,重庆市,province,",
+            "500100000000,市辖区,prefecture,500000000000", "500101000000,万州区,county,500100000000",
+            "110000000000,北京市,province,",
+            "110100000000,市辖区,prefecture,110000000000", "110101000000,东城区,county,110100000000",
+            "110101001000,东华门街道,township,110101000000"]  # fmt: skip
+    assert (await client.post("/api/v1/regions/import", content=csv_body(*rows), headers=CSV)).status_code == 200
+    both = area("东城区", ("CPEAS Geographic Code", "110101"), ("CPEAS Geographic Code", "110101001000"))
+    response = await post_cap(client, alert(info(areas=(cpeas("500101", "万州区"), both))))
+    assert response.status_code == 201, response.text
+    assert response.json()["area_codes"] == ["500101000000", "110101000000", "110101001000"]
+
+
+async def test_every_real_message_gets_a_clear_answer(client: AsyncClient, regions: None) -> None:
+    """The forty real messages (times moved to today, as a feed delivers them): never a 500; each
+    refusal is problem+json naming why."""
+    await penglai(client)
+    for path in sorted(REAL.glob("[0-9][0-9]_*")):
+        body = real(path.name[:2], shift=today())
+        response = await post_cap(client, body)
+        assert response.status_code in (200, 201, 202, 413, 422), (path.name, response.text)
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json", path.name
+            assert response.json()["detail"], path.name
