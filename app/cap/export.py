@@ -14,7 +14,6 @@ from app.cap.identity import Sender
 from app.cap.mapping import GEOCODE_SCHEME, LEVEL_COLOUR, LEVEL_SEVERITY
 from app.cap.parse import CAP_NS, schema
 from app.region.models import Region
-from app.warning import service as warning_service
 from app.warning.models import OPEN_STATUSES, Warning
 
 LEVEL_PARAMETER = "预警级别"
@@ -111,8 +110,9 @@ async def alert_document(session: AsyncSession, sender: Sender, warning: Warning
     info += [_cap.description(warning.description)] if warning.description else []
     info += [_cap.instruction(warning.instruction)] if warning.instruction else []
     info.append(_cap.parameter(_cap.valueName(LEVEL_PARAMETER), _cap.value(LEVEL_COLOUR[warning.level])))
-    if (source := await warning_service.cap_source(session, warning)) is not None:
-        said = f"{source.sender},{source.identifier},{identity.cap_time(source.sent)}"
+    if (source := warning.cap_source) is not None:
+        sent = identity.cap_time(datetime.fromisoformat(source["sent"]))
+        said = f"{source['sender']},{source['identifier']},{sent}"
         info.append(_cap.parameter(_cap.valueName(SOURCE_PARAMETER), _cap.value(said)))
     info += await _areas(session, warning)
     alert = _cap.alert(

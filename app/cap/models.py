@@ -26,6 +26,9 @@ class CapAlert(Base):
     outcome: Mapped[str | None] = mapped_column(String(12))
     received_at: Mapped[datetime]
     received_by: Mapped[str] = mapped_column(String(100))
+    # The region path of the key that posted it (null: anywhere): a message naming another can
+    # overtake it only if its poster could have posted that one too.
+    received_within: Mapped[str | None] = mapped_column(String(200))
     # The alert as received (re-serialised as text): what was said, for the record.
     document: Mapped[str] = mapped_column(Text)
 

@@ -38,8 +38,9 @@ _ROOT_START = re.compile(r"<(?![?!])")  # the first tag that is no declaration, 
 
 
 class NotXml(Unprocessable):
-    """The body is no XML document at all: an HTML page (a server's error page) or text cut short.
-    A feed retries such an entry at its next poll rather than refusing it for good."""
+    """The body is no XML document at all: an HTML page (a server's error page) or nothing. A feed
+    asks for such an entry again at its next poll rather than refusing it for good (XML that is
+    not well-formed is refused for good)."""
 
 
 _HTML = re.compile(r"<!DOCTYPE\s+html|<html[\s>]", re.IGNORECASE)
@@ -135,7 +136,7 @@ def safe_xml(body: bytes, *, max_bytes: int, what: str = "The alert") -> Any:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
         line = exc.lineno or 1
-        raise NotXml(
+        raise Unprocessable(
             f"{what} is not well-formed XML: {exc.msg} (line {line}).",
             errors=[{"loc": ["body", "line", line], "msg": str(exc.msg)}],
         ) from None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -41,7 +41,7 @@ async def find_warnings(session: AsyncSession, sender: Sender, sender_name: str,
     return [own] if own is not None else []
 
 
-async def _claim(session: AsyncSession, message: Message, *, actor: str, now: datetime) -> CapAlert | None:
+async def _claim(session: AsyncSession, message: Message, *, principal: Principal, now: datetime) -> CapAlert | None:
     """Hold the message's sender and identifier for this transaction; None if another already has them."""
     claimed = await session.execute(
         dialect_insert(session)(CapAlert)
@@ -52,7 +52,8 @@ async def _claim(session: AsyncSession, message: Message, *, actor: str, now: da
             msg_type=message.msg_type,
             warning_id=None,
             received_at=now,
-            received_by=actor,
+            received_by=principal.name,
+            received_within=None if principal.role == "admin" else principal.region_path,
             document=message.document,
         )
         .on_conflict_do_nothing(index_elements=["sender", "identifier"])
@@ -138,23 +139,31 @@ async def _closed_at(session: AsyncSession, warning: Warning) -> datetime | None
     return await session.scalar(_said_by(warning.id, ("cancelled",))) or warning.closed_at
 
 
-async def _overtaken_by(session: AsyncSession, message: Message) -> CapAlert | None:
-    """An Update or Cancel already received that names this message: it came after its own news."""
+async def _overtaken_by(session: AsyncSession, message: Message, principal: Principal) -> CapAlert | None:
+    """An Update or Cancel already received that names this message: it came after its own news.
+    Only one from the same sender, sent no earlier, and posted by a key that could have posted this
+    message too counts (a key of one township cannot silence a county's alert by naming it first)."""
     query = (
         select(CapAlert)
         .join(CapReference, (CapReference.sender == CapAlert.sender) & (CapReference.identifier == CapAlert.identifier))
         .where(CapReference.ref_sender == message.sender, CapReference.ref_identifier == message.identifier)
+        .where(CapAlert.sender == message.sender, CapAlert.sent >= message.sent)
         .order_by(CapAlert.sent.desc())
-        .limit(1)
     )
-    return await session.scalar(query)
+    for candidate in await session.scalars(query):
+        within = candidate.received_within
+        own = None if principal.role == "admin" else principal.region_path
+        if within is None or (own is not None and own.startswith(within)):
+            return candidate
+    return None
 
 
 async def _store_references(session: AsyncSession, message: Message) -> None:
+    named = {(ref.sender[:255], ref.identifier[:255]): ref.sent[:40] for ref in reversed(message.references)}
     rows = [
-        {"sender": message.sender, "identifier": message.identifier, "ref_sender": ref.sender[:255],
-         "ref_identifier": ref.identifier[:255], "ref_sent": ref.sent[:40]}
-        for ref in dict.fromkeys(message.references)
+        {"sender": message.sender, "identifier": message.identifier, "ref_sender": ref_sender,
+         "ref_identifier": ref_identifier, "ref_sent": ref_sent}
+        for (ref_sender, ref_identifier), ref_sent in named.items()
     ]  # fmt: skip
     if rows:
         await session.execute(dialect_insert(session)(CapReference).values(rows).on_conflict_do_nothing())
@@ -201,10 +210,11 @@ async def receive_alert(
         )
     if message.msg_type != "Alert":
         _references_required(message)
+    await _one_sender_at_a_time(session, message.sender)
     row = None
     known = await _received(session, sender, message)
     if known is None:
-        row = await _claim(session, message, actor=principal.name, now=now)
+        row = await _claim(session, message, principal=principal, now=now)
         if row is None:  # the same message, taken by another request that committed meanwhile
             known = await _received(session, sender, message)
             if known is None:
@@ -218,11 +228,16 @@ async def receive_alert(
     decision = await _decide(session, message, sender=sender, principal=principal, now=now, fanout_above=fanout_above)
     row.warning_id = decision.warnings[0].id if decision.warnings else None
     row.outcome = decision.outcome
-    session.add_all(
-        CapAlertWarning(sender=message.sender, identifier=message.identifier, warning_id=warning.id)
-        for warning in decision.warnings
-    )
+    if decision.outcome in ("created", "updated"):  # the bureau's message each warning came from
+        for warning in decision.warnings:
+            warning.cap_source = {"sender": message.sender, "identifier": message.identifier,
+                                  "sent": message.sent.isoformat()}  # fmt: skip
     await session.flush()
+    await _link(session, [(message.sender, message.identifier)], decision.warnings)
+    if decision.outcome == "created" and message.msg_type == "Update":
+        # The messages it names, never received or ended, lead to it now: an Update or Cancel
+        # naming only them later finds the warning in force.
+        await _link(session, [(ref.sender, ref.identifier) for ref in message.references], decision.warnings)
     several = {"warnings": [warning.id for warning in decision.warnings]} if len(decision.warnings) > 1 else {}
     for each in decision.warnings or (None,):
         await _record(session, message, decision, several, each, actor=principal.name, now=now)
@@ -265,6 +280,23 @@ async def _record(
     )
 
 
+async def _one_sender_at_a_time(session: AsyncSession, sender_name: str) -> None:
+    """Messages of one CAP sender are decided one at a time (PostgreSQL: a transaction-scoped
+    advisory lock; SQLite's writes are one at a time already): an Alert and its Update arriving
+    together each see the other once it is decided."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": f"jiaoying.cap:{sender_name}"}
+        )
+
+
+async def _link(session: AsyncSession, messages: list[tuple[str, str]], warnings: list[Warning]) -> None:
+    rows = [{"sender": sender_name[:255], "identifier": identifier[:255], "warning_id": warning.id}
+            for sender_name, identifier in dict.fromkeys(messages) for warning in warnings]  # fmt: skip
+    if rows:
+        await session.execute(dialect_insert(session)(CapAlertWarning).values(rows).on_conflict_do_nothing())
+
+
 async def _received(session: AsyncSession, sender: Sender, message: Message) -> list[Warning] | None:
     """A message already taken: its warnings (none for one recorded without); None if it is new."""
     row = await session.get(CapAlert, (message.sender, message.identifier))
@@ -289,11 +321,23 @@ async def _in_force(session: AsyncSession, warnings: list[Warning]) -> list[Warn
 async def _decide(
     session: AsyncSession, message: Message, *, sender: Sender, principal: Principal, now: datetime, fanout_above: int
 ) -> Decision:
-    if message.msg_type != "Cancel" and (overtaking := await _overtaken_by(session, message)) is not None:
+    overtaking = None if message.msg_type == "Cancel" else await _overtaken_by(session, message, principal)
+    if overtaking is not None:
         # The Update or Cancel naming it came first: nothing to call anyone about.
-        made = await find_warnings(session, sender, overtaking.sender, overtaking.identifier)
+        in_force = await _in_force(session, await find_warnings(session, sender, overtaking.sender,
+                                                                overtaking.identifier))  # fmt: skip
+        for warning in in_force:
+            _ensure_own_alert(principal, warning)
+        # What it updated, still open (the chain had a gap: the newer message was issued as new),
+        # gives way to the warnings in force now.
+        behind = [w for w in await referenced_warnings(session, sender, message) if w.status in OPEN_STATUSES]
+        behind = [w for w in behind if w.id not in {current.id for current in in_force}]
+        open_now = [w for w in in_force if w.status in OPEN_STATUSES]
+        if behind and open_now:
+            await lifecycle.retire(session, behind, open_now, actor=principal.name, now=now)
         why = f"arrived after the {overtaking.msg_type} {overtaking.identifier} that names it"
-        return Decision(await _in_force(session, made), "recorded", {"why": why})
+        return Decision(in_force, "recorded", {"why": why, **({"superseded": [w.id for w in behind]} if behind and
+                                                               open_now else {})})  # fmt: skip
     if message.msg_type == "Alert":
         issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)
         return Decision(issued, "created")
@@ -307,10 +351,10 @@ async def _decide(
         return Decision(issued, "created", unresolved)
     for target in targets:
         _ensure_writable(principal, target)
-    if message.sent < await _last_said(session, targets):
+    open_ = [target for target in targets if target.status in OPEN_STATUSES]
+    if message.sent < await _last_said(session, open_ or targets):
         why = f"sent before what already changed warning {', '.join(t.id for t in targets)}"
         return Decision(targets, "recorded", {"why": why})
-    open_ = [target for target in targets if target.status in OPEN_STATUSES]
     if message.msg_type == "Cancel":
         kind, reason = mapping.cancel_of(message)
         cancelled = [
@@ -326,7 +370,7 @@ async def _decide(
         return Decision(updated, "updated")
     newest = targets[-1]
     closed = await _closed_at(session, newest)
-    if closed is not None and message.sent < closed:
+    if closed is not None and message.sent <= closed:  # the Cancel wins a tie
         return Decision(targets, "recorded", {"why": f"sent before warning {newest.id} was cancelled"})
     # News after the warning ended (it expired, or was cancelled before this was sent): a new one.
     issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)

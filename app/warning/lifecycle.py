@@ -203,11 +203,8 @@ async def supersede(
     fanout_above: int,
 ) -> list[Warning]:
     """Supersede warnings with new ones (a CAP Update of an alert issued at several levels may
-    bring several, one per level): each old one is superseded by the new one of its level, else by
-    the first; people none of the new ones calls are told it has ended."""
-    olds = [await lock_warning(session, warning) for warning in sorted(warnings, key=lambda warning: warning.id)]
-    for old in olds:
-        _ensure_open(old)
+    bring several, one per level): see `retire`."""
+    olds = await _locked_open(session, warnings)
     if any(data.mode == "test" for data in updates):
         # A dry run in force is none: it would end the warning and leave nothing calling anyone.
         raise Unprocessable(
@@ -221,28 +218,47 @@ async def supersede(
         ))[0]
         for data in updates
     ]  # fmt: skip
-    of_level = {new.level: new for new in reversed(news)}
+    await retire(session, olds, news, actor=principal.name, now=now)
+    return news
+
+
+async def retire(
+    session: AsyncSession, warnings: list[Warning], news: list[Warning], *, actor: str, now: datetime
+) -> None:
+    """Warnings give way to newer ones already issued: each is superseded by the new one of its
+    hazard and level, else by the first; people none of the new ones calls are told it has ended."""
+    olds = await _locked_open(session, warnings)
+    of_kind = {(new.hazard, new.level): new for new in reversed(news)}
     # People the new warnings call need no lifting notice. Read off the roster, as a fan-out is: a
     # new warning expanded in steps has no calls yet.
     callers = [_on_roster_of(new) for new in news]
     for old in olds:
-        new = of_level.get(old.level, news[0])
+        new = of_kind.get((old.hazard, old.level), news[0])
         new.supersedes = new.supersedes or old.id
         old.status, old.closed_at, old.close_kind, old.superseded_by = "superseded", now, "superseded", new.id
         await session.flush()
         await _close_calls(
-            session, old, status="superseded", reason="superseded", actor=principal.name, now=now, keep_phones=callers
+            session, old, status="superseded", reason="superseded", actor=actor, now=now, keep_phones=callers
         )
         await audit_service.record_event(
             session,
             audit_service.Event(
-                type="warning.updated", actor=principal.name, warning_id=old.id,
+                type="warning.updated", actor=actor, warning_id=old.id,
                 data={"superseded_by": new.id, **({"issued": [n.id for n in news]} if len(news) > 1 else {})},
             ),
             chain=audit_service.warning_chain(old.id),
             now=now,
         )  # fmt: skip
-    return news
+    for new in news:  # each new one says what it updates (a CAP export makes it an Update)
+        new.supersedes = new.supersedes or olds[0].id
+
+
+async def _locked_open(session: AsyncSession, warnings: list[Warning]) -> list[Warning]:
+    """The warnings locked in id order (so two closings never deadlock), each still open."""
+    locked = [await lock_warning(session, warning) for warning in sorted(warnings, key=lambda warning: warning.id)]
+    for warning in locked:
+        _ensure_open(warning)
+    return locked
 
 
 def _on_roster_of(warning: Warning) -> Callable[[Any], Select[Any]]:

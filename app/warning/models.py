@@ -57,6 +57,8 @@ class Warning(Base):
     called_now_at: Mapped[datetime | None]
     # Progress of a fan-out done in steps while the warning is `expanding` (see warning.expansion).
     expansion: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    # The CAP message it was issued from ({"sender", "identifier", "sent"}), as the bureau sent it.
+    cap_source: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     supersedes: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
     superseded_by: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
 

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.cap.models import CapAlert, CapAlertWarning
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.policy import service as policy_service
 from app.region import service as region_service
@@ -189,23 +188,6 @@ async def _counts(session: AsyncSession, warning_id: str) -> dict[str, CallCount
     return {kind: CallCounts(total=sum(statuses.values()), by_status=statuses) for kind, statuses in by_kind.items()}
 
 
-async def cap_source(session: AsyncSession, warning: Warning) -> CapSource | None:
-    """The CAP message the warning was issued from, if it came as one (an Alert, or an Update that
-    became it), as the bureau sent it."""
-    query = (
-        select(CapAlert.sender, CapAlert.identifier, CapAlert.sent)
-        .join(
-            CapAlertWarning,
-            (CapAlertWarning.sender == CapAlert.sender) & (CapAlertWarning.identifier == CapAlert.identifier),
-        )
-        .where(CapAlertWarning.warning_id == warning.id, CapAlert.outcome.in_(("created", "updated")))
-        .order_by(CapAlert.sent)
-        .limit(1)
-    )
-    found = (await session.execute(query)).first()
-    return CapSource(sender=found.sender, identifier=found.identifier, sent=found.sent) if found else None
-
-
 async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
     """The warning with its call counts and regions reached, and the CAP message it came from."""
     counts = await _counts(session, warning.id)
@@ -235,7 +217,7 @@ async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
         targeted_regions=warning.targeted_regions,
         reached_regions=reached,
         uncovered_area_codes=warning.uncovered_area_codes,
-        cap_source=await cap_source(session, warning),
+        cap_source=CapSource.model_validate(warning.cap_source) if warning.cap_source else None,
     )
 
 

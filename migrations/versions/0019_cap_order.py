@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0019"
 down_revision: str | None = "0018"
@@ -22,6 +23,7 @@ REFERENCES = re.compile(r"<(?:[\w.-]+:)?references>([^<]*)</(?:[\w.-]+:)?referen
 
 def upgrade() -> None:
     op.add_column("cap_alerts", sa.Column("outcome", sa.String(length=12), nullable=True))
+    op.add_column("cap_alerts", sa.Column("received_within", sa.String(length=200), nullable=True))
     references = op.create_table(
         "cap_references",
         sa.Column("sender", sa.String(length=255), nullable=False),
@@ -47,8 +49,19 @@ def upgrade() -> None:
         "INSERT INTO cap_alert_warnings (sender, identifier, warning_id)"
         " SELECT sender, identifier, warning_id FROM cap_alerts WHERE warning_id IS NOT NULL"
     )
-    # The messages already received: what they did, and whom they named (read off the stored text).
     connection = op.get_bind()
+    document = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+    warnings = sa.table("warnings", sa.column("id", sa.String), sa.column("cap_source", document))
+    op.add_column("warnings", sa.Column("cap_source", document, nullable=True))
+    issued = connection.execute(
+        sa.text("SELECT warning_id, sender, identifier, sent FROM cap_alerts WHERE warning_id IS NOT NULL"
+                " AND msg_type IN ('Alert', 'Update')")
+    )  # fmt: skip
+    for warning_id, sender, identifier, sent in issued.all():
+        moment = sent if isinstance(sent, str) else sent.isoformat()
+        source = {"sender": sender, "identifier": identifier, "sent": moment}
+        connection.execute(sa.update(warnings).where(warnings.c.id == warning_id).values(cap_source=source))
+    # The messages already received: what they did, and whom they named (read off the stored text).
     op.execute(
         "UPDATE cap_alerts SET outcome = CASE msg_type WHEN 'Update' THEN 'updated' WHEN 'Cancel' THEN 'cancelled'"
         " ELSE 'created' END"
@@ -58,11 +71,13 @@ def upgrade() -> None:
         sa.text("SELECT sender, identifier, document FROM cap_alerts WHERE msg_type IN ('Update', 'Cancel')")
     ):
         found = REFERENCES.search(document)
-        for triplet in dict.fromkeys(found.group(1).split() if found else []):
+        named: dict[tuple[str, str], str] = {}  # one row per message named, as the service keeps them
+        for triplet in found.group(1).split() if found else []:
             parts = triplet.split(",")
             if len(parts) == 3 and all(parts):
-                rows.append({"sender": sender, "identifier": identifier, "ref_sender": parts[0],
-                             "ref_identifier": parts[1], "ref_sent": parts[2][:40]})  # fmt: skip
+                named.setdefault((parts[0][:255], parts[1][:255]), parts[2][:40])
+        rows += [{"sender": sender, "identifier": identifier, "ref_sender": ref_sender, "ref_identifier": ref_identifier,
+                  "ref_sent": ref_sent} for (ref_sender, ref_identifier), ref_sent in named.items()]  # fmt: skip
     if rows:
         op.bulk_insert(references, rows)
 
@@ -72,4 +87,6 @@ def downgrade() -> None:
     op.drop_table("cap_alert_warnings")
     op.drop_index("ix_cap_references_ref", table_name="cap_references")
     op.drop_table("cap_references")
+    op.drop_column("warnings", "cap_source")
+    op.drop_column("cap_alerts", "received_within")
     op.drop_column("cap_alerts", "outcome")

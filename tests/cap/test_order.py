@@ -16,8 +16,30 @@ from httpx import AsyncClient
 from app.cap import mapping, parse
 from app.db import session_scope, utc_now
 from app.warning import lifecycle
-from tests.cap.documents import CAP_FIXTURES, alert, area, cpeas, info, moment, post_cap, reference
-from tests.factories import CSV, VILLAGE, calls, create_contact, csv_body, outbox, send_all
+from tests.cap.documents import (
+    CAP_FIXTURES,
+    CAP_XML,
+    alert,
+    area,
+    cpeas,
+    identifier,
+    info,
+    moment,
+    post_cap,
+    reference,
+)
+from tests.factories import (
+    CSV,
+    OTHER_TOWNSHIP,
+    VILLAGE,
+    bearer,
+    calls,
+    create_contact,
+    create_key,
+    csv_body,
+    outbox,
+    send_all,
+)
 
 REAL = CAP_FIXTURES / "real-feeds"
 PENGLAI = "370614000000"
@@ -235,3 +257,83 @@ async def test_every_real_message_gets_a_clear_answer(client: AsyncClient, regio
         if response.status_code >= 400:
             assert response.headers["content-type"] == "application/problem+json", path.name
             assert response.json()["detail"], path.name
+
+
+async def active(client: AsyncClient) -> list[dict[str, Any]]:
+    return (await client.get("/api/v1/warnings", params={"status": "active"})).json()["items"]
+
+
+def village_alert(**fields: Any) -> bytes:
+    return alert(info(areas=(cpeas(VILLAGE),), **fields.pop("info", {})), **fields)
+
+
+async def test_a_missed_middle_update_arriving_late_closes_the_gap(client: AsyncClient, regions: None) -> None:
+    # Derived from a chain that names only the message before: X, U1 (names X), U2 (names U1).
+    await create_contact(client)
+    x, u1, u2 = moment(), moment(), moment()
+    first = (await post_cap(client, village_alert(sent=x))).json()
+    assert (
+        await post_cap(client, village_alert(msg_type="Update", sent=u2, references=reference(u1)))
+    ).status_code == 201
+    late = await post_cap(client, village_alert(msg_type="Update", sent=u1, references=reference(x)))
+    assert late.status_code == 200
+    (in_force,) = await active(client)  # the first gave way to the newest, nothing left behind
+    assert in_force["id"] != first["id"]
+    assert (await client.get(f"/api/v1/warnings/{first['id']}")).json()["superseded_by"] == in_force["id"]
+    cancel = await post_cap(client, alert(msg_type="Cancel", references=reference(u2)))
+    assert cancel.status_code == 200 and await active(client) == []
+
+
+async def test_a_message_naming_one_never_received_leads_to_the_warning_it_made(
+    client: AsyncClient, regions: None
+) -> None:
+    await create_contact(client)
+    x = moment()  # never received
+    made = (await post_cap(client, village_alert(msg_type="Update", references=reference(x)))).json()
+    again = await post_cap(client, village_alert(msg_type="Update", references=reference(x)))
+    assert again.status_code == 201 and again.json()["supersedes"] == made["id"]
+    assert [w["id"] for w in await active(client)] == [again.json()["id"]]
+    assert (await post_cap(client, alert(msg_type="Cancel", references=reference(x)))).status_code == 200
+    assert await active(client) == []
+
+
+async def test_another_regions_key_can_neither_silence_an_alert_nor_read_it(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    await create_contact(client)
+    elsewhere = bearer(await create_key(client, "duty_officer", OTHER_TOWNSHIP))
+    x = moment()
+    # A township's key names the county's coming alert in a Cancel first: recorded, and ignored.
+    body = alert(msg_type="Cancel", references=reference(x))
+    assert (await anonymous.post("/api/v1/warnings/cap", content=body, headers=CAP_XML | elsewhere)).status_code == 200
+    issued = await post_cap(client, village_alert(sent=x))
+    assert issued.status_code == 201 and len(await calls(client, issued.json()["id"])) == 1
+    # Nor does the overtaken path answer it with a warning outside its region.
+    y, update = moment(), moment()
+    assert (
+        await post_cap(client, village_alert(msg_type="Update", sent=update, references=reference(y)))
+    ).status_code == 201
+    late = await anonymous.post("/api/v1/warnings/cap", content=village_alert(sent=y), headers=CAP_XML | elsewhere)
+    assert late.status_code == 403
+
+
+async def test_an_update_sent_at_the_same_second_as_the_cancel_loses(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    x, same = moment(), moment()
+    await post_cap(client, village_alert(sent=x))
+    await post_cap(client, alert(msg_type="Cancel", sent=same, references=reference(x)))
+    update = village_alert(msg_type="Update", sent=same, references=reference(x))
+    tie = await post_cap(client, update.replace(identifier(same).encode(), b"65010741600000_update_same_second"))
+    assert tie.status_code == 200 and tie.json()["status"] == "cancelled" and await active(client) == []
+
+
+async def test_two_hazards_at_one_level_are_each_superseded_by_their_own(client: AsyncClient, regions: None) -> None:
+    await create_contact(client)
+    x = moment()
+    blocks = (info(areas=(cpeas(VILLAGE),)), info(event="大风", areas=(cpeas(VILLAGE),)))
+    made = (await post_cap(client, alert(*blocks, sent=x))).json()["warnings"]
+    updated = (await post_cap(client, alert(*blocks, msg_type="Update", references=reference(x)))).json()["warnings"]
+    olds = [(await client.get(f"/api/v1/warnings/{id_}")).json() for id_ in made]
+    news = [(await client.get(f"/api/v1/warnings/{id_}")).json() for id_ in updated]
+    assert [(o["hazard"], o["superseded_by"]) for o in olds] == [(n["hazard"], n["id"]) for n in news]
+    assert [n["supersedes"] for n in news] == made
