@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     kannel_concurrency: Annotated[int, Field(ge=1, le=512)] = 32
     kannel_timeout_s: float = 10.0
     kannel_rate: float = 0.0
+    # The aliyun provider (SMS): an AccessKey of a RAM user allowed dysms:SendBatchSms, the
+    # endpoint, the approved sign name, one approved template code per message kind
+    # (`alert=SMS_1,escalation=SMS_2,lifting=SMS_3,withdrawal=SMS_4,exercise=SMS_5`), the secret in
+    # the paths Aliyun pushes receipts and replies to, requests in flight and how long one may take.
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: str | None = None
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    aliyun_sign_name: str | None = None
+    aliyun_sms_templates: str = ""
+    aliyun_secret: str | None = None
+    aliyun_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    aliyun_timeout_s: float = 10.0
     tick_seconds: float = 1.0
     # A message left in `sending` this long (its sender died mid-round) is handed over again, same id.
     send_reclaim_s: float = 60.0

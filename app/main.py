@@ -21,7 +21,7 @@ from app.contact.router import router as contacts_router
 from app.errors import document_problems, install_error_handlers
 from app.notify import gateway, providers
 from app.notify.providers import make_dispatcher
-from app.notify.router import gateway_router, kannel_router, warning_actions
+from app.notify.router import aliyun_router, gateway_router, kannel_router, warning_actions
 from app.notify.router import router as dev_router
 from app.policy.router import router as policies_router
 from app.region.router import router as regions_router
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dev_router,
         gateway_router,
         kannel_router,
+        aliyun_router,
         audit_router,
         reports_router,
         console_router,

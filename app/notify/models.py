@@ -64,6 +64,18 @@ IS_PENDING = Message.status == bindparam("pending_status", "pending", literal_ex
 IS_SENDING = Message.status == bindparam("sending_status", "sending", literal_execute=True)
 
 
+class GatewayRef(Base):
+    """A gateway's own id for a message we handed it, where its receipts name that id and not ours
+    (Aliyun: one BizId for a batch, so the number tells the messages apart)."""
+
+    __tablename__ = "gateway_refs"
+
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    to: Mapped[str] = mapped_column(String(20), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(26))
+
+
 class ConsoleMessage(Base):
     """What the console provider was handed, for GET /api/v1/dev/outbox."""
 

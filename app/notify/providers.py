@@ -13,6 +13,7 @@ from typing import Protocol
 from app.channels import NAMES
 from app.config import Settings
 from app.notify import health
+from app.notify.aliyun import AliyunProvider
 from app.notify.base import Plan, Provider
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
@@ -35,6 +36,7 @@ PROVIDERS: dict[str, ProviderClass] = {
     "console": ConsoleProvider,
     "webhook": WebhookProvider,
     "kannel": KannelProvider,
+    "aliyun": AliyunProvider,
 }
 
 

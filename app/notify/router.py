@@ -18,9 +18,9 @@ from app.config import Settings, SettingsDep
 from app.contact.phone import normalize_mobile
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import NotFound, Unauthorized, Unprocessable
+from app.notify import aliyun, gateway, kannel, providers, webhook
 from app.notify import call_now as call_now_service
-from app.notify import gateway, kannel, providers, webhook
-from app.notify.models import ConsoleMessage
+from app.notify.models import ConsoleMessage, GatewayRef
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.text import Relayed, SingleLine
 from app.warning import service as warning_service
@@ -244,3 +244,92 @@ async def kannel_reply(
             now=utc_now(),
         )  # fmt: skip
     return ""
+
+
+aliyun_router = APIRouter(prefix=aliyun.CALLBACKS + "/{secret}", tags=["gateway"])
+
+
+def _aliyun_caller(secret: str, settings: Settings) -> None:
+    """Aliyun's pushes carry no signature: they come to a path holding JIAOYING_ALIYUN_SECRET (and
+    only Aliyun's addresses should reach it, README); 401 otherwise."""
+    expected = settings.aliyun_secret
+    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+        raise Unauthorized("Wrong secret in the push path; it must be JIAOYING_ALIYUN_SECRET.")
+
+
+class AliyunReport(BaseModel):
+    """One `SmsReport` item, as Aliyun pushes it (other fields are ignored)."""
+
+    phone_number: Annotated[str, Field(min_length=1, max_length=40)]
+    biz_id: Annotated[str, Field(min_length=1, max_length=64)]
+    success: bool
+    err_code: Annotated[str, Field(max_length=100)] = ""
+    err_msg: Annotated[str, Field(max_length=500)] = ""
+
+
+class AliyunReply(BaseModel):
+    """One `SmsUp` item: a text a phone sent to the sign's number."""
+
+    phone_number: Annotated[str, Field(min_length=1, max_length=40)]
+    content: Annotated[Relayed, Field(max_length=2000)] = ""
+    sequence_id: Annotated[int | str, Field()]
+
+
+@aliyun_router.post("/sms-report")
+async def aliyun_reports(secret: str, request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """Delivery receipts, pushed as a JSON array; each finds its message by (BizId, number). Aliyun
+    pushes again after 1, 5 and 10 minutes until it is answered {"code": 0}, and may push twice: a
+    receipt already taken changes nothing. A receipt for a message not ours is skipped."""
+    _aliyun_caller(secret, settings)
+    reports = _items(await request.body(), AliyunReport)
+    keys = {(report.biz_id, aliyun.national(report.phone_number)) for report in reports}
+    async with session_scope(read_only=True) as session:
+        found = {
+            (ref.ref, ref.to): ref.message_id
+            for ref in await session.scalars(
+                select(GatewayRef).where(GatewayRef.provider == "aliyun", GatewayRef.ref.in_({k[0] for k in keys}))
+            )
+        }
+    for report in reports:
+        message_id = found.get((report.biz_id, aliyun.national(report.phone_number)))
+        if message_id is None:
+            continue
+        error = None if report.success else f"Aliyun {report.err_code}: {report.err_msg}".strip()
+        state = "delivered" if report.success else "failed"
+        await request.app.state.receipts.submit(gateway.Receipt(message_id, state, error, "aliyun"))
+    return {"code": 0, "msg": "成功"}
+
+
+@aliyun_router.post("/sms-up")
+async def aliyun_replies(secret: str, request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """Replies, pushed as a JSON array: answers or replies as any gateway's, each once (by Aliyun's
+    sequence id)."""
+    _aliyun_caller(secret, settings)
+    for reply in _items(await request.body(), AliyunReply):
+        try:
+            phone = normalize_mobile(reply.phone_number)
+        except ValueError:
+            continue
+        async with session_scope() as session:
+            await gateway.take_inbound(
+                session, inbound_id=f"aliyun:{reply.sequence_id}", phone=phone, channel="sms", text=reply.content,
+                digits=None, now=utc_now(),
+            )  # fmt: skip
+    return {"code": 0, "msg": "成功"}
+
+
+def _items(body: bytes, model: type[ModelT]) -> list[ModelT]:
+    """A pushed JSON array (or one object) as items; 422 naming the first bad one."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Unprocessable("The push is not JSON; Aliyun pushes a JSON array.") from None
+    items = document if isinstance(document, list) else [document]
+    parsed = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(model.model_validate(item))
+        except ValidationError as exc:
+            errors = [{"loc": ["body", index, *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
+            raise Unprocessable(f"Item {index} of the push is not valid: {errors[0]['msg']}.", errors=errors) from None
+    return parsed

@@ -1,0 +1,278 @@
+"""The `aliyun` provider: SMS through Aliyun's SMS service (dysmsapi), what most county offices buy.
+
+Aliyun sends only pre-approved templates, whose variables are short (at most 35 characters each)
+and whose links must be on a domain approved with the template. So a message goes as its kind's
+template (JIAOYING_ALIYUN_SMS_TEMPLATES: alert, escalation, lifting, withdrawal, exercise) with
+these variables, read for each batch from the warning and the call (README: the texts a county
+submits for approval):
+
+    level    红色 / 橙色 / 黄色 / 蓝色
+    hazard   暴雨 (cut to fit)
+    area     the person's area (艾维尔沟村等3地) or, escalating, the silent villages (南村等40处), cut to fit
+    token    the personal link's token: the template holds https://<JIAOYING_PUBLIC_URL host>/ack/${token}
+
+`SendBatchSms` takes up to 100 numbers a request, each with its own variables (so each keeps its
+own link), signed as Aliyun's RPC reference documents (HMAC-SHA1 over the sorted, percent-encoded
+parameters). One BizId covers the batch: each (BizId, number) is kept (gateway_refs), so the
+receipts Aliyun pushes (`SmsReport`) find their message; replies (`SmsUp`) are answers or replies
+like any other. Pushes carry no signature: they come to a path holding JIAOYING_ALIYUN_SECRET
+(app.notify.router), and the README says to let only Aliyun's addresses reach it.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from sqlalchemy import select
+
+from app.call.models import Call
+from app.config import Settings
+from app.db import bulk_insert, session_scope
+from app.notify.base import Capabilities, Outcome, Outgoing
+from app.notify.models import GatewayRef
+from app.notify.templates import LEVEL_NAMES, listing
+from app.notify.webhook import GATEWAY_ERRORS
+from app.warning.models import Warning, WarningRegion
+
+CALLBACKS = "/api/v1/providers/aliyun"
+API_VERSION = "2017-05-25"
+KINDS = ("alert", "escalation", "lifting", "withdrawal", "exercise")
+VARIABLE_MAX = 35  # characters in one template variable
+BATCH_MAX = 100  # numbers in one SendBatchSms
+# Codes that say the request, not the numbers, is wrong (keys, sign, templates, balance, limits):
+# Aliyun takes nothing until it is put right, so the provider backs off and SMS fails over.
+NUMBER_CODES = {"isv.MOBILE_NUMBER_ILLEGAL", "isv.MOBILE_COUNT_OVER_LIMIT", "isv.BLACK_KEY_CONTROL_LIMIT"}
+
+
+def percent(value: str) -> str:
+    """Percent-encoding as Aliyun's signature reference defines it (RFC 3986, UTF-8)."""
+    return quote(value, safe="-_.~")
+
+
+def signature(parameters: dict[str, str], secret: str, *, method: str = "POST") -> str:
+    """The `Signature` of an RPC request: HMAC-SHA1, keyed with the secret and '&', of
+    METHOD&%2F&percent(the parameters sorted by name, each name=value percent-encoded)."""
+    canonical = "&".join(f"{percent(name)}={percent(parameters[name])}" for name in sorted(parameters))
+    to_sign = f"{method}&{percent('/')}&{percent(canonical)}"
+    digest = hmac.new(f"{secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def signed(action: str, parameters: dict[str, str], *, key_id: str, secret: str) -> dict[str, str]:
+    """The request's parameters with the common ones and its signature."""
+    common = {
+        "Action": action,
+        "Version": API_VERSION,
+        "Format": "JSON",
+        "AccessKeyId": key_id,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": secrets.token_hex(16),
+        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "RegionId": "cn-hangzhou",
+    }
+    everything = {**common, **parameters}
+    return {**everything, "Signature": signature(everything, secret)}
+
+
+def parse_templates(value: str) -> dict[str, str]:
+    """`alert=SMS_1,escalation=SMS_2,...` as kind -> template code; ValueError naming what is wrong."""
+    found: dict[str, str] = {}
+    for part in filter(None, (part.strip() for part in value.replace(";", ",").split(","))):
+        kind, sep, code = part.partition("=")
+        if not sep or kind.strip() not in KINDS or not code.strip():
+            raise ValueError(f"JIAOYING_ALIYUN_SMS_TEMPLATES: {part!r} should read KIND=TEMPLATE_CODE, KIND one of "
+                             f"{', '.join(KINDS)}")  # fmt: skip
+        found[kind.strip()] = code.strip()
+    missing = [kind for kind in KINDS if kind not in found]
+    if missing:
+        raise ValueError(f"JIAOYING_ALIYUN_SMS_TEMPLATES has no template for {', '.join(missing)}")
+    return found
+
+
+def cut(value: str, limit: int = VARIABLE_MAX) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+@dataclass
+class Fields:
+    """What a message's template needs, read from its warning and call."""
+
+    hazard: str
+    mode: str
+    area: str
+
+
+async def fields_of(batch: list[Outgoing]) -> dict[str, Fields]:
+    """Each message's template fields, by message id: two reads for the batch."""
+    call_ids = sorted({m.call_id for m in batch})
+    async with session_scope(read_only=True) as session:
+        rows = (
+            await session.execute(
+                select(Call.id, Call.kind, Call.region_codes, Call.about_region_codes, Warning.hazard, Warning.mode,
+                       Warning.id).join(Warning, Warning.id == Call.warning_id).where(Call.id.in_(call_ids))
+            )
+        ).tuples().all()  # fmt: skip
+        codes = {code for row in rows for code in (*row[2], *row[3])}
+        named = await session.execute(
+            select(WarningRegion.warning_id, WarningRegion.region_code, WarningRegion.name).where(
+                WarningRegion.warning_id.in_({row[6] for row in rows}), WarningRegion.region_code.in_(codes)
+            )
+        )
+        names = {(warning_id, code): name for warning_id, code, name in named.tuples()}
+    by_call: dict[str, Fields] = {}
+    for call_id, kind, region_codes, about, hazard, mode, warning_id in rows:
+        own = [names[(warning_id, code)] for code in region_codes if (warning_id, code) in names]
+        if kind == "escalation":
+            silent = [names.get((warning_id, code), code) for code in about]
+            area = _fitted_listing(silent)
+        else:
+            area = own[0] if len(own) == 1 else (f"{cut(own[0], 28)}等{len(own)}地" if own else "")
+        by_call[call_id] = Fields(hazard=cut(hazard), mode=mode, area=cut(area))
+    return {m.message_id: by_call[m.call_id] for m in batch if m.call_id in by_call}
+
+
+def _fitted_listing(names: list[str]) -> str:
+    """As many names as fit one variable, and how many in all (南村、北村等40处)."""
+    for keep in range(len(names), 0, -1):
+        shown = listing(names, keep)
+        if len(shown) <= VARIABLE_MAX:
+            return shown
+    return f"{len(names)}处"
+
+
+def template_kind(message: Outgoing, fields: Fields) -> str:
+    """Which approved template a message goes as: an exercise's calls go as the exercise template."""
+    if fields.mode == "exercise" and message.kind in ("alert", "escalation"):
+        return "exercise"
+    return message.kind
+
+
+def variables(message: Outgoing, fields: Fields) -> dict[str, str]:
+    """The template variables of one message (none longer than Aliyun allows)."""
+    values = {"level": LEVEL_NAMES.get(message.level, message.level), "hazard": fields.hazard, "area": fields.area}
+    if message.ack_url:
+        values["token"] = message.ack_url.rsplit("/", 1)[1]
+    return values
+
+
+class AliyunProvider:
+    name = "aliyun"
+    channels: ClassVar[frozenset[str]] = frozenset({"sms"})
+
+    def __init__(
+        self,
+        *,
+        key_id: str,
+        key_secret: str,
+        sign_name: str,
+        templates: dict[str, str],
+        endpoint: str = "https://dysmsapi.aliyuncs.com/",
+        in_flight: int = 8,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.key_id, self.key_secret, self.sign_name = key_id, key_secret, sign_name
+        self.templates = templates
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        # It writes a row per message itself (the gateway's id, for receipts): a small insert beside a
+        # network round trip, so the sender's lanes still overlap on SQLite.
+        self.capabilities = Capabilities(channels=self.channels, batch_size=BATCH_MAX, in_flight=in_flight)
+        self.client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AliyunProvider":
+        needed = (("ACCESS_KEY_ID", settings.aliyun_access_key_id),
+                  ("ACCESS_KEY_SECRET", settings.aliyun_access_key_secret),
+                  ("SIGN_NAME", settings.aliyun_sign_name), ("SECRET", settings.aliyun_secret))  # fmt: skip
+        missing = [name for name, value in needed if not value]
+        if missing:
+            raise ValueError(f"the aliyun provider needs {', '.join('JIAOYING_ALIYUN_' + m for m in missing)}")
+        assert settings.aliyun_access_key_id and settings.aliyun_access_key_secret and settings.aliyun_sign_name
+        return cls(
+            key_id=settings.aliyun_access_key_id,
+            key_secret=settings.aliyun_access_key_secret,
+            sign_name=settings.aliyun_sign_name,
+            templates=parse_templates(settings.aliyun_sms_templates),
+            endpoint=settings.aliyun_sms_endpoint,
+            in_flight=settings.aliyun_concurrency,
+            timeout_s=settings.aliyun_timeout_s,
+        )
+
+    async def start(self) -> None:
+        self.client = httpx.AsyncClient(timeout=self.timeout_s)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    async def send(self, batch: list[Outgoing]) -> list[Outcome]:
+        if self.client is None:
+            await self.start()
+        fields = await fields_of(batch)
+        outcomes = [Outcome(m.message_id, "rejected", "its warning or call is gone") for m in batch
+                    if m.message_id not in fields]  # fmt: skip
+        by_template: dict[str, list[Outgoing]] = {}
+        for message in batch:
+            if message.message_id in fields:
+                kind = template_kind(message, fields[message.message_id])
+                by_template.setdefault(self.templates[kind], []).append(message)
+        for template, messages in by_template.items():
+            outcomes += await self._batch(template, messages, fields)
+        return outcomes
+
+    async def _batch(self, template: str, messages: list[Outgoing], fields: dict[str, Fields]) -> list[Outcome]:
+        assert self.client is not None
+        parameters = {
+            "PhoneNumberJson": json.dumps([m.to for m in messages]),
+            "SignNameJson": json.dumps([self.sign_name] * len(messages), ensure_ascii=False),
+            "TemplateCode": template,
+            "TemplateParamJson": json.dumps([variables(m, fields[m.message_id]) for m in messages], ensure_ascii=False),
+        }
+        body = signed("SendBatchSms", parameters, key_id=self.key_id, secret=self.key_secret)
+        try:
+            response = await self.client.post(self.endpoint, data=body)
+            answer: dict[str, Any] = response.json() if response.content else {}
+        except httpx.TimeoutException:
+            GATEWAY_ERRORS.labels(self.name, "timeout").inc()
+            return _all(messages, "retry", "Aliyun timed out", unreachable=True)
+        except (httpx.HTTPError, ValueError) as exc:
+            GATEWAY_ERRORS.labels(self.name, "connection").inc()
+            return _all(messages, "retry", f"Aliyun unreachable: {type(exc).__name__}", unreachable=True)
+        code = str(answer.get("Code", f"HTTP {response.status_code}"))
+        if code == "OK" and answer.get("BizId"):
+            refs = [{"provider": self.name, "ref": str(answer["BizId"]), "to": national(m.to),
+                     "message_id": m.message_id} for m in messages]  # fmt: skip
+            async with session_scope() as session:
+                await bulk_insert(session, GatewayRef, refs, skip_existing=True)
+            return _all(messages, "accepted")
+        said = f"Aliyun {code}: {answer.get('Message', '')}".strip()
+        if code in NUMBER_CODES and len(messages) == 1:
+            GATEWAY_ERRORS.labels(self.name, "rejected").inc()
+            return _all(messages, "rejected", said)
+        if code in NUMBER_CODES:  # one number spoils the batch: each goes again on its own
+            return [outcome for message in messages for outcome in await self._batch(template, [message], fields)]
+        GATEWAY_ERRORS.labels(self.name, f"code_{code}"[:40]).inc()
+        return _all(messages, "retry", said, unreachable=True)
+
+
+def _all(
+    messages: list[Outgoing], status: Any, error: str | None = None, *, unreachable: bool = False
+) -> list[Outcome]:
+    return [Outcome(m.message_id, status, error, unreachable=unreachable) for m in messages]
+
+
+def national(phone: str) -> str:
+    """A number as Aliyun's pushes write it: no +86 or 0086 in front."""
+    for prefix in ("+86", "0086", "86"):
+        if phone.startswith(prefix) and len(phone) - len(prefix) == 11:
+            return phone[len(prefix) :]
+    return phone

@@ -1,0 +1,150 @@
+"""The `aliyun` provider (SMS) against a loopback stand-in that checks requests as Aliyun's API
+reference says Aliyun does (tests/notify/aliyun_cloud.py): signed SendBatchSms requests of at most
+100 numbers, each with its own template variables (its own link), one approved template per
+message kind; receipts and replies pushed back in arrays, resent and duplicated, changing nothing
+the second time."""
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from app.call import escalation
+from app.db import utc_now
+from app.notify.aliyun import AliyunProvider, parse_templates
+from app.notify.dispatch import Dispatcher
+from app.notify.sender import send_due
+from tests.factories import CSV, TOWNSHIP, VILLAGE, calls, create_contact, csv_body, issue
+from tests.notify.aliyun_cloud import KEY_ID, KEY_SECRET, SIGN, TEMPLATE_SETTING, AliyunCloud
+from tests.notify.receiver import messages_of
+
+PUSH_SECRET = "aliyun-push-secret"
+REPORTS = f"/api/v1/providers/aliyun/{PUSH_SECRET}/sms-report"
+REPLIES = f"/api/v1/providers/aliyun/{PUSH_SECRET}/sms-up"
+
+
+@pytest.fixture
+def cloud() -> Iterator[AliyunCloud]:
+    running = AliyunCloud().start()
+    yield running
+    running.stop()
+
+
+def provider_for(cloud: AliyunCloud, *, secret: str = KEY_SECRET) -> AliyunProvider:
+    templates = parse_templates(TEMPLATE_SETTING)
+    return AliyunProvider(key_id=KEY_ID, key_secret=secret, sign_name=SIGN, templates=templates, endpoint=cloud.url)
+
+
+@pytest.fixture
+async def aliyun(cloud: AliyunCloud, app: Any) -> AsyncIterator[Dispatcher]:
+    settings = app.state.settings
+    before = settings.aliyun_secret
+    settings.aliyun_secret = PUSH_SECRET
+    made = Dispatcher.serving(provider_for(cloud))
+    await made.start()
+    yield made
+    await made.close()
+    settings.aliyun_secret = before
+
+
+async def many_people(client: AsyncClient, count: int) -> None:
+    rows = ["name,phone,region_code,role,rank,channels"]
+    rows += [f"村干部{n},+86137{n:08d},{VILLAGE},村委会主任,{n % 99 + 1},sms" for n in range(count)]
+    response = await client.post("/api/v1/contacts/import", content=csv_body(*rows), headers=CSV)
+    assert response.status_code == 200, response.text
+
+
+async def test_a_batch_goes_as_signed_requests_of_100_each_with_its_own_link(
+    client: AsyncClient, regions: None, cloud: AliyunCloud, aliyun: Dispatcher
+) -> None:
+    await many_people(client, 120)
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    assert await send_due(aliyun, now=utc_now()) == 120
+    assert cloud.refusals == []
+    assert [len(json.loads(r["PhoneNumberJson"])) for r in cloud.requests] == [100, 20]
+    assert {sent.template for sent in cloud.sent} == {"SMS_ALERT"}
+    tokens = {sent.variables["token"] for sent in cloud.sent}
+    assert len(tokens) == 120  # each person their own link
+    first = cloud.sent[0]
+    assert first.variables["level"] == "橙色" and first.variables["area"] == "工人新村社区居委会"
+    assert first.text.startswith(f"【{SIGN}】橙色") and first.text.endswith(f"/ack/{first.variables['token']}")
+    assert {m.status for m in await messages_of(warning["id"])} == {"sent"}
+    assert {m.provider for m in await messages_of(warning["id"])} == {"aliyun"}
+
+
+async def test_receipts_and_replies_pushed_twice_change_nothing_the_second_time(
+    client: AsyncClient, anonymous: AsyncClient, regions: None, cloud: AliyunCloud, aliyun: Dispatcher
+) -> None:
+    answering = await create_contact(client, channels=["sms"])
+    await create_contact(client, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    assert await send_due(aliyun, now=utc_now()) == 2
+    reports = cloud.reports()
+    reports[1] |= {"success": False, "err_code": "MK:0001", "err_msg": "用户关机"}
+    for _ in range(2):  # Aliyun pushes again when unsure, and sometimes twice
+        pushed = await anonymous.post(REPORTS, json=reports)
+        assert pushed.status_code == 200 and pushed.json() == {"code": 0, "msg": "成功"}
+    statuses = sorted(m.status for m in await messages_of(warning["id"]))
+    assert statuses == ["delivered", "failed"]
+    failed = next(m for m in await messages_of(warning["id"]) if m.status == "failed")
+    assert "MK:0001" in (failed.error or "")
+    reply = [{"phone_number": answering["phone"].removeprefix("+86"), "send_time": "2026-12-04 12:00:00",
+              "content": "收到", "sign_name": SIGN, "dest_code": "1234", "sequence_id": 987654321}]  # fmt: skip
+    for _ in range(2):
+        assert (await anonymous.post(REPLIES, json=reply)).json() == {"code": 0, "msg": "成功"}
+    answered = next(c for c in await calls(client, warning["id"]) if c["contact"]["phone"] == answering["phone"])
+    assert answered["status"] == "acknowledged" and answered["ack_method"] == "sms_reply"
+    events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"limit": 100})).json()["items"]
+    assert [e["type"] for e in events].count("call.acknowledged") == 1
+    wrong = await anonymous.post("/api/v1/providers/aliyun/guessed/sms-report", json=reports)
+    assert wrong.status_code == 401 and wrong.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_escalation_goes_as_its_template_with_the_silent_villages_counted(
+    client: AsyncClient, regions: None, cloud: AliyunCloud, aliyun: Dispatcher
+) -> None:
+    await create_contact(client, TOWNSHIP, channels=["sms"])
+    for village in ("650107001001", "650107001002", "650107001003"):
+        await create_contact(client, village, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[TOWNSHIP])
+    created = datetime.fromisoformat(warning["created_at"])
+    await send_due(aliyun, now=utc_now())
+    escalated_at = created + timedelta(seconds=warning["policy"]["ack_timeout_s"] + 1)
+    await escalation.chase_due(now=escalated_at)
+    await send_due(aliyun, now=escalated_at)
+    (escalated,) = [sent for sent in cloud.sent if sent.template == "SMS_ESCALATION"]
+    area = escalated.variables["area"]
+    assert len(area) <= 35 and area.count("、") == 2  # all three silent villages named
+    assert "未应答，请上门叫醒" in escalated.text
+
+
+async def test_a_wrong_key_is_refused_by_aliyun_and_nothing_is_lost(
+    client: AsyncClient, regions: None, cloud: AliyunCloud
+) -> None:
+    await create_contact(client, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    wrong = Dispatcher.serving(provider_for(cloud, secret="not-the-secret"))
+    await wrong.start()
+    try:
+        assert await send_due(wrong, now=utc_now()) == 0
+    finally:
+        await wrong.close()
+    assert cloud.refusals == ["SignatureDoesNotMatch"]
+    assert {m.status for m in await messages_of(warning["id"])} == {"pending"}  # waits for a provider that works
+
+
+def test_forty_silent_villages_fit_one_variable() -> None:
+    from app.notify.aliyun import _fitted_listing
+
+    shown = _fitted_listing([f"第{n}村民委员会" for n in range(1, 41)])
+    assert len(shown) <= 35 and shown.endswith("等40处")
+
+
+def test_template_settings_name_every_kind() -> None:
+    with pytest.raises(ValueError, match="no template for"):
+        parse_templates("alert=SMS_1")
+    with pytest.raises(ValueError, match="KIND=TEMPLATE_CODE"):
+        parse_templates("alert=SMS_1,sms=SMS_2")
