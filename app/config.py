@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     aliyun_secret: str | None = None
     aliyun_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     aliyun_timeout_s: float = 10.0
+    # Aliyun voice (IvrCall): the endpoint, the number calls show (an approved 呼叫号码), one approved
+    # TTS template code per message kind (as the SMS ones), and the template played after key 1.
+    aliyun_voice_endpoint: str = "https://dyvmsapi.aliyuncs.com/"
+    aliyun_voice_number: str | None = None
+    aliyun_voice_templates: str = ""
+    aliyun_voice_ack_template: str | None = None
     tick_seconds: float = 1.0
     # A message left in `sending` this long (its sender died mid-round) is handed over again, same id.
     send_reclaim_s: float = 60.0

@@ -1,4 +1,5 @@
-"""The `aliyun` provider: SMS through Aliyun's SMS service (dysmsapi), what most county offices buy.
+"""The `aliyun` provider: SMS (dysmsapi) and voice (dyvmsapi) through Aliyun, what most county
+offices buy.
 
 Aliyun sends only pre-approved templates, whose variables are short (at most 35 characters each)
 and whose links must be on a domain approved with the template. So a message goes as its kind's
@@ -17,8 +18,16 @@ parameters). One BizId covers the batch: each (BizId, number) is kept (gateway_r
 receipts Aliyun pushes (`SmsReport`) find their message; replies (`SmsUp`) are answers or replies
 like any other. Pushes carry no signature: they come to a path holding JIAOYING_ALIYUN_SECRET
 (app.notify.router), and the README says to let only Aliyun's addresses reach it.
+
+Voice goes by `IvrCall`, one call a request, the kind's approved TTS template saying the level, the
+hazard and, escalating, how many villages are silent (the list is in the SMS); key 1 plays the
+acknowledgement template, and the `VoiceReport` push carries the key pressed (`dtmf`), which
+answers like any key press. Aliyun's CallId is kept beside our message id (OutId holds only 15
+bytes). Aliyun allows one callee 1 call a minute, 5 an hour and 20 a day, failed calls counted:
+declared as per-callee limits, so the ladder merges attempts rather than have Aliyun refuse them.
 """
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -35,13 +44,17 @@ from sqlalchemy import select
 from app.call.models import Call
 from app.config import Settings
 from app.db import bulk_insert, session_scope
-from app.notify.base import Capabilities, Outcome, Outgoing
+from app.notify.base import CalleeLimit, Capabilities, Outcome, Outgoing
 from app.notify.models import GatewayRef
 from app.notify.templates import LEVEL_NAMES, listing
 from app.notify.webhook import GATEWAY_ERRORS
 from app.warning.models import Warning, WarningRegion
 
 CALLBACKS = "/api/v1/providers/aliyun"
+VOICE_REF = "aliyun-voice"  # gateway_refs' provider for calls (CallId and number)
+CALL_ANSWERED = "200000"  # a VoiceReport's status_code for a call picked up and played
+# What Aliyun allows one callee (failed calls counted): at most this many calls in so many seconds.
+VOICE_LIMITS = (CalleeLimit(1, 60), CalleeLimit(5, 3600), CalleeLimit(20, 86400))
 API_VERSION = "2017-05-25"
 KINDS = ("alert", "escalation", "lifting", "withdrawal", "exercise")
 VARIABLE_MAX = 35  # characters in one template variable
@@ -49,6 +62,8 @@ BATCH_MAX = 100  # numbers in one SendBatchSms
 # Codes that say the request, not the numbers, is wrong (keys, sign, templates, balance, limits):
 # Aliyun takes nothing until it is put right, so the provider backs off and SMS fails over.
 NUMBER_CODES = {"isv.MOBILE_NUMBER_ILLEGAL", "isv.MOBILE_COUNT_OVER_LIMIT", "isv.BLACK_KEY_CONTROL_LIMIT"}
+# Aliyun's refusal of a call over its per-callee limits (ours keep below them; a clock apart may not).
+CALLEE_LIMITED = {"isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL"}
 
 
 def percent(value: str) -> str:
@@ -82,18 +97,18 @@ def signed(action: str, parameters: dict[str, str], *, key_id: str, secret: str)
     return {**everything, "Signature": signature(everything, secret)}
 
 
-def parse_templates(value: str) -> dict[str, str]:
+def parse_templates(value: str, setting: str = "JIAOYING_ALIYUN_SMS_TEMPLATES") -> dict[str, str]:
     """`alert=SMS_1,escalation=SMS_2,...` as kind -> template code; ValueError naming what is wrong."""
     found: dict[str, str] = {}
     for part in filter(None, (part.strip() for part in value.replace(";", ",").split(","))):
         kind, sep, code = part.partition("=")
         if not sep or kind.strip() not in KINDS or not code.strip():
-            raise ValueError(f"JIAOYING_ALIYUN_SMS_TEMPLATES: {part!r} should read KIND=TEMPLATE_CODE, KIND one of "
+            raise ValueError(f"{setting}: {part!r} should read KIND=TEMPLATE_CODE, KIND one of "
                              f"{', '.join(KINDS)}")  # fmt: skip
         found[kind.strip()] = code.strip()
     missing = [kind for kind in KINDS if kind not in found]
     if missing:
-        raise ValueError(f"JIAOYING_ALIYUN_SMS_TEMPLATES has no template for {', '.join(missing)}")
+        raise ValueError(f"{setting} has no template for {', '.join(missing)}")
     return found
 
 
@@ -108,6 +123,7 @@ class Fields:
     hazard: str
     mode: str
     area: str
+    count: int  # regions an escalation is about
 
 
 async def fields_of(batch: list[Outgoing]) -> dict[str, Fields]:
@@ -135,7 +151,7 @@ async def fields_of(batch: list[Outgoing]) -> dict[str, Fields]:
             area = _fitted_listing(silent)
         else:
             area = own[0] if len(own) == 1 else (f"{cut(own[0], 28)}等{len(own)}地" if own else "")
-        by_call[call_id] = Fields(hazard=cut(hazard), mode=mode, area=cut(area))
+        by_call[call_id] = Fields(hazard=cut(hazard), mode=mode, area=cut(area), count=len(about))
     return {m.message_id: by_call[m.call_id] for m in batch if m.call_id in by_call}
 
 
@@ -155,6 +171,14 @@ def template_kind(message: Outgoing, fields: Fields) -> str:
     return message.kind
 
 
+def speech_variables(message: Outgoing, fields: Fields) -> dict[str, str]:
+    """A voice template's variables: few and short (the list of places is in the SMS)."""
+    values = {"level": LEVEL_NAMES.get(message.level, message.level), "hazard": fields.hazard}
+    if message.kind == "escalation":
+        values["count"] = str(fields.count)
+    return values
+
+
 def variables(message: Outgoing, fields: Fields) -> dict[str, str]:
     """The template variables of one message (none longer than Aliyun allows)."""
     values = {"level": LEVEL_NAMES.get(message.level, message.level), "hazard": fields.hazard, "area": fields.area}
@@ -163,9 +187,20 @@ def variables(message: Outgoing, fields: Fields) -> dict[str, str]:
     return values
 
 
+@dataclass(frozen=True)
+class Voice:
+    """What calls need: the endpoint, the number they show, a TTS template per kind, and the one
+    played after key 1."""
+
+    endpoint: str
+    number: str
+    templates: dict[str, str]
+    ack_template: str
+
+
 class AliyunProvider:
     name = "aliyun"
-    channels: ClassVar[frozenset[str]] = frozenset({"sms"})
+    channels: ClassVar[frozenset[str]] = frozenset({"sms", "voice"})
 
     def __init__(
         self,
@@ -175,16 +210,21 @@ class AliyunProvider:
         sign_name: str,
         templates: dict[str, str],
         endpoint: str = "https://dysmsapi.aliyuncs.com/",
+        voice: Voice | None = None,
         in_flight: int = 8,
         timeout_s: float = 10.0,
     ) -> None:
         self.key_id, self.key_secret, self.sign_name = key_id, key_secret, sign_name
         self.templates = templates
         self.endpoint = endpoint
+        self.voice = voice
         self.timeout_s = timeout_s
+        self.calls_at_once = asyncio.Semaphore(in_flight)
         # It writes a row per message itself (the gateway's id, for receipts): a small insert beside a
         # network round trip, so the sender's lanes still overlap on SQLite.
-        self.capabilities = Capabilities(channels=self.channels, batch_size=BATCH_MAX, in_flight=in_flight)
+        carried = frozenset({"sms", "voice"} if voice is not None else {"sms"})
+        self.capabilities = Capabilities(channels=carried, batch_size=BATCH_MAX, in_flight=in_flight,
+                                         per_callee={"voice": VOICE_LIMITS} if voice is not None else {})  # fmt: skip
         self.client: httpx.AsyncClient | None = None
 
     @classmethod
@@ -196,7 +236,18 @@ class AliyunProvider:
         if missing:
             raise ValueError(f"the aliyun provider needs {', '.join('JIAOYING_ALIYUN_' + m for m in missing)}")
         assert settings.aliyun_access_key_id and settings.aliyun_access_key_secret and settings.aliyun_sign_name
+        voice = None
+        if settings.aliyun_voice_number or settings.aliyun_voice_templates:  # voice is set up, wholly
+            if not (settings.aliyun_voice_number and settings.aliyun_voice_ack_template):
+                raise ValueError("Aliyun voice needs JIAOYING_ALIYUN_VOICE_NUMBER, JIAOYING_ALIYUN_VOICE_TEMPLATES and "
+                                 "JIAOYING_ALIYUN_VOICE_ACK_TEMPLATE")  # fmt: skip
+            voice = Voice(
+                endpoint=settings.aliyun_voice_endpoint, number=settings.aliyun_voice_number,
+                templates=parse_templates(settings.aliyun_voice_templates, "JIAOYING_ALIYUN_VOICE_TEMPLATES"),
+                ack_template=settings.aliyun_voice_ack_template,
+            )  # fmt: skip
         return cls(
+            voice=voice,
             key_id=settings.aliyun_access_key_id,
             key_secret=settings.aliyun_access_key_secret,
             sign_name=settings.aliyun_sign_name,
@@ -220,9 +271,12 @@ class AliyunProvider:
         fields = await fields_of(batch)
         outcomes = [Outcome(m.message_id, "rejected", "its warning or call is gone") for m in batch
                     if m.message_id not in fields]  # fmt: skip
+        calls = [m for m in batch if m.channel == "voice" and m.message_id in fields]
+        if calls:
+            outcomes += await asyncio.gather(*(self._call(message, fields[message.message_id]) for message in calls))
         by_template: dict[str, list[Outgoing]] = {}
         for message in batch:
-            if message.message_id in fields:
+            if message.message_id in fields and message.channel != "voice":
                 kind = template_kind(message, fields[message.message_id])
                 by_template.setdefault(self.templates[kind], []).append(message)
         for template, messages in by_template.items():
@@ -262,6 +316,47 @@ class AliyunProvider:
             return [outcome for message in messages for outcome in await self._batch(template, [message], fields)]
         GATEWAY_ERRORS.labels(self.name, f"code_{code}"[:40]).inc()
         return _all(messages, "retry", said, unreachable=True)
+
+    async def _call(self, message: Outgoing, fields: Fields) -> Outcome:
+        """One IvrCall: the kind's TTS template, key 1 playing the acknowledgement."""
+        assert self.client is not None and self.voice is not None
+        voice = self.voice
+        parameters = {
+            "CalledShowNumber": voice.number,
+            "CalledNumber": national(message.to),
+            "StartCode": voice.templates[template_kind(message, fields)],
+            "StartTtsParams": json.dumps(speech_variables(message, fields), ensure_ascii=False),
+            "MenuKeyMap": json.dumps([{"Key": "1", "Code": voice.ack_template}]),
+            "PlayTimes": "2",
+            "Timeout": "3000",
+        }
+        body = signed("IvrCall", parameters, key_id=self.key_id, secret=self.key_secret)
+        async with self.calls_at_once:
+            try:
+                response = await self.client.post(voice.endpoint, data=body)
+                answer: dict[str, Any] = response.json() if response.content else {}
+            except httpx.TimeoutException:
+                GATEWAY_ERRORS.labels(self.name, "timeout").inc()
+                return Outcome(message.message_id, "retry", "Aliyun voice timed out", unreachable=True)
+            except (httpx.HTTPError, ValueError) as exc:
+                GATEWAY_ERRORS.labels(self.name, "connection").inc()
+                return Outcome(message.message_id, "retry", f"Aliyun voice unreachable: {type(exc).__name__}",
+                               unreachable=True)  # fmt: skip
+        code = str(answer.get("Code", f"HTTP {response.status_code}"))
+        if code == "OK" and answer.get("CallId"):
+            ref = {"provider": VOICE_REF, "ref": str(answer["CallId"]), "to": national(message.to),
+                   "message_id": message.message_id}  # fmt: skip
+            async with session_scope() as session:
+                await bulk_insert(session, GatewayRef, [ref], skip_existing=True)
+            return Outcome(message.message_id, "accepted")
+        said = f"Aliyun voice {code}: {answer.get('Message', '')}".strip()
+        if code in NUMBER_CODES or code in CALLEE_LIMITED:
+            # A number it will not call, or Aliyun's own count of this callee (ours keeps below it;
+            # clocks apart may not): this attempt fails, and the next comes on the ladder.
+            GATEWAY_ERRORS.labels(self.name, "rejected").inc()
+            return Outcome(message.message_id, "rejected", said)
+        GATEWAY_ERRORS.labels(self.name, f"code_{code}"[:40]).inc()
+        return Outcome(message.message_id, "retry", said, unreachable=True)
 
 
 def _all(

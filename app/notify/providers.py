@@ -93,6 +93,8 @@ def make_providers(settings: Settings) -> dict[str, list[Provider]]:
         for name in names:
             if name not in built:
                 built[name] = PROVIDERS[name].from_settings(settings)
+            if channel not in built[name].capabilities.channels:  # a channel it can carry, not set up
+                raise ValueError(f"the {name} provider is not set up for {channel} (see the README's {name} settings)")
             result.setdefault(channel, []).append(built[name])
     return result
 

@@ -333,3 +333,45 @@ def _items(body: bytes, model: type[ModelT]) -> list[ModelT]:
             errors = [{"loc": ["body", index, *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
             raise Unprocessable(f"Item {index} of the push is not valid: {errors[0]['msg']}.", errors=errors) from None
     return parsed
+
+
+class AliyunCallReport(BaseModel):
+    """One `VoiceReport` item: how a call ended, and the key pressed (IVR)."""
+
+    call_id: Annotated[str, Field(min_length=1, max_length=64)]
+    status_code: Annotated[str, Field(max_length=20)] = ""
+    status_msg: Annotated[str, Field(max_length=500)] = ""
+    dtmf: Annotated[str, Field(max_length=40)] = ""
+
+
+@aliyun_router.post("/voice-report")
+async def aliyun_call_reports(secret: str, request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """Call results, pushed as a JSON array: a call answered (200000) is delivered, any other end
+    (no answer, busy, powered off) a failure on the message that brings the next attempt forward;
+    the key 1 pressed answers, as any key press. Each finds its message by Aliyun's CallId; a copy
+    pushed again changes nothing."""
+    _aliyun_caller(secret, settings)
+    reports = _items(await request.body(), AliyunCallReport)
+    async with session_scope(read_only=True) as session:
+        refs = {
+            ref.ref: ref
+            for ref in await session.scalars(
+                select(GatewayRef).where(GatewayRef.provider == aliyun.VOICE_REF,
+                                         GatewayRef.ref.in_({r.call_id for r in reports}))
+            )
+        }  # fmt: skip
+    for report in reports:
+        ref = refs.get(report.call_id)
+        if ref is None:
+            continue
+        answered = report.status_code == aliyun.CALL_ANSWERED
+        error = None if answered else f"Aliyun voice {report.status_code}: {report.status_msg}".strip()
+        receipt = gateway.Receipt(ref.message_id, "delivered" if answered else "failed", error, "aliyun")
+        await request.app.state.receipts.submit(receipt)
+        if report.dtmf:
+            async with session_scope() as session:
+                await gateway.take_inbound(
+                    session, inbound_id=f"aliyun-voice:{report.call_id}", phone=normalize_mobile(ref.to),
+                    channel="voice", text=None, digits=report.dtmf[:1], now=utc_now(),
+                )  # fmt: skip
+    return {"code": 0, "msg": "成功"}

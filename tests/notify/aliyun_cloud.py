@@ -46,6 +46,20 @@ TEMPLATES = {
     "SMS_WITHDRAWAL": "${level}${hazard}预警（${area}）系误发，现予撤回，请按原状态工作。",
     "SMS_EXERCISE": "【演练】${level}${hazard}预警：${area}，请按演练方案行动。收到请点 https://jiaoying.example/ack/${token}",
 }
+# Voice: TTS templates (Chinese, few short variables), the number calls show, key 1's template.
+TTS = {
+    "TTS_ALERT": "${level}${hazard}预警，请立即做好防范。确认收到请按1。",
+    "TTS_ESCALATION": "${level}${hazard}预警，有${count}处未应答，名单见短信，请上门叫醒。确认收到请按1。",
+    "TTS_LIFTING": "${level}${hazard}预警已解除。",
+    "TTS_WITHDRAWAL": "${level}${hazard}预警系误发，现予撤回。",
+    "TTS_EXERCISE": "演练，${level}${hazard}预警，请按演练方案行动。确认收到请按1。",
+    "TTS_ACK": "已确认收到，谢谢。",
+}
+VOICE_NUMBER = "09912345678"
+VOICE_SETTING = ("alert=TTS_ALERT,escalation=TTS_ESCALATION,lifting=TTS_LIFTING,withdrawal=TTS_WITHDRAWAL,"
+                 "exercise=TTS_EXERCISE")  # fmt: skip
+# What Aliyun allows one callee: calls within so many seconds.
+CALLEE_LIMITS = ((1, 60), (5, 3600), (20, 86400))
 TEMPLATE_SETTING = ("alert=SMS_ALERT,escalation=SMS_ESCALATION,lifting=SMS_LIFTING,withdrawal=SMS_WITHDRAWAL,"
                     "exercise=SMS_EXERCISE")  # fmt: skip
 
@@ -74,6 +88,21 @@ class Sent:
 
 
 @dataclass
+class Called:
+    """One call Aliyun placed: its CallId, the callee, the template and what it says."""
+
+    call_id: str
+    callee: str
+    template: str
+    variables: dict[str, str]
+    at: float
+
+    @property
+    def speech(self) -> str:
+        return VARIABLE.sub(lambda found: self.variables[found.group(1)], TTS[self.template])
+
+
+@dataclass
 class AliyunCloud:
     port: int = field(default_factory=free_port)
     sent: list[Sent] = field(default_factory=list)
@@ -81,6 +110,7 @@ class AliyunCloud:
     refusals: list[str] = field(default_factory=list)  # the error codes answered
     nonces: set[str] = field(default_factory=set)
     code_for: dict[str, str] = field(default_factory=dict)  # a number -> the isv.* code to refuse it with
+    calls: list["Called"] = field(default_factory=list)
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
 
@@ -116,6 +146,8 @@ class AliyunCloud:
             stamp = datetime.strptime(parameters.get("Timestamp", ""), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
             if abs(datetime.now(UTC) - stamp) > timedelta(minutes=15):
                 return self.refuse("InvalidTimeStamp.Expired")
+            if parameters.get("Action") == "IvrCall":
+                return self.ivr_call(parameters)
             if parameters.get("Action") != "SendBatchSms":
                 return self.refuse("InvalidAction.NotFound", 404)
             phones = json.loads(parameters["PhoneNumberJson"])
@@ -142,6 +174,38 @@ class AliyunCloud:
             return JSONResponse({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": secrets.token_hex(8)})
 
         return app
+
+    def ivr_call(self, parameters: dict[str, str]) -> JSONResponse:
+        """IvrCall: an approved number shown, an approved TTS template with exactly its variables,
+        key 1 mapped to an approved template, and the callee within Aliyun's limits."""
+        if parameters.get("CalledShowNumber") != VOICE_NUMBER:
+            return self.refuse("isv.DISPLAY_NUMBER_ILLEGAL")
+        start = parameters.get("StartCode", "")
+        if start not in TTS:
+            return self.refuse("isv.TEMPLATE_ILLEGAL")
+        values = json.loads(parameters.get("StartTtsParams") or "{}")
+        if set(values) != set(VARIABLE.findall(TTS[start])) or any(len(str(v)) > 35 for v in values.values()):
+            return self.refuse("isv.TEMPLATE_MISSING_PARAMETERS")
+        menu = json.loads(parameters.get("MenuKeyMap") or "[]")
+        if [item.get("Key") for item in menu] != ["1"] or any(item.get("Code") not in TTS for item in menu):
+            return self.refuse("isv.MENU_KEY_MAP_ILLEGAL")
+        callee, now = parameters.get("CalledNumber", ""), time.monotonic()
+        made = [call.at for call in self.calls if call.callee == callee]
+        if any(sum(now - at < seconds for at in made) >= most for most, seconds in CALLEE_LIMITS):
+            return self.refuse("isv.BUSINESS_LIMIT_CONTROL", 200)
+        call = Called(call_id=f"{secrets.randbelow(10**12):012d}^{secrets.randbelow(10**6)}", callee=callee,
+                      template=start, variables=values, at=now)  # fmt: skip
+        self.calls.append(call)
+        return JSONResponse({"Code": "OK", "Message": "OK", "CallId": call.call_id, "RequestId": secrets.token_hex(8)})
+
+    def call_reports(self, *, dtmf: str = "1", status_code: str = "200000") -> list[dict[str, Any]]:
+        """The VoiceReport push for every call made: picked up (or not), the key pressed."""
+        return [
+            {"call_id": call.call_id, "callee": call.callee, "caller": VOICE_NUMBER, "status_code": status_code,
+             "status_msg": "用户接听" if status_code == "200000" else "用户未接", "dtmf": dtmf, "duration": "12",
+             "out_id": ""}
+            for call in self.calls
+        ]  # fmt: skip
 
     def start(self) -> "AliyunCloud":
         config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")

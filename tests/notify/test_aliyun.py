@@ -11,19 +11,30 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 
 from app.call import escalation
-from app.db import utc_now
-from app.notify.aliyun import AliyunProvider, parse_templates
+from app.call.models import Call
+from app.db import session_scope, utc_now
+from app.notify.aliyun import AliyunProvider, Voice, parse_templates
 from app.notify.dispatch import Dispatcher
 from app.notify.sender import send_due
 from tests.factories import CSV, TOWNSHIP, VILLAGE, calls, create_contact, csv_body, issue
-from tests.notify.aliyun_cloud import KEY_ID, KEY_SECRET, SIGN, TEMPLATE_SETTING, AliyunCloud
+from tests.notify.aliyun_cloud import (
+    KEY_ID,
+    KEY_SECRET,
+    SIGN,
+    TEMPLATE_SETTING,
+    VOICE_NUMBER,
+    VOICE_SETTING,
+    AliyunCloud,
+)
 from tests.notify.receiver import messages_of
 
 PUSH_SECRET = "aliyun-push-secret"
 REPORTS = f"/api/v1/providers/aliyun/{PUSH_SECRET}/sms-report"
 REPLIES = f"/api/v1/providers/aliyun/{PUSH_SECRET}/sms-up"
+CALL_REPORTS = f"/api/v1/providers/aliyun/{PUSH_SECRET}/voice-report"
 
 
 @pytest.fixture
@@ -148,3 +159,79 @@ def test_template_settings_name_every_kind() -> None:
         parse_templates("alert=SMS_1")
     with pytest.raises(ValueError, match="KIND=TEMPLATE_CODE"):
         parse_templates("alert=SMS_1,sms=SMS_2")
+
+
+def voiced(cloud: AliyunCloud) -> AliyunProvider:
+    voice = Voice(endpoint=cloud.url, number=VOICE_NUMBER, templates=parse_templates(VOICE_SETTING),
+                  ack_template="TTS_ACK")  # fmt: skip
+    return AliyunProvider(key_id=KEY_ID, key_secret=KEY_SECRET, sign_name=SIGN,
+                          templates=parse_templates(TEMPLATE_SETTING), endpoint=cloud.url, voice=voice)  # fmt: skip
+
+
+@pytest.fixture
+async def aliyun_voice(cloud: AliyunCloud, app: Any) -> AsyncIterator[Dispatcher]:
+    settings = app.state.settings
+    before = settings.aliyun_secret
+    settings.aliyun_secret = PUSH_SECRET
+    made = Dispatcher.serving(voiced(cloud))
+    await made.start()
+    yield made
+    await made.close()
+    settings.aliyun_secret = before
+
+
+async def test_a_red_warning_calls_by_ivr_and_key_1_answers(
+    client: AsyncClient, anonymous: AsyncClient, regions: None, cloud: AliyunCloud, aliyun_voice: Dispatcher
+) -> None:
+    person = await create_contact(client)  # sms and voice
+    warning = await issue(client, area_codes=[VILLAGE])  # red: SMS and voice at once
+    assert await send_due(aliyun_voice, now=utc_now()) == 2
+    (call,) = cloud.calls
+    assert call.template == "TTS_ALERT" and call.callee == person["phone"].removeprefix("+86")
+    assert call.speech == "红色大风预警，请立即做好防范。确认收到请按1。" and len(cloud.sent) == 1
+    for _ in range(2):  # pushed again: the same answer, nothing more
+        pushed = await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="1"))
+        assert pushed.json() == {"code": 0, "msg": "成功"}
+    (answered,) = await calls(client, warning["id"])
+    assert answered["status"] == "acknowledged" and answered["ack_method"] == "voice_key"
+    voice = next(m for m in await messages_of(warning["id"]) if m.channel == "voice")
+    assert voice.status == "delivered"
+
+
+async def test_a_call_not_picked_up_is_a_failure_that_brings_the_next_attempt_forward(
+    client: AsyncClient, anonymous: AsyncClient, regions: None, cloud: AliyunCloud, aliyun_voice: Dispatcher
+) -> None:
+    await create_contact(client, channels=["voice"])
+    warning = await issue(client, area_codes=[VILLAGE])
+    assert await send_due(aliyun_voice, now=utc_now()) == 1
+    before = await next_attempt(warning["id"])
+    await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="", status_code="200002"))
+    (message,) = await messages_of(warning["id"])
+    assert message.status == "failed" and "200002" in (message.error or "") and "用户未接" in (message.error or "")
+    assert (await calls(client, warning["id"]))[0]["status"] != "acknowledged"
+    assert await next_attempt(warning["id"]) < before
+
+
+async def next_attempt(warning_id: str) -> datetime:
+    async with session_scope() as session:
+        due = await session.scalar(select(Call.next_attempt_at).where(Call.warning_id == warning_id))
+    assert due is not None
+    return due
+
+
+async def test_voice_attempts_stay_within_aliyuns_per_callee_limits(
+    client: AsyncClient, regions: None, cloud: AliyunCloud, aliyun_voice: Dispatcher
+) -> None:
+    # A ladder faster than Aliyun lets one callee be called: a voice attempt every 20 s.
+    policy = {"reach": ["county", "township", "village"], "ack_timeout_s": 100, "max_attempts": 5,
+              "channels_by_attempt": [["voice"]], "escalate": False}  # fmt: skip
+    assert (await client.put("/api/v1/policies/red", json=policy)).status_code == 200
+    await create_contact(client, channels=["voice"])
+    warning = await issue(client, area_codes=[VILLAGE])
+    created = datetime.fromisoformat(warning["created_at"])
+    for seconds in (0, 20, 40, 60, 80):
+        await send_due(aliyun_voice, now=created + timedelta(seconds=seconds))
+    assert cloud.refusals == []  # Aliyun never had to refuse one
+    assert len(cloud.calls) <= 2  # at most one a minute over the 80 s
+    held = [m for m in await messages_of(warning["id"]) if m.status == "cancelled"]
+    assert held and all("limited" in (m.error or "") or "merged" in (m.error or "") for m in held)
