@@ -86,6 +86,7 @@ async def board(
         "names": await web_service.region_names(session, warning, silent),
         "feedback": await web_service.feedback_received(session, warning, principal),
         "replies": await web_service.replies_received(session, warning, principal),
+        "held": await web_service.held_back(session, silent, now=utc_now()),
         "to_confirm": await web_service.regions_to_confirm(session, warning, principal),
         "writable": can_act(principal) and all(principal.covers(path) for path in warning.area_paths),
         "is_open": warning.status in ("active", "expanding"),

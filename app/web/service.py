@@ -17,6 +17,7 @@ from app.channels import label as channel_label
 from app.config import Settings
 from app.db import utc_now
 from app.notify import health, providers
+from app.notify.models import Message
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning import service as warning_service
@@ -190,6 +191,36 @@ async def feedback_received(
     query = calls_in_scope(query.where(Feedback.warning_id == warning.id), principal)
     rows = await session.execute(query.order_by(Feedback.created_at.desc()).limit(LIST_MAX))
     return [(feedback, name, code) for feedback, name, code in rows.tuples()]
+
+
+@dataclass
+class HeldBack:
+    """A person's attempts a per-callee limit held back (a cloud rations calls to one number):
+    how many were merged into the next, and when the one waiting may go."""
+
+    merged: int = 0
+    waiting_until: Any = None
+
+
+async def held_back(session: AsyncSession, calls: list[Call], *, now: Any) -> dict[str, HeldBack]:
+    """Of these calls, those whose attempts a per-callee limit held back, by call id."""
+    if not calls:
+        return {}
+    query = select(Message.call_id, Message.status, Message.due_at).where(
+        Message.call_id.in_([call.id for call in calls]),
+        or_(
+            (Message.status == "cancelled") & Message.error.contains("to this number is limited"),
+            (Message.status == "pending") & (Message.due_at > now) & (Message.attempt > 0),
+        ),
+    )
+    found: dict[str, HeldBack] = {}
+    for call_id, status, due_at in (await session.execute(query)).tuples():
+        held = found.setdefault(call_id, HeldBack())
+        if status == "cancelled":
+            held.merged += 1
+        else:
+            held.waiting_until = due_at
+    return found
 
 
 @dataclass

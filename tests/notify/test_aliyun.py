@@ -19,6 +19,7 @@ from app.db import session_scope, utc_now
 from app.notify.aliyun import AliyunProvider, Voice, parse_templates
 from app.notify.dispatch import Dispatcher
 from app.notify.sender import send_due
+from tests.conftest import ADMIN_TOKEN
 from tests.factories import CSV, TOWNSHIP, VILLAGE, calls, create_contact, csv_body, issue
 from tests.notify.aliyun_cloud import (
     KEY_ID,
@@ -30,6 +31,7 @@ from tests.notify.aliyun_cloud import (
     AliyunCloud,
 )
 from tests.notify.receiver import messages_of
+from tests.web.pages import sign_in
 
 PUSH_SECRET = "aliyun-push-secret"
 REPORTS = f"/api/v1/providers/aliyun/{PUSH_SECRET}/sms-report"
@@ -220,7 +222,7 @@ async def next_attempt(warning_id: str) -> datetime:
 
 
 async def test_voice_attempts_stay_within_aliyuns_per_callee_limits(
-    client: AsyncClient, regions: None, cloud: AliyunCloud, aliyun_voice: Dispatcher
+    client: AsyncClient, anonymous: AsyncClient, regions: None, cloud: AliyunCloud, aliyun_voice: Dispatcher
 ) -> None:
     # A ladder faster than Aliyun lets one callee be called: a voice attempt every 20 s.
     policy = {"reach": ["county", "township", "village"], "ack_timeout_s": 100, "max_attempts": 5,
@@ -235,3 +237,7 @@ async def test_voice_attempts_stay_within_aliyuns_per_callee_limits(
     assert len(cloud.calls) <= 2  # at most one a minute over the 80 s
     held = [m for m in await messages_of(warning["id"]) if m.status == "cancelled"]
     assert held and all("limited" in (m.error or "") or "merged" in (m.error or "") for m in held)
+    # The duty officer sees it beside the person: their calls were held back, not lost.
+    await sign_in(anonymous, ADMIN_TOKEN)
+    board = (await anonymous.get(f"/console/warnings/{warning['id']}")).text
+    assert "网关限制对同一号码的呼叫次数" in board and "次呼叫已并入下一次" in board
