@@ -7,8 +7,7 @@ template (JIAOYING_ALIYUN_SMS_TEMPLATES: alert, escalation, lifting, withdrawal,
 these variables, read for each batch from the warning and the call (README: the texts a county
 submits for approval):
 
-    level    红色 / 橙色 / 黄色 / 蓝色
-    hazard   暴雨 (cut to fit)
+    title    暴雨红色预警 (the hazard cut to fit; Aliyun allows no two variables side by side)
     area     the person's area (艾维尔沟村等3地) or, escalating, the silent villages (南村等40处), cut to fit
     token    the personal link's token: the template holds https://<JIAOYING_PUBLIC_URL host>/ack/${token}
 
@@ -52,7 +51,7 @@ from app.warning.models import Warning, WarningRegion
 
 CALLBACKS = "/api/v1/providers/aliyun"
 VOICE_REF = "aliyun-voice"  # gateway_refs' provider for calls (CallId and number)
-CALL_ANSWERED = "200000"  # a VoiceReport's status_code for a call picked up and played
+CALL_ANSWERED = "200000"  # a VoiceReport's status_code for a call picked up and heard to the end
 # What Aliyun allows one callee (failed calls counted): at most this many calls in so many seconds.
 VOICE_LIMITS = (CalleeLimit(1, 60), CalleeLimit(5, 3600), CalleeLimit(20, 86400))
 API_VERSION = "2017-05-25"
@@ -171,17 +170,24 @@ def template_kind(message: Outgoing, fields: Fields) -> str:
     return message.kind
 
 
+def title(message: Outgoing, fields: Fields) -> str:
+    """暴雨红色预警, as the core texts say it; an exercise's notices say it is one."""
+    level = LEVEL_NAMES.get(message.level, message.level)
+    drill = "（演练）" if fields.mode == "exercise" and message.kind in ("lifting", "withdrawal") else ""
+    return drill + cut(fields.hazard, VARIABLE_MAX - len(drill) - 4) + f"{level}预警"
+
+
 def speech_variables(message: Outgoing, fields: Fields) -> dict[str, str]:
     """A voice template's variables: few and short (the list of places is in the SMS)."""
-    values = {"level": LEVEL_NAMES.get(message.level, message.level), "hazard": fields.hazard}
+    values = {"title": title(message, fields)}
     if message.kind == "escalation":
-        values["count"] = str(fields.count)
+        values["count"] = str(max(fields.count, 1))
     return values
 
 
 def variables(message: Outgoing, fields: Fields) -> dict[str, str]:
-    """The template variables of one message (none longer than Aliyun allows)."""
-    values = {"level": LEVEL_NAMES.get(message.level, message.level), "hazard": fields.hazard, "area": fields.area}
+    """The template variables of one message: each 1 to 35 characters, as Aliyun allows."""
+    values = {"title": title(message, fields), "area": fields.area or "辖区"}
     if message.ack_url:
         values["token"] = message.ack_url.rsplit("/", 1)[1]
     return values
@@ -280,13 +286,14 @@ class AliyunProvider:
                 kind = template_kind(message, fields[message.message_id])
                 by_template.setdefault(self.templates[kind], []).append(message)
         for template, messages in by_template.items():
-            outcomes += await self._batch(template, messages, fields)
+            for part in _distinct_numbers(messages):
+                outcomes += await self._batch(template, part, fields)
         return outcomes
 
     async def _batch(self, template: str, messages: list[Outgoing], fields: dict[str, Fields]) -> list[Outcome]:
         assert self.client is not None
         parameters = {
-            "PhoneNumberJson": json.dumps([m.to for m in messages]),
+            "PhoneNumberJson": json.dumps([national(m.to) for m in messages]),
             "SignNameJson": json.dumps([self.sign_name] * len(messages), ensure_ascii=False),
             "TemplateCode": template,
             "TemplateParamJson": json.dumps([variables(m, fields[m.message_id]) for m in messages], ensure_ascii=False),
@@ -326,7 +333,9 @@ class AliyunProvider:
             "CalledNumber": national(message.to),
             "StartCode": voice.templates[template_kind(message, fields)],
             "StartTtsParams": json.dumps(speech_variables(message, fields), ensure_ascii=False),
-            "MenuKeyMap": json.dumps([{"Key": "1", "Code": voice.ack_template}]),
+            # A list, flattened as Aliyun's RPC requests carry them (its SDKs send MenuKeyMap.1.Key).
+            "MenuKeyMap.1.Key": "1",
+            "MenuKeyMap.1.Code": voice.ack_template,
             "PlayTimes": "2",
             "Timeout": "3000",
         }
@@ -350,11 +359,14 @@ class AliyunProvider:
                 await bulk_insert(session, GatewayRef, [ref], skip_existing=True)
             return Outcome(message.message_id, "accepted")
         said = f"Aliyun voice {code}: {answer.get('Message', '')}".strip()
-        if code in NUMBER_CODES or code in CALLEE_LIMITED:
-            # A number it will not call, or Aliyun's own count of this callee (ours keeps below it;
-            # clocks apart may not): this attempt fails, and the next comes on the ladder.
+        if code in NUMBER_CODES:  # a number it will not call
             GATEWAY_ERRORS.labels(self.name, "rejected").inc()
             return Outcome(message.message_id, "rejected", said)
+        if code in CALLEE_LIMITED:
+            # Aliyun's own count of this callee (ours keeps below it; clocks apart may not): the
+            # call waits and goes again, a failure would only bring the next attempt forward.
+            GATEWAY_ERRORS.labels(self.name, "callee_limited").inc()
+            return Outcome(message.message_id, "retry", said)
         GATEWAY_ERRORS.labels(self.name, f"code_{code}"[:40]).inc()
         return Outcome(message.message_id, "retry", said, unreachable=True)
 
@@ -366,8 +378,21 @@ def _all(
 
 
 def national(phone: str) -> str:
-    """A number as Aliyun's pushes write it: no +86 or 0086 in front."""
+    """A number as Aliyun takes and pushes it: a mainland number without +86 (or 0086, 86) in
+    front; another without its '+' (852…)."""
     for prefix in ("+86", "0086", "86"):
         if phone.startswith(prefix) and len(phone) - len(prefix) == 11:
             return phone[len(prefix) :]
-    return phone
+    return phone.removeprefix("+")
+
+
+def _distinct_numbers(messages: list[Outgoing]) -> list[list[Outgoing]]:
+    """The messages in requests where no number comes twice: one BizId covers a request, so the
+    number is what tells its receipts apart."""
+    parts: list[list[Outgoing]] = []
+    for message in messages:
+        part = next((part for part in parts if all(m.to != message.to for m in part)), None)
+        if part is None:
+            parts.append(part := [])
+        part.append(message)
+    return parts

@@ -28,8 +28,9 @@ from app.notify.models import IS_PENDING, IS_SENDING, Message
 from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
 from app.warning.models import Warning, WarningRegion
 
-# Messages that count against a per-callee limit: made, and not given up on.
-_COUNTED = ("pending", "sending", "sent", "delivered")
+# Messages that count against a per-callee limit: made, and not given up on; and those handed over
+# that failed (a cloud counts a call not picked up as a call).
+_COUNTED = ("pending", "sending", "sent", "delivered", "failed")
 
 
 class _Stored:
@@ -261,6 +262,7 @@ class CalleeBook:
                 .join(Call, Call.id == Message.call_id)
                 .where(among(Call.contact_phone, chunk), Call.created_at >= now - window - timedelta(days=1))
                 .where(Message.channel.in_(list(limits)), Message.status.in_(_COUNTED))
+                .where(or_(Message.status != "failed", Message.sent_at.is_not(None)))
                 .where(or_(Message.sent_at >= now - window,
                            and_(Message.sent_at.is_(None), Message.due_at >= now - window)))
             )  # fmt: skip

@@ -1,7 +1,9 @@
 """The gateway's side: the console provider's outbox (development and tours), and the signed
 receipts and replies a webhook gateway posts back."""
 
+import asyncio
 import hmac
+import logging
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -25,6 +27,7 @@ from app.paging import Page, PageDep, make_page, seq_cursor
 from app.text import Relayed, SingleLine
 from app.warning import service as warning_service
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/dev", tags=["development"])
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -272,7 +275,8 @@ class AliyunReply(BaseModel):
 
     phone_number: Annotated[str, Field(min_length=1, max_length=40)]
     content: Annotated[Relayed, Field(max_length=2000)] = ""
-    sequence_id: Annotated[int | str, Field()]
+    sign_name: Annotated[str, Field(max_length=100)] = ""
+    sequence_id: Annotated[int | Annotated[str, Field(min_length=1, max_length=64)], Field()]
 
 
 @aliyun_router.post("/sms-report")
@@ -290,13 +294,14 @@ async def aliyun_reports(secret: str, request: Request, settings: SettingsDep) -
                 select(GatewayRef).where(GatewayRef.provider == "aliyun", GatewayRef.ref.in_({k[0] for k in keys}))
             )
         }
+    receipts = []
     for report in reports:
         message_id = found.get((report.biz_id, aliyun.national(report.phone_number)))
-        if message_id is None:
-            continue
-        error = None if report.success else f"Aliyun {report.err_code}: {report.err_msg}".strip()
-        state = "delivered" if report.success else "failed"
-        await request.app.state.receipts.submit(gateway.Receipt(message_id, state, error, "aliyun"))
+        if message_id is not None:
+            error = None if report.success else f"Aliyun {report.err_code}: {report.err_msg}".strip()
+            receipts.append(gateway.Receipt(message_id, "delivered" if report.success else "failed", error, "aliyun"))
+    # Committed together with the receipts arriving beside them, before the answer.
+    await asyncio.gather(*(request.app.state.receipts.submit(receipt) for receipt in receipts))
     return {"code": 0, "msg": "成功"}
 
 
@@ -306,6 +311,8 @@ async def aliyun_replies(secret: str, request: Request, settings: SettingsDep) -
     sequence id)."""
     _aliyun_caller(secret, settings)
     for reply in _items(await request.body(), AliyunReply):
+        if reply.sign_name and settings.aliyun_sign_name and reply.sign_name != settings.aliyun_sign_name:
+            continue  # a reply to another sign of the same Aliyun account: not ours
         try:
             phone = normalize_mobile(reply.phone_number)
         except ValueError:
@@ -319,7 +326,9 @@ async def aliyun_replies(secret: str, request: Request, settings: SettingsDep) -
 
 
 def _items(body: bytes, model: type[ModelT]) -> list[ModelT]:
-    """A pushed JSON array (or one object) as items; 422 naming the first bad one."""
+    """A pushed JSON array (or one object) as items. A body that is no JSON is a 422; an item that
+    does not read is logged and skipped, so one bad item does not make Aliyun push the good ones
+    again and again, and then drop them."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -330,8 +339,7 @@ def _items(body: bytes, model: type[ModelT]) -> list[ModelT]:
         try:
             parsed.append(model.model_validate(item))
         except ValidationError as exc:
-            errors = [{"loc": ["body", index, *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
-            raise Unprocessable(f"Item {index} of the push is not valid: {errors[0]['msg']}.", errors=errors) from None
+            log.warning("Aliyun push: item %d skipped, not a %s: %s", index, model.__name__, exc.errors()[0]["msg"])
     return parsed
 
 
@@ -364,14 +372,14 @@ async def aliyun_call_reports(secret: str, request: Request, settings: SettingsD
         ref = refs.get(report.call_id)
         if ref is None:
             continue
-        answered = report.status_code == aliyun.CALL_ANSWERED
-        error = None if answered else f"Aliyun voice {report.status_code}: {report.status_msg}".strip()
-        receipt = gateway.Receipt(ref.message_id, "delivered" if answered else "failed", error, "aliyun")
-        await request.app.state.receipts.submit(receipt)
-        if report.dtmf:
+        if report.dtmf:  # the key first: a failure recorded before it would bring on another call
             async with session_scope() as session:
                 await gateway.take_inbound(
                     session, inbound_id=f"aliyun-voice:{report.call_id}", phone=normalize_mobile(ref.to),
                     channel="voice", text=None, digits=report.dtmf[:1], now=utc_now(),
                 )  # fmt: skip
+        answered = report.status_code == aliyun.CALL_ANSWERED
+        error = None if answered else f"Aliyun voice {report.status_code}: {report.status_msg}".strip()
+        receipt = gateway.Receipt(ref.message_id, "delivered" if answered else "failed", error, "aliyun")
+        await request.app.state.receipts.submit(receipt)
     return {"code": 0, "msg": "成功"}

@@ -210,7 +210,8 @@ async def held_back(session: AsyncSession, calls: list[Call], *, now: Any) -> di
         Message.call_id.in_([call.id for call in calls]),
         or_(
             (Message.status == "cancelled") & Message.error.contains("to this number is limited"),
-            (Message.status == "pending") & (Message.due_at > now) & (Message.attempt > 0),
+            # Waiting for the limit (a retry after a gateway's failure carries its error instead).
+            (Message.status == "pending") & (Message.due_at > now) & (Message.attempt > 0) & Message.error.is_(None),
         ),
     )
     found: dict[str, HeldBack] = {}

@@ -82,8 +82,10 @@ async def test_a_batch_goes_as_signed_requests_of_100_each_with_its_own_link(
     tokens = {sent.variables["token"] for sent in cloud.sent}
     assert len(tokens) == 120  # each person their own link
     first = cloud.sent[0]
-    assert first.variables["level"] == "橙色" and first.variables["area"] == "工人新村社区居委会"
-    assert first.text.startswith(f"【{SIGN}】橙色") and first.text.endswith(f"/ack/{first.variables['token']}")
+    assert first.variables["title"] == "大风橙色预警" and first.variables["area"] == "工人新村社区居委会"
+    assert first.text.startswith(f"【{SIGN}】大风橙色预警：") and first.text.endswith(
+        f"/ack/{first.variables['token']}"
+    )
     assert {m.status for m in await messages_of(warning["id"])} == {"sent"}
     assert {m.provider for m in await messages_of(warning["id"])} == {"aliyun"}
 
@@ -190,7 +192,7 @@ async def test_a_red_warning_calls_by_ivr_and_key_1_answers(
     assert await send_due(aliyun_voice, now=utc_now()) == 2
     (call,) = cloud.calls
     assert call.template == "TTS_ALERT" and call.callee == person["phone"].removeprefix("+86")
-    assert call.speech == "红色大风预警，请立即做好防范。确认收到请按1。" and len(cloud.sent) == 1
+    assert call.speech == "大风红色预警，请立即做好防范。确认收到请按1。" and len(cloud.sent) == 1
     for _ in range(2):  # pushed again: the same answer, nothing more
         pushed = await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="1"))
         assert pushed.json() == {"code": 0, "msg": "成功"}
@@ -207,9 +209,9 @@ async def test_a_call_not_picked_up_is_a_failure_that_brings_the_next_attempt_fo
     warning = await issue(client, area_codes=[VILLAGE])
     assert await send_due(aliyun_voice, now=utc_now()) == 1
     before = await next_attempt(warning["id"])
-    await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="", status_code="200002"))
+    await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="", status_code="200003"))
     (message,) = await messages_of(warning["id"])
-    assert message.status == "failed" and "200002" in (message.error or "") and "用户未接" in (message.error or "")
+    assert message.status == "failed" and "200003" in (message.error or "") and "用户未接" in (message.error or "")
     assert (await calls(client, warning["id"]))[0]["status"] != "acknowledged"
     assert await next_attempt(warning["id"]) < before
 
@@ -241,3 +243,44 @@ async def test_voice_attempts_stay_within_aliyuns_per_callee_limits(
     await sign_in(anonymous, ADMIN_TOKEN)
     board = (await anonymous.get(f"/console/warnings/{warning['id']}")).text
     assert "网关限制对同一号码的呼叫次数" in board and "次呼叫已并入下一次" in board
+
+
+async def test_a_call_not_picked_up_still_counts_against_the_callee_limit(
+    client: AsyncClient, anonymous: AsyncClient, regions: None, cloud: AliyunCloud, aliyun_voice: Dispatcher
+) -> None:
+    await create_contact(client, channels=["voice"])
+    warning = await issue(client, area_codes=[VILLAGE])
+    created = datetime.fromisoformat(warning["created_at"])
+    assert await send_due(aliyun_voice, now=created) == 1
+    await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="", status_code="200003"))
+    for seconds in (5, 10, 30):  # the failure brings the next attempt forward: it waits out the minute
+        await send_due(aliyun_voice, now=created + timedelta(seconds=seconds))
+    assert len(cloud.calls) == 1 and cloud.refusals == []
+    assert (await calls(client, warning["id"]))[0]["attempts"] < 4  # attempts not burnt on refusals
+
+
+async def test_one_number_twice_in_a_round_keeps_both_receipts(
+    client: AsyncClient, anonymous: AsyncClient, regions: None, cloud: AliyunCloud, aliyun: Dispatcher
+) -> None:
+    await create_contact(client, channels=["sms"])
+    first = await issue(client, level="orange", area_codes=[VILLAGE], title="甲")
+    second = await issue(client, level="orange", area_codes=[VILLAGE], title="乙")
+    assert await send_due(aliyun, now=utc_now()) == 2
+    assert len(cloud.requests) == 2  # never one number twice in one request: its BizId would not tell them apart
+    bad = {"phone_number": "139", "biz_id": "", "success": "maybe"}  # an item that does not read: skipped
+    assert (await anonymous.post(REPORTS, json=[*cloud.reports(), bad])).json() == {"code": 0, "msg": "成功"}
+    for warning in (first, second):
+        assert [m.status for m in await messages_of(warning["id"])] == ["delivered"]
+
+
+async def test_key_1_on_a_call_that_ended_early_answers_and_calls_no_more(
+    client: AsyncClient, anonymous: AsyncClient, regions: None, cloud: AliyunCloud, aliyun_voice: Dispatcher
+) -> None:
+    await create_contact(client, channels=["voice"])
+    warning = await issue(client, area_codes=[VILLAGE])
+    await send_due(aliyun_voice, now=utc_now())
+    await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="1", status_code="200001"))
+    (call,) = await calls(client, warning["id"])
+    assert call["status"] == "acknowledged" and call["ack_method"] == "voice_key"
+    await send_due(aliyun_voice, now=utc_now() + timedelta(seconds=90))
+    assert len(cloud.calls) == 1
