@@ -8,6 +8,7 @@ Create Date: 2026-12-04 05:20:00
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -58,8 +59,10 @@ def upgrade() -> None:
                 " AND msg_type IN ('Alert', 'Update')")
     )  # fmt: skip
     for warning_id, sender, identifier, sent in issued.all():
-        moment = sent if isinstance(sent, str) else sent.isoformat()
-        source = {"sender": sender, "identifier": identifier, "sent": moment}
+        # SQLite hands the stored time back as text in UTC, without its offset.
+        moment = datetime.fromisoformat(sent) if isinstance(sent, str) else sent
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        source = {"sender": sender, "identifier": identifier, "sent": moment.isoformat()}
         connection.execute(sa.update(warnings).where(warnings.c.id == warning_id).values(cap_source=source))
     # The messages already received: what they did, and whom they named (read off the stored text).
     op.execute(
