@@ -227,12 +227,6 @@ def warnings_of(message: Message, problems: Problems | None = None) -> list[Mapp
     return mapped
 
 
-def warning_of(message: Message) -> Mapped:
-    """The warning of a message stating one level (its first, where it states several); 422 naming
-    everything that cannot be mapped."""
-    return warnings_of(message)[0]
-
-
 def _one_warning(infos: list[Info], level: str, level_from: str, mode: str, found: Problems) -> Mapped:
     """The warning the info blocks of one level describe, with all their areas."""
     first = infos[0]

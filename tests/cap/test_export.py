@@ -82,7 +82,7 @@ async def test_round_trip_gives_back_the_same_warning(
     warning = await issue(client, **fields)
     body, root = await exported(client, warning["id"])
     assert text(root, "cap:status") == {"actual": "Actual", "exercise": "Exercise", "test": "Test"}[mode]
-    mapped = mapping.warning_of(parse.read_alert(body, max_bytes=10**6))
+    (mapped,) = mapping.warnings_of(parse.read_alert(body, max_bytes=10**6))
     keys = ("hazard", "level", "title", "description", "instruction", "area_codes", "onset", "expires", "mode")
     original = WarningIn.model_validate({key: warning[key] for key in keys})
     assert mapped.data == original and mapped.level_from == "parameter"

@@ -33,7 +33,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.ports import free_port
+from tests.ports import free_port, serve_in_thread, stop_serving
 
 KEY_ID, KEY_SECRET = "LTAI-test-key", "test-key-secret"
 SIGN = "达坂城应急"
@@ -211,20 +211,11 @@ class AliyunCloud:
         ]  # fmt: skip
 
     def start(self) -> "AliyunCloud":
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the Aliyun stand-in did not start"
-            time.sleep(0.02)
+        self.server, self.thread = serve_in_thread(self.app(), self.port, "the Aliyun stand-in")
         return self
 
     def stop(self) -> None:
-        if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=10)
+        stop_serving(self.server, self.thread)
         self.server = self.thread = None
 
     def reports(self, *, delivered: bool = True) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ webhook provider posts, checks its signatures, and fails or goes away on request
 gateway tests share (its secret, signed callbacks, the messages of a warning)."""
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from app.db import session_scope
 from app.notify import webhook
 from app.notify.models import Message
-from tests.ports import free_port
+from tests.ports import free_port, serve_in_thread, stop_serving
 
 SECRET = "gateway-secret"
 
@@ -81,21 +80,12 @@ class Receiver:
         return app
 
     def start(self) -> "Receiver":
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the test gateway did not start"
-            time.sleep(0.02)
+        self.server, self.thread = serve_in_thread(self.app(), self.port, "the test gateway")
         return self
 
     def stop(self) -> None:
         """Go away: connections are refused until start() is called again (same port)."""
-        if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=10)
+        stop_serving(self.server, self.thread)
         self.server = self.thread = None
 
     def ids(self) -> list[str]:

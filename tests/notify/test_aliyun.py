@@ -6,6 +6,7 @@ the second time."""
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,16 +52,25 @@ def provider_for(cloud: AliyunCloud, *, secret: str = KEY_SECRET) -> AliyunProvi
     return AliyunProvider(key_id=KEY_ID, key_secret=secret, sign_name=SIGN, templates=templates, endpoint=cloud.url)
 
 
-@pytest.fixture
-async def aliyun(cloud: AliyunCloud, app: Any) -> AsyncIterator[Dispatcher]:
+@asynccontextmanager
+async def serving(provider: AliyunProvider, app: Any) -> AsyncIterator[Dispatcher]:
+    """The provider as the only one of its channels, and the service taking Aliyun's pushes."""
     settings = app.state.settings
     before = settings.aliyun_secret
     settings.aliyun_secret = PUSH_SECRET
-    made = Dispatcher.serving(provider_for(cloud))
+    made = Dispatcher.serving(provider)
     await made.start()
-    yield made
-    await made.close()
-    settings.aliyun_secret = before
+    try:
+        yield made
+    finally:
+        await made.close()
+        settings.aliyun_secret = before
+
+
+@pytest.fixture
+async def aliyun(cloud: AliyunCloud, app: Any) -> AsyncIterator[Dispatcher]:
+    async with serving(provider_for(cloud), app) as dispatcher:
+        yield dispatcher
 
 
 async def many_people(client: AsyncClient, count: int) -> None:
@@ -174,14 +184,8 @@ def voiced(cloud: AliyunCloud) -> AliyunProvider:
 
 @pytest.fixture
 async def aliyun_voice(cloud: AliyunCloud, app: Any) -> AsyncIterator[Dispatcher]:
-    settings = app.state.settings
-    before = settings.aliyun_secret
-    settings.aliyun_secret = PUSH_SECRET
-    made = Dispatcher.serving(voiced(cloud))
-    await made.start()
-    yield made
-    await made.close()
-    settings.aliyun_secret = before
+    async with serving(voiced(cloud), app) as dispatcher:
+        yield dispatcher
 
 
 async def test_a_red_warning_calls_by_ivr_and_key_1_answers(
