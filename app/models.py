@@ -5,6 +5,7 @@ from app.auth.models import ApiKey, EndedSession
 from app.call.models import Call, CallToken, Feedback
 from app.cap.models import CapAlert, CapFeedEntry
 from app.contact.models import Contact, Supervision
+from app.duty.models import DutyHandover, DutyShift
 from app.lease import SchedulerLease
 from app.notify.models import ConsoleMessage, GatewayState, Inbound, Message
 from app.policy.models import Policy
@@ -24,6 +25,8 @@ __all__ = [
     "ChainHead",
     "ConsoleMessage",
     "Contact",
+    "DutyHandover",
+    "DutyShift",
     "EndedSession",
     "Feedback",
     "GatewayState",

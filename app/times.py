@@ -4,7 +4,7 @@ A time without an offset is ambiguous (Beijing? UTC?), and one at the edge of th
 (9999-12-31 at -14:00, the year 1) cannot be held in UTC or compared; both get a 422 with a
 sentence, wherever a time comes in: query parameters, JSON fields, CAP elements."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime
@@ -27,3 +27,6 @@ def check_moment(value: datetime) -> datetime:
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
+
+# The time pages and messages show, labelled 北京时间 (China keeps no daylight saving).
+BEIJING = timezone(timedelta(hours=8))

@@ -7,8 +7,9 @@ transaction: calls past their deadline become `unanswered`; escalation calls who
 all been reached since are cancelled; and the regions left behind are escalated:
 
 - a region still unreached when its alert calls go unanswered, and an uncovered region at once
-  (see fanout.expand), goes to the contacts who supervise it, else the rank-1 contacts of the
-  nearest region above it that has any (a township, then the county);
+  (see fanout.expand), goes to the contacts who supervise it, else to the nearest office above it
+  that has anyone to answer (a township, then the county): its duty officer on shift (and, for a
+  red warning, the shift's leader too), or, with nobody on duty, its rank-1 contacts;
 - an escalation call that goes unanswered sends its regions up again, routed from the
   supervisor's own region the same way;
 - never above the county unless the policy says so; where nobody is left, the region is marked
@@ -21,30 +22,26 @@ list at once. A crash anywhere rolls the whole transaction back and the next tic
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
 from app.audit import service as audit_service
 from app.call import metrics as call_metrics
+from app.call import routing
 from app.call import service as call_service
 from app.call.models import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call, CallToken
 from app.call.models import priority as call_priority
-from app.contact.models import Contact, Supervision
 from app.db import bulk_insert, chunks, new_id, session_scope
-from app.region.models import LEVEL_RANK, Region
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning, WarningRegion
 
 log = logging.getLogger(__name__)
-PERSON = ("id", "name", "phone", "region_code", "role", "rank", "channels")
-# Escalation goes no higher than this level unless the policy's escalate_above_county says so.
-TOP_LEVEL = "county"
 
 
 @dataclass(frozen=True)
@@ -234,8 +231,12 @@ async def escalate(
     """Escalate regions of one warning (its row locked by the caller); returns the events to record."""
     if not items:
         return []
-    targets = await _targets(
-        session, {item.route for item in items}, above_county=warning.policy["escalate_above_county"]
+    targets = await routing.recipients(
+        session,
+        {item.route for item in items},
+        above_county=warning.policy["escalate_above_county"],
+        with_leader=warning.level == "red",
+        now=now,
     )
     by_contact: dict[str, list[Item]] = defaultdict(list)
     contacts: dict[str, dict[str, Any]] = {}
@@ -283,7 +284,8 @@ async def escalate(
                 region_code=contact["region_code"],
                 data={"about_region_codes": codes, "to": {"contact_id": contact_id, "name": contact["name"],
                       "phone": contact["phone"], "region_code": contact["region_code"]},
-                      "escalated_from": origins[0] if origins else None, "added": existing is not None},
+                      "escalated_from": origins[0] if origins else None, "added": existing is not None,
+                      **routing.why(contact)},
             )
         )  # fmt: skip
     await session.flush()
@@ -339,66 +341,6 @@ def _escalation_call(
         "late": False,
         "feedback_count": 0,
     }
-
-
-async def _targets(session: AsyncSession, routes: set[str], *, above_county: bool) -> dict[str, list[dict[str, Any]]]:
-    """For each route region: the active contacts who supervise it, else the lowest-ranked active
-    contacts of the nearest region above it that has any, within the allowed levels."""
-    columns = [getattr(Contact, name) for name in PERSON]
-    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    limit = LEVEL_RANK["province"] if above_county else LEVEL_RANK[TOP_LEVEL]
-    # Supervisors sit above what they supervise (contact.service checks it), under the same ceiling.
-    allowed_levels = [level for level, rank in LEVEL_RANK.items() if rank >= limit]
-    supervisors = await _by_chunks(
-        session,
-        routes,
-        lambda chunk: (
-            select(Supervision.region_code.label("route"), *columns)
-            .join(Contact, Contact.id == Supervision.contact_id)
-            .join(Region, Region.code == Contact.region_code)
-            .where(Supervision.region_code.in_(chunk), Contact.active.is_(True), Region.level.in_(allowed_levels))
-            .order_by(Contact.id)
-        ),
-    )
-    for row in supervisors:
-        found[row.route].append({name: getattr(row, name) for name in PERSON})
-    rest = routes - set(found)
-    if not rest:
-        return found
-    paths = await _by_chunks(
-        session, rest, lambda chunk: select(Region.code, Region.path).where(Region.code.in_(chunk))
-    )
-    above = {code: [up for up in reversed(path.rstrip("/").split("/")) if up != code] for code, path in paths}
-    ancestors = {code for codes in above.values() for code in codes}
-    levels = await _by_chunks(
-        session, ancestors, lambda chunk: select(Region.code, Region.level).where(Region.code.in_(chunk))
-    )
-    allowed = {code for code, level in levels if LEVEL_RANK[level] >= limit}
-    people: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    candidates = await _by_chunks(
-        session,
-        allowed,
-        lambda chunk: select(*columns).where(Contact.region_code.in_(chunk), Contact.active.is_(True)),
-    )
-    for row in sorted(candidates, key=lambda row: (row.rank, row.id)):
-        people[row.region_code].append({name: getattr(row, name) for name in PERSON})
-    for route, codes in above.items():
-        for code in codes:
-            if code in people:
-                lowest = people[code][0]["rank"]
-                found[route] = [person for person in people[code] if person["rank"] == lowest]
-                break
-    return found
-
-
-async def _by_chunks(
-    session: AsyncSession, values: set[str], query_for: Callable[[list[str]], Select[Any]]
-) -> list[Row[Any]]:
-    """The rows of a query over many values, asked a thousand values at a time."""
-    rows: list[Row[Any]] = []
-    for chunk in chunks(sorted(values)):
-        rows.extend((await session.execute(query_for(chunk))).all())
-    return rows
 
 
 async def _mark_unreachable(

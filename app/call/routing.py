@@ -1,0 +1,106 @@
+"""Who is asked about a region nobody has answered for: the people who supervise it (包保), else
+the nearest office above it with anyone to answer: its duty officer on shift (and the shift's
+leader for what is most urgent), or, with nobody on duty, its rank-1 contacts."""
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contact.models import Contact, Supervision
+from app.db import chunks
+from app.duty import service as duty_service
+from app.region.models import LEVEL_RANK, Region
+
+PERSON = ("id", "name", "phone", "region_code", "role", "rank", "channels")
+# Escalation goes no higher than this level unless the policy's escalate_above_county says so.
+TOP_LEVEL = "county"
+
+
+def why(contact: dict[str, Any]) -> dict[str, Any]:
+    """Why this person was asked, for the record: `via` supervisor, duty_officer, duty_leader or
+    rank_1 (with `duty_gap` when the office keeps a roster but nobody was on duty)."""
+    return {key: contact[key] for key in ("via", "shift_id", "duty_gap") if key in contact}
+
+
+async def recipients(
+    session: AsyncSession, routes: set[str], *, above_county: bool, with_leader: bool, now: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """For each route region: the active contacts who supervise it, else the nearest office above it
+    with anyone to answer, within the allowed levels: its duty officer on shift at `now` (and the
+    shift's leader too `with_leader`), or, with nobody on duty, its lowest-ranked active contacts."""
+    columns = [getattr(Contact, name) for name in PERSON]
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    limit = LEVEL_RANK["province"] if above_county else LEVEL_RANK[TOP_LEVEL]
+    # Supervisors sit above what they supervise (contact.service checks it), under the same ceiling.
+    allowed_levels = [level for level, rank in LEVEL_RANK.items() if rank >= limit]
+    supervisors = await _by_chunks(
+        session,
+        routes,
+        lambda chunk: (
+            select(Supervision.region_code.label("route"), *columns)
+            .join(Contact, Contact.id == Supervision.contact_id)
+            .join(Region, Region.code == Contact.region_code)
+            .where(Supervision.region_code.in_(chunk), Contact.active.is_(True), Region.level.in_(allowed_levels))
+            .order_by(Contact.id)
+        ),
+    )
+    for row in supervisors:
+        found[row.route].append({**{name: getattr(row, name) for name in PERSON}, "via": "supervisor"})
+    rest = routes - set(found)
+    if not rest:
+        return found
+    paths = await _by_chunks(
+        session, rest, lambda chunk: select(Region.code, Region.path).where(Region.code.in_(chunk))
+    )
+    above = {code: [up for up in reversed(path.rstrip("/").split("/")) if up != code] for code, path in paths}
+    ancestors = {code for codes in above.values() for code in codes}
+    levels = await _by_chunks(
+        session, ancestors, lambda chunk: select(Region.code, Region.level).where(Region.code.in_(chunk))
+    )
+    allowed = {code for code, level in levels if LEVEL_RANK[level] >= limit}
+    people: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    candidates = await _by_chunks(
+        session,
+        allowed,
+        lambda chunk: select(*columns).where(Contact.region_code.in_(chunk), Contact.active.is_(True)),
+    )
+    for row in sorted(candidates, key=lambda row: (row.rank, row.id)):
+        people[row.region_code].append({name: getattr(row, name) for name in PERSON})
+    desks = await duty_service.desks_in_force(session, allowed, now)
+    for route, codes in above.items():
+        for code in codes:
+            desk = desks.get(code)
+            if desk is not None:
+                found[route] = _on_duty(desk, with_leader=with_leader)
+                break
+            if code in people:
+                lowest = people[code][0]["rank"]
+                gap = {"duty_gap": True} if code in desks else {}
+                found[route] = [
+                    {**person, "via": "rank_1", **gap} for person in people[code] if person["rank"] == lowest
+                ]
+                break
+    return found
+
+
+def _on_duty(desk: duty_service.Desk, *, with_leader: bool) -> list[dict[str, Any]]:
+    """The office's officer on shift, and its leader when the matter calls for one."""
+    shift = {"shift_id": desk.shift_id}
+    people = [{**desk.officer, "via": "duty_officer", **shift}]
+    if with_leader and desk.leader is not None and desk.leader["id"] != desk.officer["id"]:
+        people.append({**desk.leader, "via": "duty_leader", **shift})
+    return people
+
+
+async def _by_chunks(
+    session: AsyncSession, values: set[str], query_for: Callable[[list[str]], Select[Any]]
+) -> list[Row[Any]]:
+    """The rows of a query over many values, asked a thousand values at a time."""
+    rows: list[Row[Any]] = []
+    for chunk in chunks(sorted(values)):
+        rows.extend((await session.execute(query_for(chunk))).all())
+    return rows

@@ -1,0 +1,83 @@
+"""Duty routes: an office's roster of shifts, who is on duty, and handovers (交接班)."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.auth.dependencies import PrincipalDep
+from app.db import SessionDep, utc_now
+from app.duty import service as duty_service
+from app.duty.schemas import (
+    DutyOut,
+    GapOut,
+    HandoverIn,
+    HandoverOut,
+    RosterIn,
+    RosterOut,
+    masked_handover,
+    shift_out,
+)
+from app.paging import Page, PageDep, make_page
+from app.times import Moment
+
+router = APIRouter(prefix="/api/v1/duty", tags=["duty"])
+
+
+@router.put("/{region_code}", response_model=RosterOut)
+async def replace_roster(region_code: str, roster: RosterIn, session: SessionDep, principal: PrincipalDep) -> RosterOut:
+    """Replace every shift of the office that has not ended (all or nothing; overlaps are refused)."""
+    region = await duty_service.get_desk(session, region_code)
+    shifts = await duty_service.replace_roster(session, region, roster.shifts, principal=principal, now=utc_now())
+    people = await duty_service.get_shift_people(session, shifts)
+    return RosterOut(region_code=region.code, shifts=[shift_out(s, people, masked=False) for s in shifts])
+
+
+@router.get("/{region_code}", response_model=DutyOut)
+async def get_duty(
+    region_code: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    at: Annotated[Moment | None, Query(description="The moment asked about; now by default.")] = None,
+) -> DutyOut:
+    """The shift in force at `at` (now by default) and the shifts after it; whether the office is in
+    a gap (falling back to its rank-1 contacts), and its next gap within 24 hours."""
+    region = await duty_service.get_desk(session, region_code)
+    duty_service.ensure_can_read(principal, region)
+    moment: datetime = at.astimezone(UTC) if at else utc_now()
+    current, upcoming = await duty_service.roster_at(session, region.code, moment)
+    people = await duty_service.get_shift_people(session, [*([current] if current else []), *upcoming])
+    masked = principal.role == "auditor"
+    keeps = await duty_service.keeps_roster(session, region.code, moment)
+    gap = await duty_service.first_gap(session, region.code, moment) if keeps else None
+    return DutyOut(
+        region_code=region.code,
+        at=moment,
+        current=shift_out(current, people, masked=masked) if current else None,
+        next=[shift_out(s, people, masked=masked) for s in upcoming],
+        keeps_roster=keeps,
+        fallback=keeps and gap is not None and gap.starts_at <= moment,
+        next_gap=GapOut(starts_at=gap.starts_at, ends_at=gap.ends_at) if gap else None,
+    )
+
+
+@router.post("/{region_code}/handover", status_code=status.HTTP_201_CREATED, response_model=HandoverOut)
+async def record_handover(
+    region_code: str, body: HandoverIn, session: SessionDep, principal: PrincipalDep
+) -> HandoverOut:
+    """Record a handover: the note and the outgoing officer's open escalation and hazard calls."""
+    region = await duty_service.get_desk(session, region_code)
+    handover = await duty_service.record_handover(session, region, body.note, principal=principal, now=utc_now())
+    return masked_handover(handover, masked=False)
+
+
+@router.get("/{region_code}/handovers", response_model=Page[HandoverOut])
+async def list_handovers(
+    region_code: str, session: SessionDep, principal: PrincipalDep, page: PageDep
+) -> Page[HandoverOut]:
+    """An office's handovers, newest first."""
+    region = await duty_service.get_desk(session, region_code)
+    duty_service.ensure_can_read(principal, region)
+    rows = await duty_service.list_handovers(session, region.code, limit=page.fetch, cursor=page.cursor)
+    masked = principal.role == "auditor"
+    return make_page(rows, page, key=lambda h: h.id, item=lambda h: masked_handover(h, masked=masked))
