@@ -128,7 +128,7 @@ def gaps(shifts: Sequence[tuple[datetime, datetime]], start: datetime, end: date
     return found
 
 
-def _staffed(shift: DutyShift, people: dict[str, Contact]) -> bool:
+def staffed(shift: DutyShift, people: dict[str, Contact]) -> bool:
     """A shift counts while its officer is active and still on that office's roster."""
     officer = people.get(shift.officer_id)
     return officer is not None and officer.active and officer.region_code == shift.region_code
@@ -138,7 +138,7 @@ async def first_gap(session: AsyncSession, region_code: str, at: datetime, withi
     """The first stretch within `within` of `at` when nobody is on duty at the office."""
     shifts = await shifts_between(session, region_code, at, at + within)
     people = await contacts_by_id(session, (s.officer_id for s in shifts))
-    found = gaps([(s.starts_at, s.ends_at) for s in shifts if _staffed(s, people)], at, at + within)
+    found = gaps([(s.starts_at, s.ends_at) for s in shifts if staffed(s, people)], at, at + within)
     if not found:
         return None
     gap = found[0]
@@ -146,8 +146,8 @@ async def first_gap(session: AsyncSession, region_code: str, at: datetime, withi
         later = select(DutyShift).where(DutyShift.region_code == region_code, DutyShift.starts_at >= gap.starts_at)
         after = [s for s in await session.scalars(later.order_by(DutyShift.starts_at).limit(50))]
         people = await contacts_by_id(session, (s.officer_id for s in after))
-        staffed = next((s for s in after if _staffed(s, people)), None)
-        gap = Gap(gap.starts_at, staffed.starts_at if staffed else None)
+        following = next((s for s in after if staffed(s, people)), None)
+        gap = Gap(gap.starts_at, following.starts_at if following else None)
     return gap
 
 
@@ -182,7 +182,7 @@ async def desks_in_force(session: AsyncSession, codes: Collection[str], now: dat
     people = await contacts_by_id(session, (i for s in shifts for i in (s.officer_id, s.leader_id) if i))
     desks: dict[str, Desk | None] = dict.fromkeys(keeping)
     for shift in shifts:
-        if not _staffed(shift, people):
+        if not staffed(shift, people):
             continue
         leader = people.get(shift.leader_id or "")
         desks[shift.region_code] = Desk(
@@ -211,39 +211,43 @@ def _snapshot(shift: DutyShift | ShiftIn, people: dict[str, Contact]) -> dict[st
     }  # fmt: skip
 
 
+def _mistake(line: int, field: str | None, kind: str, msg: str, **extra: Any) -> dict[str, Any]:
+    """One mistake of a roster: where (its line, counting from 0), what kind (for the console's
+    words), and a sentence."""
+    loc: list[str | int] = ["body", "shifts", line, *([field] if field else [])]
+    return {"loc": loc, "msg": msg, "type": kind, **extra}
+
+
 def _check_shifts(
     region: Region, shifts: list[ShiftIn], people: dict[str, Contact], history: list[DutyShift], now: datetime
 ) -> list[dict[str, Any]]:
-    """Every mistake of the roster, each with the line (index) it is on."""
+    """Every mistake of the roster, each with the line it is on; a clash names both lines."""
     errors: list[dict[str, Any]] = []
     for i, shift in enumerate(shifts):
         if shift.ends_at <= shift.starts_at:
-            errors.append({"loc": ["body", "shifts", i, "ends_at"], "msg": "the shift ends before it starts"})
+            errors.append(_mistake(i, "ends_at", "order", "the shift ends before it starts"))
         elif shift.ends_at - shift.starts_at > LONGEST_SHIFT:
-            errors.append({"loc": ["body", "shifts", i, "ends_at"], "msg": "a shift lasts at most 31 days"})
+            errors.append(_mistake(i, "ends_at", "too_long", "a shift lasts at most 31 days"))
         if shift.ends_at <= now:
-            errors.append({"loc": ["body", "shifts", i, "ends_at"], "msg": "the shift has already ended"})
+            errors.append(_mistake(i, "ends_at", "ended", "the shift has already ended"))
         for field, contact_id in (("officer_id", shift.officer_id), ("leader_id", shift.leader_id)):
-            if contact_id is None:
-                continue
-            contact = people.get(contact_id)
-            if contact is None or not contact.active:
-                errors.append({"loc": ["body", "shifts", i, field], "msg": f"no active contact has id {contact_id}"})
-            elif contact.region_code != region.code:
+            contact = people.get(contact_id) if contact_id else None
+            if contact_id and (contact is None or not contact.active):
+                errors.append(_mistake(i, field, "unknown_contact", f"no active contact has id {contact_id}"))
+            elif contact is not None and contact.region_code != region.code:
                 where = f"{contact.name} is on the roster of {contact.region_code}, not of {region.code}"
-                errors.append({"loc": ["body", "shifts", i, field], "msg": where})
+                errors.append(_mistake(i, field, "other_office", where))
     order = sorted(range(len(shifts)), key=lambda i: shifts[i].starts_at)
     for position, i in enumerate(order):
         for j in order[position + 1 :]:
             if shifts[j].starts_at >= shifts[i].ends_at:
                 break
             for one, other in ((i, j), (j, i)):
-                errors.append({"loc": ["body", "shifts", one],
-                               "msg": f"overlaps shift {other} ({_span(shifts[other])})"})  # fmt: skip
+                clash = f"overlaps shift {other} ({_span(shifts[other])})"
+                errors.append(_mistake(one, None, "overlap", clash, **{"with": other}))
         for past in history:
             if past.starts_at < shifts[i].ends_at and shifts[i].starts_at < past.ends_at:
-                clash = f"overlaps the shift already ended ({_span(past)})"
-                errors.append({"loc": ["body", "shifts", i], "msg": clash})
+                errors.append(_mistake(i, None, "overlaps_history", f"overlaps a shift already ended ({_span(past)})"))
     return errors
 
 

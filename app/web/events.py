@@ -29,6 +29,7 @@ METHODS = {"link": "链接", "sms_reply": "短信回复", "voice_key": "语音�
            "confirmed": "人工确认", "phone": "电话", "in_person": "当面", "radio": "电台", "other": "其他"}  # fmt: skip
 STAGES = {"initial": "首报", "follow_up": "续报", "final": "终报"}
 CLOSE_KINDS = {"lifted": "解除", "withdrawn": "撤回"}
+VIA = {"duty_officer": "值班员", "duty_leader": "带班领导", "supervisor": "包保责任人", "rank_1": "一号责任人"}
 MESSAGE_KINDS = {"alert": "预警", "escalation": "上报", "lifting": "解除通知", "withdrawal": "撤回通知"}
 
 
@@ -65,9 +66,11 @@ def describe(event_type: str, data: dict[str, Any]) -> str:
         return _join(METHODS.get(d.get("by", ""), d.get("by")), METHODS.get(d.get("method", "")), d.get("note"))
     if event_type == "call.escalated":
         to = d.get("to") or {}
+        gap = "值班空档，转一号责任人" if d.get("duty_gap") else ""
         return _join(
-            f"上报至{to.get('name', '')}", to.get("phone"), f"涉及{len(d.get('about_region_codes') or [])}个区域"
-        )
+            f"上报至{to.get('name', '')}", VIA.get(d.get("via", "")), gap, to.get("phone"),
+            f"涉及{len(d.get('about_region_codes') or [])}个区域",
+        )  # fmt: skip
     if event_type == "call.unanswered":
         return f"已呼叫{d.get('attempts', 0)}次"
     if event_type == "call.retried":

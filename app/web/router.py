@@ -12,7 +12,7 @@ from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.errors import Forbidden, NotFound
 from app.region import service as region_service
-from app.web import board, issue, live, reports
+from app.web import board, duty, issue, live, reports
 from app.web import service as web_service
 from app.web.render import STATIC, PageRoute, page, see_other
 from app.web.session import (
@@ -95,15 +95,18 @@ async def logout(request: Request, session: SessionDep, _: CheckedForm) -> Respo
 @router.get("", response_class=HTMLResponse)
 async def home(request: Request, session: SessionDep, principal: PagePrincipal, settings: SettingsDep) -> HTMLResponse:
     """Open warnings at a glance (level, age, regions reached of those targeted), and the latest
-    closed; a banner when a channel is down or not configured."""
+    closed; who is on duty and the roster's gaps of the next day; a banner when a channel is down
+    or not configured."""
     open_ones, closed = await web_service.warnings_at_a_glance(session, principal)
     region = await region_service.get_region(session, principal.region_code) if principal.region_code else None
-    context = {"open": open_ones, "closed": closed, "region": region, "now": utc_now(),
-               "channel_alerts": await web_service.channel_alerts(settings)}  # fmt: skip
+    now = utc_now()
+    context = {"open": open_ones, "closed": closed, "region": region, "now": now,
+               "channel_alerts": await web_service.channel_alerts(settings),
+               "duty": await duty.at_a_glance(session, principal, now)}  # fmt: skip
     return page(request, "home.html", context)
 
 
-for sub in (issue.router, live.router, board.router, reports.router):
+for sub in (issue.router, live.router, board.router, reports.router, duty.router):
     router.include_router(sub)
 
 

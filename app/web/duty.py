@@ -1,0 +1,318 @@
+"""The duty desk in the console (值班): who is on duty now and next, a week of shifts at a glance,
+the roster's form, and the handover (交接班). Plain forms: everything works without JavaScript.
+
+The roster's form holds one row per shift (the shifts that have not ended, then blank rows); a
+row left blank is skipped, and saving replaces the office's roster with the rows as a whole, the
+API's PUT /api/v1/duty/{region} on the same service. `?fill=week` adds a week of rows at the
+office's change-over times, for the person to pick who takes each."""
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+
+from app.auth.service import Principal
+from app.db import SessionDep, utc_now
+from app.duty import service as duty_service
+from app.duty.models import DutyShift
+from app.duty.schemas import ShiftIn
+from app.errors import AppError, Unprocessable
+from app.region import service as region_service
+from app.region.models import Region
+from app.times import BEIJING
+from app.web.render import PageRoute, page, see_other
+from app.web.session import CheckedForm, PagePrincipal, can_act
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)  # under /console (app.web.router)
+BLANK_ROWS = 3
+WEEK = 7
+ERROR_TEXTS = {
+    "ended": "这个班次已经结束，不能再排。",
+    "order": "结束时间须晚于开始时间。",
+    "too_long": "一个班次最长31天，请检查日期。",
+    "unknown_contact": "所选人员不在名册上（可能已停用）。",
+    "other_office": "只能选本单位名册上的人员。",
+    "overlaps_history": "与已经结束的班次时间重叠。",
+}
+
+
+@dataclass
+class Row:
+    """One line of the roster's form, as typed (datetime-local, 北京时间)."""
+
+    starts_at: str = ""
+    ends_at: str = ""
+    officer_id: str = ""
+    leader_id: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def blank(self) -> bool:
+        return not (self.starts_at or self.ends_at or self.officer_id or self.leader_id)
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M")
+
+
+def _rows_of(shifts: list[DutyShift]) -> list[Row]:
+    return [Row(_local(s.starts_at), _local(s.ends_at), s.officer_id, s.leader_id or "") for s in shifts]
+
+
+def _rows_from(form: FormData) -> list[Row]:
+    columns = [
+        [str(v).strip() for v in form.getlist(name)] for name in ("starts_at", "ends_at", "officer_id", "leader_id")
+    ]
+    count = min(max(len(column) for column in columns), 1000)
+
+    def cell(column: list[str], i: int) -> str:
+        return column[i] if i < len(column) else ""
+
+    starts, ends, officers, leaders = columns
+    return [Row(cell(starts, i), cell(ends, i), cell(officers, i), cell(leaders, i)) for i in range(count)]
+
+
+def _week_rows(after: datetime, changes: list[time]) -> list[Row]:
+    """A week of shifts, one per change-over, from the one that began the stretch `after` is in."""
+    local = after.astimezone(BEIJING)
+    points = [
+        datetime.combine(local.date() + timedelta(days=day), change, tzinfo=BEIJING)
+        for day in range(-1, WEEK + 1)
+        for change in changes
+    ]
+    # From the change-over that began the stretch `after` falls in: the shift in force comes first.
+    begun = [point for point in points if point <= local]
+    first = begun[-1] if begun else points[0]
+    points = [point for point in points if point >= first][: WEEK * len(changes) + 1]
+    return [Row(_local(start), _local(end)) for start, end in itertools.pairwise(points)]
+
+
+def _changes(text: str) -> list[time]:
+    found = []
+    for part in text.replace("，", ",").split(","):
+        try:
+            found.append(time.fromisoformat(part.strip()))
+        except ValueError:
+            continue
+    return sorted(set(found)) or [time(8), time(20)]
+
+
+def _shifts_of(rows: list[Row]) -> tuple[list[ShiftIn], list[int]]:
+    """The filled rows as the API's shifts, and which row each came from; a row's own mistakes go
+    on the row."""
+    shifts: list[ShiftIn] = []
+    origin: list[int] = []
+    for index, row in enumerate(rows):
+        if row.blank:
+            continue
+        if not (row.starts_at and row.ends_at and row.officer_id):
+            row.errors.append("请填写开始、结束时间并选择值班员。")
+            continue
+        try:
+            shifts.append(
+                ShiftIn(
+                    starts_at=datetime.fromisoformat(row.starts_at).replace(tzinfo=BEIJING),
+                    ends_at=datetime.fromisoformat(row.ends_at).replace(tzinfo=BEIJING),
+                    officer_id=row.officer_id,
+                    leader_id=row.leader_id or None,
+                )
+            )
+            origin.append(index)
+        except (ValueError, ValidationError):
+            row.errors.append("时间格式有误，请重新选择。")
+    return shifts, origin
+
+
+def _explain(rows: list[Row], origin: list[int], error: Unprocessable) -> None:
+    for item in error.errors or []:
+        loc = item.get("loc", [])
+        if len(loc) < 3 or not isinstance(loc[2], int) or loc[2] >= len(origin):
+            continue
+        row = rows[origin[loc[2]]]
+        kind = item.get("type", "")
+        text = (
+            f"与第 {origin[item['with']] + 1} 行时间重叠。" if kind == "overlap" else ERROR_TEXTS.get(kind, item["msg"])
+        )
+        if text not in row.errors:
+            row.errors.append(text)
+
+
+def _clock(moment: datetime, day: datetime) -> str:
+    """A time within one day's row: clipped to 00:00 and 24:00 at the day's edges."""
+    if moment <= day:
+        return "00:00"
+    if moment >= day + timedelta(days=1):
+        return "24:00"
+    return moment.astimezone(BEIJING).strftime("%H:%M")
+
+
+def _day_lines(shifts: list[DutyShift], people: dict[str, Any], start: datetime, now: datetime) -> list[dict[str, Any]]:
+    """Seven days from `start` (a Beijing midnight): each day's shifts and the gaps still to come,
+    clipped to the day."""
+    days = []
+    staffed = [(s.starts_at, s.ends_at) for s in shifts if duty_service.staffed(s, people)]
+    for day in range(WEEK):
+        begins, ends = start + timedelta(days=day), start + timedelta(days=day + 1)
+        on_day = [
+            {"span": f"{_clock(s.starts_at, begins)}–{_clock(s.ends_at, begins)}", "shift": s}
+            for s in shifts
+            if s.starts_at < ends and s.ends_at > begins
+        ]
+        holes = [f"{_clock(g.starts_at, begins)}–{_clock(g.ends_at or ends, begins)}"
+                 for g in duty_service.gaps(staffed, max(begins, now), ends) if max(begins, now) < ends]  # fmt: skip
+        label = f"{begins.strftime('%m-%d')} 周{'一二三四五六日'[begins.weekday()]}"
+        days.append({"label": label, "shifts": on_day, "gaps": holes})
+    return days
+
+
+async def _office_page(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    region: Region,
+    *,
+    rows: list[Row] | None = None,
+    message: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    now = utc_now()
+    current, upcoming = await duty_service.roster_at(session, region.code, now)
+    midnight = datetime.combine(now.astimezone(BEIJING).date(), time(), tzinfo=BEIJING)
+    week = await duty_service.shifts_between(session, region.code, midnight, midnight + timedelta(days=WEEK))
+    not_ended = [*([current] if current else []), *upcoming]
+    people = await duty_service.get_shift_people(session, [*week, *not_ended])
+    contacts = await duty_service.office_contacts(session, region.code)
+    if rows is None:
+        rows = _rows_of(not_ended)
+        fill = request.query_params.get("fill")
+        if fill == "week":
+            after = max([now, *(s.ends_at for s in not_ended)])
+            rows += _week_rows(after, _changes(request.query_params.get("times", "")))
+        rows += [Row() for _ in range(BLANK_ROWS)]
+    keeps = await duty_service.keeps_roster(session, region.code, now)
+    context = {
+        "office": region, "now": now, "current": current, "upcoming": upcoming[:3], "people": people,
+        "days": _day_lines(week, people, midnight, now), "rows": rows, "contacts": contacts, "message": message,
+        "gap": await duty_service.first_gap(session, region.code, now) if keeps else None,
+        "fallback": await _fallback(session, region.code), "editable": _editable(principal, region),
+        "handovers": await duty_service.list_handovers(session, region.code, limit=5),
+        "path_names": await region_service.path_names(session, [region]),
+    }  # fmt: skip
+    return page(request, "duty.html", context, status_code=status_code)
+
+
+async def _fallback(session: AsyncSession, code: str) -> list[str]:
+    """Who answers for the office when nobody is on duty: its rank-1 contacts."""
+    contacts = await duty_service.office_contacts(session, code)
+    lowest = min((c.rank for c in contacts), default=None)
+    return [c.name for c in contacts if c.rank == lowest]
+
+
+def _editable(principal: Principal, region: Region) -> bool:
+    return can_act(principal) and principal.covers(region.path)
+
+
+async def at_a_glance(session: AsyncSession, principal: Principal, now: datetime) -> dict[str, Any]:
+    """For the home page: who is on duty at the person's own office now and next, and the gaps of
+    the next 24 hours in their area."""
+    within = None if principal.role == "admin" else principal.region_path
+    found: dict[str, Any] = {"gaps": await duty_service.next_gaps(session, within_path=within, now=now, limit=10)}
+    own = await session.get(Region, principal.region_code) if principal.region_code else None
+    if own is not None and own.level in duty_service.DESK_LEVELS:
+        current, upcoming = await duty_service.roster_at(session, own.code, now)
+        shifts = [s for s in (current, *upcoming[:1]) if s is not None]
+        keeps = await duty_service.keeps_roster(session, own.code, now)
+        found |= {"office": own, "current": current, "upcoming": upcoming[:1], "keeps_roster": keeps,
+                  "people": await duty_service.get_shift_people(session, shifts)}  # fmt: skip
+    return found
+
+
+@router.get("/duty", response_class=HTMLResponse)
+async def duty_index(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
+    """The offices of one's area with who is on duty, and the gaps of the next 24 hours."""
+    now = utc_now()
+    within = None if principal.role == "admin" else principal.region_path
+    offices: list[Region] = []
+    if within is not None:
+        query = select(Region).where(
+            region_service.subtree_filter(Region.path, within), Region.level.in_(duty_service.DESK_LEVELS)
+        )
+        offices = list(await session.scalars(query.order_by(Region.path).limit(200)))
+    else:
+        keeping = select(DutyShift.region_code).where(DutyShift.ends_at > now - duty_service.KEEPS_ROSTER)
+        offices = list(await session.scalars(select(Region).where(Region.code.in_(keeping)).order_by(Region.path)))
+    desks = await duty_service.desks_in_force(session, [o.code for o in offices], now)
+    gaps = await duty_service.next_gaps(session, within_path=within, now=now)
+    context = {"offices": offices, "desks": desks, "gaps": gaps, "now": now}
+    return page(request, "duty_index.html", context)
+
+
+@router.get("/duty/go")
+async def go_to_office(_: PagePrincipal, code: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """The index's form: open an office's page by its region code."""
+    normalized = region_service.normalize_code(code)
+    if normalized is None:
+        raise Unprocessable("请输入6位或12位的区划代码。")
+    return see_other(f"/console/duty/{normalized}")
+
+
+@router.get("/duty/{code}", response_class=HTMLResponse)
+async def office(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    principal: PagePrincipal,
+    fill: Annotated[str | None, Query(max_length=10)] = None,
+    times: Annotated[str | None, Query(max_length=50)] = None,
+) -> HTMLResponse:
+    """An office's duty: now and next, the week at a glance, the roster's form, the handovers."""
+    region = await duty_service.get_desk(session, code)
+    duty_service.ensure_can_read(principal, region)
+    saved = {"saved": "值班表已保存。", "handed": "交接班已记录。"}.get(request.query_params.get("done", ""), "")
+    return await _office_page(request, session, principal, region, message=saved)
+
+
+@router.post("/duty/{code}")
+async def save_roster(
+    code: str, request: Request, session: SessionDep, principal: PagePrincipal, data: CheckedForm
+) -> Response:
+    """Save the roster's form: every row at once, or the form again with each row's mistakes."""
+    region = await duty_service.get_desk(session, code)
+    duty_service.ensure_can_edit(principal, region)
+    rows = _rows_from(data)
+    shifts, origin = _shifts_of(rows)
+    if not any(row.errors for row in rows):
+        try:
+            await duty_service.replace_roster(session, region, shifts, principal=principal, now=utc_now())
+            return see_other(f"/console/duty/{region.code}?done=saved")
+        except Unprocessable as error:
+            _explain(rows, origin, error)
+    rows += [Row() for _ in range(max(0, BLANK_ROWS - sum(row.blank for row in rows)))]
+    message = "值班表未保存：请按各行的提示修改后再保存。"
+    return await _office_page(request, session, principal, region, rows=rows, message=message, status_code=422)
+
+
+@router.post("/duty/{code}/handover")
+async def handover(
+    code: str, request: Request, session: SessionDep, principal: PagePrincipal, data: CheckedForm
+) -> Response:
+    """Record the handover (交接班) with its note."""
+    region = await duty_service.get_desk(session, code)
+    note = str(data.get("note") or "").strip()
+    if len(note) > 2000:
+        raise Unprocessable("交班留言不超过2000字。")
+    try:
+        await duty_service.record_handover(session, region, note, principal=principal, now=utc_now())
+    except AppError as error:
+        if error.status != 409:
+            raise
+        return await _office_page(request, session, principal, region, message="还没有排班，无法交接班：请先排班。",
+                                  status_code=409)  # fmt: skip
+    return see_other(f"/console/duty/{region.code}?done=handed")
