@@ -30,3 +30,5 @@ Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
 
 # The time pages and messages show, labelled 北京时间 (China keeps no daylight saving).
 BEIJING = timezone(timedelta(hours=8))
+# A moment as it is kept and shown by the API: in UTC, whatever offset it came with.
+UtcMoment = Annotated[Moment, AfterValidator(lambda value: value.astimezone(UTC))]

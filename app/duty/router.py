@@ -5,8 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.auth.dependencies import PrincipalDep
+from app.auth.dependencies import DutyOfficerDep, PrincipalDep
 from app.db import SessionDep, utc_now
+from app.duty import handover as handover_service
+from app.duty import roster as roster_service
 from app.duty import service as duty_service
 from app.duty.schemas import (
     DutyOut,
@@ -25,10 +27,13 @@ router = APIRouter(prefix="/api/v1/duty", tags=["duty"])
 
 
 @router.put("/{region_code}", response_model=RosterOut)
-async def replace_roster(region_code: str, roster: RosterIn, session: SessionDep, principal: PrincipalDep) -> RosterOut:
-    """Replace every shift of the office that has not ended (all or nothing; overlaps are refused)."""
+async def replace_roster(
+    region_code: str, roster: RosterIn, session: SessionDep, principal: DutyOfficerDep
+) -> RosterOut:
+    """Replace every shift of the office that has not ended (all or nothing; overlaps are refused).
+    The shift in force keeps its start: sent again it takes the new end; left out, it ends now."""
     region = await duty_service.get_desk(session, region_code)
-    shifts = await duty_service.replace_roster(session, region, roster.shifts, principal=principal, now=utc_now())
+    shifts = await roster_service.replace_roster(session, region, roster.shifts, principal=principal, now=utc_now())
     people = await duty_service.get_shift_people(session, shifts)
     return RosterOut(region_code=region.code, shifts=[shift_out(s, people, masked=False) for s in shifts])
 
@@ -63,11 +68,11 @@ async def get_duty(
 
 @router.post("/{region_code}/handover", status_code=status.HTTP_201_CREATED, response_model=HandoverOut)
 async def record_handover(
-    region_code: str, body: HandoverIn, session: SessionDep, principal: PrincipalDep
+    region_code: str, body: HandoverIn, session: SessionDep, principal: DutyOfficerDep
 ) -> HandoverOut:
     """Record a handover: the note and the outgoing officer's open escalation and hazard calls."""
     region = await duty_service.get_desk(session, region_code)
-    handover = await duty_service.record_handover(session, region, body.note, principal=principal, now=utc_now())
+    handover = await handover_service.record_handover(session, region, body.note, principal=principal, now=utc_now())
     return masked_handover(handover, masked=False)
 
 
@@ -75,9 +80,9 @@ async def record_handover(
 async def list_handovers(
     region_code: str, session: SessionDep, principal: PrincipalDep, page: PageDep
 ) -> Page[HandoverOut]:
-    """An office's handovers, newest first."""
+    """An office's handovers, newest first (inside one's own subtree: they name what is open there)."""
     region = await duty_service.get_desk(session, region_code)
-    duty_service.ensure_can_read(principal, region)
-    rows = await duty_service.list_handovers(session, region.code, limit=page.fetch, cursor=page.cursor)
+    duty_service.ensure_covers(principal, region)
+    rows = await handover_service.list_handovers(session, region.code, limit=page.fetch, cursor=page.cursor)
     masked = principal.role == "auditor"
     return make_page(rows, page, key=lambda h: h.id, item=lambda h: masked_handover(h, masked=masked))

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.contact.phone import mask
 from app.text import MultiLine
-from app.times import Moment
+from app.times import UtcMoment
 
 ContactId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=26)]
 MAX_SHIFTS = 1000
@@ -16,8 +16,8 @@ MAX_SHIFTS = 1000
 class ShiftIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: Moment
-    ends_at: Moment
+    starts_at: UtcMoment
+    ends_at: UtcMoment
     officer_id: ContactId
     leader_id: ContactId | None = None
 

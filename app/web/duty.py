@@ -6,8 +6,6 @@ row left blank is skipped, and saving replaces the office's roster with the rows
 API's PUT /api/v1/duty/{region} on the same service. `?fill=week` adds a week of rows at the
 office's change-over times, for the person to pick who takes each."""
 
-import itertools
-from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -16,132 +14,26 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData
 
 from app.auth.service import Principal
 from app.db import SessionDep, utc_now
+from app.duty import handover as handover_service
+from app.duty import roster as roster_service
 from app.duty import service as duty_service
 from app.duty.models import DutyShift
-from app.duty.schemas import ShiftIn
+from app.duty.schemas import HandoverIn
 from app.errors import AppError, Unprocessable
 from app.region import service as region_service
 from app.region.models import Region
 from app.times import BEIJING
+from app.web import duty_form
 from app.web.render import PageRoute, page, see_other
 from app.web.session import CheckedForm, PagePrincipal, can_act
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)  # under /console (app.web.router)
 BLANK_ROWS = 3
-WEEK = 7
-ERROR_TEXTS = {
-    "ended": "这个班次已经结束，不能再排。",
-    "order": "结束时间须晚于开始时间。",
-    "too_long": "一个班次最长31天，请检查日期。",
-    "unknown_contact": "所选人员不在名册上（可能已停用）。",
-    "other_office": "只能选本单位名册上的人员。",
-    "overlaps_history": "与已经结束的班次时间重叠。",
-}
-
-
-@dataclass
-class Row:
-    """One line of the roster's form, as typed (datetime-local, 北京时间)."""
-
-    starts_at: str = ""
-    ends_at: str = ""
-    officer_id: str = ""
-    leader_id: str = ""
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def blank(self) -> bool:
-        return not (self.starts_at or self.ends_at or self.officer_id or self.leader_id)
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M")
-
-
-def _rows_of(shifts: list[DutyShift]) -> list[Row]:
-    return [Row(_local(s.starts_at), _local(s.ends_at), s.officer_id, s.leader_id or "") for s in shifts]
-
-
-def _rows_from(form: FormData) -> list[Row]:
-    columns = [
-        [str(v).strip() for v in form.getlist(name)] for name in ("starts_at", "ends_at", "officer_id", "leader_id")
-    ]
-    count = min(max(len(column) for column in columns), 1000)
-
-    def cell(column: list[str], i: int) -> str:
-        return column[i] if i < len(column) else ""
-
-    starts, ends, officers, leaders = columns
-    return [Row(cell(starts, i), cell(ends, i), cell(officers, i), cell(leaders, i)) for i in range(count)]
-
-
-def _week_rows(after: datetime, changes: list[time]) -> list[Row]:
-    """A week of shifts, one per change-over, from the one that began the stretch `after` is in."""
-    local = after.astimezone(BEIJING)
-    points = [
-        datetime.combine(local.date() + timedelta(days=day), change, tzinfo=BEIJING)
-        for day in range(-1, WEEK + 1)
-        for change in changes
-    ]
-    # From the change-over that began the stretch `after` falls in: the shift in force comes first.
-    begun = [point for point in points if point <= local]
-    first = begun[-1] if begun else points[0]
-    points = [point for point in points if point >= first][: WEEK * len(changes) + 1]
-    return [Row(_local(start), _local(end)) for start, end in itertools.pairwise(points)]
-
-
-def _changes(text: str) -> list[time]:
-    found = []
-    for part in text.replace("，", ",").split(","):
-        try:
-            found.append(time.fromisoformat(part.strip()))
-        except ValueError:
-            continue
-    return sorted(set(found)) or [time(8), time(20)]
-
-
-def _shifts_of(rows: list[Row]) -> tuple[list[ShiftIn], list[int]]:
-    """The filled rows as the API's shifts, and which row each came from; a row's own mistakes go
-    on the row."""
-    shifts: list[ShiftIn] = []
-    origin: list[int] = []
-    for index, row in enumerate(rows):
-        if row.blank:
-            continue
-        if not (row.starts_at and row.ends_at and row.officer_id):
-            row.errors.append("请填写开始、结束时间并选择值班员。")
-            continue
-        try:
-            shifts.append(
-                ShiftIn(
-                    starts_at=datetime.fromisoformat(row.starts_at).replace(tzinfo=BEIJING),
-                    ends_at=datetime.fromisoformat(row.ends_at).replace(tzinfo=BEIJING),
-                    officer_id=row.officer_id,
-                    leader_id=row.leader_id or None,
-                )
-            )
-            origin.append(index)
-        except (ValueError, ValidationError):
-            row.errors.append("时间格式有误，请重新选择。")
-    return shifts, origin
-
-
-def _explain(rows: list[Row], origin: list[int], error: Unprocessable) -> None:
-    for item in error.errors or []:
-        loc = item.get("loc", [])
-        if len(loc) < 3 or not isinstance(loc[2], int) or loc[2] >= len(origin):
-            continue
-        row = rows[origin[loc[2]]]
-        kind = item.get("type", "")
-        text = (
-            f"与第 {origin[item['with']] + 1} 行时间重叠。" if kind == "overlap" else ERROR_TEXTS.get(kind, item["msg"])
-        )
-        if text not in row.errors:
-            row.errors.append(text)
+WEEK = duty_form.WEEK
+OFFICES_LISTED = 200
 
 
 def _clock(moment: datetime, day: datetime) -> str:
@@ -153,7 +45,9 @@ def _clock(moment: datetime, day: datetime) -> str:
     return moment.astimezone(BEIJING).strftime("%H:%M")
 
 
-def _day_lines(shifts: list[DutyShift], people: dict[str, Any], start: datetime, now: datetime) -> list[dict[str, Any]]:
+def _day_lines(
+    shifts: list[DutyShift], people: dict[str, Any], start: datetime, now: datetime, *, keeps: bool
+) -> list[dict[str, Any]]:
     """Seven days from `start` (a Beijing midnight): each day's shifts and the gaps still to come,
     clipped to the day."""
     days = []
@@ -165,8 +59,9 @@ def _day_lines(shifts: list[DutyShift], people: dict[str, Any], start: datetime,
             for s in shifts
             if s.starts_at < ends and s.ends_at > begins
         ]
-        holes = [f"{_clock(g.starts_at, begins)}–{_clock(g.ends_at or ends, begins)}"
-                 for g in duty_service.gaps(staffed, max(begins, now), ends) if max(begins, now) < ends]  # fmt: skip
+        rest = max(begins, now)  # gaps still to come: the past is not news
+        found = duty_service.gaps(staffed, rest, ends) if keeps and rest < ends else []
+        holes = [f"{_clock(g.starts_at, begins)}–{_clock(g.ends_at or ends, begins)}" for g in found]
         label = f"{begins.strftime('%m-%d')} 周{'一二三四五六日'[begins.weekday()]}"
         days.append({"label": label, "shifts": on_day, "gaps": holes})
     return days
@@ -178,7 +73,7 @@ async def _office_page(
     principal: Principal,
     region: Region,
     *,
-    rows: list[Row] | None = None,
+    rows: list[duty_form.Row] | None = None,
     message: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -187,22 +82,24 @@ async def _office_page(
     midnight = datetime.combine(now.astimezone(BEIJING).date(), time(), tzinfo=BEIJING)
     week = await duty_service.shifts_between(session, region.code, midnight, midnight + timedelta(days=WEEK))
     not_ended = [*([current] if current else []), *upcoming]
+    keeps = await duty_service.keeps_roster(session, region.code, now)
     people = await duty_service.get_shift_people(session, [*week, *not_ended])
     contacts = await duty_service.office_contacts(session, region.code)
     if rows is None:
-        rows = _rows_of(not_ended)
+        rows = duty_form.rows_of(not_ended)
         fill = request.query_params.get("fill")
         if fill == "week":
             after = max([now, *(s.ends_at for s in not_ended)])
-            rows += _week_rows(after, _changes(request.query_params.get("times", "")))
-        rows += [Row() for _ in range(BLANK_ROWS)]
-    keeps = await duty_service.keeps_roster(session, region.code, now)
+            rows += duty_form.week_rows(after, duty_form.changes_of(request.query_params.get("times", "")))
+        rows += [duty_form.Row() for _ in range(BLANK_ROWS)]
     context = {
         "office": region, "now": now, "current": current, "upcoming": upcoming[:3], "people": people,
-        "days": _day_lines(week, people, midnight, now), "rows": rows, "contacts": contacts, "message": message,
+        "days": _day_lines(week, people, midnight, now, keeps=keeps), "rows": rows, "contacts": contacts,
+        "message": message,
         "gap": await duty_service.first_gap(session, region.code, now) if keeps else None,
         "fallback": await _fallback(session, region.code), "editable": _editable(principal, region),
-        "handovers": await duty_service.list_handovers(session, region.code, limit=5),
+        "handovers": await handover_service.list_handovers(session, region.code, limit=5)
+        if principal.covers(region.path) else [],
         "path_names": await region_service.path_names(session, [region]),
     }  # fmt: skip
     return page(request, "duty.html", context, status_code=status_code)
@@ -223,7 +120,8 @@ async def at_a_glance(session: AsyncSession, principal: Principal, now: datetime
     """For the home page: who is on duty at the person's own office now and next, and the gaps of
     the next 24 hours in their area."""
     within = None if principal.role == "admin" else principal.region_path
-    found: dict[str, Any] = {"gaps": await duty_service.next_gaps(session, within_path=within, now=now, limit=10)}
+    gaps, gap_count = await duty_service.next_gaps(session, within_path=within, now=now, limit=10)
+    found: dict[str, Any] = {"gaps": gaps, "gap_count": gap_count}
     own = await session.get(Region, principal.region_code) if principal.region_code else None
     if own is not None and own.level in duty_service.DESK_LEVELS:
         current, upcoming = await duty_service.roster_at(session, own.code, now)
@@ -239,18 +137,18 @@ async def duty_index(request: Request, session: SessionDep, principal: PagePrinc
     """The offices of one's area with who is on duty, and the gaps of the next 24 hours."""
     now = utc_now()
     within = None if principal.role == "admin" else principal.region_path
-    offices: list[Region] = []
     if within is not None:
         query = select(Region).where(
             region_service.subtree_filter(Region.path, within), Region.level.in_(duty_service.DESK_LEVELS)
         )
-        offices = list(await session.scalars(query.order_by(Region.path).limit(200)))
     else:
         keeping = select(DutyShift.region_code).where(DutyShift.ends_at > now - duty_service.KEEPS_ROSTER)
-        offices = list(await session.scalars(select(Region).where(Region.code.in_(keeping)).order_by(Region.path)))
+        query = select(Region).where(Region.code.in_(keeping))
+    offices = list(await session.scalars(query.order_by(Region.path).limit(OFFICES_LISTED + 1)))
     desks = await duty_service.desks_in_force(session, [o.code for o in offices], now)
-    gaps = await duty_service.next_gaps(session, within_path=within, now=now)
-    context = {"offices": offices, "desks": desks, "gaps": gaps, "now": now}
+    gaps, gap_count = await duty_service.next_gaps(session, within_path=within, now=now)
+    context = {"offices": offices[:OFFICES_LISTED], "more_offices": len(offices) > OFFICES_LISTED, "desks": desks,
+               "gaps": gaps, "gap_count": gap_count, "now": now}  # fmt: skip
     return page(request, "duty_index.html", context)
 
 
@@ -286,15 +184,15 @@ async def save_roster(
     """Save the roster's form: every row at once, or the form again with each row's mistakes."""
     region = await duty_service.get_desk(session, code)
     duty_service.ensure_can_edit(principal, region)
-    rows = _rows_from(data)
-    shifts, origin = _shifts_of(rows)
+    rows = duty_form.rows_from(data)
+    shifts, origin = duty_form.shifts_of(rows)
     if not any(row.errors for row in rows):
         try:
-            await duty_service.replace_roster(session, region, shifts, principal=principal, now=utc_now())
+            await roster_service.replace_roster(session, region, shifts, principal=principal, now=utc_now())
             return see_other(f"/console/duty/{region.code}?done=saved")
         except Unprocessable as error:
-            _explain(rows, origin, error)
-    rows += [Row() for _ in range(max(0, BLANK_ROWS - sum(row.blank for row in rows)))]
+            duty_form.explain(rows, origin, error)
+    rows += [duty_form.Row() for _ in range(max(0, BLANK_ROWS - sum(row.blank for row in rows)))]
     message = "值班表未保存：请按各行的提示修改后再保存。"
     return await _office_page(request, session, principal, region, rows=rows, message=message, status_code=422)
 
@@ -305,11 +203,13 @@ async def handover(
 ) -> Response:
     """Record the handover (交接班) with its note."""
     region = await duty_service.get_desk(session, code)
-    note = str(data.get("note") or "").strip()
-    if len(note) > 2000:
-        raise Unprocessable("交班留言不超过2000字。")
     try:
-        await duty_service.record_handover(session, region, note, principal=principal, now=utc_now())
+        note = HandoverIn(note=str(data.get("note") or "")).note
+    except ValidationError:
+        message = "交班留言不超过2000字，且不能含控制字符。"
+        return await _office_page(request, session, principal, region, message=message, status_code=422)
+    try:
+        await handover_service.record_handover(session, region, note, principal=principal, now=utc_now())
     except AppError as error:
         if error.status != 409:
             raise
