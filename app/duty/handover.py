@@ -74,9 +74,10 @@ async def record_handover(
     )
     outgoing, incoming = sides(current, previous, upcoming, now)
     if outgoing is None:
+        first = f"; its first shift begins at {upcoming[0].starts_at.isoformat()}" if upcoming else ""
         raise Conflict(
-            f"{region.name} has no shift on record to hand over from; set its roster first "
-            f"(PUT /api/v1/duty/{region.code})."
+            f"{region.name} has no shift that has begun to hand over from{first}; a handover is written "
+            f"by the shift on duty (the roster: PUT /api/v1/duty/{region.code})."
         )
     people = await duty_service.contacts_by_id(session, [s.officer_id for s in (outgoing, incoming) if s is not None])
     handover = DutyHandover(

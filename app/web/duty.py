@@ -213,6 +213,6 @@ async def handover(
     except AppError as error:
         if error.status != 409:
             raise
-        return await _office_page(request, session, principal, region, message="还没有排班，无法交接班：请先排班。",
-                                  status_code=409)  # fmt: skip
+        message = "还没有已开始的班次，无法交接班：交接班由当班人员在班次开始后填写。"
+        return await _office_page(request, session, principal, region, message=message, status_code=409)
     return see_other(f"/console/duty/{region.code}?done=handed")

@@ -289,4 +289,4 @@ async def test_a_handover_lists_the_outgoing_officers_open_calls(client: AsyncCl
 
 async def test_a_handover_needs_a_shift_to_hand_over_from(client: AsyncClient, regions: None) -> None:
     response = await client.post(f"/api/v1/duty/{COUNTY}/handover", json={"note": "无"})
-    assert response.status_code == 409 and "roster" in response.json()["detail"]
+    assert response.status_code == 409 and "no shift that has begun" in response.json()["detail"]
