@@ -18,6 +18,7 @@ from app.cap.router import CAP_PATH
 from app.cap.router import router as cap_router
 from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
+from app.department.router import router as departments_router
 from app.duty.router import router as duty_router
 from app.errors import document_problems, install_error_handlers
 from app.notify import gateway, providers
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         regions_router,
         contacts_router,
         policies_router,
+        departments_router,
         duty_router,
         cap_router,  # before warnings_router, whose /{warning_id} paths would take /cap
         warnings_router,

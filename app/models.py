@@ -5,6 +5,7 @@ from app.auth.models import ApiKey, EndedSession
 from app.call.models import Call, CallToken, Feedback
 from app.cap.models import CapAlert, CapFeedEntry
 from app.contact.models import Contact, Supervision
+from app.department.models import Department
 from app.duty.models import DutyHandover, DutyShift
 from app.lease import SchedulerLease
 from app.notify.models import ConsoleMessage, GatewayState, Inbound, Message
@@ -25,6 +26,7 @@ __all__ = [
     "ChainHead",
     "ConsoleMessage",
     "Contact",
+    "Department",
     "DutyHandover",
     "DutyShift",
     "EndedSession",

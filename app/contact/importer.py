@@ -16,13 +16,14 @@ from app.contact.models import Contact, Supervision
 from app.contact.phone import normalize_mobile
 from app.contact.service import changed_event
 from app.db import analyze, bulk_insert, new_id
+from app.department.models import Department
 from app.errors import Forbidden, Unprocessable
 from app.importing import Problems, Upload, read_rows
 from app.region import service as region_service
 from app.region.models import Region
 
 REQUIRED = ("name", "phone", "region_code", "role", "rank", "channels")
-OPTIONAL = ("supervises",)
+OPTIONAL = ("supervises", "department")
 CHUNK = 1000
 
 
@@ -44,6 +45,8 @@ class _Row:
     rank: int
     channels: list[str]
     supervises: list[str] | None
+    department: str | None  # a department of the contact's county, by name; None: no such column
+    department_id: str | None = None
 
 
 def _parse(line: int, raw: dict[str, str], problems: Problems) -> _Row | None:
@@ -79,7 +82,11 @@ def _parse(line: int, raw: dict[str, str], problems: Problems) -> _Row | None:
         supervises = list(dict.fromkeys(supervises))
     if problems.count > bad:
         return None
-    return _Row(line, name, phone, region_code, raw["role"], rank, channels, supervises)
+    department = raw["department"].strip() if "department" in raw else None
+    if department is not None and len(department) > 100:
+        problems.add(line, "department must be at most 100 characters")
+        return None
+    return _Row(line, name, phone, region_code, raw["role"], rank, channels, supervises, department)
 
 
 def _read_file(source: IO[bytes]) -> tuple[list[_Row], Problems, bool]:
@@ -115,12 +122,35 @@ async def _check_regions(session: AsyncSession, rows: list[_Row], principal: Pri
                 problems.add(row.line, f"supervised region {code} is unknown")
             elif code == row.region_code or not paths[code].startswith(path):
                 problems.add(row.line, f"supervised region {code} is not below the contact's region {row.region_code}")
+    await _find_departments(session, rows, paths, problems)
     if outside:
         lines = ", ".join(str(line) for line in outside[:20])
         raise Forbidden(
             f"{len(outside)} line(s) name regions outside your key's region {principal.region_code} "
             f"(lines {lines}{', ...' if len(outside) > 20 else ''}); nothing was imported."
         )
+
+
+async def _find_departments(session: AsyncSession, rows: list[_Row], paths: dict[str, str], problems: Problems) -> None:
+    """Each row's department, named in the file, as a department of the contact's county (or of a
+    region above it): its id on the row, or a problem on its line."""
+    names = sorted({row.department for row in rows if row.department})
+    known: dict[tuple[str, str], str] = {}
+    for start in range(0, len(names), CHUNK):
+        query = select(Department.id, Department.region_code, Department.name).where(
+            Department.name.in_(names[start : start + CHUNK])
+        )
+        known.update(((code, name), id_) for id_, code, name in (await session.execute(query)).tuples())
+    for row in rows:
+        if not row.department or row.region_code not in paths:
+            continue
+        above = reversed([code for code in paths[row.region_code].split("/") if code])
+        row.department_id = next(
+            (known[(code, row.department)] for code in above if (code, row.department) in known), None
+        )
+        if row.department_id is None:
+            problems.add(row.line, f"department {row.department!r} is not a department of the contact's county; "
+                         "create it first (POST /api/v1/departments)")  # fmt: skip
 
 
 async def _existing(session: AsyncSession, region_codes: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -136,6 +166,7 @@ async def _existing(session: AsyncSession, region_codes: list[str]) -> dict[tupl
                 Contact.role,
                 Contact.rank,
                 Contact.channels,
+                Contact.department_id,
                 Contact.active,
             ).where(Contact.region_code.in_(chunk))
         )
@@ -210,6 +241,7 @@ async def import_contacts(
         supervises: list[str] = row.supervises if has_supervises and row.supervises is not None else []
         if not has_supervises and before:
             supervises = before["supervises"]
+        department_id = row.department_id if row.department is not None else (before or {}).get("department_id")
         after: dict[str, Any] = {
             "id": before["id"] if before else new_id(),
             "name": row.name,
@@ -219,6 +251,7 @@ async def import_contacts(
             "rank": row.rank,
             "channels": row.channels,
             "supervises": supervises,
+            "department_id": department_id,
             "active": True,
         }
         if before is not None and all(before[key] == after[key] for key in after):

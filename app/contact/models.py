@@ -22,6 +22,8 @@ class Contact(Base):
     role: Mapped[str] = mapped_column(String(50), default="")
     rank: Mapped[int] = mapped_column(default=1)
     channels: Mapped[list[str]] = mapped_column(JSONDoc)
+    # The department the person answers for (their 报到 when a township blows the whistle), if any.
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), index=True, default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)

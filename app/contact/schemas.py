@@ -15,6 +15,7 @@ Role = Annotated[SingleLine, StringConstraints(max_length=50)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(normalize_mobile)]
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)]
 Rank = Annotated[int, Field(ge=1, le=99)]
+DepartmentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=26)]
 
 
 def _distinct(values: list[str]) -> list[str]:
@@ -35,6 +36,7 @@ class ContactIn(BaseModel):
     rank: Rank
     channels: Channels
     supervises: Supervises = []
+    department_id: DepartmentId | None = None
 
 
 class ContactPatch(BaseModel):
@@ -47,6 +49,7 @@ class ContactPatch(BaseModel):
     rank: Rank | None = None
     channels: Channels | None = None
     supervises: Supervises | None = None
+    department_id: DepartmentId | None = None
 
 
 class ContactOut(BaseModel):
@@ -60,6 +63,7 @@ class ContactOut(BaseModel):
     rank: int
     channels: list[str]
     supervises: list[str]
+    department_id: str | None = None
     active: bool
     created_at: datetime
     updated_at: datetime

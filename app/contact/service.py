@@ -13,11 +13,12 @@ from app.auth.service import Principal
 from app.call import service as call_service
 from app.contact.models import Contact, Supervision
 from app.contact.schemas import ContactIn, ContactPatch
+from app.department.models import Department
 from app.errors import Conflict, NotFound, Unprocessable
 from app.region import service as region_service
 from app.region.models import Region
 
-AUDITED_FIELDS = ("name", "phone", "region_code", "role", "rank", "channels", "supervises", "active")
+AUDITED_FIELDS = ("name", "phone", "region_code", "role", "rank", "channels", "supervises", "department_id", "active")
 
 
 def snapshot(contact: Contact) -> dict[str, Any]:
@@ -66,6 +67,24 @@ async def check_placement(
     return region, list(dict.fromkeys(supervised))
 
 
+async def check_department(session: AsyncSession, department_id: str | None, region_code: str) -> str | None:
+    """The department a contact answers for: a department of the contact's county (or above); 422 if not."""
+    if department_id is None:
+        return None
+    department = await session.get(Department, department_id)
+    region = await session.get(Region, region_code)
+    if department is None:
+        raise Unprocessable(f"No department has id {department_id!r}.",
+                            errors=[{"loc": ["body", "department_id"], "msg": "unknown department"}])  # fmt: skip
+    if region is None or department.region_code not in region.path.split("/"):
+        raise Unprocessable(
+            f"{department.name} is a department of {department.region_code}; a contact of {region_code} cannot "
+            "answer for it.",
+            errors=[{"loc": ["body", "department_id"], "msg": "not a department of the contact's county"}],
+        )
+    return department.id
+
+
 def _with_supervisions(query: Select[tuple[Contact]]) -> Select[tuple[Contact]]:
     return query.options(selectinload(Contact.supervisions))
 
@@ -95,6 +114,7 @@ async def create_contact(session: AsyncSession, data: ContactIn, *, principal: P
         session.add(contact)
     contact.name, contact.role, contact.rank = data.name, data.role, data.rank
     contact.channels = list(data.channels)
+    contact.department_id = await check_department(session, data.department_id, region_code)
     contact.supervisions = [Supervision(region_code=code) for code in supervises]
     contact.active, contact.deactivated_at, contact.updated_at = True, None, now
     await session.flush()
@@ -129,6 +149,9 @@ async def update_contact(
     for name in ("name", "role", "rank", "channels"):
         if name in fields:
             setattr(contact, name, fields[name])
+    if "department_id" in fields or region_code != before["region_code"]:
+        department_id = fields.get("department_id", contact.department_id)
+        contact.department_id = await check_department(session, department_id, region_code)
     if supervises != contact.supervises:
         contact.supervisions = [Supervision(region_code=code) for code in supervises]
     after = snapshot(contact)
