@@ -21,6 +21,9 @@ from app.contact.router import router as contacts_router
 from app.department.router import router as departments_router
 from app.duty.router import router as duty_router
 from app.errors import document_problems, install_error_handlers
+from app.hazard import service as hazard_service
+from app.hazard.link import router as hazard_link_router
+from app.hazard.router import router as hazards_router
 from app.notify import gateway, providers
 from app.notify.providers import make_dispatcher
 from app.notify.router import aliyun_router, gateway_router, kannel_router, warning_actions
@@ -37,6 +40,7 @@ log = logging.getLogger("jiaoying")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for the given settings (the environment's by default)."""
+    hazard_service.register()  # answers to calls about reports move the reports on, in any process
     settings = settings or get_settings()
     providers.make_providers(settings)  # a provider setting that cannot work stops the start, with its reason
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
@@ -94,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies_router,
         departments_router,
         duty_router,
+        hazards_router,
+        hazard_link_router,
         cap_router,  # before warnings_router, whose /{warning_id} paths would take /cap
         warnings_router,
         warning_actions,

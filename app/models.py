@@ -7,6 +7,7 @@ from app.cap.models import CapAlert, CapFeedEntry
 from app.contact.models import Contact, Supervision
 from app.department.models import Department
 from app.duty.models import DutyHandover, DutyShift
+from app.hazard.models import Hazard, HazardDispatch
 from app.lease import SchedulerLease
 from app.notify.models import ConsoleMessage, GatewayState, Inbound, Message
 from app.policy.models import Policy
@@ -32,6 +33,8 @@ __all__ = [
     "EndedSession",
     "Feedback",
     "GatewayState",
+    "Hazard",
+    "HazardDispatch",
     "IdempotencyKey",
     "Inbound",
     "Message",

@@ -20,6 +20,8 @@ from app.cap import feed as cap_feed
 from app.cap.identity import sender_of
 from app.config import Settings
 from app.db import get_database, new_id, session_scope, utc_now
+from app.hazard import chase as hazard_chase
+from app.hazard import service as hazard_service
 from app.notify import sender
 from app.notify.dispatch import Dispatcher
 from app.report import rollup
@@ -46,6 +48,7 @@ class Heartbeat:
     side; on SQLite only the holder of the scheduler lease does (see app.lease)."""
 
     def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
+        hazard_service.register()  # answers to calls about reports move the reports on
         tick_seconds = settings.tick_seconds
         self.dispatcher = dispatcher
         self.anchors = anchors.Publisher(settings.anchor_path) if settings.anchor_path else None
@@ -130,7 +133,9 @@ class Heartbeat:
                     return
 
     async def chase_calls(self) -> None:
-        await escalation.chase_due(now=utc_now())
+        now = utc_now()
+        await escalation.chase_due(now=now)
+        await hazard_chase.chase_due(now=now)
 
     async def expand_warnings(self) -> None:
         async with session_scope(read_only=True) as session:

@@ -60,8 +60,8 @@ def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-async def _load(session: SessionDep, token: str, now: datetime) -> tuple[Call, Warning]:
-    """The call behind a token: 404 unknown, 410 a week after its warning closed."""
+async def _load_call(session: SessionDep, token: str) -> Call:
+    """The call behind a token (about a warning or a hazard report): 404 unknown."""
     call = (
         await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
         if tokens.plausible(token)
@@ -69,6 +69,14 @@ async def _load(session: SessionDep, token: str, now: datetime) -> tuple[Call, W
     )
     if call is None:
         raise NotFound("This link is not valid; check that it was copied whole.")
+    return call
+
+
+async def _load(session: SessionDep, token: str, now: datetime) -> tuple[Call, Warning]:
+    """The call of a warning behind a token: 404 unknown, 410 a week after its warning closed."""
+    call = await _load_call(session, token)
+    if call.warning_id is None:  # about a hazard report: its page is the report's (hazard.link)
+        raise NotFound("This link is about a hazard report; open it without the rest of the address.")
     warning = await session.get(Warning, call.warning_id)
     assert warning is not None
     closes_at = call_service.feedback_closes_at(warning)
@@ -187,6 +195,9 @@ async def show(token: str, request: Request, session: SessionDep, settings: Sett
     """The warning as the person called sees it, with the 收到 button. Never acknowledges."""
     now = utc_now()
     try:
+        if (await _load_call(session, token)).hazard_id is not None:
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"/ack/{token}/hazard{query}", status_code=status.HTTP_303_SEE_OTHER)
         call, warning = await _load(session, token, now)
     except AppError as error:
         return _gone(request, error)

@@ -35,6 +35,7 @@ class AuditEvent(Base):
     chain: Mapped[str] = mapped_column(String(60))
     warning_id: Mapped[str | None] = mapped_column(String(26))
     call_id: Mapped[str | None] = mapped_column(String(26))
+    hazard_id: Mapped[str | None] = mapped_column(String(26))
     region_code: Mapped[str | None] = mapped_column(String(12))
     actor: Mapped[str] = mapped_column(String(100))
     # Plain JSON, not JSONB: events are written in bulk and read whole, never searched inside.

@@ -35,6 +35,7 @@ class EventOut(BaseModel):
     chain: str
     warning_id: str | None
     call_id: str | None
+    hazard_id: str | None = None
     region_code: str | None
     actor: str
     data: dict[str, Any]
@@ -53,6 +54,7 @@ class EventOut(BaseModel):
             chain=event.chain,
             warning_id=event.warning_id,
             call_id=event.call_id,
+            hazard_id=event.hazard_id,
             region_code=event.region_code,
             actor=event.actor,
             data=_masked(event.data) if masked else event.data,

@@ -26,6 +26,11 @@ def warning_chain(warning_id: str) -> str:
     return f"warning:{warning_id}"
 
 
+def hazard_chain(hazard_id: str) -> str:
+    """The chain a hazard report's events hang on (its calls' and messages' too)."""
+    return f"hazard:{hazard_id}"
+
+
 @dataclass
 class Event:
     """An event not yet written."""
@@ -37,6 +42,14 @@ class Event:
     call_id: str | None = None
     region_code: str | None = None
     request_id: str | None = None
+    hazard_id: str | None = None
+
+    @property
+    def subject_chain(self) -> str | None:
+        """The chain of the warning or hazard report the event is about, if any."""
+        if self.warning_id is not None:
+            return warning_chain(self.warning_id)
+        return hazard_chain(self.hazard_id) if self.hazard_id is not None else None
 
 
 def canonical(chain: str, at: datetime | str, event: Event) -> bytes:
@@ -53,6 +66,8 @@ def canonical(chain: str, at: datetime | str, event: Event) -> bytes:
     }
     if event.request_id is not None:  # events from before request ids were kept hash without the key
         document["request_id"] = event.request_id
+    if event.hazard_id is not None:  # as do events about no hazard report
+        document["hazard_id"] = event.hazard_id
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
@@ -102,14 +117,15 @@ class Chain:
         self.rows.append(self._row(event))
 
     def _row(self, event: Event) -> dict[str, Any]:
-        # A warning's events hang on its own chain and nowhere else (its timeline reads the chain).
-        assert event.warning_id is None or self.name == warning_chain(event.warning_id), (event.type, self.name)
+        # A warning's (or report's) events hang on its own chain and nowhere else (its timeline reads the chain).
+        assert event.subject_chain in (None, self.name), (event.type, self.name)
         if event.request_id is None:
             event.request_id = self.request_id
         digest = chain_hash(self.last_hash, canonical(self.name, self.stamp, event))
         row = {
             "at": self.at, "type": event.type, "chain": self.name, "warning_id": event.warning_id,
-            "call_id": event.call_id, "region_code": event.region_code, "actor": event.actor, "data": event.data,
+            "call_id": event.call_id, "hazard_id": event.hazard_id, "region_code": event.region_code,
+            "actor": event.actor, "data": event.data,
             "hash": digest, "prev_hash": self.last_hash, "request_id": event.request_id,
         }  # fmt: skip
         self.last_hash = digest
@@ -144,14 +160,15 @@ async def record_events(
 
 
 async def record_warning_events(session: AsyncSession, events: list[Event], *, now: datetime) -> None:
-    """Append events of any number of warnings, each to its warning's chain, the chains locked in
-    one order (by warning id) so that writers touching several warnings cannot deadlock."""
-    by_warning: dict[str, list[Event]] = {}
+    """Append events of any number of warnings and hazard reports, each to its own chain, the chains
+    locked in one order (by name) so that writers touching several cannot deadlock."""
+    by_chain: dict[str, list[Event]] = {}
     for event in events:
-        assert event.warning_id is not None
-        by_warning.setdefault(event.warning_id, []).append(event)
-    for warning_id in sorted(by_warning):
-        await record_events(session, by_warning[warning_id], chain=warning_chain(warning_id), now=now)
+        chain = event.subject_chain
+        assert chain is not None, event.type
+        by_chain.setdefault(chain, []).append(event)
+    for chain in sorted(by_chain):
+        await record_events(session, by_chain[chain], chain=chain, now=now)
 
 
 async def record_event(
@@ -193,7 +210,7 @@ class _Walk:
         if self.first_bad is None:
             content = Event(type=event.type, actor=event.actor, data=event.data, warning_id=event.warning_id,
                             call_id=event.call_id, region_code=event.region_code,
-                            request_id=event.request_id)  # fmt: skip
+                            request_id=event.request_id, hazard_id=event.hazard_id)  # fmt: skip
             expected = chain_hash(self.prev_hash, canonical(self.chain, event.at, content))
             published = self.anchor.get(self.length)
             if event.prev_hash != self.prev_hash or event.hash != expected:
@@ -236,10 +253,12 @@ async def _events_in_chain_order(session: AsyncSession) -> AsyncIterator[Any]:
     assert at_value is not None and data_value is not None
     cursor = await driver.execute(sql)
     while rows := await cursor.fetchmany(10_000):
-        for seq, at, type_, chain, warning_id, call_id, region_code, actor, data, hash_, prev_hash, request in rows:
-            moment = cast(datetime, at_value(at))
-            yield _Row(seq, moment, type_, chain, warning_id, call_id, region_code, actor, data_value(data), hash_,
-                       prev_hash, request)  # fmt: skip
+        for row in rows:
+            seq, at, type_, chain, warning_id, call_id, region_code, actor, data, hash_, prev_hash, request, hazard = (
+                row
+            )
+            yield _Row(seq, cast(datetime, at_value(at)), type_, chain, warning_id, call_id, region_code, actor,
+                       data_value(data), hash_, prev_hash, request, hazard)  # fmt: skip
 
 
 class _Row(NamedTuple):
@@ -255,6 +274,7 @@ class _Row(NamedTuple):
     hash: str
     prev_hash: str
     request_id: str | None
+    hazard_id: str | None
 
 
 async def verify(session: AsyncSession, anchors: dict[str, dict[int, str]] | None = None) -> Verification:

@@ -58,7 +58,12 @@ async def due_warning_ids(
 ) -> list[str]:
     """Warnings with work for `chase`: open calls past their deadline, or open escalation calls to
     settle. Both read partial indexes that hold only open calls, never the calls table."""
-    past_deadline = select(Call.warning_id).where(IS_OPEN, Call.deadline_at <= now).order_by(Call.deadline_at)
+    # Calls about a hazard report have no warning: hazard.chase looks after them.
+    past_deadline = (
+        select(Call.warning_id)
+        .where(IS_OPEN, Call.deadline_at <= now, Call.warning_id.is_not(None))
+        .order_by(Call.deadline_at)
+    )
     # Grouped over the partial index of open escalations (a few rows); the deadlines are read in
     # their own order, which a grouping would trade for a scan of the calls by warning.
     escalating = select(Call.warning_id).where(IS_ESCALATION, IS_OPEN).group_by(Call.warning_id)
@@ -66,7 +71,7 @@ async def due_warning_ids(
     for query in (past_deadline, escalating.order_by(Call.warning_id)):
         if skip:
             query = query.where(Call.warning_id.not_in(sorted(skip)))
-        found.update((await session.execute(query.limit(limit))).scalars())
+        found.update(w for w in (await session.execute(query.limit(limit))).scalars() if w is not None)
     return sorted(found)
 
 

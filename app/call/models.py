@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
 
-KINDS = ("alert", "escalation")
+KINDS = ("alert", "escalation", "hazard")
 STATUSES = ("pending", "notified", "acknowledged", "unanswered", "cancelled")
 OPEN_STATUSES = ("pending", "notified")
 ACK_METHODS = ("link", "sms_reply", "voice_key", "manual")
@@ -64,7 +64,13 @@ class Call(Base):
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     # No foreign key: calls are written only by the fan-out, in the transaction that writes their
     # warning, and checking the key for each of tens of thousands of rows slows the 201.
-    warning_id: Mapped[str] = mapped_column(String(26))
+    warning_id: Mapped[str | None] = mapped_column(String(26))
+    # A call about a hazard report (kind `hazard`) names its report instead of a warning, and, when
+    # it calls a department to report in (报到), the department.
+    hazard_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    # What the call asks about the report: receive (接报), dispatch (报到), escalate (督办), evaluate (评价).
+    hazard_step: Mapped[str | None] = mapped_column(String(12))
+    department_id: Mapped[str | None] = mapped_column(String(26))
     kind: Mapped[str] = mapped_column(String(12))
     # The person as they were when called: later roster edits do not rewrite history (contact_id
     # names the roster entry, without a key: the snapshot below is what the call stands on).

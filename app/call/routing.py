@@ -27,19 +27,26 @@ def why(contact: dict[str, Any]) -> dict[str, Any]:
 
 
 async def recipients(
-    session: AsyncSession, routes: set[str], *, above_county: bool, with_leader: bool, now: datetime
+    session: AsyncSession,
+    routes: set[str],
+    *,
+    above_county: bool,
+    with_leader: bool,
+    now: datetime,
+    supervisors: bool = True,
 ) -> dict[str, list[dict[str, Any]]]:
-    """For each route region: the active contacts who supervise it, else the nearest office above it
-    with anyone to answer, within the allowed levels: its duty officer on shift at `now` (and the
-    shift's leader too `with_leader`), or, with nobody on duty, its lowest-ranked active contacts."""
+    """For each route region: the active contacts who supervise it (unless not `supervisors`), else
+    the nearest office above it with anyone to answer, within the allowed levels: its duty officer
+    on shift at `now` (and the shift's leader too `with_leader`), or, with nobody on duty, its
+    lowest-ranked active contacts."""
     columns = [getattr(Contact, name) for name in PERSON]
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     limit = LEVEL_RANK["province"] if above_county else LEVEL_RANK[TOP_LEVEL]
     # Supervisors sit above what they supervise (contact.service checks it), under the same ceiling.
     allowed_levels = [level for level, rank in LEVEL_RANK.items() if rank >= limit]
-    supervisors = await _by_chunks(
+    supervising = await _by_chunks(
         session,
-        routes,
+        routes if supervisors else set(),
         lambda chunk: (
             select(Supervision.region_code.label("route"), *columns)
             .join(Contact, Contact.id == Supervision.contact_id)
@@ -48,7 +55,7 @@ async def recipients(
             .order_by(Contact.id)
         ),
     )
-    for row in supervisors:
+    for row in supervising:
         found[row.route].append({**{name: getattr(row, name) for name in PERSON}, "via": "supervisor"})
     rest = routes - set(found)
     if not rest:
@@ -75,7 +82,7 @@ async def recipients(
         for code in codes:
             desk = desks.get(code)
             if desk is not None:
-                found[route] = _on_duty(desk, with_leader=with_leader)
+                found[route] = on_duty(desk, with_leader=with_leader)
                 break
             if code in people:
                 lowest = people[code][0]["rank"]
@@ -87,7 +94,7 @@ async def recipients(
     return found
 
 
-def _on_duty(desk: duty_service.Desk, *, with_leader: bool) -> list[dict[str, Any]]:
+def on_duty(desk: duty_service.Desk, *, with_leader: bool) -> list[dict[str, Any]]:
     """The office's officer on shift, and its leader when the matter calls for one."""
     shift = {"shift_id": desk.shift_id}
     people = [{**desk.officer, "via": "duty_officer", **shift}]
@@ -104,3 +111,23 @@ async def _by_chunks(
     for chunk in chunks(sorted(values)):
         rows.extend((await session.execute(query_for(chunk))).all())
     return rows
+
+
+async def answering_for(session: AsyncSession, code: str, *, with_leader: bool, now: datetime) -> list[dict[str, Any]]:
+    """Who answers for one office itself: its duty officer on shift (and leader), else its rank-1
+    contacts; nobody when it has no one on record."""
+    desks = await duty_service.desks_in_force(session, {code}, now)
+    desk = desks.get(code)
+    if desk is not None:
+        return on_duty(desk, with_leader=with_leader)
+    columns = [getattr(Contact, name) for name in PERSON]
+    rows = (await session.execute(
+        select(*columns).where(Contact.region_code == code, Contact.active.is_(True)).order_by(Contact.rank, Contact.id)
+    )).all()  # fmt: skip
+    if not rows:
+        return []
+    lowest = rows[0].rank
+    gap = {"duty_gap": True} if code in desks else {}
+    return [
+        {**{name: getattr(row, name) for name in PERSON}, "via": "rank_1", **gap} for row in rows if row.rank == lowest
+    ]

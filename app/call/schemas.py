@@ -21,7 +21,8 @@ class CallContact(BaseModel):
 
 class CallOut(BaseModel):
     id: str
-    warning_id: str
+    warning_id: str | None
+    hazard_id: str | None = None
     kind: str
     contact: CallContact
     region_codes: list[str]
@@ -49,6 +50,7 @@ class CallOut(BaseModel):
         return cls(
             id=call.id,
             warning_id=call.warning_id,
+            hazard_id=call.hazard_id,
             kind=call.kind,
             contact=contact,
             region_codes=call.region_codes,

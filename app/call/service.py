@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.call import hooks
 from app.call import metrics as call_metrics
 from app.call.models import OPEN_STATUSES, Call, CallToken, Feedback
 from app.db import core_rows
@@ -82,7 +83,8 @@ async def acknowledge(
         return call
     if call.status not in ANSWERABLE:
         raise Conflict(f"Call {call.id} is {call.status}; it can no longer be acknowledged.")
-    ensure_unsealed(await session.get_one(Warning, call.warning_id), now)
+    if call.warning_id is not None:
+        ensure_unsealed(await session.get_one(Warning, call.warning_id), now)
     late = now > call.deadline_at
     result = await session.execute(
         update(Call)
@@ -109,11 +111,11 @@ async def acknowledge(
     # Regions before the chain head: every path that answers a call locks in this order (call and its
     # tally, regions and theirs, chain), so two answers in one village cannot deadlock.
     reached = []
-    if call.kind == "alert":
+    if call.kind == "alert" and call.warning_id is not None:
         reached = await mark_regions_reached(
             session, call.warning_id, call.region_codes, by=method, actor=actor, call_id=call.id, now=now
         )
-    if confirming is not None:
+    if confirming is not None and call.warning_id is not None:
         codes, details = confirming
         reached += await mark_regions_reached(
             session, call.warning_id, codes, by="confirmed", actor=actor, call_id=call.id, now=now, details=details
@@ -127,13 +129,13 @@ async def acknowledge(
         type="call.acknowledged",
         actor=actor,
         warning_id=call.warning_id,
+        hazard_id=call.hazard_id,
         call_id=call.id,
         region_code=call.contact_region_code,
         data=data,
     )
-    await audit_service.record_events(
-        session, [acknowledged, *reached], chain=audit_service.warning_chain(call.warning_id), now=now
-    )
+    await audit_service.record_warning_events(session, [acknowledged, *reached], now=now)
+    await hooks.answered(session, [hooks.Answered(call.id, call.kind, call.hazard_id, method, actor)], now)
     return call
 
 
@@ -214,7 +216,7 @@ async def add_feedback(
             region_code=call.contact_region_code,
             data={"feedback_id": feedback.id, "stage": stage, "actions": actions, "evacuated": evacuated, "note": note},
         ),
-        chain=audit_service.warning_chain(call.warning_id),
+        chain=audit_service.warning_chain(warning.id),
         now=now,
     )
     return feedback
@@ -248,10 +250,10 @@ _calls, _tokens, _warnings, _regions = (
 _NOW: BindParameter[datetime] = bindparam("now")
 _ANSWERING = (
     select(_calls.c.id, _tokens.c.token_hash, _calls.c.status, _calls.c.acknowledged_at, _calls.c.warning_id,
-           _calls.c.kind, _calls.c.region_codes, _calls.c.contact_region_code, _calls.c.contact_name,
-           _warnings.c.closed_at)
-    .select_from(_tokens.join(_calls, _calls.c.id == _tokens.c.call_id).join(_warnings,
-                                                                            _warnings.c.id == _calls.c.warning_id))
+           _calls.c.hazard_id, _calls.c.kind, _calls.c.region_codes, _calls.c.contact_region_code,
+           _calls.c.contact_name, _warnings.c.closed_at)
+    .select_from(_tokens.join(_calls, _calls.c.id == _tokens.c.call_id)
+                 .outerjoin(_warnings, _warnings.c.id == _calls.c.warning_id))
     .where(_tokens.c.token_hash.in_(bindparam("hashes", expanding=True)))
     .order_by(_calls.c.id)
     .with_for_update(of=_calls, key_share=True)
@@ -310,11 +312,11 @@ async def acknowledge_links(
         outcomes[row.token_hash] = AckOutcome("acknowledged", "acknowledged", now)
         events.append(
             audit_service.Event(type="call.acknowledged", actor=row.contact_name, warning_id=row.warning_id,
-                                call_id=row.id, region_code=row.contact_region_code,
+                                hazard_id=row.hazard_id, call_id=row.id, region_code=row.contact_region_code,
                                 data={"method": "link", "late": bool(late[row.id])},
                                 request_id=token_hashes[row.token_hash])
         )  # fmt: skip
-        if row.kind == "alert":
+        if row.kind == "alert" and row.warning_id is not None:
             for code in row.region_codes:
                 regions.setdefault((row.warning_id, code), row.id)
     if regions:
@@ -326,6 +328,9 @@ async def acknowledge_links(
                                     request_id=requests.get(regions[(warning_id, code)]))
             )  # fmt: skip
     await audit_service.record_warning_events(session, events, now=now)
+    answered = [hooks.Answered(row.id, row.kind, row.hazard_id, "link", row.contact_name)
+                for row in answerable if row.id in late]  # fmt: skip
+    await hooks.answered(session, answered, now)
     return outcomes
 
 
@@ -350,12 +355,13 @@ async def bring_attempts_forward(
                 update(Call)
                 .where(Call.id == call_id, Call.status.in_(OPEN_STATUSES), Call.next_attempt_at > now)
                 .values(next_attempt_at=now)
-                .returning(Call.warning_id, Call.contact_region_code, Call.attempts)
+                .returning(Call.warning_id, Call.hazard_id, Call.contact_region_code, Call.attempts)
             )
         ).one_or_none()
         if moved is not None:
             events.append(audit_service.Event(
-                type="call.retried", actor="sender", warning_id=moved.warning_id, call_id=call_id,
+                type="call.retried", actor="sender", warning_id=moved.warning_id, hazard_id=moved.hazard_id,
+                call_id=call_id,
                 region_code=moved.contact_region_code, data={"attempt": moved.attempts + 1, "reason": reason},
             ))  # fmt: skip
     return events
@@ -371,13 +377,14 @@ async def cancel_open_calls_of(session: AsyncSession, contact_ids: list[str], *,
                 update(Call)
                 .where(Call.contact_id.in_(chunk), Call.status.in_(OPEN_STATUSES))
                 .values(status="cancelled", closed_at=now, next_attempt_at=None)
-                .returning(Call.id, Call.warning_id, Call.contact_region_code)
+                .returning(Call.id, Call.warning_id, Call.hazard_id, Call.contact_region_code)
             )
         ).all()
     events: list[audit_service.Event] = []
-    for call_id, warning_id, region_code in closed:
+    for call_id, warning_id, hazard_id, region_code in closed:
         events.append(
-            audit_service.Event(type="call.cancelled", actor=actor, warning_id=warning_id, call_id=call_id,
+            audit_service.Event(type="call.cancelled", actor=actor, warning_id=warning_id, hazard_id=hazard_id,
+                                call_id=call_id,
                                 region_code=region_code, data={"reason": "contact deactivated"})
         )  # fmt: skip
     await audit_service.record_warning_events(session, events, now=now)

@@ -24,6 +24,8 @@ class Contact(Base):
     channels: Mapped[list[str]] = mapped_column(JSONDoc)
     # The department the person answers for (their 报到 when a township blows the whistle), if any.
     department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), index=True, default=None)
+    # The nonce the person's standing report link (/r/{token}) is derived from; a new one revokes it.
+    report_nonce: Mapped[str | None] = mapped_column(String(32), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -14,13 +14,14 @@ class Outgoing:
 
     message_id: str
     call_id: str
-    warning_id: str
+    warning_id: str | None  # None for a call about a hazard report, which `hazard_id` names
     kind: str
     channel: str
     to: str
     text: str
     ack_url: str | None
     level: str
+    hazard_id: str | None = None
     attempt: int = 1  # ours, not sent: 0 for notices outside the ladder
     priority: int = 0  # ours, not sent: lower goes first when messages must wait (see call.priority)
 

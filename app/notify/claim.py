@@ -22,7 +22,8 @@ from app.call.models import priority as call_priority
 from app.channels import CHANNELS, NAMES
 from app.config import get_settings
 from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope
-from app.notify import templates
+from app.hazard.models import Hazard
+from app.notify import hazard_texts, templates
 from app.notify.base import CalleeLimit, Outgoing, Plan
 from app.notify.models import IS_PENDING, IS_SENDING, Message
 from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
@@ -102,7 +103,9 @@ async def region_names(session: AsyncSession, warning_ids: set[str], codes: set[
 
 def message_row(call: Any, channel: str, attempt: int, text_: str, *, priority: int, now: datetime) -> dict[str, Any]:
     return {
-        "id": None, "call_id": call.id, "warning_id": call.warning_id, "kind": call.kind, "channel": channel,
+        "id": None, "call_id": call.id, "warning_id": call.warning_id, "hazard_id": getattr(call, "hazard_id", None),
+        "kind": call.kind,
+        "channel": channel,
         "to": call.contact_phone, "attempt": attempt, "text": text_, "with_link": CHANNELS[channel].form == "text",
         "status": "sending", "priority": priority, "provider": None, "due_at": now, "created_at": now,
         "claimed_at": now, "sent_at": None, "error": None,
@@ -114,8 +117,9 @@ _MOVE_ON = text(
     " FROM unnest(CAST(:ids AS varchar[]), CAST(:attempts AS integer[]), CAST(:next_ats AS timestamptz[]),"
     " CAST(:priorities AS smallint[])) AS moved(id, attempts, next_at, priority) WHERE calls.id = moved.id"
 )
-_DUE_COLUMNS = (Call.id, Call.warning_id, Call.kind, Call.contact_phone, Call.channels, Call.region_codes,
-                Call.about_region_codes, Call.attempts, Call.created_at, Call.status, Call.priority)  # fmt: skip
+_DUE_COLUMNS = (Call.id, Call.warning_id, Call.hazard_id, Call.hazard_step, Call.department_id, Call.kind,
+                Call.contact_phone, Call.channels, Call.region_codes, Call.about_region_codes, Call.attempts,
+                Call.created_at, Call.deadline_at, Call.status, Call.priority)  # fmt: skip
 
 
 async def _due_calls(session: AsyncSession, now: datetime, batch: int) -> list[Any]:
@@ -148,8 +152,10 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
     due = await _due_calls(session, now, batch)
     if not due:
         return []
-    warning_ids = {call.warning_id for call in due}
+    warning_ids = {call.warning_id for call in due if call.warning_id is not None}
     warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
+    reports = await hazard_texts.reports_of(session, sorted({c.hazard_id for c in due if c.hazard_id is not None}))
+    signature = get_settings().sms_signature
     codes = {code for call in due for code in (*call.region_codes, *call.about_region_codes)}
     names = await region_names(session, warning_ids, codes)
     about = {code for call in due if call.kind == "escalation" for code in call.about_region_codes}
@@ -162,14 +168,21 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
     # People of one village get the same words: each text is made once a round.
     texts_of: dict[tuple[Any, ...], dict[str, str]] = {}
     for call in due:
-        warning = warnings[call.warning_id]
-        attempt = current_attempt(warning.policy, call.created_at, now, call.attempts)
-        next_at = attempt_due_at(warning.policy, call.created_at, attempt + 1)
-        wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes))
-        if (texts := texts_of.get(wording)) is None:
-            texts = texts_of[wording] = attempt_texts(warning, call, names, length, uncovered)
+        if call.warning_id is None:  # a call about a hazard report
+            report = reports[call.hazard_id]
+            level, policy = report.level, report.policy(call)
+            texts = report.texts(call, signature=signature, link_length=length)
+        else:
+            warning = warnings[call.warning_id]
+            level, policy = warning.level, warning.policy
+            wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes))
+            if wording not in texts_of:
+                texts_of[wording] = attempt_texts(warning, call, names, length, uncovered)
+            texts = texts_of[wording]
+        attempt = current_attempt(policy, call.created_at, now, call.attempts)
+        next_at = attempt_due_at(policy, call.created_at, attempt + 1)
         carried = [channel for channel in call.channels if channel in plan.channels]
-        for channel in attempt_channels(warning.policy, attempt, carried or call.channels):
+        for channel in attempt_channels(policy, attempt, carried or call.channels):
             row = message_row(call, channel, attempt, texts[channel], priority=call.priority, now=now)
             if not carried:
                 row.update(status="failed", error=f"no provider is configured for {channel}", claimed_at=None)
@@ -179,7 +192,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
                 if next_at is not None and next_at <= free:
                     row.update(status="cancelled", claimed_at=None, error=f"{channel} to this number is limited "
                                f"until {free.isoformat()}: merged into attempt {attempt + 1}")  # fmt: skip
-                elif free >= call_deadline(warning, call):
+                elif free >= call.deadline_at:
                     row.update(status="cancelled", claimed_at=None, error=f"{channel} to this number is limited "
                                f"until {free.isoformat()}, after the deadline")  # fmt: skip
                 else:
@@ -187,17 +200,13 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
             if row["status"] in ("sending", "pending"):
                 book.add(call.contact_phone, channel, row["due_at"])
             messages.append(row)
-        moves.append((call.id, attempt, next_at, call_priority(warning.level, call.kind, retry=True)))
+        moves.append((call.id, attempt, next_at, call_priority(level, call.kind, retry=True)))
     for message, message_id in zip(messages, new_ids(len(messages)), strict=True):
         message["id"] = message_id
     await bulk_insert(session, Message, messages)
     await _record_unavailable(session, [m for m in messages if m["status"] == "failed"], now)
     await _move_on(session, moves)
     return [m for m in messages if m["status"] == "sending"]
-
-
-def call_deadline(warning: Warning, call: Any) -> datetime:
-    return call.created_at + timedelta(seconds=warning.policy["ack_timeout_s"])
 
 
 async def _move_on(session: AsyncSession, moves: list[tuple[str, int, datetime | None, int]]) -> None:
@@ -230,6 +239,7 @@ async def _record_unavailable(session: AsyncSession, failed: list[dict[str, Any]
             type="message.failed",
             actor="sender",
             warning_id=m["warning_id"],
+            hazard_id=m["hazard_id"],
             call_id=m["call_id"],
             data={"message_id": m["id"], "channel": m["channel"], "attempt": m["attempt"], "error": m["error"]},
         )
@@ -364,17 +374,23 @@ async def claim(now: datetime, batch: int, plan: Plan | None = None) -> list[Out
         rows: list[Any] = [_Stored(**message) for message in claimed]
         for chunk in chunks(others):
             rows.extend(await session.scalars(select(Message).where(among(Message.id, chunk))))
-        warning_ids = {m.warning_id for m in rows}
+        warning_ids = {m.warning_id for m in rows if m.warning_id is not None}
         level_query = select(Warning.id, Warning.level).where(Warning.id.in_(warning_ids))
-        levels: dict[str, str] = dict((await session.execute(level_query)).tuples().all())  # fmt: skip
+        levels: dict[str | None, str] = dict((await session.execute(level_query)).tuples().all())  # fmt: skip
+        hazard_ids = {m.hazard_id for m in rows if m.hazard_id is not None}
+        hazards = select(Hazard.id, Hazard.urgent).where(Hazard.id.in_(hazard_ids))
+        report_levels = {
+            id_: "red" if urgent else "orange" for id_, urgent in (await session.execute(hazards)).tuples()
+        }
         secret = tokens.instance_secret()
     public_url = get_settings().public_url
     outgoing = []
     for message in rows:
         url = tokens.ack_url(public_url, tokens.derive_token(secret, message.call_id)) if message.with_link else None
         body = message.text.replace(templates.LINK, url) if url else message.text
+        level = levels[message.warning_id] if message.warning_id else report_levels[message.hazard_id]
         outgoing.append(Outgoing(message_id=message.id, call_id=message.call_id, warning_id=message.warning_id,
-                                 kind=message.kind, channel=message.channel, to=message.to, text=body, ack_url=url,
-                                 level=levels[message.warning_id], attempt=message.attempt,
+                                 hazard_id=message.hazard_id, kind=message.kind, channel=message.channel, to=message.to,
+                                 text=body, ack_url=url, level=level, attempt=message.attempt,
                                  priority=message.priority))  # fmt: skip
     return outgoing

@@ -32,6 +32,7 @@ class ConsoleProvider:
                 "message_id": m.message_id,
                 "call_id": m.call_id,
                 "warning_id": m.warning_id,
+                "hazard_id": m.hazard_id,
                 "kind": m.kind,
                 "channel": m.channel,
                 "to": m.to,

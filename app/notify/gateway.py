@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -65,7 +65,8 @@ class Settled:
             receipt = receipts[index]
             MESSAGES.labels(row.provider or "unknown", row.channel, receipt.status).inc()
             events.append(audit_service.Event(
-                type=f"message.{receipt.status}", actor="gateway", warning_id=row.warning_id, call_id=row.call_id,
+                type=f"message.{receipt.status}", actor="gateway", warning_id=row.warning_id, hazard_id=row.hazard_id,
+                call_id=row.call_id,
                 data={"message_id": receipt.message_id, "channel": row.channel, "attempt": row.attempt,
                       "error": receipt.error, "provider": row.provider},
             ))  # fmt: skip
@@ -90,8 +91,8 @@ async def settle_messages(session: AsyncSession, receipts: list[Receipt], *, now
                 .where(Message.id == receipt.message_id, Message.status.in_(("pending", "sending", "sent")))
                 .values(status=receipt.status, receipt_at=now, error=receipt.error,
                         provider=func.coalesce(Message.provider, receipt.provider))
-                .returning(Message.id, Message.call_id, Message.warning_id, Message.channel, Message.attempt,
-                           Message.provider)
+                .returning(Message.id, Message.call_id, Message.warning_id, Message.hazard_id, Message.channel,
+                           Message.attempt, Message.provider)
             )
         ).one_or_none()  # fmt: skip
         if row is not None:
@@ -165,8 +166,13 @@ async def take_inbound(
     calls = list(
         await session.scalars(
             select(Call)
-            .join(Warning, Warning.id == Call.warning_id)
-            .where(Call.contact_phone == phone, Call.created_at >= now - REPLY_WINDOW, Warning.status.in_(OPEN_WARNING))
+            .outerjoin(Warning, Warning.id == Call.warning_id)
+            .where(
+                Call.contact_phone == phone,
+                Call.created_at >= now - REPLY_WINDOW,
+                # Calls of warnings in force, and calls about hazard reports (closed with their report).
+                or_(Warning.status.in_(OPEN_WARNING), Call.hazard_id.is_not(None)),
+            )
             .order_by(Call.id)
         )
     )
@@ -182,18 +188,19 @@ async def take_inbound(
         return {"result": "duplicate", "acknowledged": []}
     if not acknowledging:
         reply = audit_service.Event(
-            type="reply.received", actor=latest.contact_name, warning_id=latest.warning_id, call_id=latest.id,
+            type="reply.received", actor=latest.contact_name, warning_id=latest.warning_id, hazard_id=latest.hazard_id,
+            call_id=latest.id,
             region_code=latest.contact_region_code,
             data={"inbound_id": inbound_id, "channel": channel, "text": text, "digits": digits},
         )  # fmt: skip
-        await audit_service.record_event(session, reply, chain=audit_service.warning_chain(latest.warning_id), now=now)
+        await audit_service.record_warning_events(session, [reply], now=now)
         return {"result": "reply", "acknowledged": []}
     method = CHANNELS[channel].ack_method
     answered = []
     # All the calls first, in id order, then each warning's chain in warning order: the order the
     # link's batched answers lock in, so the two never deadlock.
     await call_service.lock_calls(session, Call.id.in_([call.id for call in calls]))
-    for call in sorted(calls, key=lambda call: (call.warning_id, call.id)):
+    for call in sorted(calls, key=lambda call: (call.warning_id or "", call.id)):
         await session.refresh(call)  # as locked: a warning closed meanwhile leaves its calls alone
         # Every open call of the phone (alert, escalation), and alerts that went unanswered (late).
         if call.status in OPEN_STATUSES or (call.kind == "alert" and call.status == "unanswered"):

@@ -34,7 +34,8 @@ class Message(Base):
     # No foreign keys: the sender is the only writer, always for a call it has just locked, and
     # checking two keys per row halves the rate at which a large fan-out's messages go out.
     call_id: Mapped[str] = mapped_column(String(26))
-    warning_id: Mapped[str] = mapped_column(String(26), index=True)
+    warning_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    hazard_id: Mapped[str | None] = mapped_column(String(26))
     kind: Mapped[str] = mapped_column(String(12))
     channel: Mapped[str] = mapped_column(String(8))
     to: Mapped[str] = mapped_column(String(20))
@@ -84,7 +85,8 @@ class ConsoleMessage(Base):
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(26), unique=True)
     call_id: Mapped[str] = mapped_column(String(26))
-    warning_id: Mapped[str] = mapped_column(String(26), index=True)
+    warning_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    hazard_id: Mapped[str | None] = mapped_column(String(26))
     kind: Mapped[str] = mapped_column(String(12))
     channel: Mapped[str] = mapped_column(String(8))
     to: Mapped[str] = mapped_column(String(20))

@@ -37,7 +37,8 @@ class OutboxItem(BaseModel):
 
     message_id: str
     call_id: str
-    warning_id: str
+    warning_id: str | None
+    hazard_id: str | None = None
     kind: str
     channel: str
     to: str

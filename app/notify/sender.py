@@ -111,17 +111,17 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
 
 def _sent_events(sent: list[Outgoing], providers: dict[str, str]) -> list[audit_service.Event]:
     """One `message.sent` per call and attempt, naming each message's channel and provider."""
-    attempts: dict[tuple[str, str, int], list[Outgoing]] = defaultdict(list)
+    attempts: dict[tuple[str | None, str | None, str, int], list[Outgoing]] = defaultdict(list)
     for message in sent:
-        attempts[(message.warning_id, message.call_id, message.attempt)].append(message)
+        attempts[(message.warning_id, message.hazard_id, message.call_id, message.attempt)].append(message)
     return [
         audit_service.Event(
-            type="message.sent", actor="sender", warning_id=warning_id, call_id=call_id,
+            type="message.sent", actor="sender", warning_id=warning_id, hazard_id=hazard_id, call_id=call_id,
             data={"attempt": attempt, "kind": messages[0].kind, "to": messages[0].to,
                   "messages": [{"id": m.message_id, "channel": m.channel, "provider": providers[m.message_id]}
                                for m in messages]},
         )
-        for (warning_id, call_id, attempt), messages in attempts.items()
+        for (warning_id, hazard_id, call_id, attempt), messages in attempts.items()
     ]  # fmt: skip
 
 

@@ -128,3 +128,37 @@ def closing_text(
     # No empty brackets: a person called only as a supervisor has no area of their own here.
     parts = [f"{prefix}{headline(level, hazard, mode)}", "（" if area else "", area, "）" if area else "", body]
     return _fit(parts, [4, 2], SMS_MAX)
+
+
+# Hazard reports (信息报告): what a call about a report asks of the person called.
+HAZARD_ASKS = {
+    "receive": ("请接报", "请立即接报"),  # the office the report went to (接报)
+    "dispatch": ("请报到", "请立即报到处置"),  # a department a whistle called (吹哨报到)
+    "escalate": ("未及时接报或报到，请督办", "未及时接报或报到，请立即督办"),  # the county's officer on duty
+    "evaluate": ("已办结，请评价处置结果", "已办结，请评价处置结果"),  # the reporter (末端评价)
+}
+
+
+def hazard_headline(*, urgent: bool, place: str, category: str) -> str:
+    return f"{'紧急' if urgent else ''}险情：{place}{category}"
+
+
+def hazard_sms(
+    *, signature: str, urgent: bool, place: str, category: str, detail: str, ask: str, link_length: int
+) -> str:
+    """A call about a hazard report by SMS: where and what, the detail (a report's description, a
+    whistle's instruction), what is asked, and the link to answer."""
+    parts = [
+        f"【{signature}】{hazard_headline(urgent=urgent, place=place, category=category)}。",
+        sentence(detail, "详见链接"),
+        f"{HAZARD_ASKS[ask][0]}，收到请点 ",
+        LINK,
+    ]
+    return _fit(parts, [1, 0], SMS_MAX - link_length + len(LINK))
+
+
+def hazard_voice(*, urgent: bool, place: str, category: str, detail: str, ask: str) -> str:
+    """The same by voice, said twice, ending with the key to press."""
+    head = hazard_headline(urgent=urgent, place=place, category=category)
+    once = f"{head}。{sentence(detail, '')}{HAZARD_ASKS[ask][1]}。收到请按1。"
+    return f"{once}重复一遍：{once}"

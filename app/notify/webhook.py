@@ -38,6 +38,14 @@ GATEWAY_ERRORS = Counter(
 FIELDS = ("message_id", "call_id", "warning_id", "kind", "channel", "to", "text", "ack_url", "level")
 
 
+def document(message: Outgoing) -> dict[str, Any]:
+    """A message as the gateway receives it; one about a hazard report names it (`hazard_id`)."""
+    body = {name: getattr(message, name) for name in FIELDS}
+    if message.hazard_id is not None:
+        body["hazard_id"] = message.hazard_id
+    return body
+
+
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     """The X-Jiaoying-Signature value of a body sent at `timestamp`."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -137,7 +145,7 @@ class WebhookProvider:
             self.client = None
 
     def body(self, batch: list[Outgoing]) -> bytes:
-        documents = [{name: getattr(message, name) for name in FIELDS} for message in batch]
+        documents = [document(message) for message in batch]
         if self.single:
             assert len(documents) == 1
             return orjson.dumps(documents[0])

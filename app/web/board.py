@@ -109,12 +109,15 @@ async def acknowledge(call_id: str, session: SessionDep, principal: ActingPrinci
     except ValidationError:
         raise Unprocessable("请选择应答方式（电话、当面、电台或其他），说明不超过500字。") from None
     call = await call_service.get_call(session, call_id)
-    await warning_service.get_warning(session, call.warning_id, principal)
+    if call.warning_id is not None:
+        await warning_service.get_warning(session, call.warning_id, principal)
     if not await call_service.call_in_scope(session, call, principal):
         raise Forbidden(f"此呼叫的对象不在您的辖区（{principal.region_code}）内。")
     await call_service.acknowledge(
         session, call, method="manual", actor=principal.name, now=utc_now(), how=body.method, note=body.note or None
     )
+    if call.warning_id is None:  # a call about a hazard report, answered from the report's page
+        return see_other(f"/console/hazards/{call.hazard_id}?done=ack")
     return see_other(_board_url(call.warning_id, "ack", _form_text(data, "county"), "#people"))
 
 

@@ -1,0 +1,125 @@
+"""A hazard report as the person called about it sees it, behind the call's own link (/ack/{token}
+sends calls about reports here): what was reported, what is asked (接报, 报到, 督办), the 收到
+button (the link's own POST), and for the reporter, once resolved, the 末端评价 form. Plain forms,
+no script, for a cheap phone."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from app.ack import tokens
+from app.call import service as call_service
+from app.call.models import Call
+from app.db import SessionDep, utc_now
+from app.errors import AppError, NotFound
+from app.hazard import service as hazard_service
+from app.hazard.models import Hazard, HazardDispatch
+from app.hazard.schemas import EvaluationIn
+from app.times import BEIJING
+
+router = APIRouter(prefix="/ack", include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+COLOURS = {True: "#c5221f", False: "#e8710a"}
+ASKS = {
+    "receive": ("请接报以下险情", "接报"),
+    "dispatch": ("请报到并处置以下险情", "报到"),
+    "escalate": ("以下险情未及时接报或报到，请督办", "收到，督办"),
+    "evaluate": ("您报告的险情已办结，请评价处置结果", ""),
+}
+STATUS_NAMES = {"reported": "待接报", "received": "已接报", "dispatched": "已吹哨", "handling": "处置中",
+                "resolved": "已办结", "evaluated": "已评价", "reopened": "已重新交办"}  # fmt: skip
+CALL_STATUS = {"cancelled": "已由他人处理或已办结", "unanswered": "已超时，已上报"}
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+async def _load(session: SessionDep, token: str) -> tuple[Call, Hazard]:
+    call = (
+        await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
+        if tokens.plausible(token) else None
+    )  # fmt: skip
+    hazard = await session.get(Hazard, call.hazard_id) if call is not None and call.hazard_id else None
+    if call is None or hazard is None:
+        raise NotFound("This link is not valid; check that it was copied whole.")
+    return call, hazard
+
+
+def _bj(moment: Any) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+async def _page(
+    request: Request, session: SessionDep, token: str, call: Call, hazard: Hazard, *, message: str = "",
+    message_class: str = "done", status_code: int = 200,
+) -> HTMLResponse:  # fmt: skip
+    step = call.hazard_step or "receive"
+    instruction = ""
+    if call.department_id:
+        instruction = await session.scalar(
+            select(HazardDispatch.instruction).where(HazardDispatch.hazard_id == hazard.id,
+                                                     HazardDispatch.department_id == call.department_id)
+            .order_by(HazardDispatch.id.desc()).limit(1)
+        ) or ""  # fmt: skip
+    context = {
+        "heading": f"{hazard.place}{hazard.category}", "urgent": hazard.urgent, "colour": COLOURS[hazard.urgent],
+        "status_name": STATUS_NAMES.get(hazard.status, hazard.status), "reported_at": _bj(hazard.created_at),
+        "contact_name": call.contact_name, "ask_text": ASKS[step][0], "button": ASKS[step][1] or "收到",
+        "description": hazard.description, "people_at_risk": hazard.people_at_risk, "instruction": instruction,
+        "resolution": hazard.resolution, "step": step, "rating": hazard.rating,
+        "can_evaluate": step == "evaluate" and hazard.status == "resolved",
+        "acknowledged": call.status == "acknowledged", "acknowledged_at": _bj(call.acknowledged_at),
+        "late": call.late, "can_ack": call.status in ("pending", "notified"), "deadline": _bj(call.deadline_at),
+        "call_status": CALL_STATUS.get(call.status, call.status), "ack_action": f"/ack/{token}",
+        "evaluation_action": f"/ack/{token}/evaluation", "message": message, "message_class": message_class,
+    }  # fmt: skip
+    response = templates.TemplateResponse(request, "hazard_ack.html", context, status_code=status_code)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+@router.get("/{token}/hazard", response_class=HTMLResponse)
+async def show(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    """The report behind a call's link. Never acknowledges."""
+    call, hazard = await _load(session, token)
+    sent = {"ack": "已确认收到，谢谢。", "evaluation": "评价已提交，谢谢。"}.get(
+        request.query_params.get("sent", ""), ""
+    )
+    return await _page(request, session, token, call, hazard, message=sent)
+
+
+@router.post("/{token}/evaluation", response_model=None)
+async def evaluation(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    rating: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """末端评价 by the reporter, from the link sent when the report was resolved."""
+    call, hazard = await _load(session, token)
+    try:
+        body = EvaluationIn.model_validate({"rating": rating, "note": note})
+    except ValidationError:
+        return await _page(request, session, token, call, hazard, message="请选择满意或不满意。",
+                           message_class="error", status_code=422)  # fmt: skip
+    if call.hazard_step != "evaluate":
+        raise NotFound("This link asks for no evaluation.")
+    locked = await session.get_one(Hazard, hazard.id, with_for_update=True, populate_existing=True)
+    try:
+        await hazard_service.evaluate(session, locked, body.rating, body.note, actor=call.contact_name, now=utc_now())
+    except AppError as error:
+        await session.rollback()
+        call, hazard = await _load(session, token)
+        return await _page(request, session, token, call, hazard, message="这份报告已评价过或尚未办结。",
+                           message_class="error", status_code=error.status)  # fmt: skip
+    return RedirectResponse(f"/ack/{token}/hazard?sent=evaluation", status_code=status.HTTP_303_SEE_OTHER)

@@ -1,0 +1,56 @@
+"""The words of calls about hazard reports (kind `hazard`): the office asked to take the report
+(接报), a department a whistle called (报到), or the county's officer told that either is late."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.channels import CHANNELS
+from app.hazard.models import Hazard, HazardDispatch
+from app.notify import templates
+
+
+@dataclass
+class Report:
+    """A hazard report as its calls' messages need it: its ladder, level and words."""
+
+    hazard: Hazard
+    instructions: dict[str, str] = field(default_factory=dict)  # department id -> the whistle's instruction
+
+    @property
+    def level(self) -> str:
+        return self.hazard.level
+
+    def policy(self, call: Any) -> dict[str, Any]:
+        """The report's ladder, spread over this call's own time to answer (a whistle sets its own)."""
+        seconds = (call.deadline_at - call.created_at) / timedelta(seconds=1)
+        return {**self.hazard.policy, "ack_timeout_s": seconds}
+
+    def ask(self, call: Any) -> str:
+        return str(call.hazard_step or "receive")
+
+    def texts(self, call: Any, *, signature: str, link_length: int) -> dict[str, str]:
+        """Each channel's text for an attempt of the call."""
+        hazard, ask = self.hazard, self.ask(call)
+        detail = self.instructions.get(call.department_id, "") if ask == "dispatch" else hazard.description
+        words = {"place": hazard.place, "category": hazard.category, "detail": detail, "ask": ask}
+        forms = {
+            "text": templates.hazard_sms(signature=signature, link_length=link_length, urgent=hazard.urgent, **words),
+            "speech": templates.hazard_voice(urgent=hazard.urgent, **words),
+        }
+        return {name: forms[channel.form] for name, channel in CHANNELS.items()}
+
+
+async def reports_of(session: AsyncSession, hazard_ids: Sequence[str]) -> dict[str, Report]:
+    """The reports of some calls, with their whistles' instructions."""
+    if not hazard_ids:
+        return {}
+    found = {h.id: Report(h) for h in await session.scalars(select(Hazard).where(Hazard.id.in_(hazard_ids)))}
+    dispatches = select(HazardDispatch).where(HazardDispatch.hazard_id.in_(hazard_ids)).order_by(HazardDispatch.id)
+    for dispatch in await session.scalars(dispatches):
+        found[dispatch.hazard_id].instructions[dispatch.department_id] = dispatch.instruction
+    return found
