@@ -50,6 +50,13 @@ class Call(Base):
             postgresql_where=text("status IN ('pending', 'notified')"),
             sqlite_where=text("status IN ('pending', 'notified')"),
         ),
+        # The heartbeat's look for calls about hazard reports past their deadline (hazard.chase).
+        Index(
+            "ix_calls_open_hazard_deadline_at",
+            "deadline_at",
+            postgresql_where=text("hazard_id IS NOT NULL AND status IN ('pending', 'notified')"),
+            sqlite_where=text("hazard_id IS NOT NULL AND status IN ('pending', 'notified')"),
+        ),
         # A supervisor has at most one open escalation call per warning (see call.escalation).
         Index(
             "uq_calls_open_escalation",

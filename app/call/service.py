@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, select, tuple_, update
+from sqlalchemy import BindParameter, Table, bindparam, column, select, table, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -30,6 +30,21 @@ async def lock_calls(session: AsyncSession, *conditions: Any) -> list[str]:
         return []
     query = select(Call.id).where(*conditions).order_by(Call.id).with_for_update(key_share=True)
     return list((await session.execute(query)).scalars())
+
+
+# The reports of calls about hazard reports, as a plain table: the calls sit below the reports.
+_reports = table("hazards", column("id"))
+
+
+async def lock_reports(session: AsyncSession, hazard_ids: Any) -> None:
+    """Before answering calls about hazard reports: their reports locked in id order, then the
+    reports' open calls in id order. The order every step of a report takes (hazard.service), so an
+    answer, a step, the chase and the sender queue instead of deadlocking (PostgreSQL)."""
+    ids = sorted({hazard_id for hazard_id in hazard_ids if hazard_id})
+    if not ids or session.bind.dialect.name != "postgresql":
+        return
+    await session.execute(select(_reports.c.id).where(_reports.c.id.in_(ids)).order_by(_reports.c.id).with_for_update())
+    await lock_calls(session, Call.hazard_id.in_(ids), Call.status.in_(OPEN_STATUSES))
 
 
 async def mark_regions_reached(
@@ -81,6 +96,11 @@ async def acknowledge(
     (codes, details): regions the person has been to, confirmed reached in the same step (已叫醒)."""
     if call.status == "acknowledged":
         return call
+    if call.hazard_id is not None:
+        await lock_reports(session, [call.hazard_id])
+        await session.refresh(call)
+        if call.status == "acknowledged":
+            return call
     if call.status not in ANSWERABLE:
         raise Conflict(f"Call {call.id} is {call.status}; it can no longer be acknowledged.")
     if call.warning_id is not None:
@@ -280,6 +300,12 @@ async def acknowledge_links(
     """Acknowledge many calls by their tokens' hashes at once (see ack.batcher): a few set-based
     statements whatever the number, each answer recorded as if it had come alone, under the id of
     the request that brought it (the hashes map to their request ids)."""
+    reports = (
+        select(_calls.c.hazard_id)
+        .select_from(_tokens.join(_calls, _calls.c.id == _tokens.c.call_id))
+        .where(_tokens.c.token_hash.in_(list(token_hashes)), _calls.c.hazard_id.is_not(None))
+    )
+    await lock_reports(session, (await session.execute(reports)).scalars())
     rows = (await core_rows(session, _ANSWERING, {"hashes": list(token_hashes)})).all()
     outcomes = {token_hash: AckOutcome("unknown") for token_hash in token_hashes}
     requests = {row.id: token_hashes[row.token_hash] for row in rows}

@@ -17,7 +17,7 @@ from app.call.models import IS_OPEN, Call
 from app.db import session_scope
 from app.department.models import Department
 from app.hazard.calls import make_calls
-from app.hazard.models import OPEN, Hazard, HazardDispatch
+from app.hazard.models import OPEN, STEPS, Hazard, HazardDispatch
 from app.hazard.service import TO_RECEIVE_S, event, record
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 async def due_hazard_ids(
     session: AsyncSession, *, now: datetime, skip: Collection[str] = (), limit: int = 100
 ) -> list[str]:
-    query = select(Call.hazard_id).where(IS_OPEN, Call.deadline_at <= now, Call.hazard_id.is_not(None))
+    # Reads the partial index of open calls about reports (ix_calls_open_hazard_deadline_at).
+    query = select(Call.hazard_id).where(Call.hazard_id.is_not(None), IS_OPEN, Call.deadline_at <= now)
     if skip:
         query = query.where(Call.hazard_id.not_in(sorted(skip)))
     return sorted({h for h in (await session.execute(query.limit(limit))).scalars() if h is not None})
@@ -84,7 +85,7 @@ async def _pass_up(
 ) -> list[audit_service.Event]:
     """Nobody at the office took the report: the office above is called, up to the county."""
     office_calls = [c for c in closed if c.hazard_step in ("receive", "escalate")]
-    if not office_calls or hazard.received_at is not None or hazard.office_code is None:
+    if not office_calls or hazard.status not in STEPS["receive"] or hazard.office_code is None:
         return []
     if await _still_open(session, hazard, Call.department_id.is_(None), Call.hazard_step.in_(("receive", "escalate"))):
         return []

@@ -76,7 +76,7 @@ async def _page(
         "contact_name": call.contact_name, "ask_text": ASKS[step][0], "button": ASKS[step][1] or "收到",
         "description": hazard.description, "people_at_risk": hazard.people_at_risk, "instruction": instruction,
         "resolution": hazard.resolution, "step": step, "rating": hazard.rating,
-        "can_evaluate": step == "evaluate" and hazard.status == "resolved",
+        "can_evaluate": step == "evaluate" and hazard.status == "resolved" and call.status != "cancelled",
         "acknowledged": call.status == "acknowledged", "acknowledged_at": _bj(call.acknowledged_at),
         "late": call.late, "can_ack": call.status in ("pending", "notified"), "deadline": _bj(call.deadline_at),
         "call_status": CALL_STATUS.get(call.status, call.status), "ack_action": f"/ack/{token}",
@@ -87,10 +87,20 @@ async def _page(
     return response
 
 
+def _gone(request: Request) -> HTMLResponse:
+    context = {"heading": "链接无效", "text": "请检查链接是否完整，或直接回复短信“收到”。"}
+    response = templates.TemplateResponse(request, "hazard_gone.html", context, status_code=404)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
 @router.get("/{token}/hazard", response_class=HTMLResponse)
 async def show(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     """The report behind a call's link. Never acknowledges."""
-    call, hazard = await _load(session, token)
+    try:
+        call, hazard = await _load(session, token)
+    except NotFound:
+        return _gone(request)
     sent = {"ack": "已确认收到，谢谢。", "evaluation": "评价已提交，谢谢。"}.get(
         request.query_params.get("sent", ""), ""
     )
@@ -112,8 +122,12 @@ async def evaluation(
     except ValidationError:
         return await _page(request, session, token, call, hazard, message="请选择满意或不满意。",
                            message_class="error", status_code=422)  # fmt: skip
-    if call.hazard_step != "evaluate":
-        raise NotFound("This link asks for no evaluation.")
+    latest = await session.scalar(
+        select(Call.id).where(Call.hazard_id == hazard.id, Call.hazard_step == "evaluate").order_by(Call.id.desc())
+    )
+    if call.hazard_step != "evaluate" or call.status == "cancelled" or call.id != latest:
+        return await _page(request, session, token, call, hazard, message="这个链接已不能评价（报告已重新办理）。",
+                           message_class="error", status_code=409)  # fmt: skip
     locked = await session.get_one(Hazard, hazard.id, with_for_update=True, populate_existing=True)
     try:
         await hazard_service.evaluate(session, locked, body.rating, body.note, actor=call.contact_name, now=utc_now())

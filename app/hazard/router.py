@@ -3,17 +3,13 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy import select
 
-from app.audit import service as audit_service
-from app.audit.models import AuditEvent
 from app.audit.schemas import EventOut
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep
-from app.call.models import Call
 from app.call.schemas import CallOut
 from app.db import SessionDep, utc_now
 from app.hazard import service as hazard_service
-from app.hazard.models import Hazard, HazardDispatch
+from app.hazard.models import Hazard
 from app.hazard.schemas import (
     DispatchOut,
     EvaluationIn,
@@ -65,10 +61,7 @@ async def get_hazard(hazard_id: str, session: SessionDep, principal: PrincipalDe
     """One report with its calls and the departments its whistles called."""
     hazard = await hazard_service.get_hazard(session, hazard_id, principal)
     auditor = principal.role == "auditor"
-    calls = await session.scalars(select(Call).where(Call.hazard_id == hazard.id).order_by(Call.id))
-    dispatches = await session.scalars(
-        select(HazardDispatch).where(HazardDispatch.hazard_id == hazard.id).order_by(HazardDispatch.id)
-    )
+    calls, dispatches = await hazard_service.calls_of(session, hazard, principal)
     return HazardDetailOut(
         **_out(hazard, auditor=auditor).model_dump(),
         calls=[CallOut.of(call, masked=auditor) for call in calls],
@@ -80,11 +73,7 @@ async def get_hazard(hazard_id: str, session: SessionDep, principal: PrincipalDe
 async def timeline(hazard_id: str, session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[EventOut]:
     """Every event of the report, in order: its steps, calls, messages and answers."""
     hazard = await hazard_service.get_hazard(session, hazard_id, principal)
-    query = select(AuditEvent).where(AuditEvent.chain == audit_service.hazard_chain(hazard.id))
-    cursor = seq_cursor(page)
-    if cursor is not None:
-        query = query.where(AuditEvent.seq > cursor)
-    rows = list(await session.scalars(query.order_by(AuditEvent.seq).limit(page.fetch)))
+    rows = await hazard_service.timeline(session, hazard, principal, limit=page.fetch, after=seq_cursor(page))
     auditor = principal.role == "auditor"
     return make_page(rows, page, key=lambda e: str(e.seq), item=lambda e: EventOut.of(e, masked=auditor))
 

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import scope as audit_scope
 from app.audit import service as audit_service
+from app.audit.models import AuditEvent
 from app.auth.service import Principal
 from app.call import hooks, routing
 from app.call.models import IS_OPEN, Call
@@ -76,9 +78,13 @@ async def _ladder(session: AsyncSession, urgent: bool) -> dict[str, Any]:
 
 async def _to_office(session: AsyncSession, hazard: Hazard, *, step: str, now: datetime) -> list[audit_service.Event]:
     """Call the office above the report's region (its officer on duty, and for an urgent report the
-    shift's leader; else its rank-1 contacts), nearest first, up to the county."""
+    shift's leader; else its rank-1 contacts), nearest first, up to the county; a report on a county
+    (or where no county stands above, as under 东莞) goes to the level above."""
+    region = await region_service.get_region(session, hazard.region_code)
+    ancestry = await region_service.get_ancestry(session, region)
+    beyond = region.level in ("county", "prefecture", "province") or all(r.level != "county" for r in ancestry)
     found = await routing.recipients(
-        session, {hazard.region_code}, above_county=False, with_leader=hazard.urgent, now=now, supervisors=False
+        session, {hazard.region_code}, above_county=beyond, with_leader=hazard.urgent, now=now, supervisors=False
     )
     people = found.get(hazard.region_code, [])
     if not people:
@@ -97,7 +103,11 @@ async def report_hazard(
     reporter_contact: Contact | None = None,
 ) -> Hazard:
     """A new report: stored `reported`, and the office above its region called to take it."""
-    region = await region_service.get_region(session, data.region_code)
+    code = region_service.normalize_code(data.region_code)
+    region = await session.get(Region, code) if code else None
+    if region is None:
+        raise Unprocessable(f"{data.region_code!r} is not a known region code; import the regions first.",
+                            errors=[{"loc": ["body", "region_code"], "msg": "unknown region"}])  # fmt: skip
     if principal is not None:
         _ensure_actor(principal)
         if not principal.covers(region.path):
@@ -150,17 +160,24 @@ async def whistle(
     above = region.path.split("/")
     departments: list[Department] = []
     errors: list[dict[str, Any]] = []
-    for i, department_id in enumerate(dict.fromkeys(data.department_ids)):
+    seen: set[str] = set()
+    lines: dict[str, int] = {}
+    for i, department_id in enumerate(data.department_ids):
+        if department_id in seen:
+            continue
+        seen.add(department_id)
         department = await session.get(Department, department_id)
+        lines[department_id] = i
         if department is None or department.region_code not in above:
             errors.append({"loc": ["body", "department_ids", i], "msg": f"{department_id} is not a department "
                            "of the report's county"})  # fmt: skip
         else:
             departments.append(department)
     people = {d.id: await department_people(session, d.id) for d in departments}
-    for i, department in enumerate(departments):
+    for department in departments:
         if not people[department.id]:
-            errors.append({"loc": ["body", "department_ids", i], "msg": f"{department.name} has nobody on record"})
+            errors.append({"loc": ["body", "department_ids", lines[department.id]],
+                           "msg": f"{department.name} has nobody on record"})  # fmt: skip
     if errors:
         reasons = "; ".join(str(e["msg"]) for e in errors)
         raise Unprocessable(f"The whistle was not blown: {reasons}.", errors=errors)
@@ -250,13 +267,17 @@ async def on_answered(session: AsyncSession, answered: list[hooks.Answered], now
         if hazard is None:
             continue
         events: list[audit_service.Event] = []
-        if call.hazard_step == "dispatch" or (call.hazard_step == "escalate" and call.department_id):
+        if call.hazard_step == "dispatch":
             events += await _reported_in(session, hazard, call, answer, now)
+        elif call.hazard_step == "escalate" and call.department_id:  # the county's officer took on 督办
+            events.append(event(hazard, "hazard.escalation_taken", answer.actor, call_id=call.id,
+                                department_id=call.department_id, method=answer.method))  # fmt: skip
         elif call.hazard_step in ("receive", "escalate"):
-            if hazard.status in STEPS["receive"]:
-                hazard.status = "received"
-            if hazard.received_at is None:
-                hazard.received_at = now
+            taking = hazard.status in STEPS["receive"] or hazard.received_at is None
+            if taking:
+                if hazard.status in STEPS["receive"]:
+                    hazard.status = "received"
+                hazard.received_at = hazard.received_at or now
                 received = event(hazard, "hazard.received", answer.actor, call_id=call.id, method=answer.method)
                 events.append(received)
                 same_step = (Call.hazard_step.in_(("receive", "escalate")), Call.department_id.is_(None))
@@ -320,3 +341,61 @@ async def list_hazards(
     if cursor:
         query = query.where(Hazard.id < cursor)
     return list(await session.scalars(query.order_by(Hazard.id.desc()).limit(limit)))
+
+
+# An SMS that starts with one of these, from a phone on the roster, is a report of that person's region.
+SMS_PREFIXES = ("险情", "报告")
+_SEPARATORS = "：:，,。；; \u3000"
+
+
+def sms_report(text: str) -> tuple[str, str, bool] | None:
+    """(category, description, urgent) of a report sent by SMS, or None if the text is no report:
+    "险情：后山裂缝，有落石" is a report of 后山裂缝; 紧急 anywhere makes it urgent."""
+    body = text.strip()
+    prefix = next((p for p in SMS_PREFIXES if body.startswith(p)), None)
+    if prefix is None:
+        return None
+    rest = body[len(prefix) :].lstrip(_SEPARATORS)
+    if not rest:
+        return None
+    first = rest
+    for separator in "，,。；;":
+        first = first.split(separator, 1)[0]
+    category = first.replace("紧急", "").strip(_SEPARATORS)[:50] or prefix
+    return category, rest[:2000], "紧急" in body
+
+
+async def report_by_sms(session: AsyncSession, contact: Contact, text: str, *, now: datetime) -> Hazard | None:
+    """A report sent by SMS by a person on the roster: of their own region, by them."""
+    parsed = sms_report(text)
+    if parsed is None:
+        return None
+    category, description, urgent = parsed
+    data = HazardIn(region_code=contact.region_code, category=category, description=description, urgent=urgent,
+                    source="sms")  # fmt: skip
+    return await report_hazard(session, data, actor=contact.name, now=now, reporter_contact=contact)
+
+
+async def calls_of(
+    session: AsyncSession, hazard: Hazard, principal: Principal
+) -> tuple[list[Call], list[HazardDispatch]]:
+    """The report's calls (to people inside the caller's area), and the departments its whistles called."""
+    query = select(Call).where(Call.hazard_id == hazard.id).order_by(Call.id)
+    if principal.role != "admin" and principal.region_path is not None:
+        inside = select(Region.code).where(region_service.subtree_filter(Region.path, principal.region_path))
+        query = query.where(Call.contact_region_code.in_(inside))
+    dispatches = select(HazardDispatch).where(HazardDispatch.hazard_id == hazard.id).order_by(HazardDispatch.id)
+    return list(await session.scalars(query)), list(await session.scalars(dispatches))
+
+
+async def timeline(
+    session: AsyncSession, hazard: Hazard, principal: Principal, *, limit: int, after: int | None
+) -> list[AuditEvent]:
+    """The report's chain in order, as the record shows it to the caller (a scoped key sees the
+    events of its own area, as /audit/events does)."""
+    query = select(AuditEvent).where(AuditEvent.chain == audit_service.hazard_chain(hazard.id))
+    if principal.role != "admin" and principal.region_path is not None:
+        query = query.where(audit_scope.visible_in(principal.region_path))
+    if after is not None:
+        query = query.where(AuditEvent.seq > after)
+    return list(await session.scalars(query.order_by(AuditEvent.seq).limit(limit)))

@@ -12,9 +12,11 @@ from app.audit import service as audit_service
 from app.call import service as call_service
 from app.call.models import OPEN_STATUSES, Call
 from app.channels import CHANNELS
+from app.contact.models import Contact
 from app.db import among, chunks, dialect_insert
 from app.errors import NotFound
 from app.groups import GroupCommit
+from app.hazard import service as hazard_service
 from app.notify.metrics import MESSAGES
 from app.notify.models import Inbound, Message
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
@@ -162,6 +164,8 @@ async def take_inbound(
     the last 24 hours that are open, and its alert calls that went unanswered (then late); anything else from a known
     phone is kept on the timeline as a reply; an unknown phone changes nothing. Replays of an
     `inbound_id` change nothing either."""
+    if channel == "sms" and text and hazard_service.sms_report(text) is not None:
+        return await _report(session, inbound_id=inbound_id, phone=phone, text=text, now=now)
     acknowledging = is_acknowledgement(channel, text, digits)
     calls = list(
         await session.scalars(
@@ -176,7 +180,10 @@ async def take_inbound(
             .order_by(Call.id)
         )
     )
-    latest = calls[-1] if calls else await session.scalar(
+    # A reply that answers nothing goes on the timeline of what the phone was last called about:
+    # a warning in force first (its board shows replies), else a report.
+    about_warnings = [call for call in calls if call.warning_id is not None]
+    latest = (about_warnings or calls)[-1] if calls else await session.scalar(
         select(Call).where(Call.contact_phone == phone).order_by(Call.id.desc()).limit(1)
     )  # fmt: skip
     if latest is None:
@@ -199,6 +206,7 @@ async def take_inbound(
     answered = []
     # All the calls first, in id order, then each warning's chain in warning order: the order the
     # link's batched answers lock in, so the two never deadlock.
+    await call_service.lock_reports(session, [call.hazard_id for call in calls])
     await call_service.lock_calls(session, Call.id.in_([call.id for call in calls]))
     for call in sorted(calls, key=lambda call: (call.warning_id or "", call.id)):
         await session.refresh(call)  # as locked: a warning closed meanwhile leaves its calls alone
@@ -207,6 +215,22 @@ async def take_inbound(
             await call_service.acknowledge(session, call, method=method, actor=call.contact_name, now=now)
             answered.append(call.id)
     return {"result": "acknowledged", "acknowledged": answered}
+
+
+async def _report(session: AsyncSession, *, inbound_id: str, phone: str, text: str, now: datetime) -> dict[str, Any]:
+    """An SMS starting 险情 or 报告 from a phone on the roster: a hazard report of that person's region
+    (the person's latest roster entry, when the phone answers for several)."""
+    contact = await session.scalar(
+        select(Contact).where(Contact.phone == phone, Contact.active.is_(True)).order_by(Contact.updated_at.desc())
+    )
+    if contact is None:
+        return {"result": "unknown_phone", "acknowledged": []}
+    row = {"inbound_id": inbound_id, "phone": phone, "channel": "sms", "text": text, "digits": None,
+           "result": "hazard_report", "received_at": now}  # fmt: skip
+    if not await _first_time(session, row):
+        return {"result": "duplicate", "acknowledged": []}
+    hazard = await hazard_service.report_by_sms(session, contact, text, now=now)
+    return {"result": "hazard_report", "acknowledged": [], "hazard_id": hazard.id if hazard else None}
 
 
 async def _first_time(session: AsyncSession, row: dict[str, Any]) -> bool:

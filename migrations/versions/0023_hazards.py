@@ -105,6 +105,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("hazard_step", sa.String(length=12), nullable=True))
         batch_op.add_column(sa.Column("department_id", sa.String(length=26), nullable=True))
         batch_op.create_index(batch_op.f("ix_calls_hazard_id"), ["hazard_id"])
+        # The heartbeat's look for calls about reports past their deadline: only those open are indexed.
+        batch_op.create_index(
+            "ix_calls_open_hazard_deadline_at", ["deadline_at"],
+            postgresql_where=sa.text("hazard_id IS NOT NULL AND status IN ('pending', 'notified')"),
+            sqlite_where=sa.text("hazard_id IS NOT NULL AND status IN ('pending', 'notified')"),
+        )
     for table in ("messages", "console_outbox"):
         with op.batch_alter_table(table) as batch_op:
             batch_op.alter_column("warning_id", existing_type=sa.String(length=26), nullable=True)
@@ -119,11 +125,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(_calls_tally_function(warnings_only=False))
+    # Reports go whole: their calls, messages and chains (whose events name them in a column that
+    # goes too, and would no longer verify). Before the tally counts every call again.
     op.execute("DELETE FROM messages WHERE warning_id IS NULL")
     op.execute("DELETE FROM console_outbox WHERE warning_id IS NULL")
+    op.execute("DELETE FROM call_tokens WHERE call_id IN (SELECT id FROM calls WHERE warning_id IS NULL)")
     op.execute("DELETE FROM calls WHERE warning_id IS NULL")
+    op.execute("DELETE FROM audit_events WHERE chain LIKE 'hazard:%'")
+    op.execute("DELETE FROM audit_chain_heads WHERE chain LIKE 'hazard:%'")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_calls_tally_function(warnings_only=False))
     with op.batch_alter_table("contacts") as batch_op:
         batch_op.drop_column("report_nonce")
     with op.batch_alter_table("audit_events") as batch_op:
@@ -133,6 +144,7 @@ def downgrade() -> None:
             batch_op.drop_column("hazard_id")
             batch_op.alter_column("warning_id", existing_type=sa.String(length=26), nullable=False)
     with op.batch_alter_table("calls") as batch_op:
+        batch_op.drop_index("ix_calls_open_hazard_deadline_at")
         batch_op.drop_index(batch_op.f("ix_calls_hazard_id"))
         batch_op.drop_column("department_id")
         batch_op.drop_column("hazard_step")
