@@ -18,10 +18,12 @@ from app.region.models import Region
 
 # The calls a handover lists, read as plain tables: the duty desk sits below the engine that writes them.
 _calls = table(
-    "calls", column("id"), column("warning_id"), column("kind"), column("status"), column("contact_id"),
+    "calls", column("id"), column("warning_id"), column("hazard_id"), column("kind"), column("status"),
+    column("contact_id"),
     column("about_region_codes", JSONDoc), column("deadline_at", UTCDateTime()), column("created_at"),
 )  # fmt: skip
 _warnings = table("warnings", column("id"), column("title"), column("level"))
+_hazards = table("hazards", column("id"), column("place"), column("category"), column("urgent"))
 
 
 def sides(
@@ -41,17 +43,21 @@ def sides(
 async def open_calls(session: AsyncSession, contact_id: str) -> list[dict[str, Any]]:
     """The escalation and hazard calls still open in one person's hands, oldest first."""
     query = (
-        select(_calls.c.id, _calls.c.warning_id, _calls.c.kind, _calls.c.status, _calls.c.about_region_codes,
-               _calls.c.deadline_at, _warnings.c.title, _warnings.c.level)
-        .select_from(_calls.outerjoin(_warnings, _warnings.c.id == _calls.c.warning_id))
+        select(_calls.c.id, _calls.c.warning_id, _calls.c.hazard_id, _calls.c.kind, _calls.c.status,
+               _calls.c.about_region_codes, _calls.c.deadline_at, _warnings.c.title, _warnings.c.level,
+               _hazards.c.place, _hazards.c.category, _hazards.c.urgent)
+        .select_from(_calls.outerjoin(_warnings, _warnings.c.id == _calls.c.warning_id)
+                     .outerjoin(_hazards, _hazards.c.id == _calls.c.hazard_id))
         .where(_calls.c.contact_id == contact_id, _calls.c.kind != "alert",
                _calls.c.status.in_(("pending", "notified")))
         .order_by(_calls.c.created_at, _calls.c.id)
     )  # fmt: skip
     return [
         {"call_id": row.id, "kind": row.kind, "status": row.status, "warning_id": row.warning_id,
-         "title": row.title, "level": row.level, "about_region_codes": list(row.about_region_codes or []),
-         "deadline_at": row.deadline_at.isoformat()}
+         "hazard_id": row.hazard_id,
+         "title": row.title if row.warning_id else f"{'紧急' if row.urgent else ''}险情：{row.place}{row.category}",
+         "level": row.level if row.warning_id else ("red" if row.urgent else "orange"),
+         "about_region_codes": list(row.about_region_codes or []), "deadline_at": row.deadline_at.isoformat()}
         for row in (await session.execute(query)).all()
     ]  # fmt: skip
 

@@ -172,3 +172,15 @@ async def test_an_sms_starting_with_xianqing_is_a_report_of_the_senders_village(
     assert stranger["result"] == "unknown_phone"
     plain = await reply(who["reporter"]["phone"], text="报告收到了吗", now=utc_now())
     assert plain["result"] == "hazard_report"  # 报告… is a report, as the contract reads
+
+
+async def test_a_handover_lists_the_reports_still_open_in_the_officers_hands(
+    client: AsyncClient, regions: None
+) -> None:
+    await people(client)
+    hazard = await report(client, region_code=TOWNSHIP, category="道路塌方", urgent=True)
+    handover = await client.post(f"/api/v1/duty/{COUNTY}/handover", json={"note": "塌方未处置"})
+    assert handover.status_code == 201, handover.text
+    (open_call,) = handover.json()["open_calls"]
+    assert open_call["hazard_id"] == hazard["id"] and open_call["title"].startswith("紧急险情：")
+    assert "道路塌方" in open_call["title"] and open_call["kind"] == "hazard"
