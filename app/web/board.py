@@ -117,7 +117,7 @@ async def acknowledge(call_id: str, session: SessionDep, principal: ActingPrinci
         session, call, method="manual", actor=principal.name, now=utc_now(), how=body.method, note=body.note or None
     )
     if call.warning_id is None:  # a call about a hazard report, answered from the report's page
-        return see_other(f"/console/hazards/{call.hazard_id}?done=ack")
+        return see_other(f"/console/hazards/{call.hazard_id}?done=ack")  # app.web.hazards
     return see_other(_board_url(call.warning_id, "ack", _form_text(data, "county"), "#people"))
 
 

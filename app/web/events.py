@@ -24,13 +24,31 @@ EVENT_NAMES = {
     "feedback.received": "收到反馈",
     "reply.received": "收到回复",
     "cap.received": "收到CAP消息",
+    "hazard.reported": "险情报告",
+    "hazard.received": "接报",
+    "hazard.dispatched": "吹哨",
+    "hazard.reported_in": "部门报到",
+    "hazard.escalated": "上报督办",
+    "hazard.escalation_taken": "督办已接",
+    "hazard.handling": "处置中",
+    "hazard.resolved": "办结",
+    "hazard.evaluated": "末端评价",
+    "hazard.reopened": "重新交办",
+    "hazard.unreachable": "无人接报",
 }
 METHODS = {"link": "链接", "sms_reply": "短信回复", "voice_key": "语音按键", "manual": "人工登记",
            "confirmed": "人工确认", "phone": "电话", "in_person": "当面", "radio": "电台", "other": "其他"}  # fmt: skip
 STAGES = {"initial": "首报", "follow_up": "续报", "final": "终报"}
 CLOSE_KINDS = {"lifted": "解除", "withdrawn": "撤回"}
 VIA = {"duty_officer": "值班员", "duty_leader": "带班领导", "supervisor": "包保责任人", "rank_1": "一号责任人"}
-MESSAGE_KINDS = {"alert": "预警", "escalation": "上报", "lifting": "解除通知", "withdrawal": "撤回通知"}
+MESSAGE_KINDS = {
+    "alert": "预警",
+    "escalation": "上报",
+    "lifting": "解除通知",
+    "withdrawal": "撤回通知",
+    "hazard": "险情",
+}
+RATINGS = {"satisfied": "满意", "unsatisfied": "不满意"}
 
 
 def _join(*parts: Any) -> str:
@@ -82,6 +100,23 @@ def describe(event_type: str, data: dict[str, Any]) -> str:
         return _join(STAGES.get(d.get("stage", ""), d.get("stage")), d.get("actions"), moved, d.get("note"))
     if event_type == "reply.received":
         return _join(channel_label(d.get("channel", "")), d.get("text"), d.get("digits"))
+    if event_type == "hazard.reported":
+        return _join(d.get("category"), d.get("description"), "紧急" if d.get("urgent") else "")
+    if event_type == "hazard.dispatched":
+        names = "、".join(str(x.get("name", "")) for x in d.get("departments") or [])
+        return _join(names, d.get("instruction"), f"时限{int(d.get('deadline_s') or 0) // 60}分钟")
+    if event_type == "hazard.received":
+        return _join(METHODS.get(d.get("method", ""), d.get("method")))
+    if event_type in ("hazard.reported_in", "hazard.escalation_taken"):
+        return _join(
+            d.get("department"), METHODS.get(d.get("method", ""), d.get("method")), "超时" if d.get("late") else ""
+        )
+    if event_type == "hazard.escalated":
+        return _join(d.get("department"), "上报至" + "、".join(d.get("to") or []) if d.get("to") else "")
+    if event_type == "hazard.evaluated":
+        return _join(RATINGS.get(d.get("rating", ""), d.get("rating")), d.get("note"))
+    if event_type in ("hazard.resolved", "hazard.handling", "hazard.reopened"):
+        return _join(d.get("note"))
     if event_type == "region.unreachable":
         return "逐级上报已无人可呼叫"
     return _join(*(f"{key}: {value}" for key, value in d.items() if isinstance(value, str | int | float)))

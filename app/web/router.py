@@ -12,7 +12,7 @@ from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.errors import Forbidden, NotFound
 from app.region import service as region_service
-from app.web import board, duty, issue, live, reports
+from app.web import board, duty, hazards, issue, live, reports
 from app.web import service as web_service
 from app.web.render import STATIC, PageRoute, page, see_other
 from app.web.session import (
@@ -106,7 +106,7 @@ async def home(request: Request, session: SessionDep, principal: PagePrincipal, 
     return page(request, "home.html", context)
 
 
-for sub in (issue.router, live.router, board.router, reports.router, duty.router):
+for sub in (issue.router, live.router, board.router, reports.router, duty.router, hazards.router):
     router.include_router(sub)
 
 
