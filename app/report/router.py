@@ -15,6 +15,8 @@ from app.auth.service import Principal
 from app.call.models import Call
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import Unprocessable
+from app.hazard import figures
+from app.hazard.figures import HazardRow
 from app.paging import Page, PageDep, make_page
 from app.region import service as region_service
 from app.region.models import Region
@@ -104,6 +106,40 @@ async def response_report(
         return _csv(f"response-{group_by}.csv", report_service.ROW_FIELDS, rows())
     found = await report_service.response_rows(
         session, coverage, group_by, after=_code_cursor(page.cursor), fetch=page.fetch
+    )
+    return make_page(found, page, key=lambda row: row.region_code, item=lambda row: row)
+
+
+@router.get("/reports/hazards", response_model=Page[HazardRow])
+async def hazard_report(
+    session: SessionDep,
+    coverage: CoverageDep,
+    page: PageDep,
+    group_by: Annotated[GroupBy, Query()] = "county",
+    format: Annotated[Format, Query()] = "json",
+) -> Any:
+    """The chain upward per county or township: reports, taken (接报) and how fast, whistled and how
+    fast the departments reported in (报到), resolved and how fast, and the satisfied share."""
+    report_service.check_grouping(coverage.region, group_by)
+    prefix, since, until = report_service.region_prefix(coverage.region), coverage.period.since, coverage.period.until
+    if format == "csv":
+
+        async def rows() -> AsyncIterator[list[list[Any]]]:
+            async with session_scope(read_only=True) as reading:
+                found = await figures.hazard_rows(
+                    reading, prefix=prefix, since=since, until=until, group_by=group_by, after=None, fetch=None
+                )
+                yield [list(asdict(row).values()) for row in found]
+
+        return _csv(f"hazards-{group_by}.csv", figures.HAZARD_FIELDS, rows())
+    found = await figures.hazard_rows(
+        session,
+        prefix=prefix,
+        since=since,
+        until=until,
+        group_by=group_by,
+        after=_code_cursor(page.cursor),
+        fetch=page.fetch,
     )
     return make_page(found, page, key=lambda row: row.region_code, item=lambda row: row)
 
