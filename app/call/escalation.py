@@ -22,7 +22,7 @@ list at once. A crash anywhere rolls the whole transaction back and the next tic
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,23 +75,33 @@ async def due_warning_ids(
     return sorted(found)
 
 
-async def chase_due(*, now: datetime, rounds: int = 10) -> int:
-    """Chase every warning with due work, one transaction each; returns how many were looked at.
-    A warning that fails is logged and left for the next tick; the others go on."""
+DueIds = Callable[..., Awaitable[list[str]]]
+ChaseOne = Callable[..., Awaitable[Any]]
+
+
+async def chase_in_turn(due: DueIds, chase_one: ChaseOne, *, now: datetime, rounds: int, what: str) -> int:
+    """Chase everything `due` finds, one transaction each; returns how many were looked at. One
+    that fails is logged and left for the next tick; the others go on (warnings here, reports in
+    hazard.chase)."""
     chased: set[str] = set()
     for _ in range(rounds):
         async with session_scope(read_only=True) as session:
-            waiting = await due_warning_ids(session, now=now, skip=chased)
+            waiting = await due(session, now=now, skip=chased)
         if not waiting:
             break
-        for warning_id in waiting:
-            chased.add(warning_id)
+        for subject_id in waiting:
+            chased.add(subject_id)
             try:
                 async with session_scope() as session:
-                    await chase(session, warning_id, now=now)
+                    await chase_one(session, subject_id, now=now)
             except Exception:
-                log.exception("chasing warning %s failed; retrying on the next tick", warning_id)
+                log.exception("chasing %s %s failed; retrying on the next tick", what, subject_id)
     return len(chased)
+
+
+async def chase_due(*, now: datetime, rounds: int = 10) -> int:
+    """Chase every warning with due work, one transaction each; returns how many were looked at."""
+    return await chase_in_turn(due_warning_ids, chase, now=now, rounds=rounds, what="warning")
 
 
 async def _lock_open_warning(session: AsyncSession, warning_id: str, now: datetime) -> Warning | None:

@@ -15,7 +15,7 @@ from app.db import chunks
 from app.duty import service as duty_service
 from app.region.models import LEVEL_RANK, Region
 
-PERSON = ("id", "name", "phone", "region_code", "role", "rank", "channels")
+PERSON = duty_service.PERSON  # a person as a call is made to them
 # Escalation goes no higher than this level unless the policy's escalate_above_county says so.
 TOP_LEVEL = "county"
 

@@ -3,7 +3,6 @@ what is left undone goes up. An office that does not take a report (接报) pass
 above (up to the county); a department that does not report in (报到) by the whistle's deadline is
 brought to the county's officer on duty (督办). One report per transaction, under its row lock."""
 
-import logging
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -12,15 +11,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.call import routing
+from app.call import escalation, routing
 from app.call.models import IS_OPEN, Call
-from app.db import session_scope
 from app.department.models import Department
 from app.hazard.calls import make_calls
 from app.hazard.models import OPEN, STEPS, Hazard, HazardDispatch
 from app.hazard.service import TO_RECEIVE_S, event, record
-
-log = logging.getLogger(__name__)
 
 
 async def due_hazard_ids(
@@ -35,20 +31,7 @@ async def due_hazard_ids(
 
 async def chase_due(*, now: datetime, rounds: int = 10) -> int:
     """Chase every report with calls past their deadline, one transaction each."""
-    chased: set[str] = set()
-    for _ in range(rounds):
-        async with session_scope(read_only=True) as session:
-            waiting = await due_hazard_ids(session, now=now, skip=chased)
-        if not waiting:
-            break
-        for hazard_id in waiting:
-            chased.add(hazard_id)
-            try:
-                async with session_scope() as session:
-                    await chase(session, hazard_id, now=now)
-            except Exception:
-                log.exception("chasing hazard report %s failed; retrying on the next tick", hazard_id)
-    return len(chased)
+    return await escalation.chase_in_turn(due_hazard_ids, chase, now=now, rounds=rounds, what="hazard report")
 
 
 async def chase(session: AsyncSession, hazard_id: str, *, now: datetime) -> None:

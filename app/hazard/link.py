@@ -4,7 +4,7 @@ button (the link's own POST), and for the reporter, once resolved, the 末端评
 no script, for a cheap phone."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.ack import tokens
+from app.ack.router import PAGE_HEADERS, beijing
 from app.call import service as call_service
 from app.call.models import Call
 from app.db import SessionDep, utc_now
@@ -20,7 +21,6 @@ from app.errors import AppError, NotFound
 from app.hazard import service as hazard_service
 from app.hazard.models import Hazard, HazardDispatch
 from app.hazard.schemas import EvaluationIn
-from app.times import BEIJING
 
 router = APIRouter(prefix="/ack", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -34,13 +34,6 @@ ASKS = {
 STATUS_NAMES = {"reported": "待接报", "received": "已接报", "dispatched": "已吹哨", "handling": "处置中",
                 "resolved": "已办结", "evaluated": "已评价", "reopened": "已重新交办"}  # fmt: skip
 CALL_STATUS = {"cancelled": "已由他人处理或已办结", "unanswered": "已超时，已上报"}
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 async def _load(session: SessionDep, token: str) -> tuple[Call, Hazard]:
@@ -52,10 +45,6 @@ async def _load(session: SessionDep, token: str) -> tuple[Call, Hazard]:
     if call is None or hazard is None:
         raise NotFound("This link is not valid; check that it was copied whole.")
     return call, hazard
-
-
-def _bj(moment: Any) -> str:
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 async def _page(
@@ -72,13 +61,13 @@ async def _page(
         ) or ""  # fmt: skip
     context = {
         "heading": f"{hazard.place}{hazard.category}", "urgent": hazard.urgent, "colour": COLOURS[hazard.urgent],
-        "status_name": STATUS_NAMES.get(hazard.status, hazard.status), "reported_at": _bj(hazard.created_at),
+        "status_name": STATUS_NAMES.get(hazard.status, hazard.status), "reported_at": beijing(hazard.created_at),
         "contact_name": call.contact_name, "ask_text": ASKS[step][0], "button": ASKS[step][1] or "收到",
         "description": hazard.description, "people_at_risk": hazard.people_at_risk, "instruction": instruction,
         "resolution": hazard.resolution, "step": step, "rating": hazard.rating,
         "can_evaluate": step == "evaluate" and hazard.status == "resolved" and call.status != "cancelled",
-        "acknowledged": call.status == "acknowledged", "acknowledged_at": _bj(call.acknowledged_at),
-        "late": call.late, "can_ack": call.status in ("pending", "notified"), "deadline": _bj(call.deadline_at),
+        "acknowledged": call.status == "acknowledged", "acknowledged_at": beijing(call.acknowledged_at),
+        "late": call.late, "can_ack": call.status in ("pending", "notified"), "deadline": beijing(call.deadline_at),
         "call_status": CALL_STATUS.get(call.status, call.status), "ack_action": f"/ack/{token}",
         "evaluation_action": f"/ack/{token}/evaluation", "message": message, "message_class": message_class,
     }  # fmt: skip

@@ -187,7 +187,7 @@ async def whistle(
     for department in departments:
         session.add(HazardDispatch(
             hazard_id=hazard.id, department_id=department.id, department_name=department.name,
-            instruction=data.instruction, created_at=now, deadline_at=now + _seconds(data.deadline_s),
+            instruction=data.instruction, created_at=now, deadline_at=now + timedelta(seconds=data.deadline_s),
         ))  # fmt: skip
         events += await make_calls(session, hazard, people[department.id], step="dispatch", seconds=data.deadline_s,
                                    now=now, department_id=department.id)  # fmt: skip
@@ -195,10 +195,6 @@ async def whistle(
     hazard.status, hazard.dispatched_at = "dispatched", hazard.dispatched_at or now
     await record(session, hazard, events, now)
     return hazard
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
 
 
 async def department_people(session: AsyncSession, department_id: str) -> list[dict[str, Any]]:

@@ -97,7 +97,7 @@ async def _office_page(
         "days": _day_lines(week, people, midnight, now, keeps=keeps), "rows": rows, "contacts": contacts,
         "message": message,
         "gap": await duty_service.first_gap(session, region.code, now) if keeps else None,
-        "fallback": await _fallback(session, region.code), "editable": _editable(principal, region),
+        "fallback": _fallback(contacts), "editable": _editable(principal, region),
         "handovers": await handover_service.list_handovers(session, region.code, limit=5)
         if principal.covers(region.path) else [],
         "path_names": await region_service.path_names(session, [region]),
@@ -105,9 +105,8 @@ async def _office_page(
     return page(request, "duty.html", context, status_code=status_code)
 
 
-async def _fallback(session: AsyncSession, code: str) -> list[str]:
-    """Who answers for the office when nobody is on duty: its rank-1 contacts."""
-    contacts = await duty_service.office_contacts(session, code)
+def _fallback(contacts: list[Any]) -> list[str]:
+    """Who answers for the office when nobody is on duty: its rank-1 contacts (of the office's roster)."""
     lowest = min((c.rank for c in contacts), default=None)
     return [c.name for c in contacts if c.rank == lowest]
 
