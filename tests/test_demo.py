@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +61,14 @@ def test_sigterm_stops_the_demo_its_server_and_its_gateway(tmp_path: Path) -> No
             break
         time.sleep(0.1)
     assert not _listening(port) and not _listening(gateway)
+
+
+def test_the_simulated_gateway_takes_any_secret_the_demo_makes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random secret starting with "-" once stopped the demo's gateway at start (argparse took it
+    for an option); the secret goes through the environment."""
+    from app.demo import gateway_argv
+    from app.notify import simulator
+
+    monkeypatch.setenv("JIAOYING_WEBHOOK_SECRET", "-Xb2h_secret-starting-with-a-dash")
+    args = simulator.parser().parse_args(gateway_argv(9100, "http://127.0.0.1:8000", 0.6)[2:])
+    assert args.secret == "-Xb2h_secret-starting-with-a-dash" and args.port == 9100

@@ -188,7 +188,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     return app
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Jiaoying's gateway simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
@@ -202,9 +202,14 @@ def main() -> None:
     parser.add_argument("--no-receipts", action="store_true", help="post no delivery receipts (benchmarks)")
     parser.add_argument("--switch", choices=["down", "up"],
                         help="tell the simulator at --host/--port to refuse everything (down) or not (up)")  # fmt: skip
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    parser_ = parser()
+    args = parser_.parse_args()
     if not args.secret:
-        parser.error("--secret (or JIAOYING_WEBHOOK_SECRET) is required")
+        parser_.error("--secret (or JIAOYING_WEBHOOK_SECRET) is required")
     if args.switch:
         body = orjson.dumps({"down": args.switch == "down"})
         url = f"http://{args.host}:{args.port}/control"
