@@ -23,6 +23,8 @@ from app.duty.router import router as duty_router
 from app.errors import document_problems, install_error_handlers
 from app.hazard import service as hazard_service
 from app.hazard.link import router as hazard_link_router
+from app.hazard.report_form import router as report_form_router
+from app.hazard.router import contact_router as contact_report_link_router
 from app.hazard.router import router as hazards_router
 from app.notify import gateway, providers
 from app.notify.providers import make_dispatcher
@@ -100,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         duty_router,
         hazards_router,
         hazard_link_router,
+        report_form_router,
+        contact_report_link_router,
         cap_router,  # before warnings_router, whose /{warning_id} paths would take /cap
         warnings_router,
         warning_actions,

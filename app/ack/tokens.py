@@ -7,6 +7,9 @@ call keeps SHA-256(token) to find itself when the link is opened. The secret nev
 database: a copy of the database alone cannot forge a link. The check characters let a guessed or
 mistyped link be turned away without a database lookup (all but one in 2^36), so a flood of
 guesses cannot crowd out the people answering.
+
+A contact's standing report link is made the same way from "report:" + contact id + a nonce the
+contact keeps (rotated to revoke it); the contact keeps SHA-256 of that token.
 """
 
 import binascii
@@ -90,6 +93,13 @@ def derive_token(secret: bytes, call_id: str) -> str:
     return body + _mac(secret, b"check:" + body.encode(), CHECK_LENGTH)
 
 
+def derive_report_token(secret: bytes, contact_id: str, nonce: str) -> str:
+    """The token of a contact's standing report link (/r/{token}), from the nonce it has now: a
+    new nonce is a new link, and the old one dead. The same check characters as a call's."""
+    body = _mac(secret, f"report:{contact_id}:{nonce}".encode(), BODY_LENGTH)
+    return body + _mac(secret, b"check:" + body.encode(), CHECK_LENGTH)
+
+
 def plausible(token: str, secret: bytes | None = None) -> bool:
     """Whether a token could be one of ours: its check characters match (no database involved)."""
     if len(token) != TOKEN_LENGTH or not token.isascii():
@@ -111,3 +121,8 @@ def token_row(secret: bytes, call_id: str) -> dict[str, str]:
 def ack_url(public_url: str, token: str) -> str:
     """The link put in messages."""
     return f"{public_url.rstrip('/')}/ack/{token}"
+
+
+def report_url(public_url: str, token: str) -> str:
+    """A contact's standing report link."""
+    return f"{public_url.rstrip('/')}/r/{token}"

@@ -160,14 +160,14 @@ async def record_events(
 
 
 async def record_warning_events(session: AsyncSession, events: list[Event], *, now: datetime) -> None:
-    """Append events of any number of warnings and hazard reports, each to its own chain, the chains
-    locked in one order (by name) so that writers touching several cannot deadlock."""
+    """Append events of any number of warnings and hazard reports, each to its own chain (the
+    registry's for events about neither), the chains locked in one order (by name, the registry's
+    last as everywhere) so that writers touching several cannot deadlock."""
     by_chain: dict[str, list[Event]] = {}
     for event in events:
-        chain = event.subject_chain
-        assert chain is not None, event.type
-        by_chain.setdefault(chain, []).append(event)
-    for chain in sorted(by_chain):
+        # A message outside any call (a contact's report link) is the registry's.
+        by_chain.setdefault(event.subject_chain or REGISTRY_CHAIN, []).append(event)
+    for chain in sorted(by_chain, key=lambda name: (name == REGISTRY_CHAIN, name)):
         await record_events(session, by_chain[chain], chain=chain, now=now)
 
 

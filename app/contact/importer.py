@@ -205,7 +205,7 @@ async def _deactivate_missing(
         await session.execute(
             update(Contact)
             .where(Contact.id.in_(ids[start : start + CHUNK]))
-            .values(active=False, deactivated_at=now, updated_at=now)
+            .values(active=False, deactivated_at=now, updated_at=now, report_nonce=None, report_token_hash=None)
         )
     return events
 

@@ -26,6 +26,8 @@ class Contact(Base):
     department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), index=True, default=None)
     # The nonce the person's standing report link (/r/{token}) is derived from; a new one revokes it.
     report_nonce: Mapped[str | None] = mapped_column(String(32), default=None)
+    # SHA-256 of that link's token, to find the person when it is opened (hazard.standing).
+    report_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True, default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -89,9 +89,10 @@ def _with_supervisions(query: Select[tuple[Contact]]) -> Select[tuple[Contact]]:
     return query.options(selectinload(Contact.supervisions))
 
 
-async def get_contact(session: AsyncSession, contact_id: str) -> Contact:
-    """The contact with this id, or 404."""
-    contact = await session.scalar(_with_supervisions(select(Contact).where(Contact.id == contact_id)))
+async def get_contact(session: AsyncSession, contact_id: str, *, lock: bool = False) -> Contact:
+    """The contact with this id, or 404; locked (against a change racing the caller's) if asked."""
+    query = _with_supervisions(select(Contact).where(Contact.id == contact_id))
+    contact = await session.scalar(query.with_for_update(of=Contact) if lock else query)
     if contact is None:
         raise NotFound(f"No contact has id {contact_id!r}.")
     return contact
@@ -171,6 +172,7 @@ async def deactivate_contact(
     if contact.active:
         before = snapshot(contact)
         contact.active, contact.deactivated_at, contact.updated_at = False, now, now
+        contact.report_nonce = contact.report_token_hash = None  # the report link dies with the post
         await session.flush()
         # Off the roster, off the ladder: nobody chases a person who no longer answers for a region.
         # (Warning chains before the registry chain, as the roster import does.)

@@ -19,6 +19,7 @@ from app.call.models import Call
 from app.db import SessionDep, utc_now
 from app.errors import AppError, NotFound
 from app.hazard import service as hazard_service
+from app.hazard import standing
 from app.hazard.models import Hazard, HazardDispatch
 from app.hazard.schemas import EvaluationIn
 
@@ -70,6 +71,7 @@ async def _page(
         "late": call.late, "can_ack": call.status in ("pending", "notified"), "deadline": beijing(call.deadline_at),
         "call_status": CALL_STATUS.get(call.status, call.status), "ack_action": f"/ack/{token}",
         "evaluation_action": f"/ack/{token}/evaluation", "message": message, "message_class": message_class,
+        "report_url": await standing.link_of(call.contact_id),
     }  # fmt: skip
     response = templates.TemplateResponse(request, "hazard_ack.html", context, status_code=status_code)
     response.headers.update(PAGE_HEADERS)

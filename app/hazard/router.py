@@ -5,10 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.audit.schemas import EventOut
-from app.auth.dependencies import DutyOfficerDep, PrincipalDep
+from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
 from app.call.schemas import CallOut
+from app.contact import service as contact_service
 from app.db import SessionDep, utc_now
 from app.hazard import service as hazard_service
+from app.hazard import standing
 from app.hazard.models import Hazard
 from app.hazard.schemas import (
     DispatchOut,
@@ -17,13 +19,16 @@ from app.hazard.schemas import (
     HazardIn,
     HazardOut,
     ProgressIn,
+    ReportLinkOut,
     WhistleIn,
     masked,
 )
 from app.paging import Page, PageDep, make_page, seq_cursor
+from app.region import service as region_service
 from app.times import Moment
 
 router = APIRouter(prefix="/api/v1/hazards", tags=["hazards"])
+contact_router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
 
 def _out(hazard: Hazard, *, auditor: bool) -> HazardOut:
@@ -99,3 +104,13 @@ async def evaluation(hazard_id: str, data: EvaluationIn, session: SessionDep, pr
     hazard = await hazard_service.get_hazard(session, hazard_id, principal, lock=True)
     done = await hazard_service.evaluate(session, hazard, data.rating, data.note, actor=principal.name, now=utc_now())
     return _out(done, auditor=False)
+
+
+@contact_router.post("/{contact_id}/report-link", response_model=ReportLinkOut)
+async def send_report_link(contact_id: str, session: SessionDep, principal: DutyOfficerDep) -> ReportLinkOut:
+    """A new standing report link for the contact, sent to them by SMS; the one before stops working."""
+    contact = await contact_service.get_contact(session, contact_id, lock=True)
+    region = await region_service.get_region(session, contact.region_code)
+    ensure_covers(principal, region.path, region.code)
+    message = await standing.send_new_link(session, contact, actor=principal.name, now=utc_now())
+    return ReportLinkOut(contact_id=contact.id, message_id=message.id, to=message.to, status=message.status)

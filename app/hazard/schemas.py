@@ -100,3 +100,12 @@ def masked(out: Any, masked: bool) -> Any:
     if masked and out.reporter_phone:
         return out.model_copy(update={"reporter_phone": mask(out.reporter_phone)})
     return out
+
+
+class ReportLinkOut(BaseModel):
+    """A new report link on its way: the SMS that carries it (the link itself is never stored)."""
+
+    contact_id: str
+    message_id: str
+    to: str
+    status: str

@@ -127,7 +127,7 @@ class Fields:
 
 async def fields_of(batch: list[Outgoing]) -> dict[str, Fields]:
     """Each message's template fields, by message id: two reads for the batch."""
-    call_ids = sorted({m.call_id for m in batch})
+    call_ids = sorted({m.call_id for m in batch if m.call_id is not None})
     async with session_scope(read_only=True) as session:
         rows = (
             await session.execute(
@@ -172,7 +172,7 @@ def template_kind(message: Outgoing, fields: Fields) -> str:
 
 def title(message: Outgoing, fields: Fields) -> str:
     """暴雨红色预警, as the core texts say it; an exercise's notices say it is one."""
-    level = LEVEL_NAMES.get(message.level, message.level)
+    level = LEVEL_NAMES.get(message.level or "", message.level or "")
     drill = "（演练）" if fields.mode == "exercise" and message.kind in ("lifting", "withdrawal") else ""
     return drill + cut(fields.hazard, VARIABLE_MAX - len(drill) - 4) + f"{level}预警"
 
@@ -276,10 +276,10 @@ class AliyunProvider:
             await self.start()
         fields = await fields_of(batch)
         # Aliyun sends only the texts of approved templates, and none is set up for hazard reports
-        # yet: those messages fail, on the record, saying so.
+        # or report links yet: those messages fail, on the record, saying so.
         outcomes = [
-            Outcome(m.message_id, "rejected", "no Aliyun template is set up for hazard reports")
-            if m.hazard_id is not None
+            Outcome(m.message_id, "rejected", "no Aliyun template is set up for hazard reports or report links")
+            if m.warning_id is None
             else Outcome(m.message_id, "rejected", "its warning or call is gone")
             for m in batch
             if m.message_id not in fields

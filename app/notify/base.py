@@ -13,15 +13,16 @@ class Outgoing:
     """A message as a provider receives it (the webhook's JSON body has these fields)."""
 
     message_id: str
-    call_id: str
+    call_id: str | None  # None for a message outside any call (a contact's report link)
     warning_id: str | None  # None for a call about a hazard report, which `hazard_id` names
     kind: str
     channel: str
     to: str
     text: str
     ack_url: str | None
-    level: str
+    level: str | None  # the warning's, or red (urgent) or orange for a hazard report; None outside any call
     hazard_id: str | None = None
+    contact_id: str | None = None  # ours, not sent: whom a message outside any call is for
     attempt: int = 1  # ours, not sent: 0 for notices outside the ladder
     priority: int = 0  # ours, not sent: lower goes first when messages must wait (see call.priority)
 

@@ -21,6 +21,7 @@ from app.call.models import OPEN_STATUSES, PRIORITIES, Call
 from app.call.models import priority as call_priority
 from app.channels import CHANNELS, NAMES
 from app.config import get_settings
+from app.contact.models import Contact
 from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope
 from app.hazard.models import Hazard
 from app.notify import hazard_texts, templates
@@ -383,14 +384,44 @@ async def claim(now: datetime, batch: int, plan: Plan | None = None) -> list[Out
             id_: "red" if urgent else "orange" for id_, urgent in (await session.execute(hazards)).tuples()
         }
         secret = tokens.instance_secret()
+        report_links = await _report_links(session, [m for m in rows if getattr(m, "contact_id", None)], secret)
     public_url = get_settings().public_url
     outgoing = []
     for message in rows:
-        url = tokens.ack_url(public_url, tokens.derive_token(secret, message.call_id)) if message.with_link else None
+        contact_id = getattr(message, "contact_id", None)
+        if contact_id is not None:  # a contact's report link, as it stands now
+            if message.id not in report_links:
+                continue
+            url: str | None = tokens.report_url(public_url, report_links[message.id])
+        elif message.with_link:
+            url = tokens.ack_url(public_url, tokens.derive_token(secret, message.call_id))
+        else:
+            url = None
         body = message.text.replace(templates.LINK, url) if url else message.text
-        level = levels[message.warning_id] if message.warning_id else report_levels[message.hazard_id]
+        level = levels.get(message.warning_id) if message.warning_id else report_levels.get(message.hazard_id)
         outgoing.append(Outgoing(message_id=message.id, call_id=message.call_id, warning_id=message.warning_id,
-                                 hazard_id=message.hazard_id, kind=message.kind, channel=message.channel, to=message.to,
-                                 text=body, ack_url=url, level=level, attempt=message.attempt,
-                                 priority=message.priority))  # fmt: skip
+                                 hazard_id=message.hazard_id, contact_id=contact_id, kind=message.kind,
+                                 channel=message.channel, to=message.to, text=body, ack_url=url, level=level,
+                                 attempt=message.attempt, priority=message.priority))  # fmt: skip
     return outgoing
+
+
+async def _report_links(session: AsyncSession, messages: list[Any], secret: bytes) -> dict[str, str]:
+    """The tokens of the report links these messages carry (message id -> token), derived from each
+    contact's nonce now; a message to a contact deactivated since is cancelled instead."""
+    if not messages:
+        return {}
+    ids = sorted({m.contact_id for m in messages})
+    nonces = dict((await session.execute(
+        select(Contact.id, Contact.report_nonce).where(Contact.id.in_(ids), Contact.active)
+    )).tuples().all())  # fmt: skip
+    dead = [m.id for m in messages if nonces.get(m.contact_id) is None]
+    if dead:
+        await session.execute(
+            update(Message).where(Message.id.in_(dead)).values(status="cancelled", error="the contact was deactivated")
+        )
+    return {
+        m.id: tokens.derive_report_token(secret, m.contact_id, nonce)
+        for m in messages
+        if (nonce := nonces.get(m.contact_id)) is not None
+    }

@@ -70,7 +70,8 @@ class Settled:
                 type=f"message.{receipt.status}", actor="gateway", warning_id=row.warning_id, hazard_id=row.hazard_id,
                 call_id=row.call_id,
                 data={"message_id": receipt.message_id, "channel": row.channel, "attempt": row.attempt,
-                      "error": receipt.error, "provider": row.provider},
+                      "error": receipt.error, "provider": row.provider,
+                      **({"contact_id": row.contact_id} if row.contact_id else {})},
             ))  # fmt: skip
         return events
 
@@ -93,8 +94,8 @@ async def settle_messages(session: AsyncSession, receipts: list[Receipt], *, now
                 .where(Message.id == receipt.message_id, Message.status.in_(("pending", "sending", "sent")))
                 .values(status=receipt.status, receipt_at=now, error=receipt.error,
                         provider=func.coalesce(Message.provider, receipt.provider))
-                .returning(Message.id, Message.call_id, Message.warning_id, Message.hazard_id, Message.channel,
-                           Message.attempt, Message.provider)
+                .returning(Message.id, Message.call_id, Message.warning_id, Message.hazard_id, Message.contact_id,
+                           Message.channel, Message.attempt, Message.provider)
             )
         ).one_or_none()  # fmt: skip
         if row is not None:

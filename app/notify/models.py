@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, new_id, utc_now
 
-MESSAGE_KINDS = ("alert", "escalation", "lifting", "withdrawal")
+MESSAGE_KINDS = ("alert", "escalation", "lifting", "withdrawal", "report_link")
 MESSAGE_STATUSES = ("pending", "sending", "sent", "delivered", "failed", "cancelled")
 # Messages waiting to go. Written with OR: SQLite's planner sees that `status = 'pending'` falls
 # under it, which it cannot for IN.
@@ -33,9 +33,11 @@ class Message(Base):
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     # No foreign keys: the sender is the only writer, always for a call it has just locked, and
     # checking two keys per row halves the rate at which a large fan-out's messages go out.
-    call_id: Mapped[str] = mapped_column(String(26))
+    # Null for a message outside any call (a contact's report link), which names its contact.
+    call_id: Mapped[str | None] = mapped_column(String(26))
     warning_id: Mapped[str | None] = mapped_column(String(26), index=True)
     hazard_id: Mapped[str | None] = mapped_column(String(26))
+    contact_id: Mapped[str | None] = mapped_column(String(26))
     kind: Mapped[str] = mapped_column(String(12))
     channel: Mapped[str] = mapped_column(String(8))
     to: Mapped[str] = mapped_column(String(20))
@@ -84,7 +86,7 @@ class ConsoleMessage(Base):
 
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(26), unique=True)
-    call_id: Mapped[str] = mapped_column(String(26))
+    call_id: Mapped[str | None] = mapped_column(String(26))
     warning_id: Mapped[str | None] = mapped_column(String(26), index=True)
     hazard_id: Mapped[str | None] = mapped_column(String(26))
     kind: Mapped[str] = mapped_column(String(12))

@@ -36,7 +36,7 @@ class OutboxItem(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     message_id: str
-    call_id: str
+    call_id: str | None  # None for a contact's report link, sent outside any call
     warning_id: str | None
     hazard_id: str | None = None
     kind: str

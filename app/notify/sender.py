@@ -85,7 +85,7 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
         failures = await gateway.settle_messages(session, rejected, now=now)
         await _requeue(session, [o for o in outcomes if o.status == "retry"], still_ours, now)
         sent = [m for m in outgoing if m.message_id in accepted]
-        notified = sorted({m.call_id for m in sent if m.attempt > 0})
+        notified = sorted({m.call_id for m in sent if m.attempt > 0 and m.call_id is not None})
         failed = failures.failed_calls(rejected)
         if failed:  # calls then change one by one too: all of them locked first, in id order
             await call_service.lock_calls(session, Call.id.in_(sorted({*notified, *failed})))
@@ -111,17 +111,18 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
 
 def _sent_events(sent: list[Outgoing], providers: dict[str, str]) -> list[audit_service.Event]:
     """One `message.sent` per call and attempt, naming each message's channel and provider."""
-    attempts: dict[tuple[str | None, str | None, str, int], list[Outgoing]] = defaultdict(list)
-    for message in sent:
-        attempts[(message.warning_id, message.hazard_id, message.call_id, message.attempt)].append(message)
+    attempts: dict[tuple[str | None, str | None, str | None, str | None, int], list[Outgoing]] = defaultdict(list)
+    for m in sent:
+        attempts[(m.warning_id, m.hazard_id, m.call_id, m.contact_id, m.attempt)].append(m)
     return [
         audit_service.Event(
             type="message.sent", actor="sender", warning_id=warning_id, hazard_id=hazard_id, call_id=call_id,
             data={"attempt": attempt, "kind": messages[0].kind, "to": messages[0].to,
+                  **({"contact_id": contact_id} if contact_id else {}),
                   "messages": [{"id": m.message_id, "channel": m.channel, "provider": providers[m.message_id]}
                                for m in messages]},
         )
-        for (warning_id, hazard_id, call_id, attempt), messages in attempts.items()
+        for (warning_id, hazard_id, call_id, contact_id, attempt), messages in attempts.items()
     ]  # fmt: skip
 
 

@@ -162,3 +162,9 @@ def hazard_voice(*, urgent: bool, place: str, category: str, detail: str, ask: s
     head = hazard_headline(urgent=urgent, place=place, category=category)
     once = f"{head}。{sentence(detail, '')}{HAZARD_ASKS[ask][1]}。收到请按1。"
     return f"{once}重复一遍：{once}"
+
+
+def report_link_sms(*, signature: str, name: str, place: str) -> str:
+    """A contact's standing report link (险情上报链接), sent when it is made anew: what it is for,
+    and that the one before no longer works. Short enough for one part with the link."""
+    return f"【{signature}】{name}：这是您在{place}的险情上报链接，发现险情请点开填报（此前的链接已失效）：{LINK}"

@@ -120,7 +120,7 @@ async def call_rows(
             .where(Message.call_id.in_(ids), Message.kind.in_(CALLING_KINDS))
             .order_by(Message.attempt, Message.channel)
         ):
-            messages.setdefault(message.call_id, []).append(message)
+            messages.setdefault(message.call_id or "", []).append(message)
         reports: dict[str, list[Feedback]] = {}
         for report in await session.scalars(
             select(Feedback).where(Feedback.call_id.in_(ids)).order_by(Feedback.created_at)

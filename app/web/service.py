@@ -216,7 +216,7 @@ async def held_back(session: AsyncSession, calls: list[Call], *, now: Any) -> di
     )
     found: dict[str, HeldBack] = {}
     for call_id, status, due_at in (await session.execute(query)).tuples():
-        held = found.setdefault(call_id, HeldBack())
+        held = found.setdefault(call_id or "", HeldBack())
         if status == "cancelled":
             held.merged += 1
         else:

@@ -30,6 +30,7 @@ if CHROMIUM is None and os.environ.get("JIAOYING_REQUIRE_BROWSER"):
     raise RuntimeError("JIAOYING_REQUIRE_BROWSER is set but no Chromium was found (apt-get install chromium)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
 ADMIN = "console-admin-token"
+WEBHOOK_SECRET = "console-webhook-secret"  # replies and key presses, signed as a gateway signs them
 ARTIFACTS = ROOT / "tests" / "artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]  # fmt: skip
@@ -57,6 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "JIAOYING_DATABASE_URL": url, "JIAOYING_ADMIN_TOKEN": ADMIN, "JIAOYING_PUBLIC_URL": base,
            "JIAOYING_SCHEDULER": "on", "JIAOYING_TICK_SECONDS": "0.2", "JIAOYING_SECRET_KEY": "console-secret",
+           "JIAOYING_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "JIAOYING_AUDIT_ANCHOR_FILE": str(folder / "anchors.jsonl")}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],

@@ -1,0 +1,141 @@
+"""The form behind a contact's standing report link (/r/{token}): 险情上报 from a cheap phone, in
+the style of the ack page (one request, inline styles, no script). A report made here is the
+contact's, of their region (or one they supervise), with `source` link; the page then lists their
+recent reports and how far each has got."""
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from app import throttle
+from app.ack.router import PAGE_HEADERS, beijing
+from app.contact.models import Contact, Supervision
+from app.db import SessionDep, utc_now
+from app.hazard import service as hazard_service
+from app.hazard import standing
+from app.hazard.link import STATUS_NAMES
+from app.hazard.models import Hazard
+from app.hazard.schemas import HazardIn
+from app.region.models import Region
+
+router = APIRouter(prefix="/r", include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+CATEGORIES = ("山体滑坡", "崩塌落石", "泥石流", "地面塌陷", "道路塌方", "河道险情", "房屋险情", "洪水内涝", "火情",
+              "其他")  # fmt: skip
+OTHER = "其他"
+REPORTS_A_MINUTE = 5
+DEAD_LINK = "这个上报链接已失效（已更换或人员已调整）。请联系乡镇值班人员，或发送短信“险情：”加情况。"
+TOO_OFTEN = "提交太频繁，请稍等一分钟再试。"
+SAME_REPORT_WITHIN_S = 600  # the same words again this soon (a second tap, a reload) are the same report
+FIELD_NAMES = {"category": "险情类别", "description": "情况描述", "people_at_risk": "受威胁人数"}
+EMPTY = {"region_code": "", "category": CATEGORIES[0], "category_other": "", "description": "", "people_at_risk": "",
+         "urgent": False}  # fmt: skip
+
+
+async def _regions(session: SessionDep, contact: Contact) -> list[tuple[str, str]]:
+    """Where the contact may report: their own region first, then those they supervise (包保)."""
+    supervised = select(Supervision.region_code).where(Supervision.contact_id == contact.id)
+    rows = (await session.execute(
+        select(Region.code, Region.name).where((Region.code == contact.region_code) | Region.code.in_(supervised))
+    )).tuples().all()  # fmt: skip
+    return sorted(rows, key=lambda row: (row[0] != contact.region_code, row[0]))
+
+
+async def _recent(session: SessionDep, contact: Contact) -> list[dict[str, str]]:
+    query = select(Hazard).where(Hazard.reporter_contact_id == contact.id).order_by(Hazard.created_at.desc()).limit(5)
+    return [
+        {"at": beijing(h.created_at).removesuffix(" 北京时间"), "place": h.place, "category": h.category,
+         "status": STATUS_NAMES.get(h.status, h.status)}
+        for h in await session.scalars(query)
+    ]  # fmt: skip
+
+
+async def _page(
+    request: Request, session: SessionDep, token: str, contact: Contact, *, values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None, message: str = "", message_class: str = "done", status_code: int = 200,
+) -> HTMLResponse:  # fmt: skip
+    regions = await _regions(session, contact)
+    context = {
+        "contact_name": contact.name, "place": regions[0][1] if regions else "", "regions": regions,
+        "categories": CATEGORIES, "values": {**EMPTY, "region_code": contact.region_code, **(values or {})},
+        "errors": errors or {}, "message": message, "message_class": message_class, "action": f"/r/{token}",
+        "office": "乡镇（街道）值班人员", "reports": await _recent(session, contact),
+    }  # fmt: skip
+    response = templates.TemplateResponse(request, "report_form.html", context, status_code=status_code)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def _gone(request: Request) -> HTMLResponse:
+    context = {"heading": "链接无效", "text": DEAD_LINK}
+    response = templates.TemplateResponse(request, "hazard_gone.html", context, status_code=404)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+async def show(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    """The empty form, or after a report, that it was sent."""
+    contact = await standing.reporter_of(session, token)
+    if contact is None:
+        return _gone(request)
+    sent = request.query_params.get("sent") == "1"
+    message = "险情已上报，乡镇（街道）值班人员将接报处置。" if sent else ""
+    return await _page(request, session, token, contact, message=message)
+
+
+@router.post("/{token}", response_model=None)
+async def report(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    region_code: Annotated[str, Form(max_length=12)] = "",
+    category: Annotated[str, Form(max_length=50)] = "",
+    category_other: Annotated[str, Form(max_length=50)] = "",
+    description: Annotated[str, Form(max_length=2000)] = "",
+    people_at_risk: Annotated[str, Form(max_length=12)] = "",
+    urgent: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    """上报: a new report of the contact's, called to the office above at once."""
+    contact = await standing.reporter_of(session, token)
+    if contact is None:
+        return _gone(request)
+    values = {"region_code": region_code, "category": category, "category_other": category_other,
+              "description": description, "people_at_risk": people_at_risk, "urgent": bool(urgent)}  # fmt: skip
+    if region_code not in {code for code, _ in await _regions(session, contact)}:
+        region_code = contact.region_code
+    named = category_other.strip() if category == OTHER else category
+    try:
+        data = HazardIn.model_validate({
+            "region_code": region_code, "category": named or "", "description": description,
+            "people_at_risk": people_at_risk.strip() or None, "urgent": bool(urgent), "source": "link",
+        })  # fmt: skip
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): f"请填写{FIELD_NAMES.get(str(e['loc'][0]), '')}" for e in exc.errors()}
+        if "people_at_risk" in errors:
+            errors["people_at_risk"] = "受威胁人数请填写整数，不清楚可不填"
+        return await _page(request, session, token, contact, values=values, errors=errors,
+                           message="请检查标红的内容。", message_class="error", status_code=422)  # fmt: skip
+    wait = await throttle.spend(session, f"report:{contact.id}", limit=REPORTS_A_MINUTE)
+    if wait is not None:
+        response = await _page(request, session, token, contact, values=values, message=TOO_OFTEN,
+                               message_class="error", status_code=429)  # fmt: skip
+        response.headers["Retry-After"] = str(max(1, round(wait)))
+        return response
+    now = utc_now()
+    again = await session.scalar(
+        select(Hazard.id).where(
+            Hazard.reporter_contact_id == contact.id, Hazard.region_code == data.region_code,
+            Hazard.category == data.category, Hazard.description == data.description,
+            Hazard.created_at >= now - timedelta(seconds=SAME_REPORT_WITHIN_S),
+        ).limit(1)
+    )  # fmt: skip
+    if again is None:
+        await hazard_service.report_hazard(session, data, actor=contact.name, now=now, reporter_contact=contact)
+    return RedirectResponse(f"/r/{token}?sent=1", status_code=status.HTTP_303_SEE_OTHER)
