@@ -1,5 +1,6 @@
 """Charts for the report page, drawn as inline SVG by the template from the geometry computed here:
-how long people took to answer, and the share of targeted regions reached per county or township."""
+how long people took to answer, the share of targeted regions reached per county or township, and
+the chain upward (reports made, taken, whistled, resolved, and how fast each region took them)."""
 
 from bisect import bisect_left
 from collections import Counter
@@ -10,11 +11,14 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.call.models import Call
+from app.hazard.figures import HazardRow
+from app.hazard.service import TO_RECEIVE_S
 from app.report import rollup
 from app.report import service as report_service
 from app.report.models import ReportRollup
 from app.report.service import Coverage, ResponseRow
 from app.warning.models import Warning
+from app.web.render import duration
 
 # Upper bounds in seconds of the answer-time buckets, with their labels; then never answered.
 BUCKETS = ((60, "1分钟内"), (120, "1–2分钟"), (300, "2–5分钟"), (600, "5–10分钟"), (1800, "10–30分钟"),
@@ -85,4 +89,33 @@ def reached_rows(rows: list[ResponseRow], *, width: float = 360, row_height: flo
         text = f"{share * 100:.1f}%（{row.reached_regions}/{row.targeted_regions}）"
         bars.append(Bar(label=row.name or row.region_code, value=share, text=text, x=0, y=index * row_height + 6,
                         width=width * share, height=row_height - 12, warn=share < 1))  # fmt: skip
+    return bars
+
+
+def hazard_chain(rows: list[HazardRow]) -> list[Bar]:
+    """The chain upward as columns: reports made, taken (接报), whistled (吹哨) and resolved (办结);
+    fewer taken or resolved than made stands out."""
+    made = sum(row.reports for row in rows)
+    steps = [("上报", made), ("接报", sum(row.received for row in rows)), ("吹哨", sum(row.dispatched for row in rows)),
+             ("办结", sum(row.resolved for row in rows))]  # fmt: skip
+    bars = columns(steps, width=400)
+    for bar in bars:
+        bar.warn = bar.label in ("接报", "办结") and bar.value < made
+    return bars
+
+
+def receive_times(rows: list[HazardRow], *, width: float = 300, row_height: float = 34) -> list[Bar]:
+    """Horizontal bars of the median time to take a report (接报), one per row that took any, the
+    slowest first; past the hour an ordinary report has to be taken, they stand out."""
+    timed = sorted(
+        (row for row in rows if row.median_receive_s is not None), key=lambda row: -(row.median_receive_s or 0)
+    )
+    timed = timed[:RATE_BARS]
+    top = max((row.median_receive_s or 0 for row in timed), default=0) or 1
+    bars = []
+    for index, row in enumerate(timed):
+        seconds = row.median_receive_s or 0
+        bars.append(Bar(label=row.name or row.region_code, value=seconds, text=duration(seconds), x=0,
+                        y=index * row_height + 6, width=width * seconds / top, height=row_height - 12,
+                        warn=seconds > TO_RECEIVE_S[False]))  # fmt: skip
     return bars

@@ -9,10 +9,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import ensure_covers
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import Unprocessable
+from app.hazard import figures
+from app.hazard.figures import HazardRow
 from app.region import service as region_service
 from app.region.models import LEVEL_RANK
 from app.report import export
@@ -88,6 +91,7 @@ async def report_page(request: Request, session: SessionDep, report: ReportQuery
     """How the chain held in a period and region: figures per county or township, answer times and
     regions reached as charts, and the regions nobody reached."""
     rows = await report_service.response_rows(session, report.coverage, report.group_by, fetch=ROWS_MAX + 1)
+    hazard_rows = await _hazard_rows(session, report, fetch=ROWS_MAX + 1)
     times = await charts.ack_times(session, report.coverage)
     unreached = await report_service.unreached_regions(session, report.coverage, fetch=UNREACHED_MAX + 1)
     region = report.coverage.region
@@ -107,11 +111,29 @@ async def report_page(request: Request, session: SessionDep, report: ReportQuery
         "time_bars": charts.columns(times),
         "rate_bars": charts.reached_rows(rows[:ROWS_MAX]),
         "many_rows": len([row for row in rows if row.targeted_regions]) > charts.RATE_BARS,
+        "hazard_rows": hazard_rows[:ROWS_MAX],
+        "more_hazard_rows": len(hazard_rows) > ROWS_MAX,
+        "hazard_totals": _hazard_totals(hazard_rows),
+        "chain_bars": charts.hazard_chain(hazard_rows),
+        "receive_bars": charts.receive_times(hazard_rows[:ROWS_MAX]),
         "unreached": unreached[:UNREACHED_MAX],
         "more_unreached": len(unreached) > UNREACHED_MAX,
         "query": report.query_string(),
     }
     return page(request, "reports.html", context)
+
+
+async def _hazard_rows(session: AsyncSession, report: ReportQuery, *, fetch: int | None) -> list[HazardRow]:
+    """The chain upward in the report's period and region (reports are no warnings: the mode does not apply)."""
+    coverage = report.coverage
+    return await figures.hazard_rows(
+        session, prefix=report_service.region_prefix(coverage.region), since=coverage.period.since,
+        until=coverage.period.until, group_by=report.group_by, after=None, fetch=fetch,
+    )  # fmt: skip
+
+
+def _hazard_totals(rows: list[HazardRow]) -> dict[str, int]:
+    return {name: sum(getattr(row, name) for row in rows) for name in ("reports", "received", "dispatched", "resolved")}
 
 
 def _csv(filename: str, header: Sequence[str], batches: AsyncIterator[Iterable[Sequence[Any]]]) -> StreamingResponse:
@@ -132,6 +154,17 @@ async def response_csv(report: ReportQueryDep) -> StreamingResponse:
                 yield [list(asdict(row).values()) for row in batch]
 
     return _csv(f"response-{report.group_by}.csv", report_service.ROW_FIELDS, rows())
+
+
+@router.get("/reports/hazards.csv")
+async def hazards_csv(report: ReportQueryDep) -> StreamingResponse:
+    """The hazard figures as CSV, the same file as the API's GET /api/v1/reports/hazards?format=csv."""
+
+    async def rows() -> AsyncIterator[list[list[Any]]]:
+        async with session_scope(read_only=True) as reading:
+            yield [list(asdict(row).values()) for row in await _hazard_rows(reading, report, fetch=None)]
+
+    return _csv(f"hazards-{report.group_by}.csv", figures.HAZARD_FIELDS, rows())
 
 
 @router.get("/reports/unreached.csv")

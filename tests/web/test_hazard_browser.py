@@ -23,6 +23,7 @@ from typing import Any
 from app.notify.webhook import signed_headers
 from tests.web.test_browser import (
     ARGS,
+    ARTIFACTS,
     CHROMIUM,
     OFFICE,
     WEBHOOK_SECRET,
@@ -166,6 +167,9 @@ def test_a_village_contact_reports_from_the_link_and_the_chain_runs_up(server: s
         expect(office.locator("header.warning-head")).to_contain_text("重新交办")
         expect(office.locator("#timeline")).to_contain_text("末端评价")
         _shot(office, "hazard-link-04-reopened")
+        office.goto(f"{server}/console/reports?region_code={COUNTY}&group_by=township")
+        expect(office.locator("#hazards")).to_contain_text("艾维尔沟街道")
+        office.locator("#hazards").screenshot(path=str(ARTIFACTS / "hazard-link-05-figures.png"))
         browser.close()
     events = api.get(f"/api/v1/hazards/{report['id']}/timeline", params={"limit": 200}).json()["items"]
     kinds = [e["type"] for e in events]
