@@ -19,6 +19,7 @@ from app.cap.router import router as cap_router
 from app.config import Settings, get_settings
 from app.contact.router import router as contacts_router
 from app.department.router import router as departments_router
+from app.duty.router import department_router as department_duty_router
 from app.duty.router import router as duty_router
 from app.errors import document_problems, install_error_handlers
 from app.hazard import service as hazard_service
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies_router,
         departments_router,
         duty_router,
+        department_duty_router,
         hazards_router,
         hazard_link_router,
         report_form_router,

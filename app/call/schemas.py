@@ -23,6 +23,10 @@ class CallOut(BaseModel):
     id: str
     warning_id: str | None
     hazard_id: str | None = None
+    # A call about a hazard report: what it asks (receive 接报, dispatch 报到, escalate 督办,
+    # evaluate 末端评价), and the department a dispatch is for.
+    hazard_step: str | None = None
+    department_id: str | None = None
     kind: str
     contact: CallContact
     region_codes: list[str]
@@ -51,6 +55,8 @@ class CallOut(BaseModel):
             id=call.id,
             warning_id=call.warning_id,
             hazard_id=call.hazard_id,
+            hazard_step=call.hazard_step,
+            department_id=call.department_id,
             kind=call.kind,
             contact=contact,
             region_codes=call.region_codes,

@@ -71,7 +71,7 @@ async def record_handover(
 ) -> DutyHandover:
     """Record a handover (交接班) on the record: the note, and the outgoing officer's open calls."""
     duty_service.ensure_can_edit(principal, region)
-    current, upcoming = await duty_service.roster_at(session, region.code, now)
+    current, upcoming = await duty_service.roster_at(session, duty_service.Roster(region), now)
     previous = await session.scalar(
         select(DutyShift)
         .where(DutyShift.region_code == region.code, DutyShift.ends_at <= now)

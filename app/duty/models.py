@@ -2,26 +2,32 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
 
 
 class DutyShift(Base):
-    """One shift of an office: its duty officer (值班员) and, optionally, the leader in charge (带班领导).
+    """One shift of an office, or of a county's department: its duty officer (值班员) and, optionally,
+    the leader in charge (带班领导).
 
-    Shifts of one region never overlap (duty.service checks it under the region's lock). A shift
-    that has ended is history and is never changed; the rest are replaced whole by the roster."""
+    Shifts of one roster never overlap (duty.roster checks it under the office's or department's
+    lock). A shift that has ended is history and is never changed; the rest are replaced whole by
+    the roster."""
 
     __tablename__ = "duty_shifts"
     __table_args__ = (
-        # The shift in force and the ones to come: a range of one region's shifts by their end.
+        # The shift in force and the ones to come: a range of one roster's shifts by their end.
         Index("ix_duty_shifts_region_code_ends_at", "region_code", "ends_at"),
+        Index("ix_duty_shifts_department_id_ends_at", "department_id", "ends_at"),
+        CheckConstraint("(region_code IS NULL) <> (department_id IS NULL)", name="one_desk"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    # An office's shift names its region; a department's, the department (and no region).
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     officer_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)

@@ -1,10 +1,12 @@
-"""Changing an office's roster: every shift that has not ended, replaced at once.
+"""Changing an office's (or a county department's) roster: every shift that has not ended,
+replaced at once.
 
 The past stays as it was: a shift that has ended is never changed; the shift in force keeps its
 start (sent again with the same start and officer, it takes the new end, or ends now), and when it
 is left out it ends now rather than vanishing, so who was on duty until now stays on the record. A
 new shift may begin in the past only where nobody was on duty, and by a day at most (a night shift
-entered after it began). Shifts of one office never overlap: checked under the office's row lock.
+entered after it began). Shifts of one roster never overlap: checked under the office's (or the
+department's) row lock.
 """
 
 from datetime import datetime, timedelta
@@ -17,9 +19,11 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.contact.models import Contact
 from app.db import new_id
+from app.department.models import Department
 from app.duty import service as duty_service
 from app.duty.models import DutyShift
 from app.duty.schemas import ShiftIn
+from app.duty.service import Roster
 from app.errors import Unprocessable
 from app.region.models import Region
 
@@ -40,7 +44,7 @@ def _span(shift: DutyShift | ShiftIn) -> str:
 
 
 def _line_mistakes(
-    i: int, shift: ShiftIn, region: Region, people: dict[str, Contact], now: datetime, *, in_force: bool
+    i: int, shift: ShiftIn, roster: Roster, people: dict[str, Contact], now: datetime, *, in_force: bool
 ) -> list[dict[str, Any]]:
     """The mistakes of one line on its own: its times and its people."""
     found = []
@@ -56,8 +60,11 @@ def _line_mistakes(
         contact = people.get(contact_id) if contact_id else None
         if contact_id and (contact is None or not contact.active):
             found.append(_mistake(i, field, "unknown_contact", f"no active contact has id {contact_id}"))
-        elif contact is not None and contact.region_code != region.code:
-            where = f"{contact.name} is on the roster of {contact.region_code}, not of {region.code}"
+        elif contact is not None and not roster.holds(contact):
+            where = (
+                f"{contact.name} is not one of {roster.name}'s people" if roster.department
+                else f"{contact.name} is on the roster of {contact.region_code}, not of {roster.region.code}"
+            )  # fmt: skip
             found.append(_mistake(i, field, "other_office", where))
     return found
 
@@ -104,19 +111,22 @@ def _snapshot(shift: DutyShift, people: dict[str, Contact]) -> dict[str, Any]:
 
 
 async def replace_roster(
-    session: AsyncSession, region: Region, shifts: list[ShiftIn], *, principal: Principal, now: datetime
+    session: AsyncSession, roster: Roster, shifts: list[ShiftIn], *, principal: Principal, now: datetime
 ) -> list[DutyShift]:
-    """Replace every shift of the office that has not ended (see the module); returns the shifts not
+    """Replace every shift of the roster that has not ended (see the module); returns the shifts not
     ended after the change. All or nothing: 422 naming each line that is wrong or clashes."""
+    region = roster.region
     duty_service.ensure_can_edit(principal, region)
-    # The office's row, locked as FOR NO KEY UPDATE: two editors of one roster queue, while the
-    # roster's contacts (whose rows point at the region) can still be written.
-    await session.execute(select(Region.code).where(Region.code == region.code).with_for_update(key_share=True))
+    # The office's (or department's) row, locked as FOR NO KEY UPDATE: two editors of one roster
+    # queue, while the roster's contacts (whose rows point at it) can still be written.
+    if roster.department is not None:
+        department = select(Department.id).where(Department.id == roster.department.id)
+        await session.execute(department.with_for_update(key_share=True))
+    else:
+        await session.execute(select(Region.code).where(Region.code == region.code).with_for_update(key_share=True))
     existing = list(
         await session.scalars(
-            select(DutyShift)
-            .where(DutyShift.region_code == region.code, DutyShift.ends_at > now)
-            .order_by(DutyShift.starts_at)
+            select(DutyShift).where(roster.shifts, DutyShift.ends_at > now).order_by(DutyShift.starts_at)
         )
     )
     in_force = next((s for s in existing if s.starts_at <= now), None)
@@ -128,35 +138,33 @@ async def replace_roster(
     earliest = min((s.starts_at for s in shifts), default=now)
     history = list(
         await session.scalars(
-            select(DutyShift).where(
-                DutyShift.region_code == region.code, DutyShift.ends_at <= now, DutyShift.ends_at > earliest
-            )
+            select(DutyShift).where(roster.shifts, DutyShift.ends_at <= now, DutyShift.ends_at > earliest)
         )
     )
     named = [(s.officer_id, s.leader_id) for s in shifts] + [(s.officer_id, s.leader_id) for s in existing]
     people = await duty_service.contacts_by_id(session, [i for pair in named for i in pair])
-    errors = [e for i, s in enumerate(shifts) for e in _line_mistakes(i, s, region, people, now, in_force=i == again)]
+    errors = [e for i, s in enumerate(shifts) for e in _line_mistakes(i, s, roster, people, now, in_force=i == again)]
     ending = in_force if in_force is not None and again is None and in_force.starts_at < now else None
     errors += _clashes(shifts, history, ending, now)
     if errors:
         lines = sorted({e["loc"][2] for e in errors})
         raise Unprocessable(
-            f"The roster of {region.name} was not changed: {len(lines)} line(s) are wrong or clash with another"
+            f"The roster of {roster.name} was not changed: {len(lines)} line(s) are wrong or clash with another"
             f" (counting from 0: {', '.join(map(str, lines[:20]))}{'…' if len(lines) > 20 else ''}).",
             errors=sorted(errors, key=lambda e: e["loc"][2])[:MAX_ERRORS],
         )
     before = [_snapshot(s, people) for s in existing]
-    await _apply(session, region, shifts, existing, in_force, again, principal=principal, now=now)
+    await _apply(session, roster, shifts, existing, in_force, again, principal=principal, now=now)
     after_rows = list(
         await session.scalars(
-            select(DutyShift)
-            .where(DutyShift.region_code == region.code, DutyShift.ends_at > now)
-            .order_by(DutyShift.starts_at)
+            select(DutyShift).where(roster.shifts, DutyShift.ends_at > now).order_by(DutyShift.starts_at)
         )
     )
     after = [_snapshot(s, people) for s in after_rows]
     if before != after:
         data: dict[str, Any] = {"region_code": region.code, "before": before, "after": after}
+        if roster.department is not None:
+            data |= {"department_id": roster.department.id, "department": roster.department.name}
         if in_force is not None and in_force.ends_at <= now:
             data["ended_now"] = _snapshot(in_force, people)
         event = audit_service.Event(type="duty.changed", actor=principal.name, region_code=region.code, data=data)
@@ -166,7 +174,7 @@ async def replace_roster(
 
 async def _apply(
     session: AsyncSession,
-    region: Region,
+    roster: Roster,
     shifts: list[ShiftIn],
     existing: list[DutyShift],
     in_force: DutyShift | None,
@@ -184,8 +192,8 @@ async def _apply(
             continue
         row = upcoming.pop((shift.starts_at, shift.officer_id), None)
         if row is None:
-            row = DutyShift(id=new_id(), region_code=region.code, starts_at=shift.starts_at,
-                            officer_id=shift.officer_id, created_at=now, created_by=principal.name)  # fmt: skip
+            row = DutyShift(id=new_id(), **roster.columns(), starts_at=shift.starts_at, officer_id=shift.officer_id,
+                            created_at=now, created_by=principal.name)  # fmt: skip
             session.add(row)
         row.ends_at, row.leader_id = shift.ends_at, shift.leader_id
     if in_force is not None and again is None:

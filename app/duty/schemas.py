@@ -44,7 +44,8 @@ class PersonOut(BaseModel):
 
 class ShiftOut(BaseModel):
     id: str
-    region_code: str
+    region_code: str | None  # the office's; None for a department's shift
+    department_id: str | None = None
     starts_at: datetime
     ends_at: datetime
     officer_id: str
@@ -61,7 +62,8 @@ class GapOut(BaseModel):
 
 
 class DutyOut(BaseModel):
-    region_code: str
+    region_code: str  # the office; for a department's roster, its county
+    department_id: str | None = None
     at: datetime
     current: ShiftOut | None
     next: list[ShiftOut]
@@ -71,7 +73,8 @@ class DutyOut(BaseModel):
 
 
 class RosterOut(BaseModel):
-    region_code: str
+    region_code: str  # the office; for a department's roster, its county
+    department_id: str | None = None
     shifts: list[ShiftOut]  # every shift that has not ended, in time order
 
 
@@ -113,7 +116,8 @@ def shift_out(shift: Any, people: dict[str, Any], *, masked: bool) -> ShiftOut:
     """A shift with its officer and leader as they are on the roster now."""
     leader = people.get(shift.leader_id) if shift.leader_id else None
     return ShiftOut(
-        id=shift.id, region_code=shift.region_code, starts_at=shift.starts_at, ends_at=shift.ends_at,
+        id=shift.id, region_code=shift.region_code, department_id=shift.department_id, starts_at=shift.starts_at,
+        ends_at=shift.ends_at,
         officer_id=shift.officer_id, leader_id=shift.leader_id, officer=person(people[shift.officer_id], masked=masked),
         leader=person(leader, masked=masked) if leader is not None else None,
     )  # fmt: skip

@@ -5,6 +5,9 @@ What goes "to the county" at 03:00 goes to whoever is on duty then: call.routing
 still on that office's roster (a shift that does not count is a gap); in a gap the office's rank-1
 contacts answer, and the console warns of the next gap within a day (`next_gaps`). Changing the
 roster is in duty.roster, handovers in duty.handover.
+
+A county's department may keep a roster too (`Roster` with a department): its officer on shift is
+whom a township's whistle calls to report in (报到), its own contacts of the lowest rank in a gap.
 """
 
 from collections import defaultdict
@@ -13,14 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.contact.models import Contact
 from app.db import chunks
+from app.department.models import Department
 from app.duty.models import DutyShift
-from app.errors import Forbidden, Unprocessable
+from app.errors import Forbidden, NotFound, Unprocessable
 from app.region import service as region_service
 from app.region.models import Region
 
@@ -44,6 +48,37 @@ class Desk:
 
 
 @dataclass(frozen=True)
+class Roster:
+    """Whose shifts: an office's (a region that keeps a duty desk), or a county department's."""
+
+    region: Region  # the office; for a department, its county (whose duty officers keep its roster)
+    department: Department | None = None
+
+    @property
+    def name(self) -> str:
+        return self.department.name if self.department else self.region.name
+
+    @property
+    def shifts(self) -> ColumnElement[bool]:
+        """A condition on DutyShift selecting this roster's shifts."""
+        if self.department is not None:
+            return DutyShift.department_id == self.department.id
+        return DutyShift.region_code == self.region.code
+
+    def columns(self) -> dict[str, str | None]:
+        """A new shift's columns naming this roster."""
+        if self.department is not None:
+            return {"region_code": None, "department_id": self.department.id}
+        return {"region_code": self.region.code, "department_id": None}
+
+    def holds(self, contact: Contact) -> bool:
+        """Whether a person is on this roster's own list (who may take its shifts)."""
+        if self.department is not None:
+            return contact.department_id == self.department.id
+        return contact.region_code == self.region.code
+
+
+@dataclass(frozen=True)
 class Gap:
     starts_at: datetime
     ends_at: datetime | None  # None: no staffed shift after it on record
@@ -59,6 +94,14 @@ async def get_desk(session: AsyncSession, raw_code: str) -> Region:
             errors=[{"loc": ["path", "region_code"], "msg": f"a {region.level} keeps no duty roster"}],
         )
     return region
+
+
+async def department_roster(session: AsyncSession, department_id: str) -> Roster:
+    """A county department's roster: 404 for an unknown department."""
+    department = await session.get(Department, department_id)
+    if department is None:
+        raise NotFound(f"No department has id {department_id!r}.")
+    return Roster(await region_service.get_region(session, department.region_code), department)
 
 
 def ensure_can_read(principal: Principal, region: Region) -> None:
@@ -97,14 +140,18 @@ async def get_shift_people(session: AsyncSession, shifts: Iterable[DutyShift]) -
     return await contacts_by_id(session, (i for s in shifts for i in (s.officer_id, s.leader_id)))
 
 
-def on_roster(contact: Contact | None, region_code: str) -> bool:
-    """Whether a person may answer for an office: active, and on that office's own roster."""
-    return contact is not None and contact.active and contact.region_code == region_code
+def on_roster(contact: Contact | None, shift: DutyShift) -> bool:
+    """Whether a person may answer for a shift: active, and on its office's (or department's) own roster."""
+    if contact is None or not contact.active:
+        return False
+    if shift.department_id is not None:
+        return contact.department_id == shift.department_id
+    return contact.region_code == shift.region_code
 
 
 def staffed(shift: DutyShift, people: dict[str, Contact]) -> bool:
     """A shift counts while its officer is active and still on that office's roster."""
-    return on_roster(people.get(shift.officer_id), shift.region_code)
+    return on_roster(people.get(shift.officer_id), shift)
 
 
 async def shifts_between(session: AsyncSession, region_code: str, start: datetime, end: datetime) -> list[DutyShift]:
@@ -117,16 +164,16 @@ async def shifts_between(session: AsyncSession, region_code: str, start: datetim
     return list(await session.scalars(query))
 
 
-async def roster_at(session: AsyncSession, region_code: str, at: datetime) -> tuple[DutyShift | None, list[DutyShift]]:
+async def roster_at(session: AsyncSession, roster: Roster, at: datetime) -> tuple[DutyShift | None, list[DutyShift]]:
     """The shift in force at `at`, and the shifts after it (the next hundred)."""
-    query = select(DutyShift).where(DutyShift.region_code == region_code, DutyShift.ends_at > at)
+    query = select(DutyShift).where(roster.shifts, DutyShift.ends_at > at)
     shifts = list(await session.scalars(query.order_by(DutyShift.starts_at).limit(NEXT_SHIFTS + 1)))
     current = next((s for s in shifts if s.starts_at <= at), None)
     return current, [s for s in shifts if s is not current][:NEXT_SHIFTS]
 
 
-async def keeps_roster(session: AsyncSession, region_code: str, at: datetime) -> bool:
-    query = select(DutyShift.id).where(DutyShift.region_code == region_code, DutyShift.ends_at > at - KEEPS_ROSTER)
+async def keeps_roster(session: AsyncSession, roster: Roster, at: datetime) -> bool:
+    query = select(DutyShift.id).where(roster.shifts, DutyShift.ends_at > at - KEEPS_ROSTER)
     return await session.scalar(query.limit(1)) is not None
 
 
@@ -146,38 +193,44 @@ def gaps(shifts: Sequence[tuple[datetime, datetime]], start: datetime, end: date
     return found
 
 
-def _staffed_shifts() -> Any:
-    """Shifts whose officer is active and on the office's own roster, as (region, start, end)."""
-    officer = and_(
-        Contact.id == DutyShift.officer_id, Contact.active.is_(True), Contact.region_code == DutyShift.region_code
+def _staffed_shifts(key: Any) -> Any:
+    """Shifts whose officer is active and on the roster's own list, as (key, start, end)."""
+    own_list = or_(
+        and_(DutyShift.department_id.is_(None), Contact.region_code == DutyShift.region_code),
+        Contact.department_id == DutyShift.department_id,
     )
-    return select(DutyShift.region_code, DutyShift.starts_at, DutyShift.ends_at).join(Contact, officer)
+    officer = and_(Contact.id == DutyShift.officer_id, Contact.active.is_(True), own_list)
+    return select(key, DutyShift.starts_at, DutyShift.ends_at).join(Contact, officer)
 
 
 async def first_gaps(
-    session: AsyncSession, offices: ColumnElement[bool], at: datetime, within: timedelta = HORIZON
-) -> dict[str, Gap]:
-    """For the offices `offices` selects (a condition on DutyShift.region_code) that keep a roster,
-    the first stretch within `within` of `at` when nobody is on duty: two queries for them all."""
-    keeping = select(DutyShift.region_code).where(offices, DutyShift.ends_at > at - KEEPS_ROSTER).distinct()
+    session: AsyncSession, offices: ColumnElement[bool], at: datetime, within: timedelta = HORIZON,
+    *, key: Any = DutyShift.region_code,
+) -> dict[str, Gap]:  # fmt: skip
+    """For the rosters `offices` selects (a condition on DutyShift.region_code, or on `key`) that
+    are kept, the first stretch within `within` of `at` when nobody is on duty: two queries for them
+    all, by the roster's key (an office's region code, or a department's id)."""
+    keeping = select(key).where(offices, DutyShift.ends_at > at - KEEPS_ROSTER).distinct()
     codes = set((await session.execute(keeping)).scalars())
     spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
-    window = _staffed_shifts().where(offices, DutyShift.ends_at > at, DutyShift.starts_at < at + within)
+    window = _staffed_shifts(key).where(offices, DutyShift.ends_at > at, DutyShift.starts_at < at + within)
     for code, starts_at, ends_at in (await session.execute(window)).tuples():
         spans[code].append((starts_at, ends_at))
     found = {code: first[0] for code in codes if (first := gaps(spans[code], at, at + within))}
     still_open = sorted(code for code, gap in found.items() if gap.ends_at is None)
     for chunk in chunks(still_open):  # open at the horizon: until the next staffed shift, if any
-        subquery = _staffed_shifts().where(DutyShift.region_code.in_(chunk), DutyShift.starts_at >= at).subquery()
-        nexts = select(subquery.c.region_code, func.min(subquery.c.starts_at)).group_by(subquery.c.region_code)
+        subquery = _staffed_shifts(key.label("key")).where(key.in_(chunk), DutyShift.starts_at >= at).subquery()
+        nexts = select(subquery.c.key, func.min(subquery.c.starts_at)).group_by(subquery.c.key)
         for code, starts_at in (await session.execute(nexts)).tuples():
             found[code] = Gap(found[code].starts_at, starts_at)
     return found
 
 
-async def first_gap(session: AsyncSession, region_code: str, at: datetime) -> Gap | None:
-    """The first stretch within a day of `at` when nobody is on duty at an office that keeps a roster."""
-    return (await first_gaps(session, DutyShift.region_code == region_code, at)).get(region_code)
+async def first_gap(session: AsyncSession, roster: Roster, at: datetime) -> Gap | None:
+    """The first stretch within a day of `at` when nobody is on duty, if the roster is kept."""
+    key = DutyShift.department_id if roster.department else DutyShift.region_code
+    found = await first_gaps(session, roster.shifts, at, key=key)
+    return found.get(roster.department.id if roster.department else roster.region.code)
 
 
 async def next_gaps(
@@ -198,28 +251,32 @@ async def next_gaps(
 # Routing
 
 
-async def desks_in_force(session: AsyncSession, codes: Collection[str], now: datetime) -> dict[str, Desk | None]:
-    """For each office among `codes` that keeps a roster: who is on duty at `now`, or None in a gap
-    (its rank-1 contacts answer then). Offices without a roster are left out."""
+async def desks_in_force(
+    session: AsyncSession, codes: Collection[str], now: datetime, *, departments: bool = False
+) -> dict[str, Desk | None]:
+    """For each office among `codes` (or each department among them, by id) that keeps a roster:
+    who is on duty at `now`, or None in a gap (its rank-1 contacts answer then). Those without a
+    roster are left out."""
+    key = DutyShift.department_id if departments else DutyShift.region_code
     shifts: list[DutyShift] = []
     keeping: set[str] = set()
     for chunk in chunks(sorted(codes)):
-        in_chunk = DutyShift.region_code.in_(chunk)
+        in_chunk = key.in_(chunk)
         shifts += await session.scalars(
             select(DutyShift).where(in_chunk, DutyShift.starts_at <= now, DutyShift.ends_at > now)
         )
-        recent = select(DutyShift.region_code).where(in_chunk, DutyShift.ends_at > now - KEEPS_ROSTER).distinct()
-        keeping.update((await session.execute(recent)).scalars())
+        recent = select(key).where(in_chunk, DutyShift.ends_at > now - KEEPS_ROSTER).distinct()
+        keeping.update(code for code in (await session.execute(recent)).scalars() if code is not None)
     people = await get_shift_people(session, shifts)
     desks: dict[str, Desk | None] = dict.fromkeys(keeping)
     for shift in shifts:
         if not staffed(shift, people):
             continue
         leader = people.get(shift.leader_id or "")
-        desks[shift.region_code] = Desk(
+        desks[str(shift.department_id if departments else shift.region_code)] = Desk(
             shift.id,
             _person(people[shift.officer_id]),
-            _person(leader) if leader is not None and on_roster(leader, shift.region_code) else None,
+            _person(leader) if leader is not None and on_roster(leader, shift) else None,
         )
     return desks
 

@@ -16,6 +16,7 @@ from app.call import hooks, routing
 from app.call.models import IS_OPEN, Call
 from app.contact.models import Contact
 from app.department.models import Department
+from app.duty import service as duty_service
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.hazard.calls import make_calls, reporter
 from app.hazard.models import STATUSES, STEPS, Hazard, HazardDispatch
@@ -153,7 +154,8 @@ async def _cancel(
 async def whistle(
     session: AsyncSession, hazard: Hazard, data: WhistleIn, *, principal: Principal, now: datetime
 ) -> Hazard:
-    """吹哨: call each department's people (its rank-1 contacts) to report in by the deadline."""
+    """吹哨: call each department's people (its officer on shift, else its rank-1 contacts) to report
+    in by the deadline."""
     _ensure_actor(principal)
     _ensure_step(hazard, "whistle")
     region = await region_service.get_region(session, hazard.region_code)
@@ -173,7 +175,7 @@ async def whistle(
                            "of the report's county"})  # fmt: skip
         else:
             departments.append(department)
-    people = {d.id: await department_people(session, d.id) for d in departments}
+    people = {d.id: await department_people(session, d.id, now=now) for d in departments}
     for department in departments:
         if not people[department.id]:
             errors.append({"loc": ["body", "department_ids", lines[department.id]],
@@ -197,14 +199,24 @@ async def whistle(
     return hazard
 
 
-async def department_people(session: AsyncSession, department_id: str) -> list[dict[str, Any]]:
-    """Who answers for a department: its active contacts of the lowest rank."""
+async def department_people(session: AsyncSession, department_id: str, *, now: datetime) -> list[dict[str, Any]]:
+    """Who answers for a department: its officer on shift where it keeps a roster, else (or in a gap
+    in it) its active contacts of the lowest rank."""
+    desks = await duty_service.desks_in_force(session, {department_id}, now, departments=True)
+    desk = desks.get(department_id)
+    if desk is not None:
+        return routing.on_duty(desk, with_leader=False)
     rows = list(await session.scalars(
         select(Contact).where(Contact.department_id == department_id, Contact.active.is_(True))
         .order_by(Contact.rank, Contact.id)
     ))  # fmt: skip
     lowest = rows[0].rank if rows else None
-    return [{**{name: getattr(c, name) for name in routing.PERSON}, "via": "rank_1"} for c in rows if c.rank == lowest]
+    gap = {"duty_gap": True} if department_id in desks else {}
+    return [
+        {**{name: getattr(c, name) for name in routing.PERSON}, "via": "rank_1", **gap}
+        for c in rows
+        if c.rank == lowest
+    ]
 
 
 async def progress(

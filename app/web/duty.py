@@ -78,11 +78,12 @@ async def _office_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     now = utc_now()
-    current, upcoming = await duty_service.roster_at(session, region.code, now)
+    roster = duty_service.Roster(region)
+    current, upcoming = await duty_service.roster_at(session, roster, now)
     midnight = datetime.combine(now.astimezone(BEIJING).date(), time(), tzinfo=BEIJING)
     week = await duty_service.shifts_between(session, region.code, midnight, midnight + timedelta(days=WEEK))
     not_ended = [*([current] if current else []), *upcoming]
-    keeps = await duty_service.keeps_roster(session, region.code, now)
+    keeps = await duty_service.keeps_roster(session, roster, now)
     people = await duty_service.get_shift_people(session, [*week, *not_ended])
     contacts = await duty_service.office_contacts(session, region.code)
     if rows is None:
@@ -96,7 +97,7 @@ async def _office_page(
         "office": region, "now": now, "current": current, "upcoming": upcoming[:3], "people": people,
         "days": _day_lines(week, people, midnight, now, keeps=keeps), "rows": rows, "contacts": contacts,
         "message": message,
-        "gap": await duty_service.first_gap(session, region.code, now) if keeps else None,
+        "gap": await duty_service.first_gap(session, roster, now) if keeps else None,
         "fallback": _fallback(contacts), "editable": _editable(principal, region),
         "handovers": await handover_service.list_handovers(session, region.code, limit=5)
         if principal.covers(region.path) else [],
@@ -123,9 +124,10 @@ async def at_a_glance(session: AsyncSession, principal: Principal, now: datetime
     found: dict[str, Any] = {"gaps": gaps, "gap_count": gap_count}
     own = await session.get(Region, principal.region_code) if principal.region_code else None
     if own is not None and own.level in duty_service.DESK_LEVELS:
-        current, upcoming = await duty_service.roster_at(session, own.code, now)
+        roster = duty_service.Roster(own)
+        current, upcoming = await duty_service.roster_at(session, roster, now)
         shifts = [s for s in (current, *upcoming[:1]) if s is not None]
-        keeps = await duty_service.keeps_roster(session, own.code, now)
+        keeps = await duty_service.keeps_roster(session, roster, now)
         found |= {"office": own, "current": current, "upcoming": upcoming[:1], "keeps_roster": keeps,
                   "people": await duty_service.get_shift_people(session, shifts)}  # fmt: skip
     return found
@@ -187,7 +189,8 @@ async def save_roster(
     shifts, origin = duty_form.shifts_of(rows)
     if not any(row.errors for row in rows):
         try:
-            await roster_service.replace_roster(session, region, shifts, principal=principal, now=utc_now())
+            roster = duty_service.Roster(region)
+            await roster_service.replace_roster(session, roster, shifts, principal=principal, now=utc_now())
             return see_other(f"/console/duty/{region.code}?done=saved")
         except Unprocessable as error:
             duty_form.explain(rows, origin, error)
