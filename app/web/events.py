@@ -19,6 +19,7 @@ EVENT_NAMES = {
     "call.unanswered": "超时未应答",
     "call.escalated": "逐级上报",
     "call.cancelled": "呼叫取消",
+    "call.due_now": "被叫人已停用，立即转交",
     "region.reached": "区域已叫应",
     "region.unreachable": "区域无法叫应",
     "feedback.received": "收到反馈",
@@ -93,6 +94,8 @@ def describe(event_type: str, data: dict[str, Any]) -> str:
         return f"已呼叫{d.get('attempts', 0)}次"
     if event_type == "call.retried":
         return _join(f"第{d.get('attempt')}次", d.get("reason"))
+    if event_type == "call.due_now":
+        return "联系人已停用" if d.get("reason") == "contact deactivated" else d.get("reason", "")
     if event_type == "call.cancelled":
         return _join(d.get("reason"), f"{d['calls']}个呼叫" if "calls" in d else "")
     if event_type == "feedback.received":

@@ -62,6 +62,27 @@ async def test_a_report_nobody_takes_goes_up_to_the_county(client: AsyncClient, 
     assert await steps(client, hazard["id"]) == ["hazard.reported", "hazard.escalated", "hazard.received"]
 
 
+async def test_a_report_whose_only_taker_leaves_the_roster_goes_up_at_the_next_tick(
+    client: AsyncClient, regions: None
+) -> None:
+    """Taking the township's one person off the roster once cancelled the call and left the report
+    with nobody asked to take it, for good; now the call falls due, and the report goes up."""
+    who = await people(client)
+    hazard = await report(client)
+    assert (await client.delete(f"/api/v1/contacts/{who['township']['id']}")).status_code in (200, 204)
+    (gone,) = (await detail(client, hazard["id"]))["calls"]
+    assert gone["status"] in ("pending", "notified") and gone["contact"]["name"] == "街道书记"
+    await chase.chase_due(now=utc_now() + timedelta(seconds=1))
+    found = await detail(client, hazard["id"])
+    assert found["office_code"] == COUNTY and found["status"] == "reported"
+    assert {c["contact"]["name"]: c["status"] for c in found["calls"]} == {
+        "街道书记": "unanswered",
+        "县值班员": "pending",
+    }
+    events = (await client.get(f"/api/v1/hazards/{hazard['id']}/timeline", params={"limit": 100})).json()["items"]
+    assert "call.due_now" in [e["type"] for e in events]
+
+
 async def test_a_reopened_report_is_taken_again_on_the_record(client: AsyncClient, regions: None) -> None:
     who = await people(client)
     hazard = await report(client, reporter_phone=who["reporter"]["phone"])
