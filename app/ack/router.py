@@ -24,7 +24,6 @@ from app.call.schemas import FeedbackIn, FeedbackOut
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.errors import AppError, Conflict, NotFound, invalid_body
-from app.hazard import standing
 from app.notify.templates import LEVEL_NAMES
 from app.warning.models import Warning, WarningRegion
 from app.warning.schemas import RegionStateOut
@@ -169,7 +168,7 @@ async def _page(
         "unreached": unreached,
         "can_wake": not closed,
         "feedback_action": f"/ack/{token}/feedback",
-        "report_url": await standing.link_of(call.contact_id),
+        "report_action": f"/ack/{token}/report" if call.contact_id else "",
         "message": message,
         "message_class": message_class,
     }

@@ -146,6 +146,8 @@ async def update_contact(
         other = await _find(session, phone, region_code)
         if other is not None:
             raise Conflict(f"{phone} is already on the roster of {region_code} as contact {other.id}.")
+    if phone != contact.phone:  # the report link stays with the post, not with the old number
+        contact.report_nonce = contact.report_token_hash = None
     contact.phone, contact.region_code = phone, region_code
     for name in ("name", "role", "rank", "channels"):
         if name in fields:

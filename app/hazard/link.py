@@ -3,6 +3,7 @@ sends calls about reports here): what was reported, what is asked (接报, 报�
 button (the link's own POST), and for the reporter, once resolved, the 末端评价 form. Plain forms,
 no script, for a cheap phone."""
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,12 +17,14 @@ from app.ack import tokens
 from app.ack.router import PAGE_HEADERS, beijing
 from app.call import service as call_service
 from app.call.models import Call
+from app.contact.models import Contact
 from app.db import SessionDep, utc_now
 from app.errors import AppError, NotFound
 from app.hazard import service as hazard_service
 from app.hazard import standing
-from app.hazard.models import Hazard, HazardDispatch
+from app.hazard.models import OPEN, Hazard, HazardDispatch
 from app.hazard.schemas import EvaluationIn
+from app.warning.models import Warning
 
 router = APIRouter(prefix="/ack", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -71,15 +74,15 @@ async def _page(
         "late": call.late, "can_ack": call.status in ("pending", "notified"), "deadline": beijing(call.deadline_at),
         "call_status": CALL_STATUS.get(call.status, call.status), "ack_action": f"/ack/{token}",
         "evaluation_action": f"/ack/{token}/evaluation", "message": message, "message_class": message_class,
-        "report_url": await standing.link_of(call.contact_id),
+        "report_action": f"/ack/{token}/report" if call.contact_id else "",
     }  # fmt: skip
     response = templates.TemplateResponse(request, "hazard_ack.html", context, status_code=status_code)
     response.headers.update(PAGE_HEADERS)
     return response
 
 
-def _gone(request: Request) -> HTMLResponse:
-    context = {"heading": "链接无效", "text": "请检查链接是否完整，或直接回复短信“收到”。"}
+def _gone(request: Request, text: str = "请检查链接是否完整，或直接回复短信“收到”。") -> HTMLResponse:
+    context = {"heading": "链接无效", "text": text}
     response = templates.TemplateResponse(request, "hazard_gone.html", context, status_code=404)
     response.headers.update(PAGE_HEADERS)
     return response
@@ -128,3 +131,33 @@ async def evaluation(
         return await _page(request, session, token, call, hazard, message="这份报告已评价过或尚未办结。",
                            message_class="error", status_code=error.status)  # fmt: skip
     return RedirectResponse(f"/ack/{token}/hazard?sent=evaluation", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/{token}/report", response_model=None)
+async def report_link(token: str, request: Request, session: SessionDep) -> Response:
+    """上报险情 from any call's page (a warning's or a report's): to the person's standing report
+    form, its link made now if they have none yet. A POST, so that no page view writes. It works
+    while the call's own link does (a week after its warning ends, or its report closes)."""
+    now = utc_now()
+    call = (
+        await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
+        if tokens.plausible(token) else None
+    )  # fmt: skip
+    if call is not None and not await _still_open(session, call, now):
+        call = None
+    contact = await session.get(Contact, call.contact_id, with_for_update=True) if call and call.contact_id else None
+    found = await standing.report_token(session, contact, actor=contact.name, now=now) if contact else None
+    if found is None:
+        return _gone(request, "这个链接无法上报险情（链接无效，或您已不在名册上）。请联系乡镇值班人员。")
+    return RedirectResponse(f"/r/{found}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+async def _still_open(session: SessionDep, call: Call, now: datetime) -> bool:
+    """Whether a call's link still serves: its warning ended less than a week ago, or its report is
+    open or was made less than a week ago."""
+    if call.warning_id is not None:
+        warning = await session.get_one(Warning, call.warning_id)
+        closes_at = call_service.feedback_closes_at(warning)
+        return closes_at is None or now <= closes_at
+    hazard = await session.get(Hazard, call.hazard_id) if call.hazard_id else None
+    return hazard is not None and (hazard.status in OPEN or now - call.created_at <= call_service.FEEDBACK_WINDOW)

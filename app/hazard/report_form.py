@@ -3,7 +3,6 @@ the style of the ack page (one request, inline styles, no script). A report made
 contact's, of their region (or one they supervise), with `source` link; the page then lists their
 recent reports and how far each has got."""
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +16,7 @@ from app import throttle
 from app.ack.router import PAGE_HEADERS, beijing
 from app.contact.models import Contact, Supervision
 from app.db import SessionDep, utc_now
-from app.hazard import service as hazard_service
+from app.errors import AppError
 from app.hazard import standing
 from app.hazard.link import STATUS_NAMES
 from app.hazard.models import Hazard
@@ -32,7 +31,6 @@ OTHER = "其他"
 REPORTS_A_MINUTE = 5
 DEAD_LINK = "这个上报链接已失效（已更换或人员已调整）。请联系乡镇值班人员，或发送短信“险情：”加情况。"
 TOO_OFTEN = "提交太频繁，请稍等一分钟再试。"
-SAME_REPORT_WITHIN_S = 600  # the same words again this soon (a second tap, a reload) are the same report
 FIELD_NAMES = {"category": "险情类别", "description": "情况描述", "people_at_risk": "受威胁人数"}
 EMPTY = {"region_code": "", "category": CATEGORIES[0], "category_other": "", "description": "", "people_at_risk": "",
          "urgent": False}  # fmt: skip
@@ -65,15 +63,16 @@ async def _page(
         "contact_name": contact.name, "place": regions[0][1] if regions else "", "regions": regions,
         "categories": CATEGORIES, "values": {**EMPTY, "region_code": contact.region_code, **(values or {})},
         "errors": errors or {}, "message": message, "message_class": message_class, "action": f"/r/{token}",
-        "office": "乡镇（街道）值班人员", "reports": await _recent(session, contact),
+        "reports": await _recent(session, contact),
     }  # fmt: skip
     response = templates.TemplateResponse(request, "report_form.html", context, status_code=status_code)
     response.headers.update(PAGE_HEADERS)
     return response
 
 
-def _gone(request: Request) -> HTMLResponse:
-    context = {"heading": "链接无效", "text": DEAD_LINK}
+def _gone(request: Request, *, kept: str = "") -> HTMLResponse:
+    """The link is dead (rotated, or the person left the roster); what was typed is shown to copy."""
+    context = {"heading": "链接无效", "text": DEAD_LINK, "kept": kept}
     response = templates.TemplateResponse(request, "hazard_gone.html", context, status_code=404)
     response.headers.update(PAGE_HEADERS)
     return response
@@ -86,7 +85,7 @@ async def show(token: str, request: Request, session: SessionDep) -> HTMLRespons
     if contact is None:
         return _gone(request)
     sent = request.query_params.get("sent") == "1"
-    message = "险情已上报，乡镇（街道）值班人员将接报处置。" if sent else ""
+    message = "险情已上报，上级值班人员将接报处置。" if sent else ""
     return await _page(request, session, token, contact, message=message)
 
 
@@ -95,31 +94,32 @@ async def report(
     token: str,
     request: Request,
     session: SessionDep,
-    region_code: Annotated[str, Form(max_length=12)] = "",
-    category: Annotated[str, Form(max_length=50)] = "",
-    category_other: Annotated[str, Form(max_length=50)] = "",
-    description: Annotated[str, Form(max_length=2000)] = "",
-    people_at_risk: Annotated[str, Form(max_length=12)] = "",
-    urgent: Annotated[str, Form(max_length=5)] = "",
+    region_code: Annotated[str, Form()] = "",
+    category: Annotated[str, Form()] = "",
+    category_other: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    people_at_risk: Annotated[str, Form()] = "",
+    urgent: Annotated[str, Form()] = "",
 ) -> Response:
-    """上报: a new report of the contact's, called to the office above at once."""
-    contact = await standing.reporter_of(session, token)
-    if contact is None:
-        return _gone(request)
+    """上报: a new report of the contact's, called to the office above at once. Whatever is wrong
+    is said on the form, with what was typed kept (lengths are checked here, not by the parser,
+    so that a long text comes back in the form rather than as JSON)."""
+    description = description.replace("\r\n", "\n")  # a browser sends a textarea's line breaks as CRLF
     values = {"region_code": region_code, "category": category, "category_other": category_other,
               "description": description, "people_at_risk": people_at_risk, "urgent": bool(urgent)}  # fmt: skip
+    contact = await standing.reporter_of(session, token)
+    if contact is None:
+        return _gone(request, kept=description)
     if region_code not in {code for code, _ in await _regions(session, contact)}:
         region_code = contact.region_code
     named = category_other.strip() if category == OTHER else category
     try:
         data = HazardIn.model_validate({
             "region_code": region_code, "category": named or "", "description": description,
-            "people_at_risk": people_at_risk.strip() or None, "urgent": bool(urgent), "source": "link",
+            "people_at_risk": people_at_risk.strip()[:20] or None, "urgent": bool(urgent), "source": "link",
         })  # fmt: skip
     except ValidationError as exc:
-        errors = {str(e["loc"][0]): f"请填写{FIELD_NAMES.get(str(e['loc'][0]), '')}" for e in exc.errors()}
-        if "people_at_risk" in errors:
-            errors["people_at_risk"] = "受威胁人数请填写整数，不清楚可不填"
+        errors = {str(e["loc"][0]): _said(e) for e in exc.errors()}
         return await _page(request, session, token, contact, values=values, errors=errors,
                            message="请检查标红的内容。", message_class="error", status_code=422)  # fmt: skip
     wait = await throttle.spend(session, f"report:{contact.id}", limit=REPORTS_A_MINUTE)
@@ -128,14 +128,23 @@ async def report(
                                message_class="error", status_code=429)  # fmt: skip
         response.headers["Retry-After"] = str(max(1, round(wait)))
         return response
-    now = utc_now()
-    again = await session.scalar(
-        select(Hazard.id).where(
-            Hazard.reporter_contact_id == contact.id, Hazard.region_code == data.region_code,
-            Hazard.category == data.category, Hazard.description == data.description,
-            Hazard.created_at >= now - timedelta(seconds=SAME_REPORT_WITHIN_S),
-        ).limit(1)
-    )  # fmt: skip
-    if again is None:
-        await hazard_service.report_hazard(session, data, actor=contact.name, now=now, reporter_contact=contact)
+    try:
+        await standing.report_once(session, contact, data, now=utc_now())
+    except AppError as error:  # the region was abolished meanwhile, say
+        await session.rollback()
+        contact = await standing.reporter_of(session, token)
+        if contact is None:
+            return _gone(request, kept=description)
+        return await _page(request, session, token, contact, values=values, message=f"未能上报：{error.detail}",
+                           message_class="error", status_code=error.status)  # fmt: skip
     return RedirectResponse(f"/r/{token}?sent=1", status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _said(error: Any) -> str:
+    """A field's mistake in words."""
+    field = str(error["loc"][0])
+    if field == "people_at_risk":
+        return "受威胁人数请填写整数，不清楚可不填"
+    if error["type"] == "string_too_long":
+        return f"{FIELD_NAMES.get(field, '')}最多{error['ctx']['max_length']}字"
+    return f"请填写{FIELD_NAMES.get(field, '')}"

@@ -3,12 +3,13 @@ through, from a cheap phone, without logging in.
 
 The token is derived from the instance secret, the contact's id and a nonce the contact keeps
 (app.ack.tokens.derive_report_token); the contact keeps SHA-256 of it to be found by. A contact
-gets a nonce when its link is first needed (the ack page shows it), a new one when the link is
-sent again by SMS (the old link dies), and none once deactivated (the link dies with the post).
+gets a nonce when its link is first needed (the 上报险情 button of an ack page, a POST), a new one
+when the link is sent again by SMS (the old link dies), and none once deactivated or given another
+phone (the link dies with the post, and does not stay with the old number).
 """
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,14 +18,17 @@ from app.ack import tokens
 from app.audit import service as audit_service
 from app.config import get_settings
 from app.contact.models import Contact
-from app.db import session_scope
 from app.errors import Conflict
+from app.hazard import service as hazard_service
+from app.hazard.models import Hazard
+from app.hazard.schemas import HazardIn
 from app.notify import templates
 from app.notify.models import Message
 from app.region.models import Region
 
 # A message outside any call waits behind every call's attempts (see call.models.priority).
 PRIORITY = 100
+SAME_REPORT_WITHIN = timedelta(minutes=10)
 
 
 def _issue(secret: bytes, contact_id: str) -> tuple[str, dict[str, str]]:
@@ -34,29 +38,26 @@ def _issue(secret: bytes, contact_id: str) -> tuple[str, dict[str, str]]:
     return token, {"report_nonce": nonce, "report_token_hash": tokens.hash_token(token)}
 
 
-async def link_of(contact_id: str) -> str | None:
-    """The contact's report link as it stands (made on first need, in a unit of work of its own, so
-    a page that only reads can show it); None for a deactivated contact or someone off the roster."""
-    if not contact_id:
-        return None
+async def report_token(session: AsyncSession, contact: Contact, *, actor: str, now: datetime) -> str | None:
+    """The token of the contact's report link as it stands, made now if the contact has none yet
+    (in the caller's unit of work, which must write); None for a contact off the roster."""
     secret = tokens.instance_secret()
-    async with session_scope() as session:
-        row = (await session.execute(
-            select(Contact.active, Contact.report_nonce).where(Contact.id == contact_id)
-        )).one_or_none()  # fmt: skip
-        if row is None or not row.active:
-            return None
-        if row.report_nonce is not None:
-            token = tokens.derive_report_token(secret, contact_id, row.report_nonce)
-        else:
-            token, columns = _issue(secret, contact_id)
-            # Two pages opened at once: the first nonce stays, and the second page shows that one.
-            await session.execute(
-                update(Contact).where(Contact.id == contact_id, Contact.report_nonce.is_(None)).values(**columns)
-            )
-            nonce = await session.scalar(select(Contact.report_nonce).where(Contact.id == contact_id))
-            token = tokens.derive_report_token(secret, contact_id, nonce or "")
-    return tokens.report_url(get_settings().public_url, token)
+    if contact.report_nonce is None:
+        _, columns = _issue(secret, contact.id)
+        # Two pages asking at once: the first nonce stays, and both get that one.
+        made = await session.execute(
+            update(Contact)
+            .where(Contact.id == contact.id, Contact.report_nonce.is_(None), Contact.active)
+            .values(**columns)
+        )
+        await session.refresh(contact, ["report_nonce", "active"])
+        if made.rowcount:  # type: ignore[attr-defined]
+            event = audit_service.Event(type="contact.report_link_made", actor=actor, region_code=contact.region_code,
+                                        data={"contact_id": contact.id, "name": contact.name})  # fmt: skip
+            await audit_service.record_event(session, event, now=now)
+    if not contact.active or contact.report_nonce is None:
+        return None
+    return tokens.derive_report_token(secret, contact.id, contact.report_nonce)
 
 
 async def reporter_of(session: AsyncSession, token: str) -> Contact | None:
@@ -76,7 +77,10 @@ async def send_new_link(session: AsyncSession, contact: Contact, *, actor: str, 
     _, columns = _issue(tokens.instance_secret(), contact.id)
     contact.report_nonce, contact.report_token_hash = columns["report_nonce"], columns["report_token_hash"]
     place = await session.scalar(select(Region.name).where(Region.code == contact.region_code)) or ""
-    text = templates.report_link_sms(signature=get_settings().sms_signature, name=contact.name, place=place)
+    settings = get_settings()
+    link_length = len(tokens.report_url(settings.public_url, "x" * tokens.TOKEN_LENGTH))
+    text = templates.report_link_sms(signature=settings.sms_signature, name=contact.name, place=place,
+                                     link_length=link_length)  # fmt: skip
     message = Message(
         call_id=None, contact_id=contact.id, kind="report_link", channel="sms", to=contact.phone, attempt=0,
         text=text, with_link=True, status="pending", priority=PRIORITY, due_at=now, created_at=now,
@@ -89,3 +93,20 @@ async def send_new_link(session: AsyncSession, contact: Contact, *, actor: str, 
     )  # fmt: skip
     await audit_service.record_event(session, sent, now=now)
     return message
+
+
+async def report_once(session: AsyncSession, contact: Contact, data: HazardIn, *, now: datetime) -> Hazard:
+    """A report from the contact's form; the very same report sent again within ten minutes (a
+    second tap, a reload) is the one already made. Anything changed (紧急 ticked, a head count)
+    is a new report."""
+    again = await session.scalar(
+        select(Hazard).where(
+            Hazard.reporter_contact_id == contact.id, Hazard.region_code == data.region_code,
+            Hazard.category == data.category, Hazard.description == data.description,
+            Hazard.urgent == data.urgent, Hazard.people_at_risk.is_not_distinct_from(data.people_at_risk),
+            Hazard.created_at >= now - SAME_REPORT_WITHIN,
+        ).limit(1)
+    )  # fmt: skip
+    if again is not None:
+        return again
+    return await hazard_service.report_hazard(session, data, actor=contact.name, now=now, reporter_contact=contact)

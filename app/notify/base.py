@@ -20,9 +20,10 @@ class Outgoing:
     to: str
     text: str
     ack_url: str | None
-    level: str | None  # the warning's, or red (urgent) or orange for a hazard report; None outside any call
+    level: str  # the warning's; red (urgent) or orange for a hazard report; blue outside any call
     hazard_id: str | None = None
     contact_id: str | None = None  # ours, not sent: whom a message outside any call is for
+    region_code: str | None = None  # ours, not sent: that contact's region, for the record
     attempt: int = 1  # ours, not sent: 0 for notices outside the ladder
     priority: int = 0  # ours, not sent: lower goes first when messages must wait (see call.priority)
 

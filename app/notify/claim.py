@@ -389,39 +389,44 @@ async def claim(now: datetime, batch: int, plan: Plan | None = None) -> list[Out
     outgoing = []
     for message in rows:
         contact_id = getattr(message, "contact_id", None)
+        region_code = None
         if contact_id is not None:  # a contact's report link, as it stands now
             if message.id not in report_links:
                 continue
-            url: str | None = tokens.report_url(public_url, report_links[message.id])
+            token, region_code = report_links[message.id]
+            url: str | None = tokens.report_url(public_url, token)
         elif message.with_link:
             url = tokens.ack_url(public_url, tokens.derive_token(secret, message.call_id))
         else:
             url = None
         body = message.text.replace(templates.LINK, url) if url else message.text
-        level = levels.get(message.warning_id) if message.warning_id else report_levels.get(message.hazard_id)
+        # A report link's SMS is a notice of the lowest urgency: blue.
+        level = levels[message.warning_id] if message.warning_id else report_levels.get(message.hazard_id, "blue")
         outgoing.append(Outgoing(message_id=message.id, call_id=message.call_id, warning_id=message.warning_id,
-                                 hazard_id=message.hazard_id, contact_id=contact_id, kind=message.kind,
+                                 hazard_id=message.hazard_id, contact_id=contact_id, region_code=region_code,
+                                 kind=message.kind,
                                  channel=message.channel, to=message.to, text=body, ack_url=url, level=level,
                                  attempt=message.attempt, priority=message.priority))  # fmt: skip
     return outgoing
 
 
-async def _report_links(session: AsyncSession, messages: list[Any], secret: bytes) -> dict[str, str]:
-    """The tokens of the report links these messages carry (message id -> token), derived from each
-    contact's nonce now; a message to a contact deactivated since is cancelled instead."""
+async def _report_links(session: AsyncSession, messages: list[Any], secret: bytes) -> dict[str, tuple[str, str]]:
+    """The report links these messages carry (message id -> (token, the contact's region)),
+    derived from each contact's nonce now. A message to a contact deactivated since, or to a number
+    the contact no longer has, is cancelled instead (the link must not reach the old number)."""
     if not messages:
         return {}
     ids = sorted({m.contact_id for m in messages})
-    nonces = dict((await session.execute(
-        select(Contact.id, Contact.report_nonce).where(Contact.id.in_(ids), Contact.active)
-    )).tuples().all())  # fmt: skip
-    dead = [m.id for m in messages if nonces.get(m.contact_id) is None]
+    contacts = {row.id: row for row in await session.execute(
+        select(Contact.id, Contact.report_nonce, Contact.phone, Contact.region_code)
+        .where(Contact.id.in_(ids), Contact.active, Contact.report_nonce.is_not(None))
+    )}  # fmt: skip
+    dead = [m.id for m in messages if m.contact_id not in contacts or contacts[m.contact_id].phone != m.to]
     if dead:
-        await session.execute(
-            update(Message).where(Message.id.in_(dead)).values(status="cancelled", error="the contact was deactivated")
-        )
+        error = "the contact was deactivated or has another phone"
+        await session.execute(update(Message).where(Message.id.in_(dead)).values(status="cancelled", error=error))
     return {
-        m.id: tokens.derive_report_token(secret, m.contact_id, nonce)
+        m.id: (tokens.derive_report_token(secret, m.contact_id, contact.report_nonce), contact.region_code)
         for m in messages
-        if (nonce := nonces.get(m.contact_id)) is not None
+        if m.id not in dead and (contact := contacts[m.contact_id])
     }

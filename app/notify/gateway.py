@@ -1,7 +1,7 @@
 """What a gateway tells us: delivery receipts, and replies from phones (an SMS, a key on a call)."""
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,7 @@ class Settled:
 
     changed: dict[int, Any]  # receipt's index -> the message row it changed
     statuses: list[str | None]  # each receipt's message status after it (None: no such message)
+    regions: dict[str, str] = field(default_factory=dict)  # contact id -> region, for messages outside calls
 
     def failed_calls(self, receipts: list[Receipt]) -> list[str]:
         """Calls whose ladder a failure brings forward (notices, attempt 0, have none)."""
@@ -68,7 +69,7 @@ class Settled:
             MESSAGES.labels(row.provider or "unknown", row.channel, receipt.status).inc()
             events.append(audit_service.Event(
                 type=f"message.{receipt.status}", actor="gateway", warning_id=row.warning_id, hazard_id=row.hazard_id,
-                call_id=row.call_id,
+                call_id=row.call_id, region_code=self.regions.get(row.contact_id or ""),
                 data={"message_id": receipt.message_id, "channel": row.channel, "attempt": row.attempt,
                       "error": receipt.error, "provider": row.provider,
                       **({"contact_id": row.contact_id} if row.contact_id else {})},
@@ -106,7 +107,11 @@ async def settle_messages(session: AsyncSession, receipts: list[Receipt], *, now
         found = await session.execute(select(Message.id, Message.status).where(among(Message.id, chunk)))
         current.update(found.tuples().all())
     statuses = [r.status if i in changed else current.get(r.message_id) for i, r in enumerate(receipts)]
-    return Settled(changed, statuses)
+    contact_ids = sorted({row.contact_id for row in changed.values() if row.contact_id})
+    regions = dict((await session.execute(
+        select(Contact.id, Contact.region_code).where(Contact.id.in_(contact_ids))
+    )).tuples().all()) if contact_ids else {}  # fmt: skip
+    return Settled(changed, statuses, regions)
 
 
 async def record_receipts(session: AsyncSession, receipts: list[Receipt], *, now: datetime) -> list[str | None]:

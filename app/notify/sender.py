@@ -117,6 +117,7 @@ def _sent_events(sent: list[Outgoing], providers: dict[str, str]) -> list[audit_
     return [
         audit_service.Event(
             type="message.sent", actor="sender", warning_id=warning_id, hazard_id=hazard_id, call_id=call_id,
+            region_code=messages[0].region_code,
             data={"attempt": attempt, "kind": messages[0].kind, "to": messages[0].to,
                   **({"contact_id": contact_id} if contact_id else {}),
                   "messages": [{"id": m.message_id, "channel": m.channel, "provider": providers[m.message_id]}

@@ -164,7 +164,14 @@ def hazard_voice(*, urgent: bool, place: str, category: str, detail: str, ask: s
     return f"{once}重复一遍：{once}"
 
 
-def report_link_sms(*, signature: str, name: str, place: str) -> str:
+def report_link_sms(*, signature: str, name: str, place: str, link_length: int) -> str:
     """A contact's standing report link (险情上报链接), sent when it is made anew: what it is for,
-    and that the one before no longer works. Short enough for one part with the link."""
-    return f"【{signature}】{name}：这是您在{place}的险情上报链接，发现险情请点开填报（此前的链接已失效）：{LINK}"
+    and that the one before no longer works; the place, then the name, cut to fit."""
+    parts = [
+        f"【{signature}】",
+        f"{name}：",
+        f"这是您在{place}",
+        "的险情上报链接（此前的链接已失效），发现险情请点开填报：",
+        LINK,
+    ]
+    return _fit(parts, [2, 1], SMS_MAX - link_length + len(LINK))

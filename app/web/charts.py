@@ -101,6 +101,8 @@ def hazard_chain(rows: list[HazardRow]) -> list[Bar]:
     bars = columns(steps, width=400)
     for bar in bars:
         bar.warn = bar.label in ("接报", "办结") and bar.value < made
+        if bar.value == 0:  # none at all, the worst case: a sliver to see, not nothing
+            bar.y, bar.height = bar.y - 3, 3
     return bars
 
 

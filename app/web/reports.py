@@ -91,7 +91,7 @@ async def report_page(request: Request, session: SessionDep, report: ReportQuery
     """How the chain held in a period and region: figures per county or township, answer times and
     regions reached as charts, and the regions nobody reached."""
     rows = await report_service.response_rows(session, report.coverage, report.group_by, fetch=ROWS_MAX + 1)
-    hazard_rows = await _hazard_rows(session, report, fetch=ROWS_MAX + 1)
+    hazard_rows = await _hazard_rows(session, report, fetch=None)  # reports are few: totals count them all
     times = await charts.ack_times(session, report.coverage)
     unreached = await report_service.unreached_regions(session, report.coverage, fetch=UNREACHED_MAX + 1)
     region = report.coverage.region

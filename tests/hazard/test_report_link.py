@@ -2,13 +2,18 @@
 shown on the ack page, the form that makes a report of the contact's village, and dead once the
 contact is rotated or deactivated."""
 
+import asyncio
 from typing import Any
 
 from httpx import AsyncClient
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
-from app.db import session_scope
+from app.contact.models import Contact
+from app.db import session_scope, utc_now
+from app.hazard import standing
+from app.notify import claim as claiming
+from app.notify import webhook
 from app.notify.models import Message
 from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, create_contact, create_key, issue, send_all
 
@@ -113,7 +118,7 @@ async def test_a_new_link_kills_the_old_and_deactivation_kills_both(
     async with session_scope() as session:
         cancelled = await session.scalar(select(Message.error).where(Message.contact_id == reporter["id"],
                                                                       Message.status == "cancelled"))  # fmt: skip
-    assert cancelled == "the contact was deactivated"
+    assert cancelled == "the contact was deactivated or has another phone"
     refused = await client.post(f"/api/v1/contacts/{reporter['id']}/report-link")
     assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
     assert await hazards(client) == []
@@ -129,7 +134,7 @@ async def test_only_an_officer_of_the_contacts_area_sends_a_link(client: AsyncCl
     assert await sent_links(client, reporter["phone"]) == []
 
 
-async def test_the_ack_page_links_to_the_persons_report_form(
+async def test_the_ack_page_leads_to_the_persons_report_form(
     client: AsyncClient, anonymous: AsyncClient, regions: None
 ) -> None:
     reporter = await create_contact(client, VILLAGE, name="村信息员")
@@ -137,11 +142,83 @@ async def test_the_ack_page_links_to_the_persons_report_form(
     await send_all()
     items = (await client.get("/api/v1/dev/outbox", params={"limit": 1000, "warning_id": warning["id"]})).json()
     sms = next(m for m in items["items"] if m["to"] == reporter["phone"] and m["channel"] == "sms")
-    page = await anonymous.get(sms["ack_url"].removeprefix(PUBLIC))
-    assert page.status_code == 200 and "点此上报" in page.text
-    link = page.text.split('href="', 1)[1].split('"', 1)[0]
-    assert link.startswith(f"{PUBLIC}/r/")
-    again = await anonymous.get(sms["ack_url"].removeprefix(PUBLIC))
-    assert link in again.text  # made once, the same on every visit
-    form = await anonymous.get(link.removeprefix(PUBLIC))
+    ack = sms["ack_url"].removeprefix(PUBLIC)
+    page = await anonymous.get(ack)
+    assert page.status_code == 200 and f'action="{ack}/report"' in page.text and "点此上报" in page.text
+    first = await anonymous.post(f"{ack}/report")
+    assert first.status_code == 303 and first.headers["location"].startswith("/r/")
+    second = await anonymous.post(f"{ack}/report")
+    assert second.headers["location"] == first.headers["location"]  # made once, the same on every visit
+    form = await anonymous.get(first.headers["location"])
     assert form.status_code == 200 and "村信息员" in form.text
+    events = (await client.get("/api/v1/audit/events", params={"type": "contact.report_link_made"})).json()
+    assert [e["data"]["contact_id"] for e in events["items"]] == [reporter["id"]]
+    guessed = await anonymous.post("/ack/" + "A" * 28 + "/report")
+    assert guessed.status_code == 404
+
+
+async def test_many_ack_pages_opened_at_once_all_open(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    """The ack page once opened a second unit of work (to make the report link) while holding its
+    own: a red night's crowd of page views ran the connection pool dry (503 after 10 s), and on
+    SQLite an error page after a POST waited on its own write lock."""
+    for _ in range(5):
+        await create_contact(client, VILLAGE)
+    warning = await issue(client)
+    await send_all()
+    items = (await client.get("/api/v1/dev/outbox", params={"limit": 1000, "warning_id": warning["id"]})).json()
+    links = [m["ack_url"].removeprefix(PUBLIC) for m in items["items"] if m["channel"] == "sms"]
+    pages = await asyncio.gather(*(anonymous.get(link) for link in links * 8))
+    assert [p.status_code for p in pages] == [200] * len(pages)
+    wrong = await anonymous.post(f"{links[0]}/feedback", data={"stage": "initial", "evacuated": "-1"})
+    assert wrong.status_code == 422 and "text/html" in wrong.headers["content-type"]
+
+
+async def test_a_long_text_comes_back_in_the_form_and_a_changed_report_is_a_new_one(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    reporter = await create_contact(client, VILLAGE, name="村信息员")
+    path = await new_link(client, reporter)
+    long = "\r\n".join(["河水上涨"] * 400) + "。"  # 2,000 characters on screen, 2,399 as the browser sends them
+    too_long = await anonymous.post(path, data={"category": "洪水内涝", "description": long + "涨"})
+    assert too_long.status_code == 422 and "情况描述最多2000字" in too_long.text and "河水上涨" in too_long.text
+    fits = await anonymous.post(path, data={"category": "洪水内涝", "description": long})
+    assert fits.status_code == 303
+    same = {"category": "洪水内涝", "description": "河水漫过桥面"}
+    await anonymous.post(path, data=same)
+    await anonymous.post(path, data=same | {"urgent": "1", "people_at_risk": "30"})  # 紧急 ticked: a new report
+    made = await hazards(client)
+    resent = sorted((h["urgent"], h["people_at_risk"], h["level"]) for h in made if h["description"] == "河水漫过桥面")
+    assert resent == [(False, None, "orange"), (True, 30, "red")]
+    (first,) = [h for h in made if h["description"] != "河水漫过桥面"]
+    assert len(first["description"]) == 2000 and "\r" not in first["description"]
+
+
+async def test_a_new_phone_kills_the_link_and_the_sms_on_its_way_to_the_old_number(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    reporter = await create_contact(client, VILLAGE, name="村信息员")
+    path = await new_link(client, reporter)
+    assert (await client.post(f"/api/v1/contacts/{reporter['id']}/report-link")).status_code == 200
+    moved = await client.patch(f"/api/v1/contacts/{reporter['id']}", json={"phone": "+8613988887777"})
+    assert moved.status_code == 200
+    await send_all()
+    assert len(await sent_links(client, reporter["phone"])) == 1  # only the first, sent before
+    assert (await anonymous.get(path)).status_code == 404
+    posted = await anonymous.post(path, data={"category": "火情", "description": "后山冒烟"})
+    assert posted.status_code == 404 and "后山冒烟" in posted.text  # what was typed, to send another way
+
+
+async def test_the_link_sms_is_on_the_record_of_the_contacts_area(client: AsyncClient, regions: None) -> None:
+    reporter = await create_contact(client, VILLAGE)
+    await new_link(client, reporter)
+    scoped = bearer(await create_key(client, "auditor", TOWNSHIP))
+    events = (await client.get("/api/v1/audit/events", params={"limit": 100}, headers=scoped)).json()["items"]
+    assert {"contact.report_link_sent", "message.sent"} <= {e["type"] for e in events}
+    async with session_scope() as session:
+        contact = await session.get_one(Contact, reporter["id"])
+        await standing.send_new_link(session, contact, actor="测试", now=utc_now())
+    (outgoing,) = await claiming.claim(utc_now(), 10)
+    assert outgoing.level == "blue" and outgoing.call_id is None and outgoing.region_code == VILLAGE
+    assert webhook.document(outgoing)["level"] == "blue"
