@@ -32,7 +32,7 @@ COLOURS = {True: "#c5221f", False: "#e8710a"}
 ASKS = {
     "receive": ("请接报以下险情", "接报"),
     "dispatch": ("请报到并处置以下险情", "报到"),
-    "escalate": ("以下险情未及时接报或报到，请督办", "收到，督办"),
+    "escalate": ("以下险情未及时接报，请督办", "收到，督办"),
     "evaluate": ("您报告的险情已办结，请评价处置结果", ""),
 }
 STATUS_NAMES = {"reported": "待接报", "received": "已接报", "dispatched": "已吹哨", "handling": "处置中",
@@ -56,17 +56,20 @@ async def _page(
     message_class: str = "done", status_code: int = 200,
 ) -> HTMLResponse:  # fmt: skip
     step = call.hazard_step or "receive"
-    instruction = ""
+    instruction, ask_text = "", ASKS[step][0]
     if call.department_id:
-        instruction = await session.scalar(
-            select(HazardDispatch.instruction).where(HazardDispatch.hazard_id == hazard.id,
-                                                     HazardDispatch.department_id == call.department_id)
+        dispatch = (await session.execute(
+            select(HazardDispatch.instruction, HazardDispatch.department_name)
+            .where(HazardDispatch.hazard_id == hazard.id, HazardDispatch.department_id == call.department_id)
             .order_by(HazardDispatch.id.desc()).limit(1)
-        ) or ""  # fmt: skip
+        )).one_or_none()  # fmt: skip
+        instruction = dispatch.instruction if dispatch else ""
+        if step == "escalate":
+            ask_text = f"{dispatch.department_name if dispatch else '部门'}未按时报到，请督办以下险情"
     context = {
         "heading": f"{hazard.place}{hazard.category}", "urgent": hazard.urgent, "colour": COLOURS[hazard.urgent],
         "status_name": STATUS_NAMES.get(hazard.status, hazard.status), "reported_at": beijing(hazard.created_at),
-        "contact_name": call.contact_name, "ask_text": ASKS[step][0], "button": ASKS[step][1] or "收到",
+        "contact_name": call.contact_name, "ask_text": ask_text, "button": ASKS[step][1] or "收到",
         "description": hazard.description, "people_at_risk": hazard.people_at_risk, "instruction": instruction,
         "resolution": hazard.resolution, "step": step, "rating": hazard.rating,
         "can_evaluate": step == "evaluate" and hazard.status == "resolved" and call.status != "cancelled",

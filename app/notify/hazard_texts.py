@@ -20,6 +20,7 @@ class Report:
 
     hazard: Hazard
     instructions: dict[str, str] = field(default_factory=dict)  # department id -> the whistle's instruction
+    departments: dict[str, str] = field(default_factory=dict)  # department id -> its name
 
     @property
     def level(self) -> str:
@@ -31,12 +32,16 @@ class Report:
         return {**self.hazard.policy, "ack_timeout_s": seconds}
 
     def ask(self, call: Any) -> str:
-        return str(call.hazard_step or "receive")
+        step = str(call.hazard_step or "receive")
+        return "escalate_department" if step == "escalate" and call.department_id else step
 
     def texts(self, call: Any, *, signature: str, link_length: int) -> dict[str, str]:
         """Each channel's text for an attempt of the call."""
         hazard, ask = self.hazard, self.ask(call)
-        detail = self.instructions.get(call.department_id, "") if ask == "dispatch" else hazard.description
+        detail = {
+            "dispatch": self.instructions.get(call.department_id, ""),
+            "escalate_department": f"{self.departments.get(call.department_id, '部门')}未按时报到",
+        }.get(ask, hazard.description)
         words = {"place": hazard.place, "category": hazard.category, "detail": detail, "ask": ask}
         forms = {
             "text": templates.hazard_sms(signature=signature, link_length=link_length, urgent=hazard.urgent, **words),
@@ -53,4 +58,5 @@ async def reports_of(session: AsyncSession, hazard_ids: Sequence[str]) -> dict[s
     dispatches = select(HazardDispatch).where(HazardDispatch.hazard_id.in_(hazard_ids)).order_by(HazardDispatch.id)
     for dispatch in await session.scalars(dispatches):
         found[dispatch.hazard_id].instructions[dispatch.department_id] = dispatch.instruction
+        found[dispatch.hazard_id].departments[dispatch.department_id] = dispatch.department_name
     return found

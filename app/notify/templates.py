@@ -134,7 +134,8 @@ def closing_text(
 HAZARD_ASKS = {
     "receive": ("请接报", "请立即接报"),  # the office the report went to (接报)
     "dispatch": ("请报到", "请立即报到处置"),  # a department a whistle called (吹哨报到)
-    "escalate": ("未及时接报或报到，请督办", "未及时接报或报到，请立即督办"),  # the county's officer on duty
+    "escalate": ("未及时接报，请督办", "未及时接报，请立即督办"),  # the office above, nobody having taken it
+    "escalate_department": ("请督办", "请立即督办"),  # the county's officer on duty: a department is late
     "evaluate": ("已办结，请评价处置结果", "已办结，请评价处置结果"),  # the reporter (末端评价)
 }
 

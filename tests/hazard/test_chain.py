@@ -92,6 +92,9 @@ async def test_a_village_report_runs_the_whole_chain_upward(
     escalated = [c for c in detail["calls"] if c["contact"]["name"] == "县值班员"]
     assert len(escalated) == 1 and escalated[0]["status"] == "pending"  # the officer on shift, not the head
     assert not [c for c in detail["calls"] if c["contact"]["name"] == "县应急局局长"]
+    await send_due(ConsoleProvider(), now=now + timedelta(seconds=602))
+    told = [m for m in await outbox_of(client, who["officer"]["phone"]) if m["channel"] == "sms"]
+    assert any("自然资源局未按时报到。请督办" in m["text"] for m in told), [m["text"] for m in told]
 
     # Resolved with a note; the reporter is asked to judge, is not satisfied, and the report reopens.
     no_note = await client.post(f"/api/v1/hazards/{hazard['id']}/progress", json={"status": "resolved"})
