@@ -5,7 +5,8 @@ Aliyun sends only pre-approved templates, whose variables are short (at most 35 
 and whose links must be on a domain approved with the template. So a message goes as its kind's
 template (JIAOYING_ALIYUN_SMS_TEMPLATES: alert, escalation, lifting, withdrawal, exercise) with
 these variables, read for each batch from the warning and the call (README: the texts a county
-submits for approval):
+submits for approval; calls about hazard reports and report links have optional templates of their
+own, `hazard` and `report_link`, and without them go by the channel's next provider):
 
     title    暴雨红色预警 (the hazard cut to fit; Aliyun allows no two variables side by side)
     area     the person's area (艾维尔沟村等3地) or, escalating, the silent villages (南村等40处), cut to fit
@@ -42,11 +43,14 @@ from sqlalchemy import select
 
 from app.call.models import Call
 from app.config import Settings
+from app.contact.models import Contact
 from app.db import bulk_insert, session_scope
+from app.hazard.models import Hazard
 from app.notify.base import CalleeLimit, Capabilities, Outcome, Outgoing
 from app.notify.models import GatewayRef
 from app.notify.templates import LEVEL_NAMES, listing
 from app.notify.webhook import GATEWAY_ERRORS
+from app.region.models import Region
 from app.warning.models import Warning, WarningRegion
 
 CALLBACKS = "/api/v1/providers/aliyun"
@@ -56,6 +60,11 @@ CALL_ANSWERED = "200000"  # a VoiceReport's status_code for a call picked up and
 VOICE_LIMITS = (CalleeLimit(1, 60), CalleeLimit(5, 3600), CalleeLimit(20, 86400))
 API_VERSION = "2017-05-25"
 KINDS = ("alert", "escalation", "lifting", "withdrawal", "exercise")
+# Templates a county may add: calls about hazard reports (险情：category, the place, the link) and a
+# contact's report link (its SMS only). Without one, those messages go by the channel's next
+# provider, or fail on the record saying no provider carries them.
+OPTIONAL_KINDS = ("hazard", "report_link")
+WARNING_KINDS = frozenset({"alert", "escalation", "lifting", "withdrawal"})  # message kinds (exercise is a template)
 VARIABLE_MAX = 35  # characters in one template variable
 BATCH_MAX = 100  # numbers in one SendBatchSms
 # Codes that say the request, not the numbers, is wrong (keys, sign, templates, balance, limits):
@@ -101,9 +110,9 @@ def parse_templates(value: str, setting: str = "JIAOYING_ALIYUN_SMS_TEMPLATES") 
     found: dict[str, str] = {}
     for part in filter(None, (part.strip() for part in value.replace(";", ",").split(","))):
         kind, sep, code = part.partition("=")
-        if not sep or kind.strip() not in KINDS or not code.strip():
+        if not sep or kind.strip() not in (*KINDS, *OPTIONAL_KINDS) or not code.strip():
             raise ValueError(f"{setting}: {part!r} should read KIND=TEMPLATE_CODE, KIND one of "
-                             f"{', '.join(KINDS)}")  # fmt: skip
+                             f"{', '.join((*KINDS, *OPTIONAL_KINDS))}")  # fmt: skip
         found[kind.strip()] = code.strip()
     missing = [kind for kind in KINDS if kind not in found]
     if missing:
@@ -117,12 +126,14 @@ def cut(value: str, limit: int = VARIABLE_MAX) -> str:
 
 @dataclass
 class Fields:
-    """What a message's template needs, read from its warning and call."""
+    """What a message's template needs, read from its warning and call (or its report, or the
+    contact a report link goes to)."""
 
     hazard: str
     mode: str
     area: str
     count: int  # regions an escalation is about
+    title: str | None = None  # a hazard report's (紧急险情：山体滑坡) or a report link's own title
 
 
 async def fields_of(batch: list[Outgoing]) -> dict[str, Fields]:
@@ -151,7 +162,37 @@ async def fields_of(batch: list[Outgoing]) -> dict[str, Fields]:
         else:
             area = own[0] if len(own) == 1 else (f"{cut(own[0], 28)}等{len(own)}地" if own else "")
         by_call[call_id] = Fields(hazard=cut(hazard), mode=mode, area=cut(area), count=len(about))
-    return {m.message_id: by_call[m.call_id] for m in batch if m.call_id in by_call}
+    found = {m.message_id: by_call[m.call_id] for m in batch if m.call_id in by_call}
+    return found | await _report_fields(batch)
+
+
+async def _report_fields(batch: list[Outgoing]) -> dict[str, Fields]:
+    """The fields of messages about hazard reports (by their call) and of report links (by the
+    contact's region): the title and the place."""
+    call_ids = sorted({m.call_id for m in batch if m.hazard_id is not None and m.call_id is not None})
+    contact_ids = sorted({m.contact_id for m in batch if m.call_id is None and m.contact_id is not None})
+    if not call_ids and not contact_ids:
+        return {}
+    async with session_scope(read_only=True) as session:
+        reports = (await session.execute(
+            select(Call.id, Hazard.urgent, Hazard.category, Hazard.place).join(Hazard, Hazard.id == Call.hazard_id)
+            .where(Call.id.in_(call_ids))
+        )).tuples().all() if call_ids else []  # fmt: skip
+        places = dict((await session.execute(
+            select(Contact.id, Region.name).join(Region, Region.code == Contact.region_code)
+            .where(Contact.id.in_(contact_ids))
+        )).tuples().all()) if contact_ids else {}  # fmt: skip
+    by_call = {
+        call_id: Fields(hazard=cut(category), mode="actual", area=cut(place), count=0,
+                        title=cut(f"{'紧急' if urgent else ''}险情：{category}"))
+        for call_id, urgent, category, place in reports
+    }  # fmt: skip
+    found = {m.message_id: by_call[m.call_id] for m in batch if m.call_id in by_call}
+    for m in batch:
+        if m.call_id is None and m.contact_id in places:
+            found[m.message_id] = Fields(hazard="", mode="actual", area=cut(places[m.contact_id]), count=0,
+                                         title="险情上报链接")  # fmt: skip
+    return found
 
 
 def _fitted_listing(names: list[str]) -> str:
@@ -164,15 +205,19 @@ def _fitted_listing(names: list[str]) -> str:
 
 
 def template_kind(message: Outgoing, fields: Fields) -> str:
-    """Which approved template a message goes as: an exercise's calls go as the exercise template."""
+    """Which approved template a message goes as: an exercise's calls go as the exercise template,
+    a report's calls as `hazard`, a report link as `report_link`."""
     if fields.mode == "exercise" and message.kind in ("alert", "escalation"):
         return "exercise"
     return message.kind
 
 
 def title(message: Outgoing, fields: Fields) -> str:
-    """暴雨红色预警, as the core texts say it; an exercise's notices say it is one."""
-    level = LEVEL_NAMES.get(message.level or "", message.level or "")
+    """暴雨红色预警, as the core texts say it; an exercise's notices say it is one. A report's
+    message has its own (紧急险情：山体滑坡)."""
+    if fields.title is not None:
+        return fields.title
+    level = LEVEL_NAMES.get(message.level, message.level)
     drill = "（演练）" if fields.mode == "exercise" and message.kind in ("lifting", "withdrawal") else ""
     return drill + cut(fields.hazard, VARIABLE_MAX - len(drill) - 4) + f"{level}预警"
 
@@ -182,6 +227,8 @@ def speech_variables(message: Outgoing, fields: Fields) -> dict[str, str]:
     values = {"title": title(message, fields)}
     if message.kind == "escalation":
         values["count"] = str(max(fields.count, 1))
+    if message.kind == "hazard":
+        values["area"] = fields.area or "辖区"
     return values
 
 
@@ -229,8 +276,12 @@ class AliyunProvider:
         # It writes a row per message itself (the gateway's id, for receipts): a small insert beside a
         # network round trip, so the sender's lanes still overlap on SQLite.
         carried = frozenset({"sms", "voice"} if voice is not None else {"sms"})
+        kinds = {"sms": WARNING_KINDS | (set(templates) & set(OPTIONAL_KINDS))}
+        if voice is not None:  # a report link is an SMS only
+            kinds["voice"] = WARNING_KINDS | (set(voice.templates) & {"hazard"})
         self.capabilities = Capabilities(channels=carried, batch_size=BATCH_MAX, in_flight=in_flight,
-                                         per_callee={"voice": VOICE_LIMITS} if voice is not None else {})  # fmt: skip
+                                         per_callee={"voice": VOICE_LIMITS} if voice is not None else {},
+                                         kinds={channel: frozenset(k) for channel, k in kinds.items()})  # fmt: skip
         self.client: httpx.AsyncClient | None = None
 
     @classmethod
@@ -275,12 +326,8 @@ class AliyunProvider:
         if self.client is None:
             await self.start()
         fields = await fields_of(batch)
-        # Aliyun sends only the texts of approved templates, and none is set up for hazard reports
-        # or report links yet: those messages fail, on the record, saying so.
         outcomes = [
-            Outcome(m.message_id, "rejected", "no Aliyun template is set up for hazard reports or report links")
-            if m.warning_id is None
-            else Outcome(m.message_id, "rejected", "its warning or call is gone")
+            Outcome(m.message_id, "rejected", "its warning, report, call or contact is gone")
             for m in batch
             if m.message_id not in fields
         ]

@@ -67,6 +67,12 @@ class Capabilities:
     per_callee: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
     personal_text: bool = True  # each recipient gets its own text (its own link) in a batch
     writes_database: bool = False  # hands messages to our own database (the console), not a network
+    # Per channel, the message kinds it can carry (a cloud sends only approved templates); a channel
+    # absent here carries every kind.
+    kinds: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def carries(self, channel: str, kind: str) -> bool:
+        return channel not in self.kinds or kind in self.kinds[channel]
 
 
 @dataclass

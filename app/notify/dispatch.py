@@ -166,19 +166,23 @@ class Dispatcher:
         if not chain:  # configured away while the message waited: it can never go
             error = f"no provider is configured for {channel}"
             return [Outcome(m.message_id, "rejected", error) for m in waiting]
+        carried = {m.message_id for m in waiting if any(p.capabilities.carries(channel, m.kind) for p in chain)}
+        never = [m for m in waiting if m.message_id not in carried]  # no provider has a template for it, say
+        waiting = [m for m in waiting if m.message_id in carried]
         for position, provider in enumerate(chain):
             if not waiting:
                 break
             health = self.health[provider.name]
-            if not health.ready():
+            able = [m for m in waiting if provider.capabilities.carries(channel, m.kind)]
+            if not health.ready() or not able:
                 continue
             if position > 0:
-                FAILOVERS.labels(channel, provider.name).inc(len(waiting))
+                FAILOVERS.labels(channel, provider.name).inc(len(able))
             # After a pause, one message probes the gateway before the rest go.
             probing = health.probing
-            outcomes = await self._send(provider, channel, waiting[:1] if probing else waiting)
+            outcomes = await self._send(provider, channel, able[:1] if probing else able)
             if probing and not outcomes[0].unreachable:
-                outcomes += await self._send(provider, channel, waiting[1:])
+                outcomes += await self._send(provider, channel, able[1:])
             # What a gateway that answers takes, rejects or asks to have again later is settled here;
             # only what could not reach it (refused, timed out, an error status) goes on to the next.
             settled.extend(o for o in outcomes if not o.unreachable)
@@ -186,12 +190,17 @@ class Dispatcher:
             reached = len(outcomes) > len(unreached)
             seen.setdefault(provider.name, []).append(None if reached else next(iter(unreached.values())))
             last_error.update(unreached)
-            waiting = [m for m in waiting if m.message_id in unreached]
+            sent = {m.message_id for m in able if m.message_id not in unreached}
+            waiting = [m for m in waiting if m.message_id not in sent]
         unavailable = f"no provider of {channel} is taking messages"
-        return settled + [
-            Outcome(m.message_id, "retry", last_error.get(m.message_id) or unavailable, unreachable=True)
-            for m in waiting
-        ]
+        return (
+            settled
+            + [
+                Outcome(m.message_id, "retry", last_error.get(m.message_id) or unavailable, unreachable=True)
+                for m in waiting
+            ]
+            + [Outcome(m.message_id, "rejected", f"no provider of {channel} carries {m.kind} messages") for m in never]
+        )
 
     async def _send(self, provider: Provider, channel: str, messages: list[Outgoing]) -> list[Outcome]:
         """Messages to one provider: in batches, at most `in_flight` at once, at its pace."""
