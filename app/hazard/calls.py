@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ack import tokens
 from app.audit import service as audit_service
+from app.call import metrics as call_metrics
 from app.call import routing
 from app.call.models import Call, CallToken
 from app.call.models import priority as call_priority
@@ -53,6 +54,7 @@ async def make_calls(
     await bulk_insert(session, Call, rows)
     secret = tokens.instance_secret()
     await bulk_insert(session, CallToken, [tokens.token_row(secret, row["id"]) for row in rows])
+    call_metrics.CALLS_CREATED.labels("hazard").inc(len(rows))
     return [
         audit_service.Event(
             type="call.created", actor="scheduler" if escalated_from else "hazard", hazard_id=hazard.id,

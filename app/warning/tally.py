@@ -36,17 +36,22 @@ def _kept(session: AsyncSession) -> bool:
 
 
 async def open_calls(session: AsyncSession) -> dict[str, int]:
-    """Calls of every warning waiting for an answer, by status (the metrics' backlog)."""
+    """Calls waiting for an answer, by status (the metrics' backlog): every warning's and every
+    hazard report's. The tallies count warnings' calls; reports' open calls are few, read from
+    their partial index (ix_calls_open_hazard_deadline_at)."""
+    found = dict.fromkeys(OPEN_STATUSES, 0)
     if _kept(session):
-        query = (
+        queries = [
             select(CallTally.status, func.sum(CallTally.calls))
             .where(CallTally.status.in_(OPEN_STATUSES))
-            .group_by(CallTally.status)
-        )
+            .group_by(CallTally.status),
+            select(Call.status, func.count()).where(Call.hazard_id.is_not(None), IS_OPEN).group_by(Call.status),
+        ]
     else:
-        query = select(Call.status, func.count()).where(IS_OPEN).group_by(Call.status)
-    found = dict.fromkeys(OPEN_STATUSES, 0)
-    found.update({status: int(count) for status, count in (await session.execute(query)).tuples()})
+        queries = [select(Call.status, func.count()).where(IS_OPEN).group_by(Call.status)]
+    for query in queries:
+        for status, count in (await session.execute(query)).tuples():
+            found[status] += int(count)
     return found
 
 

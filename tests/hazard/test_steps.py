@@ -205,3 +205,16 @@ async def test_a_handover_lists_the_reports_still_open_in_the_officers_hands(
     (open_call,) = handover.json()["open_calls"]
     assert open_call["hazard_id"] == hazard["id"] and open_call["title"].startswith("紧急险情：")
     assert "道路塌方" in open_call["title"] and open_call["kind"] == "hazard"
+
+
+async def test_a_reports_calls_are_in_the_metrics(client: AsyncClient, regions: None) -> None:
+    """On PostgreSQL the open-call gauge read the warnings' tallies only, leaving reports' calls out."""
+    from app.call import metrics as call_metrics
+    from app.warning import tally
+
+    await people(client)
+    made = call_metrics.CALLS_CREATED.labels("hazard")._value.get()
+    await report(client)
+    assert call_metrics.CALLS_CREATED.labels("hazard")._value.get() == made + 1
+    async with session_scope() as session:
+        assert (await tally.open_calls(session))["pending"] == 1
