@@ -13,7 +13,20 @@ from typing import Annotated, Any, ClassVar, TypeVar, cast
 
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator, any_, bindparam, event, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    any_,
+    bindparam,
+    event,
+    func,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Result
@@ -94,6 +107,14 @@ def new_token(prefix: str) -> str:
 def utc_now() -> datetime:
     """Now, timezone-aware, in UTC (services take it as a parameter; see STYLE.md)."""
     return datetime.now(UTC)
+
+
+def seconds_between(later: Any, earlier: Any, *, postgres: bool) -> ColumnElement[Any]:
+    """SQL for the seconds from one time column to another, as a float, on either engine."""
+    if postgres:
+        # date_part is double precision; EXTRACT's numeric sorts several times slower.
+        return func.date_part("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
 def dialect_insert(session: AsyncSession) -> Any:

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.call.models import Call
 from app.call.service import FEEDBACK_WINDOW
+from app.db import seconds_between
 from app.report.models import ReportRollup, Seconds
 from app.warning.models import Warning, WarningRegion
 
@@ -53,10 +54,7 @@ def township_of(code: SQLColumnExpression[str]) -> ColumnElement[str]:
 
 def ack_seconds(postgres: bool) -> ColumnElement[float]:
     """Seconds from a call to its answer (CONTRACT: `acknowledged_at - created_at`)."""
-    if postgres:
-        # date_part is double precision; EXTRACT's numeric sorts several times slower.
-        return func.date_part("epoch", Call.acknowledged_at - Call.created_at)
-    return (func.julianday(Call.acknowledged_at) - func.julianday(Call.created_at)) * 86400.0
+    return seconds_between(Call.acknowledged_at, Call.created_at, postgres=postgres)
 
 
 def counted(warnings: Any, *, postgres: bool, where: Any = lambda township: []) -> list[Select[Any]]:
