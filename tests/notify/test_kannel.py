@@ -105,3 +105,26 @@ def test_kannel_stopped_and_started_again_loses_nothing(world: tuple[Service, Ka
         handed = until(kannel.handed, "the SMS reaching the SMSC once Kannel is back", timeout=90)
         until(lambda: "message.delivered" in timeline(api, warning["id"]), "the delivery report")
         assert [to for to, _ in handed] == ["+8613800138001"]
+
+
+def test_a_hazard_report_by_sms_and_its_taking_go_through_kannel(world: tuple[Service, Kannel]) -> None:
+    """The chain upward through the real gateway: a village contact's SMS starting with 险情 is a
+    report of their village, the township's SMS asking to take it reaches the SMSC, and the
+    township's 收到 through Kannel takes it (接报); the contact's report link arrives whole."""
+    running, kannel = world
+    with running.client() as api:
+        prepare(api, "+8613800138000")
+        township = {"name": "街道书记", "phone": "+8613800138001", "region_code": "650107001000", "role": "书记",
+                    "rank": 1, "channels": ["sms"]}  # fmt: skip
+        api.post("/api/v1/contacts", json=township).raise_for_status()
+        kannel.reply("8613800138000", "险情：后山裂缝，有落石")
+        (report,) = until(lambda: api.get("/api/v1/hazards").json()["items"], "the report")
+        assert report["region_code"] == VILLAGE and report["source"] == "sms" and report["category"] == "后山裂缝"
+        (_, text), *_ = until(lambda: [h for h in kannel.handed() if h[0] == "+8613800138001"], "the 接报 SMS")
+        assert "后山裂缝" in text and "请接报" in text and f"{running.url}/ack/" in text
+        kannel.reply("8613800138001", "收到")
+        until(lambda: api.get(f"/api/v1/hazards/{report['id']}").json()["status"] == "received", "接报")
+        (villager,) = api.get("/api/v1/contacts", params={"region_code": VILLAGE}).json()["items"]
+        api.post(f"/api/v1/contacts/{villager['id']}/report-link").raise_for_status()
+        (_, link_text), *_ = until(lambda: [h for h in kannel.handed() if "/r/" in h[1]], "the report link")
+        assert httpx.get(link_text[link_text.index(f"{running.url}/r/") :]).status_code == 200

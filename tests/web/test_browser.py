@@ -8,6 +8,7 @@ Debian's Chromium driven by Playwright. Screenshots of every page go to tests/ar
 where Chromium is missing, unless JIAOYING_REQUIRE_BROWSER is set.
 """
 
+import asyncio
 import csv
 import io
 import os
@@ -17,13 +18,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import FIXTURES, ROOT, alembic_config
+from tests.conftest import FIXTURES, POSTGRES_URL, ROOT, alembic_config
 
 CHROMIUM = os.environ.get("JIAOYING_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("JIAOYING_REQUIRE_BROWSER"):
@@ -46,14 +51,53 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """uvicorn on a free loopback port with its own migrated SQLite database, regions and roster."""
+@contextmanager
+def _own_database(folder: Path) -> Iterator[str]:
+    """A migrated database of the server's own: a SQLite file, or on a PostgreSQL run
+    (JIAOYING_TEST_DATABASE_URL) a new database on that server, dropped afterwards (the tests'
+    own database is emptied after every test, which a server running beside them must not see)."""
     from alembic import command
 
+    if POSTGRES_URL is None:
+        url = f"sqlite+aiosqlite:///{folder}/jiaoying.db"
+        command.upgrade(alembic_config(url), "head")
+        yield url
+        return
+    name = f"jiaoying_console_{os.getpid()}_{folder.name}".lower().replace("-", "_")
+    own = make_url(POSTGRES_URL).set(database=name)
+    _postgres(f'CREATE DATABASE "{name}"')
+    try:
+        command.upgrade(alembic_config(own.render_as_string(hide_password=False)), "head")
+        yield own.render_as_string(hide_password=False)
+    finally:
+        _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _postgres(statement: str) -> None:
+    """A statement outside any transaction, on the test server's maintenance database."""
+
+    async def run() -> None:
+        assert POSTGRES_URL is not None
+        engine = create_async_engine(make_url(POSTGRES_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """uvicorn on a free loopback port with its own migrated database (SQLite, or PostgreSQL on a
+    PostgreSQL run), regions and roster."""
     folder = tmp_path_factory.mktemp("console")
-    url = f"sqlite+aiosqlite:///{folder}/jiaoying.db"
-    command.upgrade(alembic_config(url), "head")
+    with _own_database(folder) as url:
+        yield from _serving(url, folder)
+
+
+def _serving(url: str, folder: Path) -> Iterator[str]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "JIAOYING_DATABASE_URL": url, "JIAOYING_ADMIN_TOKEN": ADMIN, "JIAOYING_PUBLIC_URL": base,
