@@ -21,7 +21,7 @@ from app.cap.identity import sender_of
 from app.config import Settings
 from app.db import get_database, new_id, session_scope, utc_now
 from app.hazard import chase as hazard_chase
-from app.hazard import service as hazard_service
+from app.hazard import listeners as hazard_listeners
 from app.notify import sender
 from app.notify.dispatch import Dispatcher
 from app.report import rollup
@@ -48,7 +48,7 @@ class Heartbeat:
     side; on SQLite only the holder of the scheduler lease does (see app.lease)."""
 
     def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
-        hazard_service.register()  # answers to calls about reports move the reports on
+        hazard_listeners.register()  # answers and cancellations of calls about reports move them on
         tick_seconds = settings.tick_seconds
         self.dispatcher = dispatcher
         self.anchors = anchors.Publisher(settings.anchor_path) if settings.anchor_path else None

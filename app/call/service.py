@@ -394,40 +394,38 @@ async def bring_attempts_forward(
 
 
 async def cancel_open_calls_of(session: AsyncSession, contact_ids: list[str], *, actor: str, now: datetime) -> int:
-    """A contact taken off the roster is no longer chased: their open calls about warnings are
-    cancelled. Their open calls about hazard reports fall due now instead (attempts stop), so the
-    heartbeat passes each report on as if they had not answered: a report is never left with
-    nobody asked to take it (the report locked first, as every step of it is)."""
-    events: list[audit_service.Event] = []
+    """A contact taken off the roster is no longer chased: their open calls are cancelled. The
+    reports some of them were about are locked first (the order every step of a report takes), all
+    at once in id order, and told (hooks.cancelled): a report is called anew rather than left with
+    nobody asked to take it."""
+    hazard_ids: list[str | None] = []
     for start in range(0, len(contact_ids), 1000):
-        chunk = contact_ids[start : start + 1000]
-        about_reports = (Call.contact_id.in_(chunk), Call.hazard_id.is_not(None), Call.status.in_(OPEN_STATUSES))
-        await lock_reports(session, (await session.execute(select(Call.hazard_id).where(*about_reports))).scalars())
-        due = await session.execute(
-            update(Call).where(*about_reports).values(deadline_at=now, next_attempt_at=None)
-            .returning(Call.id, Call.hazard_id, Call.contact_region_code)
+        about_reports = select(Call.hazard_id).where(
+            Call.contact_id.in_(contact_ids[start : start + 1000]), Call.hazard_id.is_not(None),
+            Call.status.in_(OPEN_STATUSES),
         )  # fmt: skip
-        events += [
-            audit_service.Event(type="call.due_now", actor=actor, hazard_id=hazard_id, call_id=call_id,
-                                region_code=region_code, data={"reason": "contact deactivated"})
-            for call_id, hazard_id, region_code in due.tuples()
-        ]  # fmt: skip
+        hazard_ids += (await session.execute(about_reports)).scalars()
+    await lock_reports(session, hazard_ids)
     closed: list[Any] = []
     for start in range(0, len(contact_ids), 1000):
         chunk = contact_ids[start : start + 1000]
         closed += (
             await session.execute(
                 update(Call)
-                .where(Call.contact_id.in_(chunk), Call.status.in_(OPEN_STATUSES), Call.hazard_id.is_(None))
+                .where(Call.contact_id.in_(chunk), Call.status.in_(OPEN_STATUSES))
                 .values(status="cancelled", closed_at=now, next_attempt_at=None)
-                .returning(Call.id, Call.warning_id, Call.hazard_id, Call.contact_region_code)
+                .returning(Call.id, Call.warning_id, Call.hazard_id, Call.contact_region_code, Call.hazard_step,
+                           Call.department_id)
             )
-        ).all()
-    for call_id, warning_id, hazard_id, region_code in closed:
-        events.append(
-            audit_service.Event(type="call.cancelled", actor=actor, warning_id=warning_id, hazard_id=hazard_id,
-                                call_id=call_id,
-                                region_code=region_code, data={"reason": "contact deactivated"})
-        )  # fmt: skip
+        ).all()  # fmt: skip
+    events = [
+        audit_service.Event(type="call.cancelled", actor=actor, warning_id=row.warning_id, hazard_id=row.hazard_id,
+                            call_id=row.id, region_code=row.contact_region_code,
+                            data={"reason": "contact deactivated"})
+        for row in closed
+    ]  # fmt: skip
     await audit_service.record_warning_events(session, events, now=now)
+    about = [hooks.Cancelled(row.id, row.hazard_id, row.hazard_step, row.department_id)
+             for row in sorted(closed, key=lambda row: row.id) if row.hazard_id is not None]  # fmt: skip
+    await hooks.cancelled(session, about, now)
     return len(closed)

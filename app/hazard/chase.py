@@ -54,11 +54,11 @@ async def chase(session: AsyncSession, hazard_id: str, *, now: datetime) -> None
     ]  # fmt: skip
     if hazard.status in OPEN:
         events += await _pass_up(session, hazard, [c for c in closed if c.department_id is None], now)
-        events += await _bring_to_county(session, hazard, [c for c in closed if c.hazard_step == "dispatch"], now)
+        events += await bring_to_county(session, hazard, [c for c in closed if c.hazard_step == "dispatch"], now)
     await record(session, hazard, events, now)
 
 
-async def _still_open(session: AsyncSession, hazard: Hazard, *conditions: Any) -> bool:
+async def still_open(session: AsyncSession, hazard: Hazard, *conditions: Any) -> bool:
     query = select(Call.id).where(Call.hazard_id == hazard.id, IS_OPEN, *conditions).limit(1)
     return await session.scalar(query) is not None
 
@@ -70,7 +70,7 @@ async def _pass_up(
     office_calls = [c for c in closed if c.hazard_step in ("receive", "escalate")]
     if not office_calls or hazard.status not in STEPS["receive"] or hazard.office_code is None:
         return []
-    if await _still_open(session, hazard, Call.department_id.is_(None), Call.hazard_step.in_(("receive", "escalate"))):
+    if await still_open(session, hazard, Call.department_id.is_(None), Call.hazard_step.in_(("receive", "escalate"))):
         return []
     found = await routing.recipients(
         session, {hazard.office_code}, above_county=False, with_leader=hazard.urgent, now=now, supervisors=False
@@ -85,7 +85,7 @@ async def _pass_up(
                                      now=now, escalated_from=min(c.id for c in office_calls))  # fmt: skip
 
 
-async def _bring_to_county(
+async def bring_to_county(
     session: AsyncSession, hazard: Hazard, closed: list[Any], now: datetime
 ) -> list[audit_service.Event]:
     """A department that has not reported in by the deadline: the county's officer on duty is told."""
@@ -98,7 +98,7 @@ async def _bring_to_county(
         )  # fmt: skip
         if dispatch is None or dispatch.reported_in_at is not None or dispatch.escalated_at is not None:
             continue
-        if await _still_open(session, hazard, Call.department_id == department_id):
+        if await still_open(session, hazard, Call.department_id == department_id):
             continue
         department = await session.get_one(Department, department_id)
         people = await routing.answering_for(session, department.region_code, with_leader=hazard.urgent, now=now)

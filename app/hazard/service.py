@@ -77,7 +77,7 @@ async def _ladder(session: AsyncSession, urgent: bool) -> dict[str, Any]:
     return {**policy, "ack_timeout_s": TO_RECEIVE_S[urgent]}
 
 
-async def _to_office(session: AsyncSession, hazard: Hazard, *, step: str, now: datetime) -> list[audit_service.Event]:
+async def to_office(session: AsyncSession, hazard: Hazard, *, step: str, now: datetime) -> list[audit_service.Event]:
     """Call the office above the report's region (its officer on duty, and for an urgent report the
     shift's leader; else its rank-1 contacts), nearest first, up to the county; a report on a county
     (or where no county stands above, as under 东莞) goes to the level above."""
@@ -131,7 +131,7 @@ async def report_hazard(
               urgent=hazard.urgent, source=hazard.source, people_at_risk=hazard.people_at_risk,
               reporter={"name": hazard.reporter_name, "phone": hazard.reporter_phone})
     ]  # fmt: skip
-    events += await _to_office(session, hazard, step="receive", now=now)
+    events += await to_office(session, hazard, step="receive", now=now)
     await record(session, hazard, events, now)
     return hazard
 
@@ -256,7 +256,7 @@ async def evaluate(
     else:
         hazard.status = "reopened"
         events.append(event(hazard, "hazard.reopened", actor, note=note))
-        events += await _to_office(session, hazard, step="receive", now=now)
+        events += await to_office(session, hazard, step="receive", now=now)
     await record(session, hazard, events, now)
     return hazard
 
@@ -311,11 +311,6 @@ async def _reported_in(
     events += await _cancel(session, hazard, f"{dispatch.department_name} reported in", now,
                             Call.department_id == call.department_id)  # fmt: skip
     return events
-
-
-def register() -> None:
-    """Listen for answers to calls about reports (the app and the worker call this once)."""
-    hooks.on_answer(on_answered)
 
 
 async def list_hazards(

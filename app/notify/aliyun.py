@@ -4,9 +4,10 @@ offices buy.
 Aliyun sends only pre-approved templates, whose variables are short (at most 35 characters each)
 and whose links must be on a domain approved with the template. So a message goes as its kind's
 template (JIAOYING_ALIYUN_SMS_TEMPLATES: alert, escalation, lifting, withdrawal, exercise) with
-these variables, read for each batch from the warning and the call (README: the texts a county
-submits for approval; calls about hazard reports and report links have optional templates of their
-own, `hazard` and `report_link`, and without them go by the channel's next provider):
+these variables (app.notify.aliyun_fields), read for each batch from the warning and the call
+(README: the texts a county submits for approval; calls about hazard reports and report links
+have optional templates of their own, `hazard` and `report_link`, and without them go by the
+channel's next provider):
 
     title    暴雨红色预警 (the hazard cut to fit; Aliyun allows no two variables side by side)
     area     the person's area (艾维尔沟村等3地) or, escalating, the silent villages (南村等40处), cut to fit
@@ -39,19 +40,13 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import select
 
-from app.call.models import Call
 from app.config import Settings
-from app.contact.models import Contact
 from app.db import bulk_insert, session_scope
-from app.hazard.models import Hazard
+from app.notify.aliyun_fields import Fields, fields_of, speech_variables, template_kind, variables
 from app.notify.base import CalleeLimit, Capabilities, Outcome, Outgoing
 from app.notify.models import GatewayRef
-from app.notify.templates import LEVEL_NAMES, listing
 from app.notify.webhook import GATEWAY_ERRORS
-from app.region.models import Region
-from app.warning.models import Warning, WarningRegion
 
 CALLBACKS = "/api/v1/providers/aliyun"
 VOICE_REF = "aliyun-voice"  # gateway_refs' provider for calls (CallId and number)
@@ -65,7 +60,6 @@ KINDS = ("alert", "escalation", "lifting", "withdrawal", "exercise")
 # provider, or fail on the record saying no provider carries them.
 OPTIONAL_KINDS = ("hazard", "report_link")
 WARNING_KINDS = frozenset({"alert", "escalation", "lifting", "withdrawal"})  # message kinds (exercise is a template)
-VARIABLE_MAX = 35  # characters in one template variable
 BATCH_MAX = 100  # numbers in one SendBatchSms
 # Codes that say the request, not the numbers, is wrong (keys, sign, templates, balance, limits):
 # Aliyun takes nothing until it is put right, so the provider backs off and SMS fails over.
@@ -118,126 +112,6 @@ def parse_templates(value: str, setting: str = "JIAOYING_ALIYUN_SMS_TEMPLATES") 
     if missing:
         raise ValueError(f"{setting} has no template for {', '.join(missing)}")
     return found
-
-
-def cut(value: str, limit: int = VARIABLE_MAX) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-@dataclass
-class Fields:
-    """What a message's template needs, read from its warning and call (or its report, or the
-    contact a report link goes to)."""
-
-    hazard: str
-    mode: str
-    area: str
-    count: int  # regions an escalation is about
-    title: str | None = None  # a hazard report's (紧急险情：山体滑坡) or a report link's own title
-
-
-async def fields_of(batch: list[Outgoing]) -> dict[str, Fields]:
-    """Each message's template fields, by message id: two reads for the batch."""
-    call_ids = sorted({m.call_id for m in batch if m.call_id is not None})
-    async with session_scope(read_only=True) as session:
-        rows = (
-            await session.execute(
-                select(Call.id, Call.kind, Call.region_codes, Call.about_region_codes, Warning.hazard, Warning.mode,
-                       Warning.id).join(Warning, Warning.id == Call.warning_id).where(Call.id.in_(call_ids))
-            )
-        ).tuples().all()  # fmt: skip
-        codes = {code for row in rows for code in (*row[2], *row[3])}
-        named = await session.execute(
-            select(WarningRegion.warning_id, WarningRegion.region_code, WarningRegion.name).where(
-                WarningRegion.warning_id.in_({row[6] for row in rows}), WarningRegion.region_code.in_(codes)
-            )
-        )
-        names = {(warning_id, code): name for warning_id, code, name in named.tuples()}
-    by_call: dict[str, Fields] = {}
-    for call_id, kind, region_codes, about, hazard, mode, warning_id in rows:
-        own = [names[(warning_id, code)] for code in region_codes if (warning_id, code) in names]
-        if kind == "escalation":
-            silent = [names.get((warning_id, code), code) for code in about]
-            area = _fitted_listing(silent)
-        else:
-            area = own[0] if len(own) == 1 else (f"{cut(own[0], 28)}等{len(own)}地" if own else "")
-        by_call[call_id] = Fields(hazard=cut(hazard), mode=mode, area=cut(area), count=len(about))
-    found = {m.message_id: by_call[m.call_id] for m in batch if m.call_id in by_call}
-    return found | await _report_fields(batch)
-
-
-async def _report_fields(batch: list[Outgoing]) -> dict[str, Fields]:
-    """The fields of messages about hazard reports (by their call) and of report links (by the
-    contact's region): the title and the place."""
-    call_ids = sorted({m.call_id for m in batch if m.hazard_id is not None and m.call_id is not None})
-    contact_ids = sorted({m.contact_id for m in batch if m.call_id is None and m.contact_id is not None})
-    if not call_ids and not contact_ids:
-        return {}
-    async with session_scope(read_only=True) as session:
-        reports = (await session.execute(
-            select(Call.id, Hazard.urgent, Hazard.category, Hazard.place).join(Hazard, Hazard.id == Call.hazard_id)
-            .where(Call.id.in_(call_ids))
-        )).tuples().all() if call_ids else []  # fmt: skip
-        places = dict((await session.execute(
-            select(Contact.id, Region.name).join(Region, Region.code == Contact.region_code)
-            .where(Contact.id.in_(contact_ids))
-        )).tuples().all()) if contact_ids else {}  # fmt: skip
-    by_call = {
-        call_id: Fields(hazard=cut(category), mode="actual", area=cut(place), count=0,
-                        title=cut(f"{'紧急' if urgent else ''}险情：{category}"))
-        for call_id, urgent, category, place in reports
-    }  # fmt: skip
-    found = {m.message_id: by_call[m.call_id] for m in batch if m.call_id in by_call}
-    for m in batch:
-        if m.call_id is None and m.contact_id in places:
-            found[m.message_id] = Fields(hazard="", mode="actual", area=cut(places[m.contact_id]), count=0,
-                                         title="险情上报链接")  # fmt: skip
-    return found
-
-
-def _fitted_listing(names: list[str]) -> str:
-    """As many names as fit one variable, and how many in all (南村、北村等40处)."""
-    for keep in range(len(names), 0, -1):
-        shown = listing(names, keep)
-        if len(shown) <= VARIABLE_MAX:
-            return shown
-    return f"{len(names)}处"
-
-
-def template_kind(message: Outgoing, fields: Fields) -> str:
-    """Which approved template a message goes as: an exercise's calls go as the exercise template,
-    a report's calls as `hazard`, a report link as `report_link`."""
-    if fields.mode == "exercise" and message.kind in ("alert", "escalation"):
-        return "exercise"
-    return message.kind
-
-
-def title(message: Outgoing, fields: Fields) -> str:
-    """暴雨红色预警, as the core texts say it; an exercise's notices say it is one. A report's
-    message has its own (紧急险情：山体滑坡)."""
-    if fields.title is not None:
-        return fields.title
-    level = LEVEL_NAMES.get(message.level, message.level)
-    drill = "（演练）" if fields.mode == "exercise" and message.kind in ("lifting", "withdrawal") else ""
-    return drill + cut(fields.hazard, VARIABLE_MAX - len(drill) - 4) + f"{level}预警"
-
-
-def speech_variables(message: Outgoing, fields: Fields) -> dict[str, str]:
-    """A voice template's variables: few and short (the list of places is in the SMS)."""
-    values = {"title": title(message, fields)}
-    if message.kind == "escalation":
-        values["count"] = str(max(fields.count, 1))
-    if message.kind == "hazard":
-        values["area"] = fields.area or "辖区"
-    return values
-
-
-def variables(message: Outgoing, fields: Fields) -> dict[str, str]:
-    """The template variables of one message: each 1 to 35 characters, as Aliyun allows."""
-    values = {"title": title(message, fields), "area": fields.area or "辖区"}
-    if message.ack_url:
-        values["token"] = message.ack_url.rsplit("/", 1)[1]
-    return values
 
 
 @dataclass(frozen=True)

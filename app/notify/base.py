@@ -75,13 +75,28 @@ class Capabilities:
         return channel not in self.kinds or kind in self.kinds[channel]
 
 
+def kinds_carried(chains: dict[str, list["Provider"]]) -> dict[str, frozenset[str]]:
+    """Per channel, the kinds some provider of it carries; left out where one carries every kind."""
+    found: dict[str, frozenset[str]] = {}
+    for channel, chain in chains.items():
+        if chain and all(channel in p.capabilities.kinds for p in chain):
+            found[channel] = frozenset().union(*(p.capabilities.kinds[channel] for p in chain))
+    return found
+
+
 @dataclass
 class Plan:
-    """What making messages needs to know of the providers: the channels some provider carries,
-    and the per-callee limits of each channel's first provider."""
+    """What making messages needs to know of the providers: the channels some provider carries (and
+    which kinds of message), and the per-callee limits of each channel's first provider."""
 
     channels: list[str]
     callee_limits: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
+    # Per channel, the message kinds some provider of it carries; a channel absent carries every kind.
+    kinds: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def carries(self, channel: str, kind: str) -> bool:
+        """Whether a message of this kind can go by the channel (else the person's other channels go)."""
+        return channel in self.channels and (channel not in self.kinds or kind in self.kinds[channel])
 
 
 class Provider(Protocol):

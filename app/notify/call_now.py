@@ -68,7 +68,7 @@ async def call_now(session: AsyncSession, warning: Warning, *, plan: Plan, actor
         ids = iter(new_ids(len(batch)))
         for call in batch:
             # A call where the person has one and may be called now (a per-callee limit), else text.
-            carried = [channel for channel in call.channels if channel in plan.channels]
+            carried = [channel for channel in call.channels if plan.carries(channel, call.kind)]
             allowed = [channel for channel in carried if book.free_at(call.contact_phone, channel, now) <= now]
             if not allowed:
                 continue

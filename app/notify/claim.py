@@ -182,11 +182,13 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
             texts = texts_of[wording]
         attempt = current_attempt(policy, call.created_at, now, call.attempts)
         next_at = attempt_due_at(policy, call.created_at, attempt + 1)
-        carried = [channel for channel in call.channels if channel in plan.channels]
+        carried = [channel for channel in call.channels if plan.carries(channel, call.kind)]
         for channel in attempt_channels(policy, attempt, carried or call.channels):
             row = message_row(call, channel, attempt, texts[channel], priority=call.priority, now=now)
             if not carried:
-                row.update(status="failed", error=f"no provider is configured for {channel}", claimed_at=None)
+                error = (f"no provider of {channel} carries {call.kind} messages" if channel in plan.channels
+                         else f"no provider is configured for {channel}")  # fmt: skip
+                row.update(status="failed", error=error, claimed_at=None)
             elif (free := book.free_at(call.contact_phone, channel, now)) > now:
                 # A per-callee limit: the message waits for it, unless the next attempt comes first
                 # (then the two merge, as attempts held back by a rate limit do) or the deadline.

@@ -176,8 +176,10 @@ class Dispatcher:
             able = [m for m in waiting if provider.capabilities.carries(channel, m.kind)]
             if not health.ready() or not able:
                 continue
-            if position > 0:
-                FAILOVERS.labels(channel, provider.name).inc(len(able))
+            # A failover: messages an earlier provider would have carried, had it been taking them.
+            passed_on = [m for m in able if any(p.capabilities.carries(channel, m.kind) for p in chain[:position])]
+            if passed_on:
+                FAILOVERS.labels(channel, provider.name).inc(len(passed_on))
             # After a pause, one message probes the gateway before the rest go.
             probing = health.probing
             outcomes = await self._send(provider, channel, able[:1] if probing else able)
@@ -190,8 +192,8 @@ class Dispatcher:
             reached = len(outcomes) > len(unreached)
             seen.setdefault(provider.name, []).append(None if reached else next(iter(unreached.values())))
             last_error.update(unreached)
-            sent = {m.message_id for m in able if m.message_id not in unreached}
-            waiting = [m for m in waiting if m.message_id not in sent]
+            answered = {o.message_id for o in outcomes if not o.unreachable}  # not those a failed probe held back
+            waiting = [m for m in waiting if m.message_id not in answered]
         unavailable = f"no provider of {channel} is taking messages"
         return (
             settled

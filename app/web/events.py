@@ -19,7 +19,6 @@ EVENT_NAMES = {
     "call.unanswered": "超时未应答",
     "call.escalated": "逐级上报",
     "call.cancelled": "呼叫取消",
-    "call.due_now": "被叫人已停用，立即转交",
     "region.reached": "区域已叫应",
     "region.unreachable": "区域无法叫应",
     "feedback.received": "收到反馈",
@@ -36,6 +35,7 @@ EVENT_NAMES = {
     "hazard.evaluated": "末端评价",
     "hazard.reopened": "重新交办",
     "hazard.unreachable": "无人接报",
+    "hazard.rerouted": "被叫人已离岗，重新呼叫",
 }
 METHODS = {"link": "链接", "sms_reply": "短信回复", "voice_key": "语音按键", "manual": "人工登记",
            "confirmed": "人工确认", "phone": "电话", "in_person": "当面", "radio": "电台", "other": "其他"}  # fmt: skip
@@ -94,8 +94,6 @@ def describe(event_type: str, data: dict[str, Any]) -> str:
         return f"已呼叫{d.get('attempts', 0)}次"
     if event_type == "call.retried":
         return _join(f"第{d.get('attempt')}次", d.get("reason"))
-    if event_type == "call.due_now":
-        return "联系人已停用" if d.get("reason") == "contact deactivated" else d.get("reason", "")
     if event_type == "call.cancelled":
         return _join(d.get("reason"), f"{d['calls']}个呼叫" if "calls" in d else "")
     if event_type == "feedback.received":

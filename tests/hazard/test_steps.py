@@ -62,25 +62,41 @@ async def test_a_report_nobody_takes_goes_up_to_the_county(client: AsyncClient, 
     assert await steps(client, hazard["id"]) == ["hazard.reported", "hazard.escalated", "hazard.received"]
 
 
-async def test_a_report_whose_only_taker_leaves_the_roster_goes_up_at_the_next_tick(
+async def test_a_report_whose_only_taker_leaves_the_roster_is_called_anew_at_once(
     client: AsyncClient, regions: None
 ) -> None:
     """Taking the township's one person off the roster once cancelled the call and left the report
-    with nobody asked to take it, for good; now the call falls due, and the report goes up."""
+    with nobody asked to take it, for good; now the report is called anew, in the same request."""
     who = await people(client)
     hazard = await report(client)
     assert (await client.delete(f"/api/v1/contacts/{who['township']['id']}")).status_code in (200, 204)
-    (gone,) = (await detail(client, hazard["id"]))["calls"]
-    assert gone["status"] in ("pending", "notified") and gone["contact"]["name"] == "街道书记"
-    await chase.chase_due(now=utc_now() + timedelta(seconds=1))
     found = await detail(client, hazard["id"])
     assert found["office_code"] == COUNTY and found["status"] == "reported"
     assert {c["contact"]["name"]: c["status"] for c in found["calls"]} == {
-        "街道书记": "unanswered",
+        "街道书记": "cancelled",
         "县值班员": "pending",
     }
-    events = (await client.get(f"/api/v1/hazards/{hazard['id']}/timeline", params={"limit": 100})).json()["items"]
-    assert "call.due_now" in [e["type"] for e in events]
+    assert await steps(client, hazard["id"]) == ["hazard.reported", "hazard.rerouted"]
+
+
+async def test_a_department_whose_person_leaves_is_called_anew_or_brought_to_the_county(
+    client: AsyncClient, regions: None
+) -> None:
+    who = await people(client)
+    second = await create_contact(client, COUNTY, name="水利局二号", rank=6, department_id=who["water_dept"]["id"])
+    hazard = await report(client)
+    ids = [who["water_dept"]["id"], who["land_dept"]["id"]]
+    whistle = {"department_ids": ids, "deadline_s": 600}
+    assert (await client.post(f"/api/v1/hazards/{hazard['id']}/whistle", json=whistle)).status_code == 200
+    for person in (who["water"], who["land"]):
+        assert (await client.delete(f"/api/v1/contacts/{person['id']}")).status_code in (200, 204)
+    found = await detail(client, hazard["id"])
+    open_calls = {(c["contact"]["name"], c["hazard_step"]) for c in found["calls"] if c["status"] == "pending"}
+    # 水利局: its next person; 自然资源局, nobody left: the county's officer on duty, at once.
+    assert ("水利局二号", "dispatch") in open_calls and ("县值班员", "escalate") in open_calls
+    dispatches = {d["department_name"]: d for d in found["dispatches"]}
+    assert dispatches["自然资源局"]["escalated_at"] is not None and dispatches["水利局"]["escalated_at"] is None
+    assert second["id"] in {c["contact"]["id"] for c in found["calls"]}
 
 
 async def test_a_reopened_report_is_taken_again_on_the_record(client: AsyncClient, regions: None) -> None:

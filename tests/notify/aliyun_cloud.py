@@ -47,7 +47,7 @@ TEMPLATES = {
     "SMS_WITHDRAWAL": "${title}（${area}）系误发，现予撤回，请按原状态工作。",
     "SMS_EXERCISE": "（演练）${title}：${area}，请按演练方案行动。收到请点 https://jiaoying.example/ack/${token}",
     # Optional: calls about hazard reports, and a contact's report link.
-    "SMS_HAZARD": "${title}，地点${area}。请接报或报到，收到请点 https://jiaoying.example/ack/${token}",
+    "SMS_HAZARD": "${title}，地点${area}，${ask}。点此处理 https://jiaoying.example/ack/${token}",
     "SMS_REPORT_LINK": "您在${area}的${title}（此前的链接已失效），发现险情请点开填报：https://jiaoying.example/r/${token}",
 }
 # Voice: TTS templates (Chinese, few short variables), the number calls show, key 1's template.
@@ -57,7 +57,7 @@ TTS = {
     "TTS_LIFTING": "${title}已解除。",
     "TTS_WITHDRAWAL": "${title}系误发，现予撤回。",
     "TTS_EXERCISE": "演练，${title}，请按演练方案行动。确认收到请按1。",
-    "TTS_HAZARD": "${title}，地点${area}，请立即接报或报到。确认收到请按1。",
+    "TTS_HAZARD": "${title}，地点${area}，${ask}。确认收到请按1。",
     "TTS_ACK": "已确认收到，谢谢。",
 }
 VOICE_NUMBER = "09912345678"

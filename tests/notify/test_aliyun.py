@@ -162,7 +162,7 @@ async def test_a_wrong_key_is_refused_by_aliyun_and_nothing_is_lost(
 
 
 def test_forty_silent_villages_fit_one_variable() -> None:
-    from app.notify.aliyun import _fitted_listing
+    from app.notify.aliyun_fields import _fitted_listing
 
     shown = _fitted_listing([f"第{n}村民委员会" for n in range(1, 41)])
     assert len(shown) <= 35 and shown.endswith("等40处")

@@ -60,6 +60,7 @@ async def test_reports_and_report_links_go_as_their_own_templates(
     (to_township,) = [s for s in cloud.sent if s.phone == township["phone"][3:]]
     assert to_township.template == "SMS_HAZARD" and to_township.variables["title"] == "紧急险情：山体滑坡"
     assert to_township.variables["area"] == "艾维尔沟街道工人新村社区居委会"
+    assert to_township.variables["ask"] == "请接报"
     (called,) = [c for c in cloud.calls if c.callee == township["phone"][3:]]  # urgent: SMS and voice at once
     assert called.template == "TTS_HAZARD" and called.speech.startswith("紧急险情：山体滑坡，地点艾维尔沟街道")
     (link,) = [s for s in cloud.sent if s.phone == villager["phone"][3:]]
@@ -92,3 +93,21 @@ async def test_without_their_templates_they_go_by_the_next_provider_or_fail_sayi
         await send_due(chained, now=utc_now())
         await chained.close()
     assert {(m.provider, m.status) for m in await report_messages(second["id"])} == {("console", "sent")}
+
+
+async def test_a_channel_that_carries_no_reports_is_left_out_not_failed(
+    client: AsyncClient, app: Any, regions: None, cloud: AliyunCloud
+) -> None:
+    """Voice set up without a hazard template once failed every voice message of a report, each
+    failure bringing the next attempt forward: the ladder burnt out in a fraction of a second, an
+    SMS each time. The report's attempts now go by SMS alone, as for a channel nobody carries."""
+    township = await create_contact(client, TOWNSHIP, name="街道书记")  # sms and voice
+    provider = aliyun(cloud, WITH_REPORTS, VOICE_SETTING)
+    async with serving(provider, app) as dispatcher:
+        hazard = (await client.post("/api/v1/hazards", json=REPORT)).json()
+        await send_due(dispatcher, now=utc_now())
+    sent = await report_messages(hazard["id"])
+    assert [(m.channel, m.status) for m in sent] == [("sms", "sent")]
+    assert [s.template for s in cloud.sent if s.phone == township["phone"][3:]] == ["SMS_HAZARD"]
+    (call,) = (await client.get(f"/api/v1/hazards/{hazard['id']}")).json()["calls"]
+    assert call["attempts"] == 1 and call["status"] == "notified"

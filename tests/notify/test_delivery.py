@@ -497,3 +497,20 @@ async def test_kannel_reports_settle_messages_and_a_failure_brings_the_next_atte
     assert after[first["phone"]][0] == "delivered" and after[second["phone"]][0] == "failed"
     retried = [e for e in await timeline(client, warning["id"]) if e["type"] == "call.retried"]
     assert [e["call_id"] for e in retried] == [by_phone[second["phone"]].call_id]
+
+
+async def test_a_failed_probe_hands_the_rest_of_the_round_to_the_next_provider(
+    client: AsyncClient, regions: None, started: list[Dispatcher]
+) -> None:
+    """A probe that failed once held the round's other messages back with no outcome at all: they
+    sat in `sending` until the reclaim, on every failed probe while the gateway was down."""
+    for _ in range(5):
+        await create_contact(client, channels=["sms"])
+    warning = await issue(client, level="orange", area_codes=[VILLAGE])
+    dead = WebhookProvider(f"http://127.0.0.1:{free_port()}/messages", SECRET)
+    dispatcher = Dispatcher({"sms": [dead, ConsoleProvider()]})
+    await dispatcher.start()
+    started.append(dispatcher)
+    dispatcher.health["webhook"].failed_rounds = 1  # back from a pause: one message probes it
+    assert await send_due(dispatcher, now=utc_now()) == 5
+    assert {(m.status, m.provider) for m in await messages_of(warning["id"])} == {("sent", "console")}
