@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Calls per number a gateway allows (`voice:1/60,5/3600`): an attempt that would break it waits.
     webhook_callee_limits: str = ""
     webhook_timeout_s: float = 10.0
+    # The village loudspeakers' platform (应急广播): broadcasts are POSTed there, signed with the secret.
+    broadcast_url: str | None = None
+    broadcast_secret: str | None = None
     # Messages per second the gateway takes per channel (0: no limit); above it messages queue.
     webhook_rate_sms: float = 0.0
     webhook_rate_voice: float = 0.0

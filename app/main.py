@@ -13,6 +13,8 @@ from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as keys_router
+from app.broadcast.router import receipts_router as broadcast_receipts_router
+from app.broadcast.router import router as loudspeakers_router
 from app.call.router import router as calls_router
 from app.cap.router import CAP_PATH
 from app.cap.router import router as cap_router
@@ -100,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contacts_router,
         policies_router,
         departments_router,
+        loudspeakers_router,
+        broadcast_receipts_router,
         duty_router,
         department_duty_router,
         hazards_router,

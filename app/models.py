@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEvent, ChainHead
 from app.auth.models import ApiKey, EndedSession
+from app.broadcast.models import Broadcast, Loudspeaker
 from app.call.models import Call, CallToken, Feedback
 from app.cap.models import CapAlert, CapFeedEntry
 from app.contact.models import Contact, Supervision
@@ -19,6 +20,7 @@ from app.warning.models import CallTally, IdempotencyKey, RegionTally, Warning, 
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Broadcast",
     "Call",
     "CallTally",
     "CallToken",
@@ -37,6 +39,7 @@ __all__ = [
     "HazardDispatch",
     "IdempotencyKey",
     "Inbound",
+    "Loudspeaker",
     "Message",
     "Policy",
     "RateBucket",

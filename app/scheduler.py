@@ -8,12 +8,14 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import httpx
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import Gauge, Histogram
 
 from app import lease
 from app.audit import anchors
+from app.broadcast import sender as broadcast_sender
 from app.call import escalation
 from app.call import metrics as call_metrics
 from app.cap import feed as cap_feed
@@ -61,6 +63,9 @@ class Heartbeat:
         if get_database().is_sqlite:
             self.scheduler.add_job(self.hold_lease, "interval", seconds=tick_seconds, id="hold-lease")
         self._every(SEND_JOB, tick_seconds, self.send_messages)
+        self.settings = settings
+        self.broadcasting = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+        self._every("send-broadcasts", tick_seconds, self.send_broadcasts)
         self._every("expire-warnings", tick_seconds, self.expire_warnings)
         self._every("chase-calls", tick_seconds, self.chase_calls)
         self._every(EXPAND_JOB, tick_seconds, self.expand_warnings)
@@ -125,6 +130,9 @@ class Heartbeat:
 
     async def send_messages(self) -> None:
         await sender.send_due(self.dispatcher, now=utc_now())
+
+    async def send_broadcasts(self) -> None:
+        await broadcast_sender.send_due(self.settings, self.broadcasting, now=utc_now())
 
     async def expire_warnings(self) -> None:
         while True:  # one warning per transaction: chain heads are then locked one at a time
@@ -194,3 +202,4 @@ class Heartbeat:
         awaited, so that none is still using the database when its engine is disposed."""
         self.scheduler.shutdown(wait=False)
         await asyncio.gather(*self.running, return_exceptions=True)
+        await self.broadcasting.aclose()

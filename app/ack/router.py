@@ -18,6 +18,7 @@ from app import throttle
 from app.ack import tokens
 from app.ack.batcher import AckBatcher
 from app.audit import service as audit_service
+from app.broadcast import service as broadcast_service
 from app.call import service as call_service
 from app.call.models import Call
 from app.call.schemas import FeedbackIn, FeedbackOut
@@ -44,6 +45,8 @@ def beijing(moment: datetime | None) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M 北京时间") if moment else ""
 
 
+BROADCAST_STATES = {"pending": "待播放", "sending": "待播放", "sent": "已发送", "delivered": "已播放",
+                    "failed": "未能播放"}  # fmt: skip
 FEEDBACK_A_MINUTE = 10
 # The link page is one request on a cheap phone: its styles are inline, and it runs no script at all.
 PAGE_HEADERS = {
@@ -110,19 +113,13 @@ async def _page(
     message_class: str = "done",
     status_code: int = 200,
 ) -> HTMLResponse:
-    names = (
-        (
-            await session.execute(
-                select(WarningRegion.name).where(
-                    WarningRegion.warning_id == warning.id,
-                    WarningRegion.region_code.in_(call.region_codes),
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
     closed = warning.status not in ("active", "expanding")
+    region_names = dict(
+        (await session.execute(
+            select(WarningRegion.region_code, WarningRegion.name)
+            .where(WarningRegion.warning_id == warning.id, WarningRegion.region_code.in_(call.region_codes))
+        )).tuples().all()
+    )  # fmt: skip
     closes_at = call_service.feedback_closes_at(warning)
     # An escalation call names the regions nobody answered for, each with its 已叫醒 button.
     unreached = []
@@ -152,7 +149,7 @@ async def _page(
         "instruction": warning.instruction,
         "description": warning.description,
         "contact_name": call.contact_name,
-        "area": "、".join(names) or "—",
+        "area": "、".join(region_names.values()) or "—",
         "acknowledged": call.status == "acknowledged",
         "acknowledged_at": beijing(call.acknowledged_at),
         "late": call.late,
@@ -169,6 +166,19 @@ async def _page(
         "can_wake": not closed,
         "feedback_action": f"/ack/{token}/feedback",
         "report_action": f"/ack/{token}/report" if call.contact_id else "",
+        "broadcasts": [
+            {
+                "name": region_names.get(b.region_code, b.region_code),
+                "status": BROADCAST_STATES.get(b.status, b.status),
+                "confirmed": b.confirmed_at is not None,
+                "action": f"/ack/{token}/broadcasts/{b.id}",
+            }
+            for b in (
+                await broadcast_service.of_regions(session, warning.id, call.region_codes)
+                if call.kind == "alert"
+                else []
+            )
+        ],
         "message": message,
         "message_class": message_class,
     }
@@ -203,9 +213,12 @@ async def show(token: str, request: Request, session: SessionDep, settings: Sett
     except AppError as error:
         return _gone(request, error)
     sent = request.query_params.get("sent")
-    message = {"ack": "已确认收到，谢谢。", "feedback": "反馈已提交，谢谢。", "woken": "已记录叫醒，谢谢。"}.get(
-        sent or "", ""
-    )
+    message = {
+        "ack": "已确认收到，谢谢。",
+        "feedback": "反馈已提交，谢谢。",
+        "woken": "已记录叫醒，谢谢。",
+        "broadcast": "已记录广播，谢谢。",
+    }.get(sent or "", "")
     return await _page(request, session, settings, token, call, warning, now, message=message)
 
 
@@ -317,3 +330,18 @@ async def woken(token: str, code: str, request: Request, session: SessionDep) ->
         region = await session.get_one(WarningRegion, (warning.id, code), populate_existing=True)
         return JSONResponse(RegionStateOut.model_validate(region).model_dump(mode="json"))
     return RedirectResponse(f"/ack/{token}?sent=woken", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/{token}/broadcasts/{broadcast_id}", response_model=None)
+async def broadcast_played(token: str, broadcast_id: str, request: Request, session: SessionDep) -> Response:
+    """已广播: the person's village loudspeaker played the warning (it answers no call)."""
+    now = utc_now()
+    try:
+        call, warning = await _load(session, token, now)
+        await broadcast_service.confirm(session, broadcast_id, warning_id=warning.id, codes=call.region_codes,
+                                        actor=call.contact_name, call_id=call.id, now=now)  # fmt: skip
+    except AppError as error:
+        return _gone(request, error)
+    if wants_json(request):
+        return JSONResponse({"broadcast_id": broadcast_id, "confirmed": True})
+    return RedirectResponse(f"/ack/{token}?sent=broadcast", status_code=status.HTTP_303_SEE_OTHER)

@@ -101,7 +101,6 @@ async def call_now(
 
 
 gateway_router = APIRouter(prefix="/api/v1/providers/webhook", tags=["gateway"])
-MAX_ITEMS = 1000  # items in one array of receipts or replies
 
 
 class ReceiptIn(BaseModel):
@@ -125,41 +124,14 @@ class InboundIn(BaseModel):
 
 async def _signed_body(request: Request, settings: Settings) -> bytes:
     """The raw body, if signed with JIAOYING_WEBHOOK_SECRET within five minutes; 401 otherwise."""
-    body = await request.body()
-    secret = settings.webhook_secret
-    timestamp = request.headers.get("x-jiaoying-timestamp")
-    given = request.headers.get("x-jiaoying-signature")
-    if not secret or not webhook.verify(secret, timestamp, given, body):
-        raise Unauthorized("Missing, wrong or stale X-Jiaoying-Signature (HMAC-SHA256 of '<timestamp>.<body>').")
-    return body
-
-
-def _parse(model: type[ModelT], body: bytes) -> tuple[list[ModelT], bool]:
-    """One item or a JSON array of them (at most MAX_ITEMS); whether it was an array. Any bad item
-    refuses the whole body (422 naming it), so nothing of it is taken."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise Unprocessable("The request body is not valid JSON.") from None
-    many = isinstance(document, list)
-    if many and not 1 <= len(document) <= MAX_ITEMS:
-        raise Unprocessable(f"An array must hold between 1 and {MAX_ITEMS} items; send larger batches in parts.")
-    items = []
-    for index, item in enumerate(document if many else [document]):
-        try:
-            items.append(model.model_validate(item))
-        except ValidationError as exc:  # `loc` names the item of an array: ["body", 3, "status"]
-            errors = [{"loc": ["body", *([index] if many else []), *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
-            where = f"Item {index} of the array" if many else "The request body"
-            raise Unprocessable(f"{where} is not valid: {errors[0]['msg']}.", errors=errors) from None
-    return items, many
+    return await webhook.verified_body(request, settings.webhook_secret)
 
 
 @gateway_router.post("/receipts")
 async def receipts(request: Request, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Delivery receipts from the gateway (signed), one or an array: each message becomes
     delivered or failed. In an array, an unknown `message_id` is skipped and counted."""
-    items, many = _parse(ReceiptIn, await _signed_body(request, settings))
+    items, many = webhook.items_of(ReceiptIn, await _signed_body(request, settings))
     receipts = [gateway.Receipt(item.message_id, item.status, item.error, "webhook") for item in items]
     if not many:
         status = await gateway.record_receipt(session, items[0].message_id, items[0].status, items[0].error,
@@ -178,7 +150,7 @@ async def inbound(request: Request, settings: SettingsDep) -> Any:
     """Replies from phones (signed), one or an array: 收到 (or 好的, 确认, ok, the voice key 1 ...)
     acknowledges; other texts are kept for the duty officer. Each reply is taken in its own
     transaction, so replies from many phones never wait on each other's locks."""
-    items, many = _parse(InboundIn, await _signed_body(request, settings))
+    items, many = webhook.items_of(InboundIn, await _signed_body(request, settings))
     results = []
     for reply in items:
         try:

@@ -130,6 +130,20 @@ def closing_text(
     return _fit(parts, [4, 2], SMS_MAX)
 
 
+def broadcast_text(*, kind: str, level: str, hazard: str, mode: str, title: str, instruction: str | None,
+                   reason: str | None = None) -> str:  # fmt: skip
+    """What a village loudspeaker says, in Chinese, once (the platform repeats it): the warning's
+    own title and what to do; a lifting or withdrawal says so. An exercise says it is one."""
+    drill = "演练。" if mode == "exercise" else ""
+    if kind == "alert":
+        return f"{drill}{sentence(title, headline(level, hazard, 'actual'))}{sentence(instruction, '请注意防范')}"
+    if kind == "withdrawal":
+        return f"{drill}{sentence(title, '')}系误发，现予撤回，请按原状态工作。"
+    return f"{drill}{sentence(title, '')[:-1]}已解除。" + (
+        sentence(reason, "") if reason and reason.strip("。． ") else ""
+    )
+
+
 # Hazard reports (信息报告): what a call about a report asks of the person called.
 HAZARD_ASKS = {
     "receive": ("请接报", "请立即接报"),  # the office the report went to (接报)

@@ -18,14 +18,17 @@ import hashlib
 import hmac
 import logging
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import orjson
+from fastapi import Request
 from prometheus_client import Counter
+from pydantic import BaseModel, ValidationError
 
 from app.channels import NAMES
 from app.config import Settings
+from app.errors import Unauthorized, Unprocessable
 from app.notify.base import CalleeLimit, Capabilities, Outcome, OutcomeStatus, Outgoing
 
 log = logging.getLogger(__name__)
@@ -203,3 +206,39 @@ def _results(content: bytes) -> dict[str, tuple[OutcomeStatus, str | None]]:
         error = result.get("error")
         said[result["message_id"]] = (status, str(error)[:2000] if error is not None else None)
     return said
+
+
+MAX_ITEMS = 1000  # items in one array of receipts or replies
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+async def verified_body(request: Request, secret: str | None) -> bytes:
+    """The raw body of a gateway's push, if signed with `secret` within five minutes; 401 otherwise
+    (and always 401 while no secret is set)."""
+    body = await request.body()
+    timestamp = request.headers.get("x-jiaoying-timestamp")
+    given = request.headers.get("x-jiaoying-signature")
+    if not secret or not verify(secret, timestamp, given, body):
+        raise Unauthorized("Missing, wrong or stale X-Jiaoying-Signature (HMAC-SHA256 of '<timestamp>.<body>').")
+    return body
+
+
+def items_of(model: type[ModelT], body: bytes) -> tuple[list[ModelT], bool]:
+    """One item or a JSON array of them (at most MAX_ITEMS); whether it was an array. Any bad item
+    refuses the whole body (422 naming it), so nothing of it is taken."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Unprocessable("The request body is not valid JSON.") from None
+    many = isinstance(document, list)
+    if many and not 1 <= len(document) <= MAX_ITEMS:
+        raise Unprocessable(f"An array must hold between 1 and {MAX_ITEMS} items; send larger batches in parts.")
+    items = []
+    for index, item in enumerate(document if many else [document]):
+        try:
+            items.append(model.model_validate(item))
+        except ValidationError as exc:  # `loc` names the item of an array: ["body", 3, "status"]
+            errors = [{"loc": ["body", *([index] if many else []), *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+            where = f"Item {index} of the array" if many else "The request body"
+            raise Unprocessable(f"{where} is not valid: {errors[0]['msg']}.", errors=errors) from None
+    return items, many

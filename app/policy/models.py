@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, utc_now
@@ -21,5 +21,8 @@ class Policy(Base):
     channels_by_attempt: Mapped[list[list[str]]] = mapped_column(JSONDoc)
     escalate: Mapped[bool]
     escalate_above_county: Mapped[bool] = mapped_column(default=False)
+    # Targeted regions with a loudspeaker broadcast the warning (red and orange by default), so often.
+    broadcast: Mapped[bool] = mapped_column(default=False, server_default=false())
+    broadcast_repeat: Mapped[int] = mapped_column(default=3, server_default="3")
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_by: Mapped[str] = mapped_column(String(100), default="defaults")

@@ -22,6 +22,9 @@ class PolicyIn(BaseModel):
     ]
     escalate: bool
     escalate_above_county: bool = False
+    # Targeted regions with a loudspeaker broadcast the warning; left out, red and orange do.
+    broadcast: bool | None = None
+    broadcast_repeat: Annotated[int, Field(ge=1, le=10)] = 3
 
     @model_validator(mode="after")
     def _distinct(self) -> "PolicyIn":

@@ -11,7 +11,9 @@ from app.errors import NotFound
 from app.policy.models import LEVELS, Policy
 from app.policy.schemas import PolicyIn
 
-FIELDS = ("reach", "ack_timeout_s", "max_attempts", "channels_by_attempt", "escalate", "escalate_above_county")
+FIELDS = ("reach", "ack_timeout_s", "max_attempts", "channels_by_attempt", "escalate", "escalate_above_county",
+          "broadcast", "broadcast_repeat")  # fmt: skip
+BROADCAST_BY_DEFAULT = ("red", "orange")
 
 
 def as_dict(policy: Policy) -> dict[str, Any]:
@@ -43,6 +45,8 @@ async def put_policy(session: AsyncSession, level: str, data: PolicyIn, *, actor
     """Replace a level's policy; warnings already issued keep the one they started with."""
     policy = await get_policy(session, level)
     before = as_dict(policy)
+    if data.broadcast is None:  # left out: the level's default
+        data = data.model_copy(update={"broadcast": level in BROADCAST_BY_DEFAULT})
     for name in FIELDS:
         setattr(policy, name, getattr(data, name))
     after = as_dict(policy)

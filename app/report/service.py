@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.broadcast.models import Broadcast
 from app.db import session_scope
 from app.errors import Unprocessable
 from app.region.models import LEVEL_RANK, Region
@@ -115,6 +116,9 @@ class ResponseRow:
     reached_regions: int = 0
     reached_rate: float | None = None
     feedback_rate: float | None = None
+    # Targeted regions with a loudspeaker whose broadcast played (delivered, or confirmed 已广播) /
+    # targeted regions with a loudspeaker; None where none had one.
+    broadcast_rate: float | None = None
 
 
 ROW_FIELDS = [f.name for f in fields(ResponseRow)]
@@ -331,6 +335,7 @@ async def response_rows(
     elif figures:
         acks = await _sqlite_percentiles(session, scope, [row.key for row in figures])
     names = await _names(session, [row.key.ljust(12, "0") for row in figures])
+    broadcasts = await _broadcast_counts(session, scope, [row.key for row in figures]) if figures else {}
     rows = []
     for row in figures:
         calls, acknowledged, reached, targeted = (int(n) for n in (row.calls, row.acknowledged, row.reached_regions,
@@ -345,9 +350,24 @@ async def response_rows(
             within_deadline_rate=_share(int(row.in_time), calls), unanswered=calls - acknowledged,
             escalated=int(row.escalated_regions), targeted_regions=targeted, reached_regions=reached,
             reached_rate=_share(reached, targeted), feedback_rate=_share(int(row.with_feedback), acknowledged),
+            broadcast_rate=_share(*reversed(broadcasts.get(row.key, (0, 0)))),
         )  # fmt: skip
         rows.append(entry)
     return rows
+
+
+async def _broadcast_counts(session: AsyncSession, scope: _Scope, keys: list[str]) -> dict[str, tuple[int, int]]:
+    """Per key: the alert broadcasts of the report's warnings (one per targeted region with a
+    loudspeaker), and how many played."""
+    key = scope.key(Broadcast.region_code)
+    played = or_(Broadcast.status == "delivered", Broadcast.confirmed_at.is_not(None))
+    query = (
+        select(key, func.count(), func.count().filter(played))
+        .where(Broadcast.warning_id.in_(scope.warnings), Broadcast.kind == "alert", Broadcast.status != "cancelled",
+               *scope.where(start=keys[0], end=keys[-1] + "~")(Broadcast.region_code))
+        .group_by(key)
+    )  # fmt: skip
+    return {group: (int(total), int(done)) for group, total, done in (await session.execute(query)).tuples()}
 
 
 async def stream_response_rows(

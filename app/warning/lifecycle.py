@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.broadcast import service as broadcast_service
 from app.call import service as call_service
 from app.call.models import OPEN_STATUSES, Call
 from app.call.models import priority as call_priority
@@ -143,6 +144,12 @@ def _ensure_open(warning: Warning) -> None:
         raise Conflict(f"Warning {warning.id} is already {warning.status}.")
 
 
+async def _broadcast_end(session: AsyncSession, warning: Warning, close_kind: str, now: datetime) -> None:
+    """Loudspeakers that played the alert (or were about to) say it is lifted or withdrawn."""
+    await broadcast_service.cancel_pending(session, warning, reason=f"warning {close_kind} before it was broadcast")
+    await broadcast_service.schedule(session, warning, broadcast_service.CLOSING[close_kind], now=now)
+
+
 async def lock_warning(session: AsyncSession, warning: Warning) -> Warning:
     """Re-read the warning under a row lock, so two closings cannot both pass the open check."""
     locked = await session.scalar(
@@ -167,6 +174,7 @@ async def cancel_warning(
     await _close_calls(
         session, warning, status="cancelled", reason=kind, actor=actor, now=now, notice_reason=reason or None
     )
+    await _broadcast_end(session, warning, kind, now)
     await audit_service.record_event(
         session,
         audit_service.Event(
@@ -240,6 +248,7 @@ async def retire(
         await _close_calls(
             session, old, status="superseded", reason="superseded", actor=actor, now=now, keep_phones=callers
         )
+        await broadcast_service.cancel_pending(session, old, reason="superseded: the new warning is broadcast")
         await audit_service.record_event(
             session,
             audit_service.Event(
@@ -285,6 +294,7 @@ async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 100) 
         warning.status, warning.closed_at, warning.close_kind = "expired", now, "expired"
         await session.flush()
         await _close_calls(session, warning, status="expired", reason="expired", actor="scheduler", now=now)
+        await _broadcast_end(session, warning, "expired", now)
         await audit_service.record_event(
             session,
             audit_service.Event(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.broadcast import service as broadcast_service
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.policy import service as policy_service
 from app.region import service as region_service
@@ -173,6 +174,7 @@ async def issue_warning(
         await audit_service.record_events(session, [issued], chain=audit_service.warning_chain(warning.id), now=now)
     else:
         await fanout.expand(session, warning, actor=principal.name, now=now)
+    await broadcast_service.schedule(session, warning, "alert", now=now)  # the village loudspeakers, at once
     if idempotency_key is not None:
         session.add(
             IdempotencyKey(scope=scope, key=idempotency_key, body_hash=digest, warning_id=warning.id, created_at=now)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.audit.schemas import EventOut
 from app.auth.dependencies import ensure_covers
+from app.broadcast import service as broadcast_service
 from app.call import service as call_service
 from app.call.models import Call
 from app.call.schemas import ManualAckIn
@@ -81,6 +82,7 @@ async def board(
         "out": await warning_service.warning_out(session, warning),
         "counts": await live.summary(session, warning),
         "grid": grid,
+        "speakers": await broadcast_service.board_marks(session, warning.id),
         "people": people,
         "silent_total": silent_total,
         "names": await web_service.region_names(session, warning, silent),

@@ -13,7 +13,9 @@ RED = {
 async def test_defaults_are_domain_md(client: AsyncClient) -> None:
     items = (await client.get("/api/v1/policies")).json()["items"]
     assert [p["level"] for p in items] == ["red", "orange", "yellow", "blue"]
-    assert items[0] == {"level": "red", **RED}
+    # Red and orange broadcast on the village loudspeakers by default (CONTRACT: Languages and loudspeakers).
+    assert items[0] == {"level": "red", **RED, "broadcast": True, "broadcast_repeat": 3}
+    assert [p["broadcast"] for p in items] == [True, True, False, False]
     assert items[2]["reach"] == ["township", "village"] and items[2]["ack_timeout_s"] == 1800
     assert items[3]["escalate"] is False and items[3]["max_attempts"] == 1
 
@@ -35,11 +37,22 @@ async def test_put_changes_a_policy_and_is_audited(client: AsyncClient) -> None:
 
 async def test_bad_policies_are_refused(client: AsyncClient) -> None:
     for bad in ({**RED, "max_attempts": 0}, {**RED, "channels_by_attempt": [["fax"]]}, {**RED, "reach": []},
-                {**RED, "ack_timeout_s": -1}, {"reach": ["village"]}):  # fmt: skip
+                {**RED, "ack_timeout_s": -1}, {"reach": ["village"]}, {**RED, "broadcast_repeat": 0}):  # fmt: skip
         response = await client.put("/api/v1/policies/red", json=bad)
         assert response.status_code == 422, bad
     assert (await client.put("/api/v1/policies/purple", json=RED)).status_code == 404
-    assert (await client.get("/api/v1/policies/red")).json() == {"level": "red", **RED}
+    assert (await client.get("/api/v1/policies/red")).json() == {"level": "red", **RED, "broadcast": True,
+                                                                 "broadcast_repeat": 3}  # fmt: skip
+
+
+async def test_a_policy_may_stop_broadcasting_and_left_out_takes_its_default(client: AsyncClient) -> None:
+    quiet = await client.put("/api/v1/policies/red", json={**RED, "broadcast": False, "broadcast_repeat": 5})
+    assert quiet.status_code == 200 and quiet.json()["broadcast"] is False and quiet.json()["broadcast_repeat"] == 5
+    back = await client.put("/api/v1/policies/red", json=RED)
+    assert back.json()["broadcast"] is True and back.json()["broadcast_repeat"] == 3
+    yellow = (await client.get("/api/v1/policies/yellow")).json()
+    sent = {name: value for name, value in yellow.items() if name not in ("level", "broadcast")}
+    assert (await client.put("/api/v1/policies/yellow", json=sent)).json()["broadcast"] is False
 
 
 async def test_only_admins_change_policies(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
