@@ -12,6 +12,11 @@ takes each `message_id` once, posts signed delivery receipts back in arrays (`fa
 voice key 1) after a random delay in `--delay` seconds, once per call. `POST /control
 {"down": true}`, signed as the messages are (`--switch down` sends it), makes it answer 503 until
 `{"down": false}` (`--switch up`); `GET /stats` counts what it saw.
+
+It is the village loudspeakers' platform too: `POST /broadcasts` takes a broadcast (signed with
+`--broadcast-secret`, JIAOYING_BROADCAST_SECRET, else the webhook secret), once per `broadcast_id`,
+and posts its receipt back to `/api/v1/providers/broadcast/receipts`: played (`delivered`), or
+`failed` for the `--fail` share.
 """
 
 import argparse
@@ -47,9 +52,12 @@ class Gateway:
         delay: tuple[float, float],
         receipts: bool = True,
         reject: float = 0.0,
+        broadcast_secret: str | None = None,
     ) -> None:
         self.callback = callback.rstrip("/")
         self.secret = secret
+        self.broadcast_secret = broadcast_secret or secret
+        self.broadcasts: set[str] = set()
         self.answer = answer
         self.fail = fail
         self.delay = delay
@@ -60,7 +68,7 @@ class Gateway:
         self.seen: set[str] = set()
         self.answered_calls: set[str] = set()
         self.stats = {"received": 0, "batches": 0, "duplicates": 0, "rejected": 0, "refused": 0, "receipts": 0,
-                      "replies": 0, "callback_errors": 0}  # fmt: skip
+                      "replies": 0, "callback_errors": 0, "broadcasts": 0, "broadcast_receipts": 0}  # fmt: skip
         self.client: httpx.AsyncClient | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -113,6 +121,22 @@ class Gateway:
         reply.update({"digits": "1"} if message["channel"] == "voice" else {"text": "收到"})
         await self._post("/api/v1/providers/webhook/inbound", reply, "replies")
 
+    def take_broadcast(self, broadcast: dict[str, Any]) -> None:
+        """A broadcast to play: once per id, its receipt posted back a moment later."""
+        if broadcast["broadcast_id"] in self.broadcasts:
+            return
+        self.broadcasts.add(broadcast["broadcast_id"])
+        self.stats["broadcasts"] += 1
+        self._later(self._broadcast_receipt(broadcast))
+
+    async def _broadcast_receipt(self, broadcast: dict[str, Any]) -> None:
+        await asyncio.sleep(random.uniform(0.05, 0.5))
+        receipt = {"broadcast_id": broadcast["broadcast_id"], "status": "delivered"}
+        if random.random() < self.fail:
+            receipt = {**receipt, "status": "failed", "error": "simulated: the loudspeaker did not answer"}
+        await self._post("/api/v1/providers/broadcast/receipts", receipt, "broadcast_receipts",
+                         secret=self.broadcast_secret)  # fmt: skip
+
     async def flush_receipts(self) -> None:
         """Post the receipts gathered so far, in arrays of at most 500 (until cancelled)."""
         while True:
@@ -121,13 +145,13 @@ class Gateway:
                 batch, self.pending_receipts = self.pending_receipts[:500], self.pending_receipts[500:]
                 await self._post("/api/v1/providers/webhook/receipts", batch, "receipts", count=len(batch))
 
-    async def _post(self, path: str, document: Any, counter: str, *, count: int = 1) -> None:
+    async def _post(self, path: str, document: Any, counter: str, *, count: int = 1, secret: str | None = None) -> None:
         body = orjson.dumps(document)
         for attempt in range(5):
             try:
                 assert self.client is not None
                 response = await self.client.post(
-                    self.callback + path, content=body, headers=webhook.signed_headers(self.secret, body)
+                    self.callback + path, content=body, headers=webhook.signed_headers(secret or self.secret, body)
                 )
                 if response.is_success:
                     self.stats[counter] += count
@@ -173,6 +197,16 @@ def create_app(gateway: Gateway) -> FastAPI:
         results = await gateway.take_batch(batch)
         return Response(orjson.dumps({"results": results}), media_type="application/json")
 
+    @app.post("/broadcasts")
+    async def broadcasts(request: Request) -> Response:
+        """The loudspeakers' platform: a broadcast to play."""
+        body = await request.body()
+        timestamp, given = request.headers.get("x-jiaoying-timestamp"), request.headers.get("x-jiaoying-signature")
+        if not webhook.verify(gateway.broadcast_secret, timestamp, given, body):
+            return unsigned()
+        gateway.take_broadcast(orjson.loads(body))
+        return Response(status_code=202)
+
     @app.post("/control")
     async def control(request: Request) -> Response:
         """Go down (answer 503) or come back; signed like the messages, for it stops delivery."""
@@ -195,6 +229,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--callback", default=os.environ.get("JIAOYING_PUBLIC_URL", "http://127.0.0.1:8000"),
                         help="the Jiaoying service receipts and replies go to")  # fmt: skip
     parser.add_argument("--secret", default=os.environ.get("JIAOYING_WEBHOOK_SECRET"))
+    parser.add_argument("--broadcast-secret", default=os.environ.get("JIAOYING_BROADCAST_SECRET"),
+                        help="the loudspeaker platform's key (else the webhook secret)")  # fmt: skip
     parser.add_argument("--answer", type=float, default=0.6, help="share of people who answer (0-1)")
     parser.add_argument("--fail", type=float, default=0.0, help="share of messages that fail (0-1)")
     parser.add_argument("--reject", type=float, default=0.0, help="share of messages refused outright (0-1)")
@@ -217,7 +253,8 @@ def main() -> None:
         return
     low, high = (float(part) for part in args.delay.split(":"))
     gateway = Gateway(callback=args.callback, secret=args.secret, answer=args.answer, fail=args.fail,
-                      delay=(low, high), receipts=not args.no_receipts, reject=args.reject)  # fmt: skip
+                      delay=(low, high), receipts=not args.no_receipts, reject=args.reject,
+                      broadcast_secret=args.broadcast_secret)  # fmt: skip
     logs.configure()
     log.info("gateway simulator on http://%s:%d/messages, answering %.0f%%", args.host, args.port, args.answer * 100)
     uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level="warning")

@@ -17,6 +17,7 @@ from tests.ports import free_port
 
 TOKEN = "simulator-admin-token"
 SECRET = "simulator-secret"
+SPEAKERS = "simulator-loudspeakers"  # the loudspeaker platform's own key
 
 
 def _wait_ready(url: str) -> None:
@@ -42,7 +43,8 @@ def service_and_gateway() -> Iterator[tuple[str, str]]:
         env.update({"JIAOYING_ADMIN_TOKEN": TOKEN, "JIAOYING_PUBLIC_URL": base, "JIAOYING_SCHEDULER": "on",
                     "JIAOYING_TICK_SECONDS": "0.2", "JIAOYING_SECRET_KEY": "simulator-links",
                     "JIAOYING_PROVIDER": "webhook", "JIAOYING_WEBHOOK_URL": f"{gateway}/messages",
-                    "JIAOYING_WEBHOOK_SECRET": SECRET})  # fmt: skip
+                    "JIAOYING_WEBHOOK_SECRET": SECRET, "JIAOYING_BROADCAST_URL": f"{gateway}/broadcasts",
+                    "JIAOYING_BROADCAST_SECRET": SPEAKERS})  # fmt: skip
         processes = [
             subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(service_port), "--log-level", "error"],
@@ -74,6 +76,8 @@ def test_everyone_answers_through_the_simulator(service_and_gateway: tuple[str, 
         f"村民{n},+86136{n:08d},650107001001,责任人,{n},{'sms|voice' if n % 2 else 'voice'}\n" for n in range(1, 6)
     )
     api.post("/api/v1/contacts/import", content=roster.encode(), headers=csv).raise_for_status()
+    speaker = {"region_code": "650107001001", "name": "村委会大喇叭", "languages": ["zh", "ug"]}
+    api.post("/api/v1/loudspeakers", json=speaker).raise_for_status()
     body = {"hazard": "暴雨", "level": "red", "title": "暴雨红色预警", "area_codes": ["650107001001"]}
     warning = api.post("/api/v1/warnings", json=body)
     warning.raise_for_status()
@@ -99,3 +103,10 @@ def test_everyone_answers_through_the_simulator(service_and_gateway: tuple[str, 
         time.sleep(0.2)
     regions = api.get(f"/api/v1/warnings/{warning_id}/regions").json()["items"]
     assert [region["state"] for region in regions] == ["reached"]
+    # The village loudspeaker played it: the platform's receipt is on the record.
+    deadline = time.monotonic() + 10
+    while "broadcast.delivered" not in [e["type"] for e in events]:
+        assert time.monotonic() < deadline, [e["type"] for e in events if e["type"].startswith("broadcast.")]
+        time.sleep(0.2)
+        events = api.get(f"/api/v1/warnings/{warning_id}/timeline", params={"limit": 1000}).json()["items"]
+    assert httpx.get(f"{gateway}/stats").json()["broadcasts"] == 1
