@@ -184,8 +184,8 @@ async def test_the_villages_person_confirms_on_the_ack_page_that_it_played(
     link = sms["ack_url"].removeprefix("http://127.0.0.1:8000")
     page = await anonymous.get(link)
     assert "村里大喇叭" in page.text and "已发送" in page.text
-    action = page.text.split('<form method="post" action="', 2)[1].split('"', 1)[0]
-    assert action.startswith(f"{link}/broadcasts/")
+    actions = [part.split('"', 1)[0] for part in page.text.split('<form method="post" action="')[1:]]
+    (action,) = [a for a in actions if a.startswith(f"{link}/broadcasts/")]
     confirmed = await anonymous.post(action)
     assert confirmed.status_code == 303 and confirmed.headers["location"] == f"{link}?sent=broadcast"
     assert (await anonymous.post(action)).status_code == 303  # once on the record
