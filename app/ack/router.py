@@ -338,6 +338,8 @@ async def broadcast_played(token: str, broadcast_id: str, request: Request, sess
     now = utc_now()
     try:
         call, warning = await _load(session, token, now)
+        if call.kind != "alert":  # the village's own person, not a cadre called about it
+            raise NotFound("This link names no such broadcast.")
         await broadcast_service.confirm(session, broadcast_id, warning_id=warning.id, codes=call.region_codes,
                                         actor=call.contact_name, call_id=call.id, now=now)  # fmt: skip
     except AppError as error:

@@ -20,7 +20,8 @@ async def record(session: AsyncSession, receipts: list[ReceiptIn], *, now: datet
             continue
         row = await session.scalar(
             update(Broadcast)
-            .where(Broadcast.id == receipt.broadcast_id, Broadcast.status.in_(("sending", "sent")))
+            # Pending too: a hand-over that timed out waits to go again, and the platform played it.
+            .where(Broadcast.id == receipt.broadcast_id, Broadcast.status.in_(("pending", "sending", "sent")))
             .values(status=receipt.status, receipt_at=now, error=receipt.error)
             .returning(Broadcast)
         )

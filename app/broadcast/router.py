@@ -11,6 +11,7 @@ from app.broadcast.models import Loudspeaker
 from app.broadcast.schemas import LoudspeakerIn, LoudspeakerOut, ReceiptIn
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
+from app.errors import NotFound
 from app.notify import webhook
 from app.paging import Page, PageDep, make_page
 
@@ -40,6 +41,7 @@ async def list_loudspeakers(
 
 @router.get("/{loudspeaker_id}", response_model=LoudspeakerOut)
 async def get_loudspeaker(loudspeaker_id: str, session: SessionDep, principal: PrincipalDep) -> Loudspeaker:
+    """One loudspeaker (inside the caller's subtree), active or taken off the record."""
     return await broadcast_service.get_loudspeaker(session, loudspeaker_id, principal=principal)
 
 
@@ -60,5 +62,7 @@ async def receipts(request: Request, session: SessionDep, settings: SettingsDep)
     results = [{"broadcast_id": item.broadcast_id, "status": found or "unknown"}
                for item, found in zip(items, statuses, strict=True)]  # fmt: skip
     if not many:
+        if statuses[0] is None:
+            raise NotFound(f"No broadcast has id {items[0].broadcast_id!r}.")
         return results[0]
     return {"results": results, "unknown": sum(1 for found in statuses if found is None)}

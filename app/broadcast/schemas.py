@@ -18,7 +18,7 @@ class LoudspeakerIn(BaseModel):
 
     region_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)]
     name: Annotated[SingleLine, StringConstraints(min_length=1, max_length=100)]
-    languages: Annotated[list[Language], Field(max_length=len(LANGUAGES))] = ["zh"]
+    languages: Annotated[list[Language], Field(max_length=20)] = ["zh"]
 
     @field_validator("languages")
     @classmethod

@@ -7,12 +7,13 @@ platform dedupes), at most a minute apart. Without a platform configured, broadc
 on the record, saying so. A crash after the claim leaves broadcasts in `sending`; they are claimed
 again after JIAOYING_SEND_RECLAIM_S."""
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from app.audit import service as audit_service
 from app.broadcast.models import Broadcast
@@ -23,6 +24,7 @@ from app.notify.webhook import signed_headers
 from app.warning.models import OPEN_STATUSES, Warning
 
 BATCH = 100
+IN_FLIGHT = 8  # requests to the platform at once
 NOT_SET_UP = "no loudspeaker platform is configured (JIAOYING_BROADCAST_URL, JIAOYING_BROADCAST_SECRET)"
 
 
@@ -61,9 +63,13 @@ async def _claim(now: datetime, reclaim_after: timedelta) -> list[Broadcast]:
 async def send_due(settings: Settings, client: httpx.AsyncClient, *, now: datetime) -> int:
     """Hand every due broadcast to the platform; returns how many it took."""
     claimed = await _claim(now, timedelta(seconds=settings.send_reclaim_s))
-    outcomes: list[tuple[Broadcast, str, str | None]] = []
-    for broadcast in claimed:
-        outcomes.append((broadcast, *await _hand_over(settings, client, broadcast)))
+    at_once = asyncio.Semaphore(IN_FLIGHT)
+
+    async def hand_over(broadcast: Broadcast) -> tuple[Broadcast, str, str | None]:
+        async with at_once:
+            return (broadcast, *await _hand_over(settings, client, broadcast))
+
+    outcomes = list(await asyncio.gather(*(hand_over(broadcast) for broadcast in claimed)))
     if outcomes:
         await _record(outcomes, now)
     return sum(1 for _, status, _ in outcomes if status == "sent")
@@ -102,10 +108,18 @@ async def _record(outcomes: list[tuple[Broadcast, str, str | None]], now: dateti
                     status="pending", tries=tries, error=error, due_at=now + timedelta(seconds=backoff_s(tries))
                 ))  # fmt: skip
                 continue
-            changed = await session.execute(
-                update(Broadcast).where(*held)
-                .values(status=status, error=error, sent_at=now if status == "sent" else None).returning(Broadcast.id)
-            )  # fmt: skip
+            if status == "sent":  # its receipt may have come first: it stays delivered or failed
+                taken = (Broadcast.id == broadcast.id, Broadcast.claimed_at == broadcast.claimed_at,
+                         Broadcast.status.in_(("sending", "delivered", "failed")))  # fmt: skip
+                values = {"status": case((Broadcast.status == "sending", "sent"), else_=Broadcast.status),
+                          "sent_at": func.coalesce(Broadcast.sent_at, now)}  # fmt: skip
+                changed = await session.execute(
+                    update(Broadcast).where(*taken).values(**values).returning(Broadcast.id)
+                )
+            else:
+                changed = await session.execute(
+                    update(Broadcast).where(*held).values(status=status, error=error).returning(Broadcast.id)
+                )
             if changed.first() is not None:
                 events.append(audit_service.Event(
                     type=f"broadcast.{status}", actor="sender", warning_id=broadcast.warning_id,

@@ -34,10 +34,11 @@ async def add_loudspeaker(
 ) -> Loudspeaker:
     """Register a village's or township's loudspeaker (inside the caller's subtree)."""
     region = await region_service.get_region(session, data.region_code)
-    if region.level not in LEVELS:
+    if region.level not in LEVELS or region.abolished:
         raise Unprocessable(
-            f"{region.name} ({region.code}) is a {region.level}; loudspeakers stand in villages and townships.",
-            errors=[{"loc": ["body", "region_code"], "msg": f"a {region.level} has no loudspeaker"}],
+            f"{region.name} ({region.code}) is {'abolished' if region.abolished else 'a ' + region.level}; "
+            "loudspeakers stand in villages and townships in force.",
+            errors=[{"loc": ["body", "region_code"], "msg": "no loudspeaker stands there"}],
         )
     ensure_covers(principal, region.path, region.code)
     speaker = Loudspeaker(region_code=region.code, name=data.name, languages=data.languages, created_at=now,
@@ -92,8 +93,12 @@ def _changed(speaker: Loudspeaker, action: str, actor: str) -> audit_service.Eve
     )  # fmt: skip
 
 
-async def schedule(session: AsyncSession, warning: Warning, kind: str, *, now: datetime) -> int:
-    """The warning's broadcasts of this kind, stored to go at once; returns how many."""
+async def schedule(
+    session: AsyncSession, warning: Warning, kind: str, *, now: datetime, beyond: list[str] | None = None
+) -> int:
+    """The warning's broadcasts of this kind, stored to go at once; returns how many. A lifting or
+    withdrawal goes where the alert was handed over (or confirmed played); `beyond` (the warnings
+    that updated this one) leaves out the regions their own alerts now reach."""
     policy = warning.policy
     if warning.mode == "test" or not policy.get("broadcast", warning.level in BROADCAST_BY_DEFAULT):
         return 0
@@ -101,14 +106,20 @@ async def schedule(session: AsyncSession, warning: Warning, kind: str, *, now: d
         speakers = (
             select(Loudspeaker.region_code, Loudspeaker.languages)
             .join(Region, Region.code == Loudspeaker.region_code)
-            .where(Loudspeaker.active, Region.level.in_(policy["reach"]))
+            .where(Loudspeaker.active, Region.level.in_(policy["reach"]), Region.abolished.is_(False))
         )
         within = [region_service.subtree_filter(Region.path, path) for path in warning.area_paths]
         speakers = speakers.where(or_(*within))
     else:  # where the alert went
+        handed_over = or_(Broadcast.status.in_(("sending", "sent", "delivered")), Broadcast.confirmed_at.is_not(None))
         alerted = select(Broadcast.region_code).where(
-            Broadcast.warning_id == warning.id, Broadcast.kind == "alert", Broadcast.status != "cancelled"
+            Broadcast.warning_id == warning.id, Broadcast.kind == "alert", handed_over
         )
+        if beyond:
+            reached_anew = select(Broadcast.region_code).where(
+                Broadcast.warning_id.in_(beyond), Broadcast.kind == "alert"
+            )
+            alerted = alerted.where(Broadcast.region_code.not_in(reached_anew))
         speakers = select(Loudspeaker.region_code, Loudspeaker.languages).where(
             Loudspeaker.active, Loudspeaker.region_code.in_(alerted)
         )
@@ -169,7 +180,7 @@ async def confirm(
                Broadcast.kind == "alert")
         .with_for_update()
     )  # fmt: skip
-    if broadcast is None:
+    if broadcast is None or broadcast.status == "cancelled":
         raise NotFound("This link names no such broadcast.")
     if broadcast.confirmed_at is None:
         broadcast.confirmed_at, broadcast.confirmed_by = now, actor

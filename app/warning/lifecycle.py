@@ -249,6 +249,8 @@ async def retire(
             session, old, status="superseded", reason="superseded", actor=actor, now=now, keep_phones=callers
         )
         await broadcast_service.cancel_pending(session, old, reason="superseded: the new warning is broadcast")
+        # Loudspeakers the update no longer reaches (or no longer broadcasts on) say it is over.
+        await broadcast_service.schedule(session, old, "lifting", now=now, beyond=[n.id for n in news])
         await audit_service.record_event(
             session,
             audit_service.Event(

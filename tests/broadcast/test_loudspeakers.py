@@ -226,3 +226,53 @@ async def test_the_response_report_counts_the_loudspeakers_that_played(
     assert row["broadcast_rate"] == 0.5  # one of the two villages with a loudspeaker played it
     exported = await client.get("/api/v1/reports/response", params={"region_code": COUNTY, "format": "csv"})
     assert exported.content.decode("utf-8-sig").splitlines()[0].endswith(",broadcast_rate")
+
+
+async def test_an_update_lifts_the_alert_where_it_no_longer_reaches(
+    client: AsyncClient, regions: None, platform: Platform
+) -> None:
+    """An update once cancelled only the old alert's broadcasts not yet gone: a village the update
+    no longer covers had played the alert and never heard it was over."""
+    for village in (VILLAGE, "650107004001"):
+        await client.post("/api/v1/loudspeakers", json={"region_code": village, "name": "大喇叭"})
+    warning = await issue(client, area_codes=[COUNTY])
+    await send(platform)
+    updated = await client.post(f"/api/v1/warnings/{warning['id']}/update",
+                                json={"hazard": "大风", "level": "red", "title": "乌拉泊街道大风红色预警",
+                                      "area_codes": [OTHER_TOWNSHIP]})  # fmt: skip
+    assert updated.status_code == 201, updated.text
+    await send(platform)
+    played = sorted((b["region_code"], b["kind"], b["warning_id"] == warning["id"]) for b in platform.received)
+    assert played == [("650107001001", "alert", True), ("650107001001", "lifting", True),
+                      ("650107004001", "alert", False), ("650107004001", "alert", True)]  # fmt: skip
+
+
+async def test_a_receipt_is_kept_whenever_it_comes(client: AsyncClient, anonymous: AsyncClient, regions: None,
+                                                   platform: Platform) -> None:  # fmt: skip
+    """A receipt once was dropped when it came while its broadcast waited to be handed over again
+    (a timeout), and one that beat the sender's record left no `broadcast.sent`."""
+    from sqlalchemy import select
+
+    from app.broadcast.models import Broadcast
+    from app.db import session_scope
+
+    await client.post("/api/v1/loudspeakers", json={"region_code": VILLAGE, "name": "大喇叭"})
+    warning = await issue(client, area_codes=[TOWNSHIP])
+    (claimed,) = await sender._claim(utc_now(), timedelta(seconds=60))
+    await receipt(anonymous, {"broadcast_id": claimed.id, "status": "delivered"})  # before the sender records
+    await sender._record([(claimed, "sent", None)], utc_now())
+    async with session_scope() as session:
+        row = await session.get_one(Broadcast, claimed.id)
+    assert row.status == "delivered" and row.sent_at is not None
+    events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline", params={"limit": 500})).json()["items"]
+    assert {"broadcast.sent", "broadcast.delivered"} <= {e["type"] for e in events}
+
+    second = await issue(client, area_codes=[TOWNSHIP], title="第二个预警")
+    (claimed,) = await sender._claim(utc_now(), timedelta(seconds=60))
+    await sender._record([(claimed, "retry", "timed out")], utc_now())  # waits to go again
+    answered = await receipt(anonymous, {"broadcast_id": claimed.id, "status": "delivered"})
+    assert answered.json()["status"] == "delivered"
+    assert await send(platform) == 0 and platform.received == []  # played already: not sent again
+    async with session_scope() as session:
+        statuses = list(await session.scalars(select(Broadcast.status).where(Broadcast.warning_id == second["id"])))
+    assert statuses == ["delivered"]
