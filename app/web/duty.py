@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.db import SessionDep, utc_now
+from app.department.models import Department
 from app.duty import handover as handover_service
 from app.duty import roster as roster_service
 from app.duty import service as duty_service
@@ -102,8 +103,19 @@ async def _office_page(
         "handovers": await handover_service.list_handovers(session, region.code, limit=5)
         if principal.covers(region.path) else [],
         "path_names": await region_service.path_names(session, [region]),
+        "departments": await _department_desks(session, region, now),
     }  # fmt: skip
     return page(request, "duty.html", context, status_code=status_code)
+
+
+async def _department_desks(session: AsyncSession, region: Region, now: datetime) -> list[dict[str, Any]]:
+    """The office's departments (a county's), each with its officer on duty where it keeps a roster:
+    whom a township's 吹哨 calls now."""
+    departments = list(await session.scalars(
+        select(Department).where(Department.region_code == region.code).order_by(Department.name).limit(200)
+    ))  # fmt: skip
+    desks = await duty_service.desks_in_force(session, [d.id for d in departments], now, departments=True)
+    return [{"name": d.name, "desk": desks.get(d.id), "keeps": d.id in desks} for d in departments]
 
 
 def _fallback(contacts: list[Any]) -> list[str]:

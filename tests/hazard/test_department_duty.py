@@ -10,6 +10,7 @@ from httpx import AsyncClient
 from app.db import utc_now
 from tests.factories import COUNTY, OTHER_TOWNSHIP, VILLAGE, bearer, create_contact, create_key
 from tests.hazard.test_chain import people
+from tests.web.pages import sign_in
 
 
 def _shift(officer: dict[str, Any], *, starts_in: timedelta, hours: float = 8) -> dict[str, str]:
@@ -79,3 +80,19 @@ async def test_a_department_roster_takes_its_own_people_from_its_own_county(clie
     assert saved.status_code == 200
     events = (await client.get("/api/v1/audit/events", params={"type": "duty.changed", "limit": 10})).json()["items"]
     assert any(e["data"].get("department_id") == water for e in events)
+
+
+async def test_the_countys_duty_page_says_who_each_department_has_on_duty(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    who = await people(client)
+    water = who["water_dept"]["id"]
+    night = await create_contact(client, COUNTY, name="水利局夜班", rank=7, department_id=water)
+    shift = {"shifts": [_shift(night, starts_in=-timedelta(hours=1))]}
+    assert (await client.put(f"/api/v1/departments/{water}/duty", json=shift)).status_code == 200
+    await sign_in(anonymous, await create_key(client, "duty_officer", COUNTY))
+    page = await anonymous.get(f"/console/duty/{COUNTY}")
+    assert page.status_code == 200
+    section = page.text.split('id="departments"', 1)[1].split("</section>", 1)[0]
+    assert "<td>水利局</td><td>水利局夜班</td>" in section
+    assert "<td>自然资源局</td>" in section and "未排班，呼叫其首位联系人" in section
