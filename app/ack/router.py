@@ -45,8 +45,6 @@ def beijing(moment: datetime | None) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M 北京时间") if moment else ""
 
 
-BROADCAST_STATES = {"pending": "待播放", "sending": "待播放", "sent": "已发送", "delivered": "已播放",
-                    "failed": "未能播放"}  # fmt: skip
 FEEDBACK_A_MINUTE = 10
 # The link page is one request on a cheap phone: its styles are inline, and it runs no script at all.
 PAGE_HEADERS = {
@@ -169,7 +167,7 @@ async def _page(
         "broadcasts": [
             {
                 "name": region_names.get(b.region_code, b.region_code),
-                "status": BROADCAST_STATES.get(b.status, b.status),
+                "status": broadcast_service.BOARD_STATES.get(b.status, ("", b.status))[1],
                 "confirmed": b.confirmed_at is not None,
                 "action": f"/ack/{token}/broadcasts/{b.id}",
             }

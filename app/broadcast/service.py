@@ -20,12 +20,12 @@ from app.broadcast.schemas import LoudspeakerIn
 from app.db import bulk_insert, new_ids
 from app.errors import NotFound, Unprocessable
 from app.notify import templates
+from app.policy import service as policy_service
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning.models import Warning
 
 LEVELS = ("village", "township")  # where a loudspeaker stands
-BROADCAST_BY_DEFAULT = ("red", "orange")  # a warning whose policy predates the setting
 CLOSING = {"lifted": "lifting", "expired": "lifting", "withdrawn": "withdrawal"}
 
 
@@ -100,7 +100,7 @@ async def schedule(
     withdrawal goes where the alert was handed over (or confirmed played); `beyond` (the warnings
     that updated this one) leaves out the regions their own alerts now reach."""
     policy = warning.policy
-    if warning.mode == "test" or not policy.get("broadcast", warning.level in BROADCAST_BY_DEFAULT):
+    if warning.mode == "test" or not policy.get("broadcast", warning.level in policy_service.BROADCAST_BY_DEFAULT):
         return 0
     if kind == "alert":
         speakers = (
@@ -192,7 +192,7 @@ async def confirm(
     return broadcast
 
 
-# How a broadcast stands, as the board marks its village: (css class, words).
+# How a broadcast stands: (the board's css class, the words the board and the ack page say).
 BOARD_STATES = {"pending": ("waiting", "待播放"), "sending": ("waiting", "待播放"), "sent": ("sent", "已发送"),
                 "delivered": ("played", "已播放"), "failed": ("failed", "未能播放")}  # fmt: skip
 

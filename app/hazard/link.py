@@ -40,11 +40,15 @@ STATUS_NAMES = {"reported": "待接报", "received": "已接报", "dispatched": 
 CALL_STATUS = {"cancelled": "已由他人处理或已办结", "unanswered": "已超时，已上报"}
 
 
+async def _call_of(session: SessionDep, token: str) -> Call | None:
+    """The call behind a link's token, if any (a guess is turned away without a lookup)."""
+    if not tokens.plausible(token):
+        return None
+    return await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
+
+
 async def _load(session: SessionDep, token: str) -> tuple[Call, Hazard]:
-    call = (
-        await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
-        if tokens.plausible(token) else None
-    )  # fmt: skip
+    call = await _call_of(session, token)
     hazard = await session.get(Hazard, call.hazard_id) if call is not None and call.hazard_id else None
     if call is None or hazard is None:
         raise NotFound("This link is not valid; check that it was copied whole.")
@@ -84,8 +88,11 @@ async def _page(
     return response
 
 
-def _gone(request: Request, text: str = "请检查链接是否完整，或直接回复短信“收到”。") -> HTMLResponse:
-    context = {"heading": "链接无效", "text": text}
+def gone_page(
+    request: Request, text: str = "请检查链接是否完整，或直接回复短信“收到”。", *, kept: str = ""
+) -> HTMLResponse:
+    """A dead or broken link's page; `kept`, what the person had typed, shown to copy."""
+    context = {"heading": "链接无效", "text": text, "kept": kept}
     response = templates.TemplateResponse(request, "hazard_gone.html", context, status_code=404)
     response.headers.update(PAGE_HEADERS)
     return response
@@ -97,7 +104,7 @@ async def show(token: str, request: Request, session: SessionDep) -> HTMLRespons
     try:
         call, hazard = await _load(session, token)
     except NotFound:
-        return _gone(request)
+        return gone_page(request)
     sent = {"ack": "已确认收到，谢谢。", "evaluation": "评价已提交，谢谢。"}.get(
         request.query_params.get("sent", ""), ""
     )
@@ -142,16 +149,13 @@ async def report_link(token: str, request: Request, session: SessionDep) -> Resp
     form, its link made now if they have none yet. A POST, so that no page view writes. It works
     while the call's own link does (a week after its warning ends, or its report closes)."""
     now = utc_now()
-    call = (
-        await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
-        if tokens.plausible(token) else None
-    )  # fmt: skip
+    call = await _call_of(session, token)
     if call is not None and not await _still_open(session, call, now):
         call = None
     contact = await session.get(Contact, call.contact_id, with_for_update=True) if call and call.contact_id else None
     found = await standing.report_token(session, contact, actor=contact.name, now=now) if contact else None
     if found is None:
-        return _gone(request, "这个链接无法上报险情（链接无效，或您已不在名册上）。请联系乡镇值班人员。")
+        return gone_page(request, "这个链接无法上报险情（链接无效，或您已不在名册上）。请联系乡镇值班人员。")
     return RedirectResponse(f"/r/{found}", status_code=status.HTTP_303_SEE_OTHER)
 
 

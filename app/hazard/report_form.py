@@ -18,7 +18,7 @@ from app.contact.models import Contact, Supervision
 from app.db import SessionDep, utc_now
 from app.errors import AppError
 from app.hazard import standing
-from app.hazard.link import STATUS_NAMES
+from app.hazard.link import STATUS_NAMES, gone_page
 from app.hazard.models import Hazard
 from app.hazard.schemas import HazardIn
 from app.region.models import Region
@@ -70,20 +70,12 @@ async def _page(
     return response
 
 
-def _gone(request: Request, *, kept: str = "") -> HTMLResponse:
-    """The link is dead (rotated, or the person left the roster); what was typed is shown to copy."""
-    context = {"heading": "链接无效", "text": DEAD_LINK, "kept": kept}
-    response = templates.TemplateResponse(request, "hazard_gone.html", context, status_code=404)
-    response.headers.update(PAGE_HEADERS)
-    return response
-
-
 @router.get("/{token}", response_class=HTMLResponse)
 async def show(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     """The empty form, or after a report, that it was sent."""
     contact = await standing.reporter_of(session, token)
     if contact is None:
-        return _gone(request)
+        return gone_page(request, DEAD_LINK)
     sent = request.query_params.get("sent") == "1"
     message = "险情已上报，上级值班人员将接报处置。" if sent else ""
     return await _page(request, session, token, contact, message=message)
@@ -109,7 +101,7 @@ async def report(
               "description": description, "people_at_risk": people_at_risk, "urgent": bool(urgent)}  # fmt: skip
     contact = await standing.reporter_of(session, token)
     if contact is None:
-        return _gone(request, kept=description)
+        return gone_page(request, DEAD_LINK, kept=description)
     if region_code not in {code for code, _ in await _regions(session, contact)}:
         region_code = contact.region_code
     named = category_other.strip() if category == OTHER else category
@@ -134,7 +126,7 @@ async def report(
         await session.rollback()
         contact = await standing.reporter_of(session, token)
         if contact is None:
-            return _gone(request, kept=description)
+            return gone_page(request, DEAD_LINK, kept=description)
         return await _page(request, session, token, contact, values=values, message=f"未能上报：{error.detail}",
                            message_class="error", status_code=error.status)  # fmt: skip
     return RedirectResponse(f"/r/{token}?sent=1", status_code=status.HTTP_303_SEE_OTHER)
