@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # heartbeat (see app.warning.expansion); smaller ones are stored whole before their 201.
     async_fanout_above: int = 200_000
     sms_signature: str = "叫应"
+    # A county's message catalogs ({language}.po), over the shipped ones (see app.i18n).
+    catalog_dir: str | None = None
     # Key for deriving acknowledgement tokens; every process of one deployment needs the same.
     # Unset, the key in secret_file is used, generated there on first use (never in the database).
     secret_key: str | None = None

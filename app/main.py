@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import db, logs, ops
+from app import db, i18n, logs, ops
 from app.ack import tokens
 from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     providers.make_providers(settings)  # a provider setting that cannot work stops the start, with its reason
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
+    i18n.configure(settings.catalog_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -28,6 +28,8 @@ class Contact(Base):
     report_nonce: Mapped[str | None] = mapped_column(String(32), default=None)
     # SHA-256 of that link's token, to find the person when it is opened (hazard.standing).
     report_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True, default=None)
+    # The language the person reads (app.i18n); None: the default of their region, else Chinese.
+    language: Mapped[str | None] = mapped_column(String(12), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)

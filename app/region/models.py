@@ -26,4 +26,6 @@ class Region(Base):
     # found by an index range scan (see service.subtree_filter) instead of a recursive walk.
     path: Mapped[str] = mapped_column(BinaryString, index=True)
     abolished: Mapped[bool] = mapped_column(default=False)
+    # The language of its contacts who have none of their own (app.i18n); None: Chinese.
+    language: Mapped[str | None] = mapped_column(String(12), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)

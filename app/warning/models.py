@@ -59,6 +59,9 @@ class Warning(Base):
     expansion: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     # The CAP message it was issued from ({"sender", "identifier", "sent"}), as the bureau sent it.
     cap_source: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    # Its own title, description and instruction in other languages: {"ug": {"title": ...}, ...}
+    # (CAP info blocks per language, or the API's `translations`); None: Chinese only.
+    translations: Mapped[dict[str, dict[str, str]] | None] = mapped_column(JSONDoc, default=None)
     supersedes: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
     superseded_by: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
 

@@ -1,0 +1,105 @@
+"""Message catalogs: every text a person receives or reads, in the language they read.
+
+Chinese (`zh`) is the source: a message id is the Chinese text itself, with `{name}` fields, so
+code reads as what the person gets. The shipped catalogs are gettext PO files in
+`app/i18n/catalogs/{language}.po` (Uyghur `ug` and Kazakh `kk`, both in the Arabic script used in
+Xinjiang, right to left); `messages.pot` lists every id (`make catalogs` extracts it and merges new
+ids into each catalog). A county extends or corrects them without code: `{language}.po` files in
+`JIAOYING_CATALOG_DIR` override the shipped entries one by one, and a file for a language not
+shipped adds that language. PO files are read as they are (Babel), with no compile step.
+
+Ids with several words (replies that say "received", the words that start a hazard report) list
+them separated by `|`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.messages.catalog import Catalog as PoCatalog
+from babel.messages.pofile import read_po
+
+SOURCE = "zh"
+SHIPPED = Path(__file__).parent / "catalogs"
+# Where CLDR means another script than the one used here: its `kk` is Cyrillic, Xinjiang writes Arabic.
+CLDR_LOCALES = {"kk": "kk_Arab", "zh": "zh_Hans"}
+# Languages the cloud voice services speak (text to speech); others hear Chinese (see app.notify.templates).
+SPOKEN = frozenset({"zh"})
+
+_directory: Path | None = None
+
+
+def configure(directory: Path | str | None) -> None:
+    """Use a county's catalog folder (JIAOYING_CATALOG_DIR) over the shipped catalogs."""
+    global _directory
+    _directory = Path(directory) if directory else None
+    _load.cache_clear()
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translate later"
+    """Mark a text for the catalog where it is defined; it is translated where it is shown."""
+    return message
+
+
+@dataclass(frozen=True)
+class Catalog:
+    language: str
+    messages: dict[str, str]  # id -> translation (only those translated)
+    direction: str  # "ltr" | "rtl"
+
+    def gettext(self, message: str) -> str:
+        return self.messages.get(message) or message
+
+    def __call__(self, message: str, **fields: object) -> str:
+        """The text in this language, its `{fields}` filled in."""
+        text = self.gettext(message)
+        return text.format(**fields) if fields else text
+
+    def words(self, message: str) -> frozenset[str]:
+        """The words an id lists (`a|b|c`), in this language and in Chinese."""
+        return frozenset(w for w in (*message.split("|"), *self.gettext(message).split("|")) if w)
+
+
+def _read(path: Path) -> PoCatalog:
+    with path.open("rb") as source:
+        return read_po(source)
+
+
+def _entries(catalog: PoCatalog) -> dict[str, str]:
+    return {m.id: m.string for m in catalog if m.id and isinstance(m.id, str) and m.string and not m.fuzzy}
+
+
+def direction_of(language: str) -> str:
+    """Right to left where the language's script is (CLDR's character order)."""
+    try:
+        locale = Locale.parse(CLDR_LOCALES.get(language, language))
+    except (UnknownLocaleError, ValueError):
+        return "ltr"
+    return "rtl" if locale.character_order == "right-to-left" else "ltr"
+
+
+@lru_cache(maxsize=1)
+def _load() -> dict[str, Catalog]:
+    found: dict[str, dict[str, str]] = {SOURCE: {}}
+    folders = [SHIPPED, *([_directory] if _directory else [])]
+    for folder in folders:  # the county's entries after (over) the shipped ones
+        for path in sorted(folder.glob("*.po")):
+            found.setdefault(path.stem, {}).update(_entries(_read(path)))
+    return {lang: Catalog(lang, messages, direction_of(lang)) for lang, messages in found.items()}
+
+
+def languages() -> tuple[str, ...]:
+    """Every language with a catalog, Chinese first."""
+    return tuple(sorted(_load(), key=lambda lang: (lang != SOURCE, lang)))
+
+
+def catalog(language: str | None) -> Catalog:
+    """The catalog of a language; Chinese for none, or one without a catalog."""
+    catalogs = _load()
+    return catalogs.get(language or SOURCE) or catalogs[SOURCE]
+
+
+def translator(language: str | None) -> Callable[..., str]:
+    return catalog(language)
