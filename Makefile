@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean catalogs
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Jiaoying needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
@@ -35,6 +35,14 @@ lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/ruff format --check app tests migrations bench
 	$(BIN)/mypy app
+
+# Message catalogs (app.i18n): every text people receive or read, extracted; new ones merged into each language.
+catalogs: $(VENV)/.stamp-dev
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k tr --no-location --sort-output --project=Jiaoying \
+		-o app/i18n/catalogs/messages.pot .
+	for po in app/i18n/catalogs/*.po; do \
+		$(BIN)/pybabel update --no-fuzzy-matching -i app/i18n/catalogs/messages.pot -o $$po \
+			-l $$(basename $$po .po); done
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python bench/import_regions.py

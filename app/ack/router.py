@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app import throttle
+from app import i18n, throttle
 from app.ack import tokens
 from app.ack.batcher import AckBatcher
 from app.audit import service as audit_service
@@ -23,21 +23,24 @@ from app.call import service as call_service
 from app.call.models import Call
 from app.call.schemas import FeedbackIn, FeedbackOut
 from app.config import SettingsDep
+from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
 from app.errors import AppError, Conflict, NotFound, invalid_body
-from app.notify.templates import LEVEL_NAMES
+from app.i18n import N_, pages
 from app.warning.models import Warning, WarningRegion
 from app.warning.schemas import RegionStateOut
 
 router = APIRouter(prefix="/ack", tags=["acknowledgement link"], include_in_schema=True)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+pages.install(templates.env)
 BEIJING = timezone(timedelta(hours=8))
 COLOURS = {"red": "#c5221f", "orange": "#e8710a", "yellow": "#f9ab00", "blue": "#1a73e8"}
+LEVEL_HEADINGS = {"red": N_("红色预警"), "orange": N_("橙色预警"), "yellow": N_("黄色预警"), "blue": N_("蓝色预警")}
 CLOSED_NOTES = {
-    "superseded": "此预警已更新，请以最新预警为准。",
-    "lifted": "此预警已解除。",
-    "expired": "此预警已过有效期，已解除。",
-    "withdrawn": "此预警系误发，已撤回。",
+    "superseded": N_("此预警已更新，请以最新预警为准。"),
+    "lifted": N_("此预警已解除。"),
+    "expired": N_("此预警已过有效期，已解除。"),
+    "withdrawn": N_("此预警系误发，已撤回。"),
 }
 
 
@@ -136,10 +139,13 @@ async def _page(
             }
             for code, name, state, by in rows.tuples()
         ]
+    lang = (await languages_of(session, [call.contact_id])).get(call.contact_id, i18n.SOURCE)
     context: dict[str, Any] = {
+        "lang": lang,
+        "own": warning.own_words(lang),
         "title": warning.title,
         "level": warning.level,
-        "level_name": LEVEL_NAMES.get(warning.level, warning.level),
+        "level_heading": LEVEL_HEADINGS.get(warning.level, warning.level),
         "colour": COLOURS.get(warning.level, "#444"),
         "hazard": warning.hazard,
         "mode": warning.mode,
@@ -188,12 +194,15 @@ async def _page(
 def _gone(request: Request, error: AppError) -> Response:
     if wants_json(request):
         raise error
-    heading = "链接无效" if error.status == 404 else "链接已关闭"
+    heading = N_("链接无效") if error.status == 404 else N_("链接已关闭")
     text = (
-        "请检查链接是否完整，或直接回复短信“收到”。" if error.status == 404 else "该预警已结束超过7天，不再接收反馈。"
+        N_("请检查链接是否完整，或直接回复短信“收到”。")
+        if error.status == 404
+        else N_("该预警已结束超过7天，不再接收反馈。")
     )
+    lang = pages.from_accept_language(request.headers.get("accept-language"))
     response = templates.TemplateResponse(
-        request, "gone.html", {"heading": heading, "text": text}, status_code=error.status
+        request, "gone.html", {"heading": heading, "text": text, "lang": lang}, status_code=error.status
     )
     response.headers.update(PAGE_HEADERS)
     return response
@@ -212,10 +221,10 @@ async def show(token: str, request: Request, session: SessionDep, settings: Sett
         return _gone(request, error)
     sent = request.query_params.get("sent")
     message = {
-        "ack": "已确认收到，谢谢。",
-        "feedback": "反馈已提交，谢谢。",
-        "woken": "已记录叫醒，谢谢。",
-        "broadcast": "已记录广播，谢谢。",
+        "ack": N_("已确认收到，谢谢。"),
+        "feedback": N_("反馈已提交，谢谢。"),
+        "woken": N_("已记录叫醒，谢谢。"),
+        "broadcast": N_("已记录广播，谢谢。"),
     }.get(sent or "", "")
     return await _page(request, session, settings, token, call, warning, now, message=message)
 

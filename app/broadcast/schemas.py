@@ -3,14 +3,14 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.i18n import known_language
 from app.text import SingleLine
 
 # Languages a loudspeaker may speak: those with a message catalog (zh the source; ug and kk in the
-# Arabic script used in Xinjiang).
-LANGUAGES = ("zh", "ug", "kk")
-Language = Literal["zh", "ug", "kk"]
+# Arabic script used in Xinjiang; more where a county adds a catalog).
+Language = Annotated[str, StringConstraints(max_length=12), AfterValidator(known_language)]
 
 
 class LoudspeakerIn(BaseModel):

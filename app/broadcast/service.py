@@ -19,6 +19,7 @@ from app.broadcast.models import Broadcast, Loudspeaker
 from app.broadcast.schemas import LoudspeakerIn
 from app.db import bulk_insert, new_ids
 from app.errors import NotFound, Unprocessable
+from app.i18n import N_
 from app.notify import templates
 from app.policy import service as policy_service
 from app.region import service as region_service
@@ -128,13 +129,12 @@ async def schedule(
         languages.setdefault(code, ["zh"]).extend(language for language in spoken if language not in languages[code])
     if not languages:
         return 0
-    text = templates.broadcast_text(kind=kind, level=warning.level, hazard=warning.hazard, mode=warning.mode,
-                                    title=warning.title, instruction=warning.instruction,
-                                    reason=warning.close_reason if kind != "alert" else None)  # fmt: skip
+    texts = {lang: _text(warning, kind, lang) for lang in {lang for spoken in languages.values() for lang in spoken}}
     repeat = int(policy.get("broadcast_repeat", 3))
     rows = [
         {"id": broadcast_id, "warning_id": warning.id, "region_code": code, "kind": kind, "level": warning.level,
-         "texts": texts_in(languages[code], text), "repeat": repeat, "status": "pending", "tries": 0, "due_at": now,
+         "texts": {lang: texts[lang] for lang in languages[code]}, "repeat": repeat, "status": "pending",
+         "tries": 0, "due_at": now,
          "claimed_at": None, "sent_at": None, "receipt_at": None, "error": None, "confirmed_at": None,
          "confirmed_by": None, "created_at": now}
         for code, broadcast_id in zip(sorted(languages), new_ids(len(languages)), strict=True)
@@ -143,11 +143,13 @@ async def schedule(
     return len(rows)
 
 
-def texts_in(languages: list[str], chinese: str) -> dict[str, str]:
-    """What each language says. Chinese is the source; the other languages' words come from their
-    message catalogs (issue 28's second part), and until a catalog holds them a loudspeaker of
-    that language plays the Chinese."""
-    return {"zh": chinese}
+def _text(warning: Warning, kind: str, lang: str) -> str:
+    """What a loudspeaker says in a language (the catalog's words, the warning's own words as it
+    carries them in that language, else in Chinese)."""
+    words = warning.own_words(lang)
+    return templates.broadcast_text(kind=kind, level=warning.level, hazard=warning.hazard, mode=warning.mode,
+                                    title=words["title"] or "", instruction=words["instruction"], lang=lang,
+                                    reason=warning.close_reason if kind != "alert" else None)  # fmt: skip
 
 
 async def cancel_pending(session: AsyncSession, warning: Warning, *, reason: str) -> None:
@@ -193,8 +195,9 @@ async def confirm(
 
 
 # How a broadcast stands: (the board's css class, the words the board and the ack page say).
-BOARD_STATES = {"pending": ("waiting", "待播放"), "sending": ("waiting", "待播放"), "sent": ("sent", "已发送"),
-                "delivered": ("played", "已播放"), "failed": ("failed", "未能播放")}  # fmt: skip
+BOARD_STATES = {"pending": ("waiting", N_("待播放")), "sending": ("waiting", N_("待播放")),
+                "sent": ("sent", N_("已发送")), "delivered": ("played", N_("已播放")),
+                "failed": ("failed", N_("未能播放"))}  # fmt: skip
 
 
 async def board_marks(session: AsyncSession, warning_id: str) -> dict[str, tuple[str, str]]:

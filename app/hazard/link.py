@@ -17,6 +17,7 @@ from app.ack import tokens
 from app.ack.router import PAGE_HEADERS, beijing
 from app.call import service as call_service
 from app.call.models import Call
+from app.contact.language import languages_of
 from app.contact.models import Contact
 from app.db import SessionDep, utc_now
 from app.errors import AppError, NotFound
@@ -24,20 +25,24 @@ from app.hazard import service as hazard_service
 from app.hazard import standing
 from app.hazard.models import OPEN, Hazard, HazardDispatch
 from app.hazard.schemas import EvaluationIn
+from app.i18n import N_, SOURCE, pages
 from app.warning.models import Warning
 
 router = APIRouter(prefix="/ack", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+pages.install(templates.env)
 COLOURS = {True: "#c5221f", False: "#e8710a"}
 ASKS = {
-    "receive": ("请接报以下险情", "接报"),
-    "dispatch": ("请报到并处置以下险情", "报到"),
-    "escalate": ("以下险情未及时接报，请督办", "收到，督办"),
-    "evaluate": ("您报告的险情已办结，请评价处置结果", ""),
+    "receive": (N_("请接报以下险情"), N_("接报")),
+    "dispatch": (N_("请报到并处置以下险情"), N_("报到")),
+    "escalate": (N_("以下险情未及时接报，请督办"), N_("收到，督办")),
+    "evaluate": (N_("您报告的险情已办结，请评价处置结果"), ""),
 }
-STATUS_NAMES = {"reported": "待接报", "received": "已接报", "dispatched": "已吹哨", "handling": "处置中",
-                "resolved": "已办结", "evaluated": "已评价", "reopened": "已重新交办"}  # fmt: skip
-CALL_STATUS = {"cancelled": "已由他人处理或已办结", "unanswered": "已超时，已上报"}
+DEPARTMENT_LATE = N_("{department}未按时报到，请督办以下险情")
+STATUS_NAMES = {"reported": N_("待接报"), "received": N_("已接报"), "dispatched": N_("已吹哨"),
+                "handling": N_("处置中"), "resolved": N_("已办结"), "evaluated": N_("已评价"),
+                "reopened": N_("已重新交办")}  # fmt: skip
+CALL_STATUS = {"cancelled": N_("已由他人处理或已办结"), "unanswered": N_("已超时，已上报")}
 
 
 async def _call_of(session: SessionDep, token: str) -> Call | None:
@@ -60,7 +65,7 @@ async def _page(
     message_class: str = "done", status_code: int = 200,
 ) -> HTMLResponse:  # fmt: skip
     step = call.hazard_step or "receive"
-    instruction, ask_text = "", ASKS[step][0]
+    instruction, ask_text, department = "", ASKS[step][0], ""
     if call.department_id:
         dispatch = (await session.execute(
             select(HazardDispatch.instruction, HazardDispatch.department_name)
@@ -69,11 +74,13 @@ async def _page(
         )).one_or_none()  # fmt: skip
         instruction = dispatch.instruction if dispatch else ""
         if step == "escalate":
-            ask_text = f"{dispatch.department_name if dispatch else '部门'}未按时报到，请督办以下险情"
+            ask_text, department = DEPARTMENT_LATE, dispatch.department_name if dispatch else "部门"
     context = {
-        "heading": f"{hazard.place}{hazard.category}", "urgent": hazard.urgent, "colour": COLOURS[hazard.urgent],
+        "lang": (await languages_of(session, [call.contact_id])).get(call.contact_id, SOURCE),
+        "department": department, "heading": f"{hazard.place}{hazard.category}", "urgent": hazard.urgent,
+        "colour": COLOURS[hazard.urgent],
         "status_name": STATUS_NAMES.get(hazard.status, hazard.status), "reported_at": beijing(hazard.created_at),
-        "contact_name": call.contact_name, "ask_text": ask_text, "button": ASKS[step][1] or "收到",
+        "contact_name": call.contact_name, "ask_text": ask_text, "button": ASKS[step][1] or N_("收到"),
         "description": hazard.description, "people_at_risk": hazard.people_at_risk, "instruction": instruction,
         "resolution": hazard.resolution, "step": step, "rating": hazard.rating,
         "can_evaluate": step == "evaluate" and hazard.status == "resolved" and call.status != "cancelled",
@@ -89,10 +96,12 @@ async def _page(
 
 
 def gone_page(
-    request: Request, text: str = "请检查链接是否完整，或直接回复短信“收到”。", *, kept: str = ""
+    request: Request, text: str = N_("请检查链接是否完整，或直接回复短信“收到”。"), *, kept: str = ""
 ) -> HTMLResponse:
-    """A dead or broken link's page; `kept`, what the person had typed, shown to copy."""
-    context = {"heading": "链接无效", "text": text, "kept": kept}
+    """A dead or broken link's page; `kept`, what the person had typed, shown to copy (in the
+    browser's language where it has a catalog, beside Chinese)."""
+    lang = pages.from_accept_language(request.headers.get("accept-language"))
+    context = {"heading": N_("链接无效"), "text": text, "kept": kept, "lang": lang}
     response = templates.TemplateResponse(request, "hazard_gone.html", context, status_code=404)
     response.headers.update(PAGE_HEADERS)
     return response
@@ -105,7 +114,7 @@ async def show(token: str, request: Request, session: SessionDep) -> HTMLRespons
         call, hazard = await _load(session, token)
     except NotFound:
         return gone_page(request)
-    sent = {"ack": "已确认收到，谢谢。", "evaluation": "评价已提交，谢谢。"}.get(
+    sent = {"ack": N_("已确认收到，谢谢。"), "evaluation": N_("评价已提交，谢谢。")}.get(
         request.query_params.get("sent", ""), ""
     )
     return await _page(request, session, token, call, hazard, message=sent)
@@ -155,7 +164,7 @@ async def report_link(token: str, request: Request, session: SessionDep) -> Resp
     contact = await session.get(Contact, call.contact_id, with_for_update=True) if call and call.contact_id else None
     found = await standing.report_token(session, contact, actor=contact.name, now=now) if contact else None
     if found is None:
-        return gone_page(request, "这个链接无法上报险情（链接无效，或您已不在名册上）。请联系乡镇值班人员。")
+        return gone_page(request, N_("这个链接无法上报险情（链接无效，或您已不在名册上）。请联系乡镇值班人员。"))
     return RedirectResponse(f"/r/{found}", status_code=status.HTTP_303_SEE_OTHER)
 
 

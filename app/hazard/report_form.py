@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app import throttle
 from app.ack.router import PAGE_HEADERS, beijing
+from app.contact.language import languages_of
 from app.contact.models import Contact, Supervision
 from app.db import SessionDep, utc_now
 from app.errors import AppError
@@ -21,17 +22,20 @@ from app.hazard import standing
 from app.hazard.link import STATUS_NAMES, gone_page
 from app.hazard.models import Hazard
 from app.hazard.schemas import HazardIn
+from app.i18n import N_, SOURCE, pages
 from app.region.models import Region
 
 router = APIRouter(prefix="/r", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-CATEGORIES = ("山体滑坡", "崩塌落石", "泥石流", "地面塌陷", "道路塌方", "河道险情", "房屋险情", "洪水内涝", "火情",
-              "其他")  # fmt: skip
+pages.install(templates.env)
+CATEGORIES = (N_("山体滑坡"), N_("崩塌落石"), N_("泥石流"), N_("地面塌陷"), N_("道路塌方"), N_("河道险情"),
+              N_("房屋险情"), N_("洪水内涝"), N_("火情"), N_("其他"))  # fmt: skip
 OTHER = "其他"
 REPORTS_A_MINUTE = 5
-DEAD_LINK = "这个上报链接已失效（已更换或人员已调整）。请联系乡镇值班人员，或发送短信“险情：”加情况。"
-TOO_OFTEN = "提交太频繁，请稍等一分钟再试。"
-FIELD_NAMES = {"category": "险情类别", "description": "情况描述", "people_at_risk": "受威胁人数"}
+DEAD_LINK = N_("这个上报链接已失效（已更换或人员已调整）。请联系乡镇值班人员，或发送短信“险情：”加情况。")
+TOO_OFTEN = N_("提交太频繁，请稍等一分钟再试。")
+MISSING = {"category": N_("请填写险情类别"), "description": N_("请填写情况描述")}
+TOO_LONG = {"category": N_("险情类别最多{count}字"), "description": N_("情况描述最多{count}字")}
 EMPTY = {"region_code": "", "category": CATEGORIES[0], "category_other": "", "description": "", "people_at_risk": "",
          "urgent": False}  # fmt: skip
 
@@ -56,10 +60,13 @@ async def _recent(session: SessionDep, contact: Contact) -> list[dict[str, str]]
 
 async def _page(
     request: Request, session: SessionDep, token: str, contact: Contact, *, values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None, message: str = "", message_class: str = "done", status_code: int = 200,
+    errors: dict[str, tuple[str, dict[str, Any]]] | None = None, message: str = "", message_class: str = "done",
+    status_code: int = 200,
+    detail: str = "",
 ) -> HTMLResponse:  # fmt: skip
     regions = await _regions(session, contact)
     context = {
+        "lang": (await languages_of(session, [contact.id])).get(contact.id, SOURCE), "detail": detail,
         "contact_name": contact.name, "place": regions[0][1] if regions else "", "regions": regions,
         "categories": CATEGORIES, "values": {**EMPTY, "region_code": contact.region_code, **(values or {})},
         "errors": errors or {}, "message": message, "message_class": message_class, "action": f"/r/{token}",
@@ -77,7 +84,7 @@ async def show(token: str, request: Request, session: SessionDep) -> HTMLRespons
     if contact is None:
         return gone_page(request, DEAD_LINK)
     sent = request.query_params.get("sent") == "1"
-    message = "险情已上报，上级值班人员将接报处置。" if sent else ""
+    message = N_("险情已上报，上级值班人员将接报处置。") if sent else ""
     return await _page(request, session, token, contact, message=message)
 
 
@@ -113,7 +120,7 @@ async def report(
     except ValidationError as exc:
         errors = {str(e["loc"][0]): _said(e) for e in exc.errors()}
         return await _page(request, session, token, contact, values=values, errors=errors,
-                           message="请检查标红的内容。", message_class="error", status_code=422)  # fmt: skip
+                           message=N_("请检查标红的内容。"), message_class="error", status_code=422)  # fmt: skip
     wait = await throttle.spend(session, f"report:{contact.id}", limit=REPORTS_A_MINUTE)
     if wait is not None:
         response = await _page(request, session, token, contact, values=values, message=TOO_OFTEN,
@@ -127,16 +134,16 @@ async def report(
         contact = await standing.reporter_of(session, token)
         if contact is None:
             return gone_page(request, DEAD_LINK, kept=description)
-        return await _page(request, session, token, contact, values=values, message=f"未能上报：{error.detail}",
-                           message_class="error", status_code=error.status)  # fmt: skip
+        return await _page(request, session, token, contact, values=values, message=N_("未能上报：{detail}"),
+                           detail=error.detail, message_class="error", status_code=error.status)  # fmt: skip
     return RedirectResponse(f"/r/{token}?sent=1", status_code=status.HTTP_303_SEE_OTHER)
 
 
-def _said(error: Any) -> str:
-    """A field's mistake in words."""
+def _said(error: Any) -> tuple[str, dict[str, Any]]:
+    """A field's mistake in words: the catalog's id, and its fields."""
     field = str(error["loc"][0])
     if field == "people_at_risk":
-        return "受威胁人数请填写整数，不清楚可不填"
+        return N_("受威胁人数请填写整数，不清楚可不填"), {}
     if error["type"] == "string_too_long":
-        return f"{FIELD_NAMES.get(field, '')}最多{error['ctx']['max_length']}字"
-    return f"请填写{FIELD_NAMES.get(field, '')}"
+        return TOO_LONG.get(field, N_("最多{count}字")), {"count": error["ctx"]["max_length"]}
+    return MISSING.get(field, N_("请检查标红的内容。")), {}

@@ -2,18 +2,21 @@
 (报到), resolved and judged by the reporter (末端评价). Each step checked against models.STEPS, and
 written to the report's own chain of the record."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import i18n
 from app.audit import scope as audit_scope
 from app.audit import service as audit_service
 from app.audit.models import AuditEvent
 from app.auth.service import Principal
 from app.call import hooks, routing
 from app.call.models import IS_OPEN, Call
+from app.contact.language import languages_of
 from app.contact.models import Contact
 from app.department.models import Department
 from app.duty import service as duty_service
@@ -21,6 +24,7 @@ from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.hazard.calls import make_calls, reporter
 from app.hazard.models import STATUSES, STEPS, Hazard, HazardDispatch
 from app.hazard.schemas import HazardIn, WhistleIn
+from app.i18n import N_
 from app.policy import service as policy_service
 from app.region import service as region_service
 from app.region.models import Region
@@ -347,15 +351,21 @@ async def list_hazards(
 
 
 # An SMS that starts with one of these, from a phone on the roster, is a report of that person's region.
-SMS_PREFIXES = ("险情", "报告")
-_SEPARATORS = "：:，,。；; \u3000"
+# The words an SMS report starts with, and the word that makes it urgent, with each catalog's.
+SMS_PREFIXES = N_("险情|报告")
+URGENT_WORD = N_("紧急")
+_SEPARATORS = "：:，,。；;،؛ \u3000"
 
 
-def sms_report(text: str) -> tuple[str, str, bool] | None:
+def sms_report(text: str, languages: Iterable[str] = ()) -> tuple[str, str, bool] | None:
     """(category, description, urgent) of a report sent by SMS, or None if the text is no report:
-    "险情：后山裂缝，有落石" is a report of 后山裂缝; 紧急 anywhere makes it urgent."""
+    "险情：后山裂缝，有落石" is a report of 后山裂缝; 紧急 anywhere makes it urgent. The words of the
+    sender's languages count as the Chinese ones do."""
     body = text.strip()
-    prefix = next((p for p in SMS_PREFIXES if body.startswith(p)), None)
+    catalogs = [i18n.catalog(lang) for lang in (i18n.SOURCE, *languages)]
+    prefixes = sorted({word for c in catalogs for word in c.words(SMS_PREFIXES)}, key=len, reverse=True)
+    urgent_words = {word for c in catalogs for word in c.words(URGENT_WORD)}
+    prefix = next((p for p in prefixes if body.startswith(p)), None)
     if prefix is None:
         return None
     rest = body[len(prefix) :].lstrip(_SEPARATORS)
@@ -364,13 +374,15 @@ def sms_report(text: str) -> tuple[str, str, bool] | None:
     first = rest
     for separator in "，,。；;":
         first = first.split(separator, 1)[0]
-    category = first.replace("紧急", "").strip(_SEPARATORS)[:50] or prefix
-    return category, rest[:2000], "紧急" in body
+    for word in urgent_words:
+        first = first.replace(word, "")
+    category = first.strip(_SEPARATORS)[:50] or prefix
+    return category, rest[:2000], any(word in body for word in urgent_words)
 
 
 async def report_by_sms(session: AsyncSession, contact: Contact, text: str, *, now: datetime) -> Hazard | None:
     """A report sent by SMS by a person on the roster: of their own region, by them."""
-    parsed = sms_report(text)
+    parsed = sms_report(text, (await languages_of(session, [contact.id])).values())
     if parsed is None:
         return None
     category, description, urgent = parsed

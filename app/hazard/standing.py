@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ack import tokens
 from app.audit import service as audit_service
 from app.config import get_settings
+from app.contact.language import languages_of
 from app.contact.models import Contact
 from app.errors import Conflict
 from app.hazard import service as hazard_service
@@ -79,8 +80,9 @@ async def send_new_link(session: AsyncSession, contact: Contact, *, actor: str, 
     place = await session.scalar(select(Region.name).where(Region.code == contact.region_code)) or ""
     settings = get_settings()
     link_length = len(tokens.report_url(settings.public_url, "x" * tokens.TOKEN_LENGTH))
+    lang = (await languages_of(session, [contact.id])).get(contact.id)
     text = templates.report_link_sms(signature=settings.sms_signature, name=contact.name, place=place,
-                                     link_length=link_length)  # fmt: skip
+                                     link_length=link_length, lang=lang)  # fmt: skip
     message = Message(
         call_id=None, contact_id=contact.id, kind="report_link", channel="sms", to=contact.phone, attempt=0,
         text=text, with_link=True, status="pending", priority=PRIORITY, due_at=now, created_at=now,

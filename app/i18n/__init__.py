@@ -38,7 +38,7 @@ def configure(directory: Path | str | None) -> None:
     _load.cache_clear()
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translate later"
+def N_(message: str) -> str:
     """Mark a text for the catalog where it is defined; it is translated where it is shown."""
     return message
 
@@ -53,9 +53,15 @@ class Catalog:
         return self.messages.get(message) or message
 
     def __call__(self, message: str, **fields: object) -> str:
-        """The text in this language, its `{fields}` filled in."""
+        """The text in this language, its `{fields}` filled in. A translation whose fields do not
+        match its id's (a county's slip) gives way to the Chinese rather than stop the message."""
         text = self.gettext(message)
-        return text.format(**fields) if fields else text
+        if not fields:
+            return text
+        try:
+            return text.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            return message.format(**fields)
 
     def words(self, message: str) -> frozenset[str]:
         """The words an id lists (`a|b|c`), in this language and in Chinese."""
@@ -68,7 +74,10 @@ def _read(path: Path) -> PoCatalog:
 
 
 def _entries(catalog: PoCatalog) -> dict[str, str]:
-    return {m.id: m.string for m in catalog if m.id and isinstance(m.id, str) and m.string and not m.fuzzy}
+    return {
+        m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string
+        and not m.fuzzy
+    }  # fmt: skip
 
 
 def direction_of(language: str) -> str:
@@ -99,6 +108,14 @@ def catalog(language: str | None) -> Catalog:
     """The catalog of a language; Chinese for none, or one without a catalog."""
     catalogs = _load()
     return catalogs.get(language or SOURCE) or catalogs[SOURCE]
+
+
+def known_language(value: str) -> str:
+    """A language with a catalog, as a request names it (any case): for validators."""
+    language = value.strip().lower()
+    if language not in languages():
+        raise ValueError(f"{value!r} is not a language with a catalog (one of: {', '.join(languages())})")
+    return language
 
 
 def translator(language: str | None) -> Callable[..., str]:

@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import i18n
 from app.ack import tokens
 from app.audit import service as audit_service
 from app.call.models import OPEN_STATUSES, PRIORITIES, Call
 from app.call.models import priority as call_priority
 from app.channels import CHANNELS, NAMES
 from app.config import get_settings
+from app.contact.language import languages_of
 from app.contact.models import Contact
 from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope
 from app.hazard.models import Hazard
@@ -43,30 +45,48 @@ class _Stored:
 
 
 def attempt_texts(
-    warning: Warning, call: Any, names: dict[str, str], link_length: int, uncovered: frozenset[str] = frozenset()
+    warning: Warning,
+    call: Any,
+    names: dict[str, str],
+    link_length: int,
+    uncovered: frozenset[str] = frozenset(),
+    lang: str = i18n.SOURCE,
 ) -> dict[str, str]:
-    """The text of each channel for a call's attempt (text with the link placeholder, speech
-    without). An escalation tells the regions nobody answered for from those with nobody on record."""
+    """The text of each channel for a call's attempt, in the person's language (text with the link
+    placeholder; speech without, in Chinese where the voice services do not speak the language).
+    An escalation tells the regions nobody answered for from those with nobody on record."""
     signature = get_settings().sms_signature
     level, hazard, mode = warning.level, warning.hazard, warning.mode
+    spoken = lang if lang in i18n.SPOKEN else i18n.SOURCE
     if call.kind == "escalation":
         silent = [names.get(code, code) for code in call.about_region_codes if code not in uncovered]
         empty = [names.get(code, code) for code in call.about_region_codes if code in uncovered]
         forms = {
             "text": templates.escalation_sms(signature=signature, level=level, hazard=hazard, mode=mode,
-                                             unreached=silent, uncovered=empty, link_length=link_length),
+                                             unreached=silent, uncovered=empty, link_length=link_length, lang=lang),
             "speech": templates.escalation_voice(level=level, hazard=hazard, mode=mode, unreached=silent,
-                                                 uncovered=empty),
+                                                 uncovered=empty, lang=spoken),
         }  # fmt: skip
     else:
-        area = templates.area_label([names[code] for code in call.region_codes if code in names])
+        area = [names[code] for code in call.region_codes if code in names]
         forms = {
-            "text": templates.alert_sms(signature=signature, level=level, hazard=hazard, mode=mode, area=area,
-                                        instruction=warning.instruction, link_length=link_length),
-            "speech": templates.alert_voice(level=level, hazard=hazard, mode=mode, area=area,
-                                            instruction=warning.instruction),
+            "text": templates.alert_sms(signature=signature, level=level, hazard=hazard, mode=mode,
+                                        area=templates.area_label(area, lang), link_length=link_length,
+                                        instruction=warning.own_words(lang).get("instruction"), lang=lang),
+            "speech": templates.alert_voice(level=level, hazard=hazard, mode=mode,
+                                            area=templates.area_label(area, spoken),
+                                            instruction=warning.own_words(spoken).get("instruction"), lang=spoken),
         }  # fmt: skip
     return {name: forms[channel.form] for name, channel in CHANNELS.items()}
+
+
+def readable_channels(attempt: list[str], carried: list[str], lang: str) -> list[str]:
+    """An attempt's channels, and for a person the voice services cannot speak to in their own
+    language, a text channel beside a voice-only attempt: they hear Chinese and read their own."""
+    if lang in i18n.SPOKEN or any(CHANNELS[c].form == "text" for c in attempt):
+        return attempt
+    readable = [c for c in carried if CHANNELS[c].form == "text"]
+    return attempt + readable[:1]
 
 
 def link_length() -> int:
@@ -118,8 +138,8 @@ _MOVE_ON = text(
     " FROM unnest(CAST(:ids AS varchar[]), CAST(:attempts AS integer[]), CAST(:next_ats AS timestamptz[]),"
     " CAST(:priorities AS smallint[])) AS moved(id, attempts, next_at, priority) WHERE calls.id = moved.id"
 )
-_DUE_COLUMNS = (Call.id, Call.warning_id, Call.hazard_id, Call.hazard_step, Call.department_id, Call.kind,
-                Call.contact_phone, Call.channels, Call.region_codes, Call.about_region_codes, Call.attempts,
+_DUE_COLUMNS = (Call.id, Call.contact_id, Call.warning_id, Call.hazard_id, Call.hazard_step, Call.department_id,
+                Call.kind, Call.contact_phone, Call.channels, Call.region_codes, Call.about_region_codes, Call.attempts,
                 Call.created_at, Call.deadline_at, Call.status, Call.priority)  # fmt: skip
 
 
@@ -156,6 +176,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
     warning_ids = {call.warning_id for call in due if call.warning_id is not None}
     warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
     reports = await hazard_texts.reports_of(session, sorted({c.hazard_id for c in due if c.hazard_id is not None}))
+    languages = await languages_of(session, {call.contact_id for call in due})
     signature = get_settings().sms_signature
     codes = {code for call in due for code in (*call.region_codes, *call.about_region_codes)}
     names = await region_names(session, warning_ids, codes)
@@ -169,21 +190,23 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
     # People of one village get the same words: each text is made once a round.
     texts_of: dict[tuple[Any, ...], dict[str, str]] = {}
     for call in due:
+        lang = languages.get(call.contact_id, i18n.SOURCE)
         if call.warning_id is None:  # a call about a hazard report
             report = reports[call.hazard_id]
             level, policy = report.level, report.policy(call)
-            texts = report.texts(call, signature=signature, link_length=length)
+            texts = report.texts(call, signature=signature, link_length=length, lang=lang)
         else:
             warning = warnings[call.warning_id]
             level, policy = warning.level, warning.policy
-            wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes))
+            wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes), lang)
             if wording not in texts_of:
-                texts_of[wording] = attempt_texts(warning, call, names, length, uncovered)
+                texts_of[wording] = attempt_texts(warning, call, names, length, uncovered, lang)
             texts = texts_of[wording]
         attempt = current_attempt(policy, call.created_at, now, call.attempts)
         next_at = attempt_due_at(policy, call.created_at, attempt + 1)
         carried = [channel for channel in call.channels if plan.carries(channel, call.kind)]
-        for channel in attempt_channels(policy, attempt, carried or call.channels):
+        channels = attempt_channels(policy, attempt, carried or call.channels)
+        for channel in readable_channels(channels, carried, lang):
             row = message_row(call, channel, attempt, texts[channel], priority=call.priority, now=now)
             if not carried:
                 error = (f"no provider of {channel} carries {call.kind} messages" if channel in plan.channels

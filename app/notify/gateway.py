@@ -1,6 +1,7 @@
 """What a gateway tells us: delivery receipts, and replies from phones (an SMS, a key on a call)."""
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -8,22 +9,26 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import i18n
 from app.audit import service as audit_service
 from app.call import service as call_service
 from app.call.models import OPEN_STATUSES, Call
 from app.channels import CHANNELS
+from app.contact.language import language_of_phone
 from app.contact.models import Contact
 from app.db import among, chunks, dialect_insert
 from app.errors import NotFound
 from app.groups import GroupCommit
 from app.hazard import service as hazard_service
+from app.i18n import N_
 from app.notify.metrics import MESSAGES
 from app.notify.models import Inbound, Message
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning
 
-# Whole replies that say "received" (after trimming, without punctuation or spaces, any case).
-ACK_WORDS = {"收到", "已收到", "收到了", "好的", "好", "确认", "明白", "1", "ok"}
+# Whole replies that say "received" (after trimming, without punctuation or spaces, any case), and
+# the words of each language's catalog for them.
+ACK_WORDS = N_("收到|已收到|收到了|好的|好|确认|明白|1|ok")
 REPLY_WINDOW = timedelta(hours=24)
 
 
@@ -33,11 +38,15 @@ def _bare(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PZSC").casefold()
 
 
-def is_acknowledgement(channel: str, text: str | None, digits: str | None) -> bool:
-    """The voice key 1, or an SMS whose whole text is a word for "received" (没收到 is not)."""
+def is_acknowledgement(
+    channel: str, text: str | None, digits: str | None, languages: Iterable[str] = (i18n.SOURCE,)
+) -> bool:
+    """The voice key 1, or an SMS whose whole text is a word for "received" in Chinese or in one of
+    the person's languages (没收到 is not)."""
     if CHANNELS[channel].form == "speech":
         return (digits or "").strip() == "1"
-    return _bare(text or "") in ACK_WORDS
+    words = {_bare(word) for lang in languages for word in i18n.catalog(lang).words(ACK_WORDS)}
+    return _bare(text or "") in words
 
 
 @dataclass
@@ -170,9 +179,10 @@ async def take_inbound(
     the last 24 hours that are open, and its alert calls that went unanswered (then late); anything else from a known
     phone is kept on the timeline as a reply; an unknown phone changes nothing. Replays of an
     `inbound_id` change nothing either."""
-    if channel == "sms" and text and hazard_service.sms_report(text) is not None:
+    languages = await language_of_phone(session, phone)
+    if channel == "sms" and text and hazard_service.sms_report(text, languages) is not None:
         return await _report(session, inbound_id=inbound_id, phone=phone, text=text, now=now)
-    acknowledging = is_acknowledgement(channel, text, digits)
+    acknowledging = is_acknowledgement(channel, text, digits, languages | {i18n.SOURCE})
     calls = list(
         await session.scalars(
             select(Call)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import CHANNELS
 from app.hazard.models import Hazard, HazardDispatch
+from app.i18n import SOURCE, SPOKEN, catalog
 from app.notify import templates
 
 
@@ -35,18 +36,28 @@ class Report:
         step = str(call.hazard_step or "receive")
         return "escalate_department" if step == "escalate" and call.department_id else step
 
-    def texts(self, call: Any, *, signature: str, link_length: int) -> dict[str, str]:
-        """Each channel's text for an attempt of the call."""
-        hazard, ask = self.hazard, self.ask(call)
-        detail = {
-            "dispatch": self.instructions.get(call.department_id, ""),
-            "escalate_department": f"{self.departments.get(call.department_id, '部门')}未按时报到",
-        }.get(ask, hazard.description)
-        words = {"place": hazard.place, "category": hazard.category, "detail": detail, "ask": ask}
+    def detail(self, call: Any, lang: str) -> str:
+        """What the call says beyond the report's headline: the report itself, the whistle's
+        instruction to a department, or which department is late."""
+        ask = self.ask(call)
+        if ask == "dispatch":
+            return self.instructions.get(call.department_id, "")
+        if ask == "escalate_department":
+            _ = catalog(lang)
+            return _("{department}未按时报到", department=self.departments.get(call.department_id) or _("部门"))
+        return self.hazard.description
+
+    def texts(self, call: Any, *, signature: str, link_length: int, lang: str = SOURCE) -> dict[str, str]:
+        """Each channel's text for an attempt of the call, in the person's language (speech in
+        Chinese where the voice services do not speak it)."""
+        hazard, ask, spoken = self.hazard, self.ask(call), lang if lang in SPOKEN else SOURCE
+        words: dict[str, Any] = {"place": hazard.place, "category": hazard.category, "ask": ask,
+                                 "urgent": hazard.urgent}  # fmt: skip
         forms = {
-            "text": templates.hazard_sms(signature=signature, link_length=link_length, urgent=hazard.urgent, **words),
-            "speech": templates.hazard_voice(urgent=hazard.urgent, **words),
-        }
+            "text": templates.hazard_sms(signature=signature, link_length=link_length, lang=lang,
+                                         detail=self.detail(call, lang), **words),
+            "speech": templates.hazard_voice(lang=spoken, detail=self.detail(call, spoken), **words),
+        }  # fmt: skip
         return {name: forms[channel.form] for name, channel in CHANNELS.items()}
 
 

@@ -65,6 +65,15 @@ class Warning(Base):
     supersedes: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
     superseded_by: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
 
+    def own_words(self, lang: str | None) -> dict[str, str | None]:
+        """Its own title, description and instruction in a language: as it carries them in that
+        language (CAP info per language, the API's translations), else as written (Chinese)."""
+        words: dict[str, str | None] = {
+            "title": self.title, "description": self.description, "instruction": self.instruction
+        }  # fmt: skip
+        translated = (self.translations or {}).get(lang or "") or {}
+        return words | {key: value for key, value in translated.items() if key in words and value}
+
 
 class WarningRegion(Base):
     """A region a warning targets, and whether anyone there has answered."""
