@@ -1,7 +1,8 @@
 """A warning as a CAP 1.2 alert: Alert, Update (it superseded another) or Cancel (it was cancelled),
-in zh-CN, with its level kept in a parameter and each area as a CPEAS geocode; checked against the
-schema before it leaves."""
+in zh-CN, with its level kept in a parameter and each area as a CPEAS geocode, and one more info
+block per language it carries its texts in; checked against the schema before it leaves."""
 
+from copy import deepcopy
 from datetime import datetime
 
 from lxml import etree
@@ -13,6 +14,7 @@ from app.cap import identity
 from app.cap.identity import Sender
 from app.cap.mapping import GEOCODE_SCHEME, LEVEL_COLOUR, LEVEL_SEVERITY
 from app.cap.parse import CAP_NS, schema
+from app.i18n import CLDR_LOCALES
 from app.region.models import Region
 from app.warning.models import OPEN_STATUSES, Warning
 
@@ -61,6 +63,12 @@ async def _areas(session: AsyncSession, warning: Warning) -> list[etree._Element
     ]
 
 
+def language_tag(language: str) -> str:
+    """The CAP language of a translation: its BCP 47 tag, with the script where the bare tag means
+    another (kk-Arab: Kazakh as written in Xinjiang)."""
+    return CLDR_LOCALES.get(language, language).replace("_", "-")
+
+
 def _cancelled(warning: Warning) -> bool:
     """Cancelled by someone (a Cancel message): a dry run is closed as it is stored, and exports as
     the Test alert it was."""
@@ -80,6 +88,36 @@ async def _note(session: AsyncSession, sender: Sender, warning: Warning) -> str 
     return None
 
 
+def _info(
+    warning: Warning,
+    sender: Sender,
+    language: str,
+    texts: dict[str, str | None],
+    *,
+    areas: list[etree._Element],
+    more: list[etree._Element],
+    now: datetime,
+) -> etree._Element:
+    """An info block in one language: the warning's facts and level, its texts in that language,
+    `more` parameters, and its areas."""
+    info = [
+        _cap.language(language),
+        _cap.category(category_of(warning.hazard)),
+        _cap.event(warning.hazard),
+        _cap.urgency(_urgency(warning, now)),
+        _cap.severity(LEVEL_SEVERITY[warning.level]),
+        _cap.certainty("Likely"),
+    ]
+    info += [_cap.onset(identity.cap_time(warning.onset))] if warning.onset else []
+    info += [_cap.expires(identity.cap_time(warning.expires))] if warning.expires else []
+    info += [_cap.senderName(sender.name)] if sender.name else []
+    info += [_cap.headline(texts["title"])] if texts.get("title") else []
+    info += [_cap.description(texts["description"])] if texts.get("description") else []
+    info += [_cap.instruction(texts["instruction"])] if texts.get("instruction") else []
+    info.append(_cap.parameter(_cap.valueName(LEVEL_PARAMETER), _cap.value(LEVEL_COLOUR[warning.level])))
+    return _cap.info(*info, *more, *deepcopy(areas))
+
+
 async def alert_document(session: AsyncSession, sender: Sender, warning: Warning, *, now: datetime) -> bytes:
     """The warning as a CAP 1.2 alert (UTF-8 XML), valid against the OASIS schema."""
     issued = await identity.identity(session, sender, warning)
@@ -95,26 +133,18 @@ async def alert_document(session: AsyncSession, sender: Sender, warning: Warning
                 msg_type = "Update"
                 references.append((await identity.identity(session, sender, older)).reference)
     note = await _note(session, sender, warning)
-    info = [
-        _cap.language("zh-CN"),
-        _cap.category(category_of(warning.hazard)),
-        _cap.event(warning.hazard),
-        _cap.urgency(_urgency(warning, now)),
-        _cap.severity(LEVEL_SEVERITY[warning.level]),
-        _cap.certainty("Likely"),
-    ]
-    info += [_cap.onset(identity.cap_time(warning.onset))] if warning.onset else []
-    info += [_cap.expires(identity.cap_time(warning.expires))] if warning.expires else []
-    info += [_cap.senderName(sender.name)] if sender.name else []
-    info.append(_cap.headline(warning.title))
-    info += [_cap.description(warning.description)] if warning.description else []
-    info += [_cap.instruction(warning.instruction)] if warning.instruction else []
-    info.append(_cap.parameter(_cap.valueName(LEVEL_PARAMETER), _cap.value(LEVEL_COLOUR[warning.level])))
-    if (source := warning.cap_source) is not None:
-        sent = identity.cap_time(datetime.fromisoformat(source["sent"]))
-        said = f"{source['sender']},{source['identifier']},{sent}"
-        info.append(_cap.parameter(_cap.valueName(SOURCE_PARAMETER), _cap.value(said)))
-    info += await _areas(session, warning)
+    areas = await _areas(session, warning)
+
+    source = []
+    if (cap_source := warning.cap_source) is not None:
+        sent = identity.cap_time(datetime.fromisoformat(cap_source["sent"]))
+        said = f"{cap_source['sender']},{cap_source['identifier']},{sent}"
+        source.append(_cap.parameter(_cap.valueName(SOURCE_PARAMETER), _cap.value(said)))
+    own = {"title": warning.title, "description": warning.description, "instruction": warning.instruction}
+    infos = [_info(warning, sender, "zh-CN", own, areas=areas, more=source, now=now)] + [
+        _info(warning, sender, language_tag(language), dict(texts), areas=areas, more=[], now=now)
+        for language, texts in sorted((warning.translations or {}).items())
+    ]  # the warning's own (Chinese) block first, then one per language it carries its texts in
     alert = _cap.alert(
         _cap.identifier(message.identifier),
         _cap.sender(message.sender),
@@ -124,7 +154,7 @@ async def alert_document(session: AsyncSession, sender: Sender, warning: Warning
         _cap.scope("Public"),
         *([_cap.note(note)] if note else []),
         *([_cap.references(" ".join(references))] if references else []),
-        _cap.info(*info),
+        *infos,
     )
     validator = schema()
     if not validator.validate(alert):  # our own output: a failure here is a bug, never the caller's

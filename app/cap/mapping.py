@@ -3,6 +3,12 @@
 - Info: among several (one per language) the zh-CN block, else another Chinese one, else the first;
   blocks in the chosen language are read together, one warning per level they state (their areas
   joined within a level).
+- Other languages: a block whose language (its primary subtag: ug for ug-CN, kk for kk-Arab-CN)
+  differs from the chosen one's gives the warning's `translations` in it: headline as title,
+  description, instruction. A warning takes the block standing where its first block stands among
+  the chosen language's, in a language with as many blocks; else, when the message makes it alone,
+  the language's first block. Only the first tag written for a language is read, and only the
+  first ten languages; a translation never refuses an alert (its text is cut and cleaned to fit).
 - Level: a Chinese level in a `parameter` (红/橙/黄/蓝色, Ⅰ-Ⅳ级), else in the headline (…橙色预警,
   …Ⅱ级预警, [Ⅲ级/较重], "blue warning", "[Level IV/General]"; a headline that changes the level
   gives the one it was raised, lowered or set to: 橙色预警信号升级为红色预警信号 is red), else from
@@ -22,7 +28,8 @@ from pydantic import ValidationError
 from app.cap.parse import Info, Message
 from app.errors import Unprocessable, invalid_body
 from app.region.service import normalize_code
-from app.warning.schemas import WarningIn
+from app.text import without_controls
+from app.warning.schemas import MAX_TRANSLATIONS, WarningIn
 
 GEOCODE_SCHEME = "CPEAS Geographic Code"
 MODES = {"Actual": "actual", "Exercise": "exercise", "Test": "test"}
@@ -103,6 +110,55 @@ def chosen_infos(message: Message) -> list[Info]:
 
     best = min(message.infos, key=lambda info: (rank(info), info.index))
     return [info for info in message.infos if info.language.lower() == best.language.lower()]
+
+
+def primary_language(language: str) -> str:
+    """The primary subtag of a language tag, lower-case: ug for ug-CN, kk for kk-Arab-CN."""
+    return re.split(r"[-_]", language.strip(), maxsplit=1)[0].lower()
+
+
+def other_languages(message: Message, chosen: list[Info]) -> dict[str, list[Info]]:
+    """The blocks in languages other than the chosen blocks', by primary subtag: those of the first
+    tag written for each (en-US, not a later en-GB), the first MAX_TRANSLATIONS languages. A tag
+    whose primary subtag is not 2 or 3 letters (x-, i-) is set aside."""
+    own = primary_language(chosen[0].language)
+    tags: dict[str, str] = {}
+    blocks: dict[str, list[Info]] = {}
+    for info in message.infos:
+        language = primary_language(info.language)
+        if language == own or not re.fullmatch(r"[a-z]{2,3}", language):
+            continue
+        if tags.setdefault(language, info.language.lower()) != info.language.lower():
+            continue
+        if language in blocks or len(blocks) < MAX_TRANSLATIONS:
+            blocks.setdefault(language, []).append(info)
+    return blocks
+
+
+def _texts(info: Info) -> dict[str, str]:
+    """A block's headline, description and instruction as a translation, cut and cleaned to fit."""
+    title = _one_line(without_controls(info.headline or ""))
+    texts = {
+        "title": _clip(title, LIMITS["title"]),
+        "description": _clip(without_controls(info.description or "").strip(), LIMITS["description"]),
+        "instruction": _clip(without_controls(info.instruction or "").strip(), LIMITS["instruction"]),
+    }
+    return {name: value for name, value in texts.items() if value}
+
+
+def translations_of(
+    others: dict[str, list[Info]], chosen: list[Info], first: Info, *, alone: bool
+) -> dict[str, dict[str, str]]:
+    """A warning's texts in other languages, the warning read from `chosen` starting at `first`:
+    in each language, the block at the same place (when the language has as many blocks), else
+    its first block when the message makes this warning `alone`."""
+    place = next(index for index, info in enumerate(chosen) if info is first)
+    found: dict[str, dict[str, str]] = {}
+    for language, blocks in others.items():
+        block = blocks[place] if len(blocks) == len(chosen) else blocks[0] if alone else None
+        if block is not None and (texts := _texts(block)):
+            found[language] = texts
+    return found
 
 
 def level_of(info: Info) -> tuple[str, str] | None:
@@ -220,15 +276,24 @@ def warnings_of(message: Message, problems: Problems | None = None) -> list[Mapp
     if not by_level:  # nothing states a level: the areas are still checked, for the one 422
         area_codes(infos, found)
         by_level = {("", "blue"): [(infos[0], "none")]}
-    mapped = [_one_warning([info for info, _ in blocks], level, blocks[0][1], mode, found)
-              for (_, level), blocks in by_level.items()]  # fmt: skip
+    others = other_languages(message, infos)
+    mapped = [
+        _one_warning(
+            [info for info, _ in blocks], level, blocks[0][1], mode, found,
+            translations_of(others, infos, blocks[0][0], alone=len(by_level) == 1),
+        )
+        for (_, level), blocks in by_level.items()
+    ]  # fmt: skip
     if problems is None:
         found.raise_if_any()
     return mapped
 
 
-def _one_warning(infos: list[Info], level: str, level_from: str, mode: str, found: Problems) -> Mapped:
-    """The warning the info blocks of one level describe, with all their areas."""
+def _one_warning(
+    infos: list[Info], level: str, level_from: str, mode: str, found: Problems, translations: dict[str, dict[str, str]]
+) -> Mapped:
+    """The warning the info blocks of one level describe, with all their areas and its texts in
+    other languages."""
     first = infos[0]
     codes = area_codes(infos, found)
     hazard = _one_line(first.event)
@@ -244,6 +309,7 @@ def _one_warning(infos: list[Info], level: str, level_from: str, mode: str, foun
         "onset": _utc(next((info.onset or info.effective for info in infos if info.onset or info.effective), None)),
         "expires": _utc(next((info.expires for info in infos if info.expires), None)),
         "mode": mode,
+        "translations": translations or None,
     }
     try:
         data = WarningIn(**fields)

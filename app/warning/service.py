@@ -71,7 +71,10 @@ async def check_areas(session: AsyncSession, area_codes: list[str], principal: P
 
 def body_hash(data: WarningIn) -> str:
     """The request compared as parsed JSON: key order, spacing and defaults do not matter."""
-    return hashlib.sha256(orjson.dumps(data.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    body = data.model_dump(mode="json")
+    if body["translations"] is None:  # none given hashes as before translations were taken (keys kept 24 h)
+        del body["translations"]
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 async def _claim_idempotency_key(session: AsyncSession, scope: str, key: str) -> None:
@@ -157,6 +160,7 @@ async def issue_warning(
         title=data.title,
         description=data.description,
         instruction=data.instruction,
+        translations=data.translation_texts(),
         area_codes=list(areas),
         area_paths=[region.path for region in areas.values()],
         onset=data.onset,
@@ -219,6 +223,7 @@ async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
         targeted_regions=warning.targeted_regions,
         reached_regions=reached,
         uncovered_area_codes=warning.uncovered_area_codes,
+        translations=warning.translations or {},
         cap_source=CapSource.model_validate(warning.cap_source) if warning.cap_source else None,
     )
 
