@@ -15,15 +15,16 @@ from typing import IO, Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import i18n
 from app.audit import service as audit_service
 from app.db import analyze, driver_connection
 from app.importing import Problems, Upload, read_rows
 from app.region.models import LEVEL_RANK, LEVELS, Region
-from app.region.service import PATH_SEPARATOR, normalize_code
+from app.region.service import PATH_SEPARATOR, normalize_code, normalize_language
 from app.region.tree import RegionTree
 
 REQUIRED = ("code", "name", "level", "parent_code")
-OPTIONAL = ("abolished",)
+OPTIONAL = ("abolished", "language")
 TRUE_WORDS = {
     "true": True,
     "1": True,
@@ -52,9 +53,10 @@ class _Row:
     level: str
     parent_code: str | None
     abolished: bool | None
+    language: str | None  # the default of its contacts; "": none (Chinese); None: no such column
 
 
-def _parse(line: int, raw: dict[str, str], problems: Problems) -> _Row | None:
+def _parse(line: int, raw: dict[str, str], problems: Problems, languages: tuple[str, ...]) -> _Row | None:
     bad = len(problems.listed)
     code = normalize_code(raw["code"])
     if code is None:
@@ -77,24 +79,34 @@ def _parse(line: int, raw: dict[str, str], problems: Problems) -> _Row | None:
         abolished = TRUE_WORDS.get(raw["abolished"].lower())
         if abolished is None:
             problems.add(line, f"abolished {raw['abolished']!r} is not true or false")
+    language = raw.get("language")
+    if language:
+        try:
+            language = normalize_language(language, languages)
+        except ValueError as exc:
+            problems.add(line, str(exc))
     if len(problems.listed) > bad or code is None:
         return None
-    return _Row(line, code, name, level, parent_code, abolished)
+    return _Row(line, code, name, level, parent_code, abolished, language)
 
 
 def _rows(source: IO[bytes], problems: Problems) -> Iterator[_Row]:
+    languages = i18n.languages()
     for line, raw in read_rows(source, required=REQUIRED, optional=OPTIONAL, problems=problems):
-        row = _parse(line, raw, problems)
+        row = _parse(line, raw, problems, languages)
         if row is not None:
             yield row
 
 
-def _check_file(source: IO[bytes], tree: RegionTree) -> tuple[Problems, bool]:
-    """Overlay the file on the tree and report every bad line; also says if it has `abolished`."""
+def _check_file(source: IO[bytes], tree: RegionTree) -> tuple[Problems, set[str]]:
+    """Overlay the file on the tree and report every bad line; also says which optional columns the
+    file sets (`abolished` with a value on some line, `language` in the header): the others keep
+    their stored values."""
     problems = Problems()
-    has_abolished = False
+    has_abolished = has_language = False
     for row in _rows(source, problems):
         has_abolished = has_abolished or row.abolished is not None
+        has_language = has_language or row.language is not None
         parent = int(row.parent_code) if row.parent_code else 0
         first = tree.add_from_file(int(row.code), parent, LEVEL_RANK[row.level], row.line)
         if first:
@@ -124,7 +136,8 @@ def _check_file(source: IO[bytes], tree: RegionTree) -> tuple[Problems, bool]:
                 f"region {parent:012d} cannot become a {parent_level}: its child {code:012d} is a {level}",
             )
     source.seek(0)
-    return problems, has_abolished
+    given = {"abolished"} if has_abolished else set()
+    return problems, given | ({"language"} if has_language else set())
 
 
 async def _serialise(session: AsyncSession) -> None:
@@ -159,7 +172,8 @@ async def _batches(source: IO[bytes], tree: RegionTree, now: datetime) -> AsyncI
                 parent_path = parent_paths[row.parent_code] = tree.path(int(row.parent_code))
             path = parent_path + row.code + PATH_SEPARATOR
         is_new = not tree.old_rank[tree.slot[int(row.code)]]
-        batch.append((row.code, row.name, row.level, row.parent_code, path, row.abolished, now, is_new))
+        language = row.language or None
+        batch.append((row.code, row.name, row.level, row.parent_code, path, row.abolished, language, now, is_new))
         if len(batch) == BATCH:
             yield batch
             batch = []
@@ -168,16 +182,19 @@ async def _batches(source: IO[bytes], tree: RegionTree, now: datetime) -> AsyncI
         yield batch
 
 
-_COLUMNS = ("code", "name", "level", "parent_code", "path", "abolished", "updated_at")
+_COLUMNS = ("code", "name", "level", "parent_code", "path", "abolished", "language", "updated_at")
 
 
-async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> int:
-    """Write the rows; returns how many known regions changed (a row the same as stored is left alone)."""
+async def _write_postgresql(
+    session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: set[str]
+) -> int:
+    """Write the rows; returns how many known regions changed (a row the same as stored is left alone).
+    `keep`: the optional columns the file does not set, left as stored."""
     driver = await driver_connection(session)
     await driver.execute(
         "CREATE TEMP TABLE region_import (code varchar(12), name varchar(100), level varchar(12),"
-        ' parent_code varchar(12), path varchar COLLATE "C", abolished boolean, updated_at timestamptz,'
-        " is_new boolean) ON COMMIT DROP"
+        ' parent_code varchar(12), path varchar COLLATE "C", abolished boolean, language varchar(12),'
+        " updated_at timestamptz, is_new boolean) ON COMMIT DROP"
     )
 
     async def records() -> AsyncIterator[tuple[Any, ...]]:
@@ -191,41 +208,44 @@ async def _write_postgresql(session: AsyncSession, batches: AsyncIterator[list[t
     # imports are serialised (see _serialise), so no other writer can have added them meanwhile.
     await driver.execute(
         f"""INSERT INTO regions ({", ".join(_COLUMNS)})
-            SELECT code, name, level, parent_code, path, coalesce(abolished, false), updated_at
+            SELECT code, name, level, parent_code, path, coalesce(abolished, false), language, updated_at
             FROM region_import WHERE is_new"""
     )
-    abolished = "regions.abolished" if keep else "coalesce(i.abolished, false)"
+    abolished = "regions.abolished" if "abolished" in keep else "coalesce(i.abolished, false)"
+    language = "regions.language" if "language" in keep else "i.language"
     status = await driver.execute(
         f"""UPDATE regions SET name = i.name, level = i.level, parent_code = i.parent_code, path = i.path,
-                abolished = {abolished}, updated_at = i.updated_at
+                abolished = {abolished}, language = {language}, updated_at = i.updated_at
             FROM region_import i
             WHERE i.code = regions.code AND NOT i.is_new
-              AND (regions.name, regions.level, regions.parent_code, regions.path, regions.abolished)
-                  IS DISTINCT FROM (i.name, i.level, i.parent_code, i.path, {abolished})"""
+              AND (regions.name, regions.level, regions.parent_code, regions.path, regions.abolished,
+                   regions.language)
+                  IS DISTINCT FROM (i.name, i.level, i.parent_code, i.path, {abolished}, {language})"""
     )
     return int(status.split()[-1])  # "UPDATE n"
 
 
-async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: bool) -> int:
+async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: set[str]) -> int:
     """Write the rows; returns how many rows were written, new or changed (a row the same as stored
-    is left alone)."""
-    abolished = "regions.abolished" if keep else "excluded.abolished"
+    is left alone). `keep`: the optional columns the file does not set, left as stored."""
+    abolished = "regions.abolished" if "abolished" in keep else "excluded.abolished"
+    language = "regions.language" if "language" in keep else "excluded.language"
     changed = " OR ".join(
         f"regions.{column} IS NOT {value}"
         for column, value in (("name", "excluded.name"), ("level", "excluded.level"),
                               ("parent_code", "excluded.parent_code"), ("path", "excluded.path"),
-                              ("abolished", abolished))
+                              ("abolished", abolished), ("language", language))
     )  # fmt: skip
-    statement = f"""INSERT INTO regions ({", ".join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, coalesce(?, 0), ?)
+    statement = f"""INSERT INTO regions ({", ".join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, coalesce(?, 0), ?, ?)
         ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
             parent_code = excluded.parent_code, path = excluded.path, abolished = {abolished},
-            updated_at = excluded.updated_at
+            language = {language}, updated_at = excluded.updated_at
         WHERE {changed}"""
     # The driver directly: SQLAlchemy's per-row parameter processing would double the time here.
     driver = await driver_connection(session)
     written = 0
     async for batch in batches:
-        stamp = batch[0][6].strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite datetime format
+        stamp = batch[0][-2].strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite datetime format
         cursor = await driver.executemany(statement, [(*values[:-2], stamp) for values in batch])
         written += max(cursor.rowcount, 0)
     return written
@@ -246,7 +266,7 @@ async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, n
     """Check a regions CSV whole, then upsert it; 422 listing every bad line and nothing written."""
     await _serialise(session)
     tree = await _load_tree(session)
-    problems, has_abolished = await asyncio.to_thread(_check_file, upload.file, tree)
+    problems, given = await asyncio.to_thread(_check_file, upload.file, tree)
     problems.raise_if_any("regions")
 
     created = sum(1 for index in range(len(tree.line)) if tree.line[index] and not tree.old_rank[index])
@@ -263,9 +283,9 @@ async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, n
 
     batches = _batches(upload.file, tree, now)
     if session.bind.dialect.name == "postgresql":
-        updated = await _write_postgresql(session, batches, keep=not has_abolished)
+        updated = await _write_postgresql(session, batches, keep=set(OPTIONAL) - given)
     else:
-        updated = await _write_sqlite(session, batches, keep=not has_abolished) - created
+        updated = await _write_sqlite(session, batches, keep=set(OPTIONAL) - given) - created
     await _move_descendants(session, moved, tree)
     await analyze(session, "regions")  # a warning's expansion joins the roster to them by path
 

@@ -36,7 +36,7 @@ RegionDep = Annotated[Region, Depends(valid_region)]
 async def import_regions(
     request: Request, session: SessionDep, settings: SettingsDep, principal: AdminDep
 ) -> RegionImportOut:
-    """Upsert regions from CSV (code,name,level,parent_code[,abolished]); all or nothing."""
+    """Upsert regions from CSV (code,name,level,parent_code[,abolished][,language]); all or nothing."""
     upload = await spool_upload(request, limit=settings.max_import_bytes)
     try:
         result = await importer.import_regions(session, upload, actor=principal.name, now=utc_now())

@@ -1,6 +1,6 @@
 """Region payloads."""
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RegionRef(BaseModel):
@@ -14,6 +14,9 @@ class RegionRef(BaseModel):
 class RegionOut(RegionRef):
     parent_code: str | None
     abolished: bool
+    language: str | None = Field(
+        default=None, description="The language of its contacts who have none of their own; null: Chinese (zh)."
+    )
 
 
 class RegionDetail(RegionOut):
