@@ -23,7 +23,7 @@ from app.region import service as region_service
 from app.region.models import Region
 
 REQUIRED = ("name", "phone", "region_code", "role", "rank", "channels")
-OPTIONAL = ("supervises", "department")
+OPTIONAL = ("supervises", "department", "language")
 CHUNK = 1000
 
 
@@ -46,6 +46,7 @@ class _Row:
     channels: list[str]
     supervises: list[str] | None
     department: str | None  # a department of the contact's county, by name; None: no such column
+    language: str | None  # the language the person reads; "": their region's default; None: no such column
     department_id: str | None = None
 
 
@@ -80,13 +81,19 @@ def _parse(line: int, raw: dict[str, str], problems: Problems) -> _Row | None:
         if bad_codes:
             problems.add(line, f"supervises {', '.join(bad_codes)} is not a list of region codes")
         supervises = list(dict.fromkeys(supervises))
+    language = raw.get("language")
+    if language:
+        try:
+            language = region_service.normalize_language(language)
+        except ValueError as exc:
+            problems.add(line, str(exc))
     if problems.count > bad:
         return None
     department = raw["department"].strip() if "department" in raw else None
     if department is not None and len(department) > 100:
         problems.add(line, "department must be at most 100 characters")
         return None
-    return _Row(line, name, phone, region_code, raw["role"], rank, channels, supervises, department)
+    return _Row(line, name, phone, region_code, raw["role"], rank, channels, supervises, department, language)
 
 
 def _read_file(source: IO[bytes]) -> tuple[list[_Row], Problems, bool]:
@@ -167,6 +174,7 @@ async def _existing(session: AsyncSession, region_codes: list[str]) -> dict[tupl
                 Contact.rank,
                 Contact.channels,
                 Contact.department_id,
+                Contact.language,
                 Contact.active,
             ).where(Contact.region_code.in_(chunk))
         )
@@ -242,6 +250,7 @@ async def import_contacts(
         if not has_supervises and before:
             supervises = before["supervises"]
         department_id = row.department_id if row.department is not None else (before or {}).get("department_id")
+        language = (row.language or None) if row.language is not None else (before or {}).get("language")
         after: dict[str, Any] = {
             "id": before["id"] if before else new_id(),
             "name": row.name,
@@ -252,6 +261,7 @@ async def import_contacts(
             "channels": row.channels,
             "supervises": supervises,
             "department_id": department_id,
+            "language": language,
             "active": True,
         }
         if before is not None and all(before[key] == after[key] for key in after):

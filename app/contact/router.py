@@ -31,9 +31,11 @@ ContactDep = Annotated[Contact, Depends(valid_contact)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ContactOut)
-async def create_contact(data: ContactIn, session: SessionDep, principal: DutyOfficerDep) -> Contact:
+async def create_contact(data: ContactIn, session: SessionDep, principal: DutyOfficerDep) -> ContactOut:
     """Put a responsible person on the roster of a region."""
-    return await contact_service.create_contact(session, data, principal=principal, now=utc_now())
+    contact = await contact_service.create_contact(session, data, principal=principal, now=utc_now())
+    [out] = await contact_service.present(session, [contact], masked=False)
+    return out
 
 
 @router.post("/import", response_model=ContactImportOut, openapi_extra=CSV_BODY)
@@ -76,25 +78,30 @@ async def list_contacts(
         limit=page.fetch,
         cursor=page.cursor,
     )
-    masked = principal.role == "auditor"
-    return make_page(rows, page, key=lambda c: c.id, item=lambda c: ContactOut.for_reader(c, masked=masked))
+    shown = await contact_service.present(session, rows, masked=principal.role == "auditor")
+    return make_page(shown, page, key=lambda c: c.id, item=lambda c: c)
 
 
 @router.get("/{contact_id}", response_model=ContactOut)
-async def get_contact(contact: ContactDep, principal: PrincipalDep) -> ContactOut:
+async def get_contact(contact: ContactDep, session: SessionDep, principal: PrincipalDep) -> ContactOut:
     """One contact, active or not (phone masked for auditors)."""
-    return ContactOut.for_reader(contact, masked=principal.role == "auditor")
+    [out] = await contact_service.present(session, [contact], masked=principal.role == "auditor")
+    return out
 
 
 @router.patch("/{contact_id}", response_model=ContactOut)
 async def update_contact(
     contact: ContactDep, patch: ContactPatch, session: SessionDep, principal: DutyOfficerDep
-) -> Contact:
+) -> ContactOut:
     """Change a contact's details; the previous values stay on the audit record."""
-    return await contact_service.update_contact(session, contact, patch, principal=principal, now=utc_now())
+    contact = await contact_service.update_contact(session, contact, patch, principal=principal, now=utc_now())
+    [out] = await contact_service.present(session, [contact], masked=False)
+    return out
 
 
 @router.delete("/{contact_id}", response_model=ContactOut)
-async def deactivate_contact(contact: ContactDep, session: SessionDep, principal: DutyOfficerDep) -> Contact:
+async def deactivate_contact(contact: ContactDep, session: SessionDep, principal: DutyOfficerDep) -> ContactOut:
     """Deactivate a contact: off the roster from now on, history kept."""
-    return await contact_service.deactivate_contact(session, contact, principal=principal, now=utc_now())
+    contact = await contact_service.deactivate_contact(session, contact, principal=principal, now=utc_now())
+    [out] = await contact_service.present(session, [contact], masked=False)
+    return out

@@ -7,6 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from app.channels import ChannelName
 from app.contact.phone import mask, normalize_mobile
+from app.region.service import normalize_language
 from app.text import SingleLine
 
 Channel = ChannelName
@@ -16,6 +17,8 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), 
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)]
 Rank = Annotated[int, Field(ge=1, le=99)]
 DepartmentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=26)]
+# A BCP 47 primary subtag with a message catalog (zh, ug, kk, ...), in any case; stored lower case.
+Language = Annotated[str, AfterValidator(normalize_language)]
 
 
 def _distinct(values: list[str]) -> list[str]:
@@ -37,6 +40,9 @@ class ContactIn(BaseModel):
     channels: Channels
     supervises: Supervises = []
     department_id: DepartmentId | None = None
+    language: Language | None = Field(
+        default=None, description="The language the person reads (zh, ug, kk, ...); none: their region's default."
+    )
 
 
 class ContactPatch(BaseModel):
@@ -50,11 +56,12 @@ class ContactPatch(BaseModel):
     channels: Channels | None = None
     supervises: Supervises | None = None
     department_id: DepartmentId | None = None
+    language: Language | None = Field(
+        default=None, description="The language the person reads; null: back to their region's default."
+    )
 
 
 class ContactOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: str
     name: str
     phone: str
@@ -64,15 +71,18 @@ class ContactOut(BaseModel):
     channels: list[str]
     supervises: list[str]
     department_id: str | None = None
+    language: str = Field(description="The language the person reads: their own, else their region's default, else zh.")
     active: bool
     created_at: datetime
     updated_at: datetime
     deactivated_at: datetime | None
 
     @classmethod
-    def for_reader(cls, contact: Any, *, masked: bool) -> "ContactOut":
-        """The contact as the reader may see it: auditors see every phone number masked."""
-        out = cls.model_validate(contact)
+    def for_reader(cls, contact: Any, *, language: str, masked: bool) -> "ContactOut":
+        """The contact as the reader may see it, in the language it reads (see
+        contact.language.languages_of): auditors see every phone number masked."""
+        fields = {name: getattr(contact, name) for name in cls.model_fields if name != "language"}
+        out = cls.model_validate({**fields, "language": language})
         return out.model_copy(update={"phone": mask(out.phone)}) if masked else out
 
 

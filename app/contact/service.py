@@ -1,5 +1,6 @@
 """The roster: creating, reading, changing and deactivating responsible persons."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,14 +12,26 @@ from app.audit import service as audit_service
 from app.auth.dependencies import ensure_covers
 from app.auth.service import Principal
 from app.call import service as call_service
+from app.contact.language import languages_of
 from app.contact.models import Contact, Supervision
-from app.contact.schemas import ContactIn, ContactPatch
+from app.contact.schemas import ContactIn, ContactOut, ContactPatch
 from app.department.models import Department
 from app.errors import Conflict, NotFound, Unprocessable
 from app.region import service as region_service
 from app.region.models import Region
 
-AUDITED_FIELDS = ("name", "phone", "region_code", "role", "rank", "channels", "supervises", "department_id", "active")
+AUDITED_FIELDS = (
+    "name",
+    "phone",
+    "region_code",
+    "role",
+    "rank",
+    "channels",
+    "supervises",
+    "department_id",
+    "language",  # the contact's own: None follows the region's default
+    "active",
+)
 
 
 def snapshot(contact: Contact) -> dict[str, Any]:
@@ -116,6 +129,7 @@ async def create_contact(session: AsyncSession, data: ContactIn, *, principal: P
     contact.name, contact.role, contact.rank = data.name, data.role, data.rank
     contact.channels = list(data.channels)
     contact.department_id = await check_department(session, data.department_id, region_code)
+    contact.language = data.language
     contact.supervisions = [Supervision(region_code=code) for code in supervises]
     contact.active, contact.deactivated_at, contact.updated_at = True, None, now
     await session.flush()
@@ -149,7 +163,7 @@ async def update_contact(
     if phone != contact.phone:  # the report link stays with the post, not with the old number
         contact.report_nonce = contact.report_token_hash = None
     contact.phone, contact.region_code = phone, region_code
-    for name in ("name", "role", "rank", "channels"):
+    for name in ("name", "role", "rank", "channels", "language"):
         if name in fields:
             setattr(contact, name, fields[name])
     if "department_id" in fields or region_code != before["region_code"]:
@@ -183,6 +197,13 @@ async def deactivate_contact(
             session, changed_event("deactivated", snapshot(contact), before, principal.name)
         )
     return contact
+
+
+async def present(session: AsyncSession, contacts: Sequence[Contact], *, masked: bool) -> list[ContactOut]:
+    """The contacts as the reader sees them, each with the language it reads (its own, else its
+    region's default, else Chinese); phone numbers masked for auditors."""
+    languages = await languages_of(session, [contact.id for contact in contacts])
+    return [ContactOut.for_reader(contact, language=languages[contact.id], masked=masked) for contact in contacts]
 
 
 async def list_contacts(

@@ -1,0 +1,5 @@
+"""Contact test fixtures."""
+
+from tests.region.conftest import catalogs
+
+__all__ = ["catalogs"]
