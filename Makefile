@@ -38,7 +38,7 @@ lint: $(VENV)/.stamp-dev
 
 # Message catalogs (app.i18n): every text people receive or read, extracted; new ones merged into each language.
 catalogs: $(VENV)/.stamp-dev
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k tr --no-location --sort-output --project=Jiaoying \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k tr -k tr_plain --no-location --sort-output --project=Jiaoying \
 		-o app/i18n/catalogs/messages.pot .
 	for po in app/i18n/catalogs/*.po; do \
 		$(BIN)/pybabel update --no-fuzzy-matching -i app/i18n/catalogs/messages.pot -o $$po \

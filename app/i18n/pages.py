@@ -28,13 +28,20 @@ def _chinese(message: str, fields: dict[str, Any]) -> str:
     return message.format(**fields) if fields else message
 
 
+def _isolated(fields: dict[str, Any]) -> dict[str, str]:
+    """Fields (a time, a place in Chinese) set apart from the right-to-left text around them (the
+    Unicode isolates FSI ... PDI), so that their own direction does not reorder the sentence."""
+    return {name: f"\u2068{value}\u2069" for name, value in fields.items()}
+
+
 @pass_context
 def tr(context: Any, message: str, **fields: Any) -> Markup:
     lang = context.get("lang") or SOURCE
     chinese = escape(_chinese(message, fields))
-    own = catalog(lang)(message, **fields)
-    if lang == SOURCE or own == _chinese(message, fields):
+    own_catalog = catalog(lang)
+    if lang == SOURCE or own_catalog.gettext(message) == message:
         return Markup(chinese)
+    own = own_catalog(message, **(_isolated(fields) if own_catalog.direction == "rtl" else fields))
     tag = HTML_LANG.get(lang, lang)
     return Markup(
         f'<span lang="{tag}" dir="{direction_of(lang)}">{escape(own)}</span>'

@@ -151,7 +151,9 @@ def escalation_sms(
         if keep[index] <= 1 and keep[1 - index] > 1:
             index = 1 - index
         keep[index] -= 1
-    return head + _about(unreached, uncovered, keep[0], keep[1], lang) + tail + LINK
+    # Where even the counts alone do not fit (a long language), the list, then the headline give way.
+    parts = [head, _about(unreached, uncovered, keep[0], keep[1], lang), tail, LINK]
+    return _fit(parts, [1, 0], SMS_MAX - link_length + len(LINK))
 
 
 def escalation_voice(
@@ -188,7 +190,7 @@ def closing_text(
     # No empty brackets: a person called only as a supervisor has no area of their own here.
     parts = [prefix + headline(level, hazard, mode, lang), _("（") if area else "", area, _("）") if area else "",
              _closed(kind, reason, lang)]  # fmt: skip
-    return _fit(parts, [4, 2], SMS_MAX)
+    return _fit(parts, [4, 2], SMS_MAX).rstrip()
 
 
 def broadcast_text(*, kind: str, level: str, hazard: str, mode: str, title: str, instruction: str | None,
@@ -196,6 +198,11 @@ def broadcast_text(*, kind: str, level: str, hazard: str, mode: str, title: str,
     """What a village loudspeaker says, once (the platform repeats it): the warning's own title and
     what to do; a lifting or withdrawal says so. An exercise says it is one."""
     _ = catalog(lang)
+    return _broadcast(_, kind, level, hazard, mode, title, instruction, reason, lang).strip()
+
+
+def _broadcast(_: Catalog, kind: str, level: str, hazard: str, mode: str, title: str, instruction: str | None,
+               reason: str | None, lang: str | None) -> str:  # fmt: skip
     drill = _("演练。") if mode == "exercise" else ""
     if kind == "alert":
         return (

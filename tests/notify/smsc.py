@@ -150,13 +150,13 @@ class Kannel:
                 continue
             _, to, kind, rest = found.groups()
             if kind == "ucs-2":
-                texts.append((to, unquote_to_bytes(rest).decode("utf-16-be")))
+                texts.append((to, unquote_to_bytes(rest.replace("+", " ")).decode("utf-16-be")))
             elif kind == "udh":
                 udh, _, data = rest.partition(" data ")
                 header = unquote_to_bytes(udh)
                 ref, total, number = header[3], header[4], header[5]
                 pieces = parts.setdefault((to, ref), {})
-                pieces[number] = unquote_to_bytes(data)
+                pieces[number] = unquote_to_bytes(data.replace("+", " "))
                 if len(pieces) == total:
                     texts.append((to, b"".join(pieces[n] for n in sorted(pieces)).decode("utf-16-be")))
         return texts

@@ -128,3 +128,25 @@ def test_a_hazard_report_by_sms_and_its_taking_go_through_kannel(world: tuple[Se
         api.post(f"/api/v1/contacts/{villager['id']}/report-link").raise_for_status()
         (_, link_text), *_ = until(lambda: [h for h in kannel.handed() if "/r/" in h[1]], "the report link")
         assert httpx.get(link_text[link_text.index(f"{running.url}/r/") :]).status_code == 200
+
+
+def test_a_uyghur_contact_gets_uyghur_and_answers_in_uyghur_through_kannel(world: tuple[Service, Kannel]) -> None:
+    """Issue 28 through the real gateway: the Uyghur SMS reaches the SMSC whole (UCS-2, two parts
+    at most) with a working link, and the villager's Uyghur word for "received" answers."""
+    from app import i18n
+
+    running, kannel = world
+    with running.client() as api:
+        prepare(api, "+8613800138000")
+        (villager,) = api.get("/api/v1/contacts", params={"region_code": VILLAGE}).json()["items"]
+        api.patch(f"/api/v1/contacts/{villager['id']}", json={"language": "ug"}).raise_for_status()
+        body = {"hazard": "暴雨", "level": "orange", "title": "暴雨橙色预警", "instruction": "立即转移低洼地带人员",
+                "area_codes": [VILLAGE]}  # fmt: skip
+        warning = api.post("/api/v1/warnings", json=body).json()
+        (to, text), *_ = until(kannel.handed, "the Uyghur SMS reaching the SMSC")
+        assert to == "+8613800138000" and i18n.catalog("ug")("橙色") in text and "预警" not in text
+        assert len(text) <= 134
+        assert httpx.get(text[text.index(f"{running.url}/ack/") :]).status_code == 200
+        kannel.reply("8613800138000", "تاپشۇرۇۋالدىم")
+        answered = until(lambda: [c for c in calls(api, warning["id"]) if c["status"] == "acknowledged"], "the answer")
+        assert answered[0]["ack_method"] == "sms_reply"

@@ -152,11 +152,13 @@ def _key(base: str, role: str, name: str) -> str:
     return str(created.json()["token"])
 
 
-def _link_for(base: str, warning_id: str, region_code: str) -> str:
-    """The acknowledgement link the console provider was handed for a person of the region."""
+def _link_for(base: str, warning_id: str, region_code: str, *, phone: str | None = None) -> str:
+    """The acknowledgement link the console provider was handed for a person of the region (the
+    one with that phone, if given)."""
     api = _api(base)
     phones = {c["contact"]["phone"] for c in api.get(f"/api/v1/warnings/{warning_id}/calls", params={"limit": 1000})
               .json()["items"] if c["contact"]["region_code"] == region_code}  # fmt: skip
+    phones = {phone} if phone else phones
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         items = api.get("/api/v1/dev/outbox", params={"limit": 1000}).json()["items"]
