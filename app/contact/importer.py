@@ -18,6 +18,7 @@ from app.contact.service import changed_event
 from app.db import analyze, bulk_insert, new_id
 from app.department.models import Department
 from app.errors import Forbidden, Unprocessable
+from app.i18n import known_language
 from app.importing import Problems, Upload, read_rows
 from app.region import service as region_service
 from app.region.models import Region
@@ -84,7 +85,7 @@ def _parse(line: int, raw: dict[str, str], problems: Problems) -> _Row | None:
     language = raw.get("language")
     if language:
         try:
-            language = region_service.normalize_language(language)
+            language = known_language(language)
         except ValueError as exc:
             problems.add(line, str(exc))
     if problems.count > bad:

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from app.channels import ChannelName
 from app.contact.phone import mask, normalize_mobile
-from app.region.service import normalize_language
+from app.i18n import known_language
 from app.text import SingleLine
 
 Channel = ChannelName
@@ -18,7 +18,7 @@ RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
 Rank = Annotated[int, Field(ge=1, le=99)]
 DepartmentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=26)]
 # A BCP 47 primary subtag with a message catalog (zh, ug, kk, ...), in any case; stored lower case.
-Language = Annotated[str, AfterValidator(normalize_language)]
+Language = Annotated[str, AfterValidator(known_language)]
 
 
 def _distinct(values: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ Ids with several words (replies that say "received", the words that start a haza
 them separated by `|`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -110,11 +110,12 @@ def catalog(language: str | None) -> Catalog:
     return catalogs.get(language or SOURCE) or catalogs[SOURCE]
 
 
-def known_language(value: str) -> str:
-    """A language with a catalog, as a request names it (any case): for validators."""
-    language = value.strip().lower()
-    if language not in languages():
-        raise ValueError(f"{value!r} is not a language with a catalog (one of: {', '.join(languages())})")
+def known_language(raw: str, known: Collection[str] | None = None) -> str:
+    """A language with a catalog as stored (a BCP 47 primary subtag, lower case: `UG` -> `ug`);
+    ValueError naming the languages there are. `known`: languages(), when checking many values."""
+    language = raw.strip().lower()
+    if language not in (languages() if known is None else known):
+        raise ValueError(f"language {raw[:20]!r} has no message catalog; use one of {', '.join(languages())}")
     return language
 
 

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import i18n
 from app.audit import service as audit_service
 from app.db import analyze, driver_connection
+from app.i18n import known_language
 from app.importing import Problems, Upload, read_rows
 from app.region.models import LEVEL_RANK, LEVELS, Region
-from app.region.service import PATH_SEPARATOR, normalize_code, normalize_language
+from app.region.service import PATH_SEPARATOR, normalize_code
 from app.region.tree import RegionTree
 
 REQUIRED = ("code", "name", "level", "parent_code")
@@ -82,7 +83,7 @@ def _parse(line: int, raw: dict[str, str], problems: Problems, languages: tuple[
     language = raw.get("language")
     if language:
         try:
-            language = normalize_language(language, languages)
+            language = known_language(language, languages)
         except ValueError as exc:
             problems.add(line, str(exc))
     if len(problems.listed) > bad or code is None:

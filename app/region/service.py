@@ -1,12 +1,9 @@
 """Reading the region tree."""
 
-from collections.abc import Collection
-
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app import i18n
 from app.errors import NotFound, Unprocessable
 from app.region.models import Region
 
@@ -21,17 +18,6 @@ def normalize_code(raw: str) -> str | None:
     if len(code) == 6:
         return code + "000000"
     return code if len(code) == 12 else None
-
-
-def normalize_language(raw: str, known: Collection[str] | None = None) -> str:
-    """A language with a message catalog as stored (a BCP 47 primary subtag, lower case: `UG` ->
-    `ug`), the default of a region or a contact's own; ValueError naming the languages there are.
-    `known`: i18n.languages(), when the caller checks many values."""
-    language = raw.strip().lower()
-    if language not in (i18n.languages() if known is None else known):
-        available = ", ".join(i18n.languages())
-        raise ValueError(f"language {raw[:20]!r} has no message catalog; use one of {available}")
-    return language
 
 
 def require_code(raw: str, loc: tuple[str | int, ...] = ("path", "code")) -> str:
