@@ -82,11 +82,12 @@ def builtin_filter(prefix: str) -> Callable[[bytes], bool]:
 
 
 async def with_session(work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from app import db
+    from app import db, i18n
     from app.config import get_settings
 
     settings = get_settings()
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
+    i18n.configure(settings.catalog_dir)  # a county's languages count in imports as in the API
     try:
         async with db.session_scope() as session:
             return await work(session)

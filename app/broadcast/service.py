@@ -147,7 +147,7 @@ def _text(warning: Warning, kind: str, lang: str) -> str:
     """What a loudspeaker says in a language (the catalog's words, the warning's own words as it
     carries them in that language, else in Chinese)."""
     words = warning.own_words(lang)
-    return templates.broadcast_text(kind=kind, level=warning.level, hazard=warning.hazard, mode=warning.mode,
+    return templates.broadcast_text(kind=kind, level=warning.level, hazard=words["hazard"] or "", mode=warning.mode,
                                     title=words["title"] or "", instruction=words["instruction"], lang=lang,
                                     reason=warning.close_reason if kind != "alert" else None)  # fmt: skip
 

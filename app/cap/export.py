@@ -103,7 +103,7 @@ def _info(
     info = [
         _cap.language(language),
         _cap.category(category_of(warning.hazard)),
-        _cap.event(warning.hazard),
+        _cap.event(texts.get("hazard") or warning.hazard),
         _cap.urgency(_urgency(warning, now)),
         _cap.severity(LEVEL_SEVERITY[warning.level]),
         _cap.certainty("Likely"),

@@ -136,9 +136,10 @@ def other_languages(message: Message, chosen: list[Info]) -> dict[str, list[Info
 
 
 def _texts(info: Info) -> dict[str, str]:
-    """A block's headline, description and instruction as a translation, cut and cleaned to fit."""
+    """A block's event, headline, description and instruction as a translation, cut and cleaned to fit."""
     title = _one_line(without_controls(info.headline or ""))
     texts = {
+        "hazard": _clip(_one_line(without_controls(info.event or "")), LIMITS["hazard"]),
         "title": _clip(title, LIMITS["title"]),
         "description": _clip(without_controls(info.description or "").strip(), LIMITS["description"]),
         "instruction": _clip(without_controls(info.instruction or "").strip(), LIMITS["instruction"]),
@@ -156,7 +157,10 @@ def translations_of(
     found: dict[str, dict[str, str]] = {}
     for language, blocks in others.items():
         block = blocks[place] if len(blocks) == len(chosen) else blocks[0] if alone else None
-        if block is not None and (texts := _texts(block)):
+        texts = _texts(block) if block is not None else {}
+        if texts.get("hazard") == _texts(first).get("hazard"):
+            texts.pop("hazard")  # the event as the Chinese block names it: nothing translated
+        if texts:
             found[language] = texts
     return found
 

@@ -16,7 +16,6 @@ from app.audit.models import AuditEvent
 from app.auth.service import Principal
 from app.call import hooks, routing
 from app.call.models import IS_OPEN, Call
-from app.contact.language import languages_of
 from app.contact.models import Contact
 from app.department.models import Department
 from app.duty import service as duty_service
@@ -368,11 +367,16 @@ def sms_report(text: str, languages: Iterable[str] = ()) -> tuple[str, str, bool
     prefix = next((p for p in prefixes if body.startswith(p)), None)
     if prefix is None:
         return None
-    rest = body[len(prefix) :].lstrip(_SEPARATORS)
+    rest = body[len(prefix) :]
+    # Another language's word counts only as a heading, with a colon after it: in Uyghur and
+    # Kazakh "no danger" is the danger word and a word after it (خەتەر يوق), or one word (خەتەرسىز).
+    if prefix not in SMS_PREFIXES.split("|") and not rest.lstrip().startswith((":", "：")):
+        return None
+    rest = rest.lstrip(_SEPARATORS)
     if not rest:
         return None
     first = rest
-    for separator in "，,。；;":
+    for separator in "，,。；;،؛":
         first = first.split(separator, 1)[0]
     for word in urgent_words:
         first = first.replace(word, "")
@@ -380,9 +384,12 @@ def sms_report(text: str, languages: Iterable[str] = ()) -> tuple[str, str, bool
     return category, rest[:2000], any(word in body for word in urgent_words)
 
 
-async def report_by_sms(session: AsyncSession, contact: Contact, text: str, *, now: datetime) -> Hazard | None:
-    """A report sent by SMS by a person on the roster: of their own region, by them."""
-    parsed = sms_report(text, (await languages_of(session, [contact.id])).values())
+async def report_by_sms(
+    session: AsyncSession, contact: Contact, text: str, *, languages: Iterable[str], now: datetime
+) -> Hazard | None:
+    """A report sent by SMS by a person on the roster: of their own region, by them; its words
+    read in the languages of the phone's roster entries."""
+    parsed = sms_report(text, languages)
     if parsed is None:
         return None
     category, description, urgent = parsed

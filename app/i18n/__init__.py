@@ -12,23 +12,27 @@ Ids with several words (replies that say "received", the words that start a haza
 them separated by `|`.
 """
 
+import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from string import Formatter
 
 from babel import Locale, UnknownLocaleError
-from babel.messages.catalog import Catalog as PoCatalog
 from babel.messages.pofile import read_po
 
 SOURCE = "zh"
 SHIPPED = Path(__file__).parent / "catalogs"
 # Where CLDR means another script than the one used here: its `kk` is Cyrillic, Xinjiang writes Arabic.
 CLDR_LOCALES = {"kk": "kk_Arab", "zh": "zh_Hans"}
+# Scripts written right to left (ISO 15924), for a tag that names its script.
+RTL_SCRIPTS = frozenset({"Arab", "Hebr", "Syrc", "Thaa", "Nkoo", "Adlm", "Rohg", "Mand", "Samr"})
 # Languages the cloud voice services speak (text to speech); others hear Chinese (see app.notify.templates).
 SPOKEN = frozenset({"zh"})
 
 _directory: Path | None = None
+log = logging.getLogger(__name__)
 
 
 def configure(directory: Path | str | None) -> None:
@@ -36,6 +40,7 @@ def configure(directory: Path | str | None) -> None:
     global _directory
     _directory = Path(directory) if directory else None
     _load.cache_clear()
+    _load()  # read now: a file that cannot be read is logged at start, not at the first message
 
 
 def N_(message: str) -> str:
@@ -53,14 +58,15 @@ class Catalog:
         return self.messages.get(message) or message
 
     def __call__(self, message: str, **fields: object) -> str:
-        """The text in this language, its `{fields}` filled in. A translation whose fields do not
-        match its id's (a county's slip) gives way to the Chinese rather than stop the message."""
+        """The text in this language, its `{fields}` filled in. A translation that cannot be filled
+        in (a county's slip the load let through) gives way to the Chinese rather than stop the message."""
         text = self.gettext(message)
         if not fields:
             return text
         try:
             return text.format(**fields)
-        except (KeyError, IndexError, ValueError):
+        except Exception:  # any slip in a translation: the Chinese goes instead
+            log.warning("catalog %s: %r cannot be filled in; the Chinese goes instead", self.language, text)
             return message.format(**fields)
 
     def words(self, message: str) -> frozenset[str]:
@@ -68,22 +74,43 @@ class Catalog:
         return frozenset(w for w in (*message.split("|"), *self.gettext(message).split("|")) if w)
 
 
-def _read(path: Path) -> PoCatalog:
+def _fields(text: str) -> list[str] | None:
+    """The `{fields}` a text fills in, in order; None if it is not a plain format string
+    (`{hazard.name}`, `{count[0]}`, a stray brace)."""
+    try:
+        parsed = list(Formatter().parse(text))
+    except ValueError:
+        return None
+    names = [name for _, name, spec, conversion in parsed if name is not None]
+    if any(not name.isidentifier() for name in names) or any(spec or conv for _, _, spec, conv in parsed):
+        return None
+    return sorted(names)
+
+
+def _entries(path: Path) -> tuple[dict[str, str], str | None]:
+    """A PO file's usable entries, and the locale its header names (`ky_Arab`); an entry whose
+    fields differ from its id's is left out, with a warning naming it."""
     with path.open("rb") as source:
-        return read_po(source)
-
-
-def _entries(catalog: PoCatalog) -> dict[str, str]:
-    return {
-        m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string
-        and not m.fuzzy
-    }  # fmt: skip
+        catalog = read_po(source)
+    entries = {}
+    for m in catalog:
+        if not (isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string) or m.fuzzy:
+            continue
+        if _fields(m.string) != _fields(m.id):
+            log.warning("catalog %s: the entry for %r has other fields than its id; left out", path, m.id)
+            continue
+        entries[m.id] = m.string
+    return entries, catalog.locale_identifier
 
 
 def direction_of(language: str) -> str:
-    """Right to left where the language's script is (CLDR's character order)."""
+    """Right to left where the language's script is: the script a tag names (`ky_Arab`, `kk`
+    as Xinjiang writes it), else CLDR's character order for the language."""
+    tag = CLDR_LOCALES.get(language, language).replace("-", "_")
+    if any(part in RTL_SCRIPTS for part in tag.split("_")[1:]):
+        return "rtl"
     try:
-        locale = Locale.parse(CLDR_LOCALES.get(language, language))
+        locale = Locale.parse(tag)
     except (UnknownLocaleError, ValueError):
         return "ltr"
     return "rtl" if locale.character_order == "right-to-left" else "ltr"
@@ -92,11 +119,19 @@ def direction_of(language: str) -> str:
 @lru_cache(maxsize=1)
 def _load() -> dict[str, Catalog]:
     found: dict[str, dict[str, str]] = {SOURCE: {}}
+    locales: dict[str, str] = {}
     folders = [SHIPPED, *([_directory] if _directory else [])]
     for folder in folders:  # the county's entries after (over) the shipped ones
         for path in sorted(folder.glob("*.po")):
-            found.setdefault(path.stem, {}).update(_entries(_read(path)))
-    return {lang: Catalog(lang, messages, direction_of(lang)) for lang, messages in found.items()}
+            try:
+                entries, locale = _entries(path)
+            except Exception as error:  # a file that cannot be read is left out, loudly
+                log.error("catalog %s cannot be read (%s); it is left out", path, error)
+                continue
+            found.setdefault(path.stem, {}).update(entries)
+            if locale and "_" in locale:  # the header names the script: ky_Arab
+                locales[path.stem] = locale
+    return {lang: Catalog(lang, messages, direction_of(locales.get(lang, lang))) for lang, messages in found.items()}
 
 
 def languages() -> tuple[str, ...]:
@@ -105,7 +140,8 @@ def languages() -> tuple[str, ...]:
 
 
 def catalog(language: str | None) -> Catalog:
-    """The catalog of a language; Chinese for none, or one without a catalog."""
+    """The catalog of a language; Chinese for none, or one without a catalog (its `.language` then
+    says zh: a language stored before its catalog was removed reads as Chinese, left to right)."""
     catalogs = _load()
     return catalogs.get(language or SOURCE) or catalogs[SOURCE]
 

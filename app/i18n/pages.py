@@ -77,7 +77,10 @@ def from_accept_language(header: str | None) -> str:
     pages shown without a person, a dead link's."""
     known = set(languages())
     for part in (header or "").split(","):
-        primary = part.split(";")[0].strip().split("-")[0].lower()
+        tag, *params = (piece.strip() for piece in part.split(";"))
+        if any(param.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for param in params):
+            continue  # "not this one"
+        primary = tag.split("-")[0].lower()
         if primary in known:
             return primary
     return SOURCE

@@ -155,7 +155,8 @@ class AliyunProvider:
             kinds["voice"] = WARNING_KINDS | (set(voice.templates) & {"hazard"})
         self.capabilities = Capabilities(channels=carried, batch_size=BATCH_MAX, in_flight=in_flight,
                                          per_callee={"voice": VOICE_LIMITS} if voice is not None else {},
-                                         kinds={channel: frozenset(k) for channel, k in kinds.items()})  # fmt: skip
+                                         kinds={channel: frozenset(k) for channel, k in kinds.items()},
+                                         own_text=False)  # approved templates, in Chinese  # fmt: skip
         self.client: httpx.AsyncClient | None = None
 
     @classmethod

@@ -70,9 +70,17 @@ class Capabilities:
     # Per channel, the message kinds it can carry (a cloud sends only approved templates); a channel
     # absent here carries every kind.
     kinds: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Sends Jiaoying's text as written, in the person's language; a cloud sends its approved
+    # (Chinese) templates instead.
+    own_text: bool = True
 
     def carries(self, channel: str, kind: str) -> bool:
         return channel not in self.kinds or kind in self.kinds[channel]
+
+
+def templated(chains: dict[str, list["Provider"]]) -> frozenset[str]:
+    """The channels whose first provider sends approved templates, not Jiaoying's own text."""
+    return frozenset(channel for channel, chain in chains.items() if chain and not chain[0].capabilities.own_text)
 
 
 def kinds_carried(chains: dict[str, list["Provider"]]) -> dict[str, frozenset[str]]:
@@ -93,6 +101,8 @@ class Plan:
     callee_limits: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
     # Per channel, the message kinds some provider of it carries; a channel absent carries every kind.
     kinds: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Channels whose first provider sends approved templates (Chinese), not the person's own words.
+    templated: frozenset[str] = frozenset()
 
     def carries(self, channel: str, kind: str) -> bool:
         """Whether a message of this kind can go by the channel (else the person's other channels go)."""

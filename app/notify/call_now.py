@@ -19,10 +19,12 @@ from app.audit import service as audit_service
 from app.call.models import IS_OPEN, Call
 from app.call.models import priority as call_priority
 from app.channels import speech_first
+from app.contact.language import languages_of
 from app.db import bulk_insert, chunks, core_rows, new_ids
 from app.errors import Conflict
+from app.i18n import SOURCE
 from app.notify.base import Plan
-from app.notify.claim import CalleeBook, attempt_texts, link_length, message_row, region_names
+from app.notify.claim import CalleeBook, attempt_texts, link_length, message_row, readable_channels, region_names
 from app.notify.models import Message
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning
@@ -52,8 +54,8 @@ async def call_now(session: AsyncSession, warning: Warning, *, plan: Plan, actor
     if locked.called_now_at is not None and now - locked.called_now_at < AGAIN_AFTER:
         return CallNow(locked.id, locked.called_now_at, 0, repeated=True)
     locked.called_now_at = now
-    columns = (Call.id, Call.warning_id, Call.kind, Call.contact_phone, Call.contact_region_code, Call.channels,
-               Call.region_codes, Call.about_region_codes, Call.attempts)  # fmt: skip
+    columns = (Call.id, Call.contact_id, Call.warning_id, Call.kind, Call.contact_phone, Call.contact_region_code,
+               Call.channels, Call.region_codes, Call.about_region_codes, Call.attempts)  # fmt: skip
     query = select(*columns).where(Call.warning_id == locked.id, Call.kind == "alert", IS_OPEN).order_by(Call.id)
     open_calls = list((await core_rows(session, query)).all())
     priority = call_priority(locked.level, "call-now", retry=False)
@@ -62,29 +64,33 @@ async def call_now(session: AsyncSession, warning: Warning, *, plan: Plan, actor
     for batch in chunks(open_calls, CHUNK):
         names = await region_names(session, {locked.id}, {code for call in batch for code in call.region_codes})
         book = await CalleeBook.load(session, {call.contact_phone for call in batch}, plan.callee_limits, now=now)
-        texts_of: dict[tuple[str, ...], dict[str, str]] = {}
+        languages = await languages_of(session, {call.contact_id for call in batch})
+        texts_of: dict[tuple[Any, ...], dict[str, str]] = {}
         messages: list[dict[str, Any]] = []
         events: list[audit_service.Event] = []
-        ids = iter(new_ids(len(batch)))
+        ids = iter(new_ids(2 * len(batch)))
         for call in batch:
             # A call where the person has one and may be called now (a per-callee limit), else text.
             carried = [channel for channel in call.channels if plan.carries(channel, call.kind)]
             allowed = [channel for channel in carried if book.free_at(call.contact_phone, channel, now) <= now]
             if not allowed:
                 continue
-            channel = speech_first(allowed)
-            book.add(call.contact_phone, channel, now)
-            if (texts := texts_of.get(tuple(call.region_codes))) is None:
-                texts = texts_of[tuple(call.region_codes)] = attempt_texts(locked, call, names, length)
-            row = message_row(call, channel, max(call.attempts, 1), texts[channel], priority=priority, now=now)
-            row.update(id=next(ids), status="pending", claimed_at=None)
-            messages.append(row)
-            events.append(audit_service.Event(
-                type="call.retried", actor=actor, warning_id=locked.id, call_id=call.id,
-                region_code=call.contact_region_code,
-                data={"reason": "call-now", "attempt": "extra", "channel": channel, "message_id": row["id"]},
-            ))  # fmt: skip
+            lang = languages.get(call.contact_id, SOURCE)
+            wording = (tuple(call.region_codes), lang)
+            if (texts := texts_of.get(wording)) is None:
+                texts = texts_of[wording] = attempt_texts(locked, call, names, length, lang=lang)
+            # A call in Chinese brings the SMS in the person's own language beside it.
+            for channel in readable_channels([speech_first(allowed)], allowed, lang, plan):
+                book.add(call.contact_phone, channel, now)
+                row = message_row(call, channel, max(call.attempts, 1), texts[channel], priority=priority, now=now)
+                row.update(id=next(ids), status="pending", claimed_at=None)
+                messages.append(row)
+                events.append(audit_service.Event(
+                    type="call.retried", actor=actor, warning_id=locked.id, call_id=call.id,
+                    region_code=call.contact_region_code,
+                    data={"reason": "call-now", "attempt": "extra", "channel": channel, "message_id": row["id"]},
+                ))  # fmt: skip
         await bulk_insert(session, Message, messages)
         await audit_service.record_events(session, events, chain=audit_service.warning_chain(locked.id), now=now)
-        called += len(messages)
+        called += len({message["call_id"] for message in messages})
     return CallNow(locked.id, now, called, repeated=False)

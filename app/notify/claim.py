@@ -56,36 +56,39 @@ def attempt_texts(
     placeholder; speech without, in Chinese where the voice services do not speak the language).
     An escalation tells the regions nobody answered for from those with nobody on record."""
     signature = get_settings().sms_signature
-    level, hazard, mode = warning.level, warning.hazard, warning.mode
+    level, mode = warning.level, warning.mode
     spoken = lang if lang in i18n.SPOKEN else i18n.SOURCE
+    read, heard = warning.own_words(lang), warning.own_words(spoken)
     if call.kind == "escalation":
         silent = [names.get(code, code) for code in call.about_region_codes if code not in uncovered]
         empty = [names.get(code, code) for code in call.about_region_codes if code in uncovered]
         forms = {
-            "text": templates.escalation_sms(signature=signature, level=level, hazard=hazard, mode=mode,
+            "text": templates.escalation_sms(signature=signature, level=level, hazard=read["hazard"] or "", mode=mode,
                                              unreached=silent, uncovered=empty, link_length=link_length, lang=lang),
-            "speech": templates.escalation_voice(level=level, hazard=hazard, mode=mode, unreached=silent,
-                                                 uncovered=empty, lang=spoken),
+            "speech": templates.escalation_voice(level=level, hazard=heard["hazard"] or "", mode=mode,
+                                                 unreached=silent, uncovered=empty, lang=spoken),
         }  # fmt: skip
     else:
         area = [names[code] for code in call.region_codes if code in names]
         forms = {
-            "text": templates.alert_sms(signature=signature, level=level, hazard=hazard, mode=mode,
+            "text": templates.alert_sms(signature=signature, level=level, hazard=read["hazard"] or "", mode=mode,
                                         area=templates.area_label(area, lang), link_length=link_length,
-                                        instruction=warning.own_words(lang).get("instruction"), lang=lang),
-            "speech": templates.alert_voice(level=level, hazard=hazard, mode=mode,
+                                        instruction=read["instruction"], lang=lang),
+            "speech": templates.alert_voice(level=level, hazard=heard["hazard"] or "", mode=mode,
                                             area=templates.area_label(area, spoken),
-                                            instruction=warning.own_words(spoken).get("instruction"), lang=spoken),
+                                            instruction=heard["instruction"], lang=spoken),
         }  # fmt: skip
     return {name: forms[channel.form] for name, channel in CHANNELS.items()}
 
 
-def readable_channels(attempt: list[str], carried: list[str], lang: str) -> list[str]:
+def readable_channels(attempt: list[str], carried: list[str], lang: str, plan: Plan | None = None) -> list[str]:
     """An attempt's channels, and for a person the voice services cannot speak to in their own
-    language, a text channel beside a voice-only attempt: they hear Chinese and read their own."""
+    language, a text channel beside a voice-only attempt (one whose provider sends Jiaoying's own
+    words, not a Chinese template): they hear Chinese and read their own."""
     if lang in i18n.SPOKEN or any(CHANNELS[c].form == "text" for c in attempt):
         return attempt
-    readable = [c for c in carried if CHANNELS[c].form == "text"]
+    templated = plan.templated if plan else frozenset()
+    readable = [c for c in carried if CHANNELS[c].form == "text" and c not in templated]
     return attempt + readable[:1]
 
 
@@ -206,7 +209,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
         next_at = attempt_due_at(policy, call.created_at, attempt + 1)
         carried = [channel for channel in call.channels if plan.carries(channel, call.kind)]
         channels = attempt_channels(policy, attempt, carried or call.channels)
-        for channel in readable_channels(channels, carried, lang):
+        for channel in readable_channels(channels, carried, lang, plan):
             row = message_row(call, channel, attempt, texts[channel], priority=call.priority, now=now)
             if not carried:
                 error = (f"no provider of {channel} carries {call.kind} messages" if channel in plan.channels

@@ -181,7 +181,7 @@ async def take_inbound(
     `inbound_id` change nothing either."""
     languages = await language_of_phone(session, phone)
     if channel == "sms" and text and hazard_service.sms_report(text, languages) is not None:
-        return await _report(session, inbound_id=inbound_id, phone=phone, text=text, now=now)
+        return await _report(session, inbound_id=inbound_id, phone=phone, text=text, languages=languages, now=now)
     acknowledging = is_acknowledgement(channel, text, digits, languages | {i18n.SOURCE})
     calls = list(
         await session.scalars(
@@ -233,7 +233,9 @@ async def take_inbound(
     return {"result": "acknowledged", "acknowledged": answered}
 
 
-async def _report(session: AsyncSession, *, inbound_id: str, phone: str, text: str, now: datetime) -> dict[str, Any]:
+async def _report(
+    session: AsyncSession, *, inbound_id: str, phone: str, text: str, languages: set[str], now: datetime
+) -> dict[str, Any]:
     """An SMS starting 险情 or 报告 from a phone on the roster: a hazard report of that person's region
     (the person's latest roster entry, when the phone answers for several)."""
     contact = await session.scalar(
@@ -245,7 +247,7 @@ async def _report(session: AsyncSession, *, inbound_id: str, phone: str, text: s
            "result": "hazard_report", "received_at": now}  # fmt: skip
     if not await _first_time(session, row):
         return {"result": "duplicate", "acknowledged": []}
-    hazard = await hazard_service.report_by_sms(session, contact, text, now=now)
+    hazard = await hazard_service.report_by_sms(session, contact, text, languages=languages, now=now)
     return {"result": "hazard_report", "acknowledged": [], "hazard_id": hazard.id if hazard else None}
 
 

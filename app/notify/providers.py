@@ -14,7 +14,7 @@ from app.channels import NAMES
 from app.config import Settings
 from app.notify import health
 from app.notify.aliyun import AliyunProvider
-from app.notify.base import Plan, Provider, kinds_carried
+from app.notify.base import Plan, Provider, kinds_carried, templated
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
 from app.notify.kannel import KannelProvider
@@ -104,7 +104,8 @@ def plan(settings: Settings) -> Plan:
     run them (the API's one-click call)."""
     built = make_providers(settings)
     limits = {channel: chain[0].capabilities.per_callee.get(channel, ()) for channel, chain in built.items()}
-    return Plan(list(built), {channel: rules for channel, rules in limits.items() if rules}, kinds_carried(built))
+    return Plan(list(built), {channel: rules for channel, rules in limits.items() if rules}, kinds_carried(built),
+                templated(built))  # fmt: skip
 
 
 def make_dispatcher(settings: Settings) -> Dispatcher:

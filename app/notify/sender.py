@@ -35,7 +35,7 @@ from app.call.models import Call
 from app.db import among, chunks, core_rows, get_database, retryable, session_scope, utc_now
 from app.notify import claim as claiming
 from app.notify import gateway
-from app.notify.base import Outcome, Outgoing, Plan, Provider, kinds_carried
+from app.notify.base import Outcome, Outgoing, Plan, Provider, kinds_carried, templated
 from app.notify.dispatch import Dispatcher, backoff_s
 from app.notify.metrics import MESSAGES
 from app.notify.models import Message
@@ -50,6 +50,7 @@ def plan_of(dispatcher: Dispatcher) -> Plan:
         channels=dispatcher.channels,
         callee_limits={channel: dispatcher.callee_limits(channel) for channel in dispatcher.channels},
         kinds=kinds_carried(dispatcher.chains),
+        templated=templated(dispatcher.chains),
     )
 
 

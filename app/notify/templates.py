@@ -38,8 +38,8 @@ def _cut(text: str, units: int) -> str:
     return text
 
 
-def _fit(parts: list[str], shrinkable: list[int], budget: int) -> str:
-    """Join parts, cutting the shrinkable ones (in order) until the text fits the budget."""
+def _fitted(parts: list[str], shrinkable: list[int], budget: int) -> list[str]:
+    """The parts, the shrinkable ones cut (in order) until together they fit the budget."""
     parts = list(parts)
     for index in shrinkable:
         excess = sum(sms_units(part) for part in parts) - budget
@@ -47,7 +47,12 @@ def _fit(parts: list[str], shrinkable: list[int], budget: int) -> str:
             break
         keep = max(sms_units(parts[index]) - excess - len(ELLIPSIS), 0)
         parts[index] = _cut(parts[index], keep) + ELLIPSIS if keep else ""
-    return "".join(parts)
+    return parts
+
+
+def _fit(parts: list[str], shrinkable: list[int], budget: int) -> str:
+    """Join parts, cutting the shrinkable ones (in order) until the text fits the budget."""
+    return "".join(_fitted(parts, shrinkable, budget))
 
 
 def level_name(level: str, lang: str | None = None) -> str:
@@ -100,7 +105,11 @@ def alert_sms(
         _("收到请点 "),
         LINK,
     ]
-    return _fit(parts, [3, 1], SMS_MAX - link_length + len(LINK))
+    # Instruction, then area, then (in a long language, at the last) the headline give way.
+    fitted = _fitted(parts, [3, 1, 0], SMS_MAX - link_length + len(LINK))
+    if not fitted[1]:
+        fitted[2] = ""  # no separator after an area cut away
+    return "".join(fitted)
 
 
 def alert_voice(
@@ -153,7 +162,10 @@ def escalation_sms(
         keep[index] -= 1
     # Where even the counts alone do not fit (a long language), the list, then the headline give way.
     parts = [head, _about(unreached, uncovered, keep[0], keep[1], lang), tail, LINK]
-    return _fit(parts, [1, 0], SMS_MAX - link_length + len(LINK))
+    fitted = _fitted(parts, [1, 0], SMS_MAX - link_length + len(LINK))
+    if not fitted[1]:
+        fitted[2] = tail.lstrip("，,،、 ")  # no separator after a list cut away
+    return "".join(fitted)
 
 
 def escalation_voice(
@@ -190,7 +202,10 @@ def closing_text(
     # No empty brackets: a person called only as a supervisor has no area of their own here.
     parts = [prefix + headline(level, hazard, mode, lang), _("（") if area else "", area, _("）") if area else "",
              _closed(kind, reason, lang)]  # fmt: skip
-    return _fit(parts, [4, 2], SMS_MAX).rstrip()
+    fitted = _fitted(parts, [4, 2, 0], SMS_MAX)
+    if not fitted[2]:
+        fitted[1] = fitted[3] = ""  # no empty brackets
+    return "".join(fitted).rstrip()
 
 
 def broadcast_text(*, kind: str, level: str, hazard: str, mode: str, title: str, instruction: str | None,
@@ -250,7 +265,7 @@ def hazard_sms(
         _("{ask}，收到请点 ", ask=_(HAZARD_ASKS[ask][0])),
         LINK,
     ]
-    return _fit(parts, [1, 0], SMS_MAX - link_length + len(LINK))
+    return _fit(parts, [1, 0, 2], SMS_MAX - link_length + len(LINK))
 
 
 def hazard_voice(*, urgent: bool, place: str, category: str, detail: str, ask: str, lang: str | None = None) -> str:
@@ -272,4 +287,4 @@ def report_link_sms(*, signature: str, name: str, place: str, link_length: int, 
         _("的险情上报链接（此前的链接已失效），发现险情请点开填报："),
         LINK,
     ]
-    return _fit(parts, [2, 1], SMS_MAX - link_length + len(LINK))
+    return _fit(parts, [2, 1, 3], SMS_MAX - link_length + len(LINK))

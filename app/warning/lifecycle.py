@@ -16,13 +16,12 @@ from app.call.models import OPEN_STATUSES, Call
 from app.call.models import priority as call_priority
 from app.channels import is_text, notice_channel
 from app.config import get_settings
-from app.contact.language import EFFECTIVE
+from app.contact.language import languages_of
 from app.contact.models import Contact
 from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound, Unprocessable
 from app.notify import providers, templates
 from app.notify.models import IS_PENDING, Message
-from app.region.models import Region
 from app.warning import fanout
 from app.warning import service as warning_service
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
@@ -70,9 +69,7 @@ async def _close_calls(
         for call_id in closed
     ]
     notifying = (
-        select(Call.id, Call.contact_phone, Call.channels, Call.region_codes, EFFECTIVE)
-        .outerjoin(Contact, Contact.id == Call.contact_id)
-        .outerjoin(Region, Region.code == Contact.region_code)
+        select(Call.id, Call.contact_phone, Call.channels, Call.region_codes, Call.contact_id)
         # Notified, or an attempt already on its way (claimed by a sender, not yet recorded).
         .where(Call.warning_id == warning.id, or_(Call.notified_at.is_not(None), Call.attempts > 0))
         .order_by(Call.contact_phone, Call.kind, Call.id)
@@ -95,7 +92,8 @@ async def _close_calls(
     told: set[str] = set()
     carried = providers.chains(get_settings())
     priority = call_priority(warning.level, "alert", retry=True)
-    for call_id, phone, channels, region_codes, lang in notified:
+    languages = await languages_of(session, {row[4] for row in notified})
+    for call_id, phone, channels, region_codes, contact_id in notified:
         if phone in told:
             continue
         told.add(phone)
@@ -103,6 +101,7 @@ async def _close_calls(
         reachable = [channel for channel in channels if channel in carried]
         channel = notice_channel(reachable or channels)
         # In the person's language by SMS; by voice, in one the voice services speak.
+        lang = languages.get(contact_id, i18n.SOURCE)
         lang = lang if is_text(channel) or lang in i18n.SPOKEN else i18n.SOURCE
         area = templates.area_label([names[code] for code in region_codes if code in names], lang)
         text = templates.closing_text(
@@ -110,7 +109,7 @@ async def _close_calls(
             signature=get_settings().sms_signature if is_text(channel) else None,
             kind=kind,
             level=warning.level,
-            hazard=warning.hazard,
+            hazard=warning.own_words(lang)["hazard"] or warning.hazard,
             mode=warning.mode,
             area=area,
             reason=notice_reason,

@@ -66,10 +66,11 @@ class Warning(Base):
     superseded_by: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
 
     def own_words(self, lang: str | None) -> dict[str, str | None]:
-        """Its own title, description and instruction in a language: as it carries them in that
-        language (CAP info per language, the API's translations), else as written (Chinese)."""
+        """Its own hazard, title, description and instruction in a language: as it carries them in
+        that language (CAP info per language, the API's translations), else as written (Chinese)."""
         words: dict[str, str | None] = {
-            "title": self.title, "description": self.description, "instruction": self.instruction
+            "hazard": self.hazard, "title": self.title, "description": self.description,
+            "instruction": self.instruction,
         }  # fmt: skip
         translated = (self.translations or {}).get(lang or "") or {}
         return words | {key: value for key, value in translated.items() if key in words and value}

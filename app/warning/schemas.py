@@ -35,6 +35,7 @@ class Translation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    hazard: Hazard | None = None  # what is coming, in that language (CAP's <event>)
     title: Title | None = None
     description: Description | None = None
     instruction: Instruction | None = None
