@@ -47,7 +47,7 @@ class _Row:
     channels: list[str]
     supervises: list[str] | None
     department: str | None  # a department of the contact's county, by name; None: no such column
-    language: str | None  # the language the person reads; "": their region's default; None: no such column
+    language: str | None  # the language the person reads; "": its region's (or above) default; None: no such column
     department_id: str | None = None
 
 

@@ -41,7 +41,9 @@ class ContactIn(BaseModel):
     supervises: Supervises = []
     department_id: DepartmentId | None = None
     language: Language | None = Field(
-        default=None, description="The language the person reads (zh, ug, kk, ...); none: their region's default."
+        default=None,
+        description="The language the person reads (zh, ug, kk, ...); none: the default of their region, or of "
+        "the nearest region above with one.",
     )
 
 
@@ -57,7 +59,7 @@ class ContactPatch(BaseModel):
     supervises: Supervises | None = None
     department_id: DepartmentId | None = None
     language: Language | None = Field(
-        default=None, description="The language the person reads; null: back to their region's default."
+        default=None, description="The language the person reads; null: back to its region's (or above) default."
     )
 
 
@@ -71,7 +73,10 @@ class ContactOut(BaseModel):
     channels: list[str]
     supervises: list[str]
     department_id: str | None = None
-    language: str = Field(description="The language the person reads: their own, else their region's default, else zh.")
+    language: str = Field(
+        description="The language the person reads: their own, else the default of their region or the nearest "
+        "region above with one, else zh."
+    )
     active: bool
     created_at: datetime
     updated_at: datetime

@@ -29,7 +29,7 @@ AUDITED_FIELDS = (
     "channels",
     "supervises",
     "department_id",
-    "language",  # the contact's own: None follows the region's default
+    "language",  # the contact's own: None follows its region's (or above) default
     "active",
 )
 
@@ -200,8 +200,9 @@ async def deactivate_contact(
 
 
 async def present(session: AsyncSession, contacts: Sequence[Contact], *, masked: bool) -> list[ContactOut]:
-    """The contacts as the reader sees them, each with the language it reads (its own, else its
-    region's default, else Chinese); phone numbers masked for auditors."""
+    """The contacts as the reader sees them, each with the language it reads (its own, else the
+    default of its region or the nearest above, else Chinese: contact.language); phone numbers
+    masked for auditors."""
     languages = await languages_of(session, [contact.id for contact in contacts])
     return [ContactOut.for_reader(contact, language=languages[contact.id], masked=masked) for contact in contacts]
 

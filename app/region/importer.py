@@ -54,7 +54,7 @@ class _Row:
     level: str
     parent_code: str | None
     abolished: bool | None
-    language: str | None  # the default of its contacts; "": none (Chinese); None: no such column
+    language: str | None  # the default of its contacts and regions below; "": none here; None: no such column
 
 
 def _parse(line: int, raw: dict[str, str], problems: Problems, languages: tuple[str, ...]) -> _Row | None:

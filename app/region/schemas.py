@@ -15,7 +15,9 @@ class RegionOut(RegionRef):
     parent_code: str | None
     abolished: bool
     language: str | None = Field(
-        default=None, description="The language of its contacts who have none of their own; null: Chinese (zh)."
+        default=None,
+        description="The default language of its contacts, and of the regions below that have none; null: none "
+        "here (they follow the nearest region above with one, else zh).",
     )
 
 
