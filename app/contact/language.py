@@ -2,46 +2,41 @@
 region above it that has one (a county's Kazakh townships, say), else Chinese. A language whose
 catalog has since been removed reads as Chinese."""
 
+import itertools
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app import i18n
 from app.contact.models import Contact
 from app.db import chunks
-from app.region.models import Region
-from app.region.service import PATH_SEPARATOR
+from app.region.models import LEVELS, Region
+
+# A contact's region and every level above it (village, township, county, prefecture, province).
+_ABOVE = len(LEVELS) - 1
 
 
-async def _defaults(session: AsyncSession, paths: set[str]) -> dict[str, str]:
-    """Each region path -> the default language of the region or the nearest one above with one."""
-    codes = {code for path in paths for code in path.split(PATH_SEPARATOR) if code}
-    set_here: dict[str, str] = {}
-    for chunk in chunks(sorted(codes)):
-        rows = await session.execute(
-            select(Region.code, Region.language).where(Region.code.in_(chunk), Region.language.is_not(None))
-        )
-        set_here.update((code, language) for code, language in rows.tuples() if language)
-    found = {}
-    for path in paths:
-        below_first = reversed([code for code in path.split(PATH_SEPARATOR) if code])
-        found[path] = next((set_here[code] for code in below_first if code in set_here), i18n.SOURCE)
-    return found
+def _effective() -> tuple[Any, Any]:
+    """The statement's FROM and the language expression: the contact's own language, else the
+    nearest region's default from its own region upwards, else Chinese (one pass over primary keys)."""
+    levels = [aliased(Region) for _ in range(_ABOVE + 1)]
+    joined = select(Contact.id).join(levels[0], levels[0].code == Contact.region_code)
+    for below, above in itertools.pairwise(levels):
+        joined = joined.outerjoin(above, above.code == below.parent_code)
+    return joined, func.coalesce(Contact.language, *(level.language for level in levels), i18n.SOURCE)
 
 
 async def languages_of(session: AsyncSession, contact_ids: Iterable[str]) -> dict[str, str]:
     """Contact id -> the language they read (a contact since removed: absent)."""
-    rows: list[tuple[str, str | None, str]] = []
+    joined, language = _effective()
+    found: dict[str, str] = {}
     for chunk in chunks(sorted(set(contact_ids))):
-        found = await session.execute(
-            select(Contact.id, Contact.language, Region.path)
-            .join(Region, Region.code == Contact.region_code)
-            .where(Contact.id.in_(chunk))
-        )
-        rows.extend(found.tuples().all())
-    defaults = await _defaults(session, {path for _, own, path in rows if own is None})
-    return {contact_id: i18n.catalog(own or defaults[path]).language for contact_id, own, path in rows}
+        rows = await session.execute(joined.add_columns(language).where(Contact.id.in_(chunk)))
+        found.update((contact_id, i18n.catalog(lang).language) for contact_id, lang in rows.tuples())
+    return found
 
 
 async def language_of_phone(session: AsyncSession, phone: str) -> set[str]:
