@@ -82,12 +82,13 @@ def builtin_filter(prefix: str) -> Callable[[bytes], bool]:
 
 
 async def with_session(work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from app import db, i18n
+    from app import db, i18n, wiring
     from app.config import get_settings
 
     settings = get_settings()
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
     i18n.configure(settings.catalog_dir)  # a county's languages count in imports as in the API
+    wiring.register()  # a `replace` import cancels the calls of those it takes off the roster
     try:
         async with db.session_scope() as session:
             return await work(session)

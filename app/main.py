@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import db, i18n, logs, ops
+from app import db, i18n, logs, ops, wiring
 from app.ack import tokens
 from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
@@ -24,7 +24,6 @@ from app.department.router import router as departments_router
 from app.duty.router import department_router as department_duty_router
 from app.duty.router import router as duty_router
 from app.errors import document_problems, install_error_handlers
-from app.hazard import listeners as hazard_listeners
 from app.hazard.link import router as hazard_link_router
 from app.hazard.report_form import router as report_form_router
 from app.hazard.router import contact_router as contact_report_link_router
@@ -45,7 +44,7 @@ log = logging.getLogger("jiaoying")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for the given settings (the environment's by default)."""
-    hazard_listeners.register()  # answers and cancellations of calls about reports move them on, in any process
+    wiring.register()  # the engine's listeners on the roster and on calls, in any process
     settings = settings or get_settings()
     providers.make_providers(settings)  # a provider setting that cannot work stops the start, with its reason
     database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)

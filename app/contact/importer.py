@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.call import service as call_service
 from app.channels import NAMES as CHANNELS
+from app.contact import hooks
 from app.contact.models import Contact, Supervision
 from app.contact.phone import normalize_mobile
 from app.contact.service import changed_event
@@ -295,7 +295,7 @@ async def import_contacts(
         keep |= {values["id"] for values in inserts}
         deactivated = await _deactivate_missing(session, replace, keep, principal.name, now)
         gone = [event.data["contact_id"] for event in deactivated]
-        await call_service.cancel_open_calls_of(session, gone, actor=principal.name, now=now)
+        await hooks.left(session, gone, actor=principal.name, now=now)
     await audit_service.record_events(session, events + deactivated, now=now)
     if inserts:
         await analyze(session, "contacts", "contact_supervisions")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from app.audit import service as audit_service
 from app.auth.dependencies import ensure_covers
 from app.auth.service import Principal
-from app.call import service as call_service
+from app.contact import hooks
 from app.contact.language import languages_of
 from app.contact.models import Contact, Supervision
 from app.contact.schemas import ContactIn, ContactOut, ContactPatch
@@ -192,7 +192,7 @@ async def deactivate_contact(
         await session.flush()
         # Off the roster, off the ladder: nobody chases a person who no longer answers for a region.
         # (Warning chains before the registry chain, as the roster import does.)
-        await call_service.cancel_open_calls_of(session, [contact.id], actor=principal.name, now=now)
+        await hooks.left(session, [contact.id], actor=principal.name, now=now)
         await audit_service.record_event(
             session, changed_event("deactivated", snapshot(contact), before, principal.name)
         )
