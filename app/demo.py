@@ -22,7 +22,7 @@ from types import FrameType
 
 import httpx
 
-from app import cli
+from app.region import builtin
 
 DATABASE = Path("jiaoying-demo.db")
 DEMO_POLICY = {
@@ -164,7 +164,7 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _tour(api: httpx.Client, url: str, county: str) -> None:
-    spool, _, _ = cli.spooled(cli.BUILTIN_REGIONS, cli.builtin_filter(county))
+    spool, _, _ = builtin.spooled(builtin.BUILTIN_REGIONS, builtin.builtin_filter(county))
     regions_csv = spool.read()
     checked = api.post("/api/v1/regions/import", content=regions_csv, headers={"Content-Type": "text/csv"})
     checked.raise_for_status()

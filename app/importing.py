@@ -202,3 +202,9 @@ def read_rows(
             problems.add(reader.line_num, f"a field is longer than {MAX_FIELD:,} characters")
             continue
         yield reader.line_num, dict(zip(columns, [value.strip() for value in row], strict=True))
+
+
+def csv_body(header: str) -> dict[str, Any]:
+    """The OpenAPI request body of a CSV import route, its example the file's header line."""
+    example = {"schema": {"type": "string"}, "example": f"{header}\n"}
+    return {"requestBody": {"required": True, "content": {"text/csv": example}}}

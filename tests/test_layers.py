@@ -23,16 +23,14 @@ RANK = {package: rank for rank, packages in enumerate(LAYERS.values()) for packa
 
 # Imports round a ring today, importer -> the packages it imports in the same ring: audit, auth,
 # region, contact and department in the registry; ack, broadcast, call, hazard, notify and warning
-# in the engine; cli and demo at the edges. None runs upward any more.
+# in the engine. None runs upward any more.
 _DEBTS = {
     "ack": "broadcast call warning",
     "audit": "auth contact region",
     "auth": "audit region",
     "broadcast": "notify warning",
     "call": "ack notify warning",
-    "cli": "demo",
     "contact": "audit auth department region",
-    "demo": "cli",
     "department": "audit auth region",
     "hazard": "ack call notify warning",
     "notify": "ack call hazard warning",

@@ -4,7 +4,7 @@ A GET never acknowledges (link scanners and previews fetch pages). JSON clients 
 `Accept: application/json`; browsers get the page, and after a POST a redirect back to it.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app import i18n, throttle
 from app.ack import tokens
 from app.ack.batcher import AckBatcher
+from app.ack.page import CLOSED_NOTES, COLOURS, LEVEL_HEADINGS, PAGE_HEADERS, beijing
 from app.audit import service as audit_service
 from app.broadcast import service as broadcast_service
 from app.call import service as call_service
@@ -27,37 +28,14 @@ from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
 from app.errors import AppError, Conflict, NotFound, invalid_body
 from app.i18n import N_, pages
+from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning, WarningRegion
 from app.warning.schemas import RegionStateOut
 
 router = APIRouter(prefix="/ack", tags=["acknowledgement link"], include_in_schema=True)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 pages.install(templates.env)
-BEIJING = timezone(timedelta(hours=8))
-COLOURS = {"red": "#c5221f", "orange": "#e8710a", "yellow": "#f9ab00", "blue": "#1a73e8"}
-LEVEL_HEADINGS = {"red": N_("红色预警"), "orange": N_("橙色预警"), "yellow": N_("黄色预警"), "blue": N_("蓝色预警")}
-CLOSED_NOTES = {
-    "superseded": N_("此预警已更新，请以最新预警为准。"),
-    "lifted": N_("此预警已解除。"),
-    "expired": N_("此预警已过有效期，已解除。"),
-    "withdrawn": N_("此预警系误发，已撤回。"),
-}
-
-
-def beijing(moment: datetime | None) -> str:
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M 北京时间") if moment else ""
-
-
 FEEDBACK_A_MINUTE = 10
-# The link page is one request on a cheap phone: its styles are inline, and it runs no script at all.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-}
 
 
 def wants_json(request: Request) -> bool:
@@ -114,7 +92,7 @@ async def _page(
     message_class: str = "done",
     status_code: int = 200,
 ) -> HTMLResponse:
-    closed = warning.status not in ("active", "expanding")
+    closed = warning.status not in OPEN_WARNING
     region_names = dict(
         (await session.execute(
             select(WarningRegion.region_code, WarningRegion.name)
@@ -318,7 +296,7 @@ async def woken(token: str, code: str, request: Request, session: SessionDep) ->
             raise NotFound("This link names no such region.")
     except AppError as error:
         return _gone(request, error)
-    if warning.status not in ("active", "expanding"):
+    if warning.status not in OPEN_WARNING:
         raise Conflict(f"Warning {warning.id} is {warning.status}; nothing is escalated any more.")
     # Call, then region, then the chain head: the order every answering path locks in.
     await call_service.lock_calls(session, Call.id == call.id)

@@ -10,16 +10,16 @@ alert, relayed back to us by a hub, is recognised rather than issued again.
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.times import BEIJING
 from app.warning.models import Warning
 
-BEIJING = timezone(timedelta(hours=8))
 _GB_IDENTIFIER = re.compile(r"^(\d{14})_(\d{14})(?:_(\d{1,4}))?$")
 _ID_IDENTIFIER = re.compile(r"^([0-9a-z]{26})(\.cancel)?$")
 

@@ -11,7 +11,7 @@ from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.errors import AppError, PayloadTooLarge
 from app.warning import service as warning_service
-from app.warning.router import WarningDep, wake_heartbeat
+from app.warning.dependencies import WarningDep, wake_heartbeat
 from app.warning.schemas import WarningOut
 
 router = APIRouter(prefix="/api/v1/warnings", tags=["warnings"])

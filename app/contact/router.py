@@ -11,10 +11,9 @@ from app.contact import service as contact_service
 from app.contact.models import Contact
 from app.contact.schemas import ContactImportOut, ContactIn, ContactOut, ContactPatch
 from app.db import SessionDep, utc_now
-from app.importing import spool_upload
+from app.importing import csv_body, spool_upload
 from app.paging import Page, PageDep, make_page
 from app.region import service as region_service
-from app.region.router import CSV_BODY
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
@@ -38,7 +37,9 @@ async def create_contact(data: ContactIn, session: SessionDep, principal: DutyOf
     return out
 
 
-@router.post("/import", response_model=ContactImportOut, openapi_extra=CSV_BODY)
+@router.post(
+    "/import", response_model=ContactImportOut, openapi_extra=csv_body("name,phone,region_code,role,rank,channels")
+)
 async def import_contacts(
     request: Request,
     session: SessionDep,

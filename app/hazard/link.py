@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.ack import tokens
-from app.ack.router import PAGE_HEADERS, beijing
+from app.ack.page import PAGE_HEADERS, beijing
 from app.call import service as call_service
 from app.call.models import Call
 from app.contact.language import languages_of

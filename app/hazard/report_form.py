@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app import throttle
-from app.ack.router import PAGE_HEADERS, beijing
+from app.ack.page import PAGE_HEADERS, beijing
 from app.contact.language import languages_of
 from app.contact.models import Contact, Supervision
 from app.db import SessionDep, utc_now

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from app.auth.dependencies import AdminDep, PrincipalDep
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
-from app.importing import spool_upload
+from app.importing import csv_body, spool_upload
 from app.paging import Page, PageDep, PageParams, make_page
 from app.region import importer
 from app.region import service as region_service
@@ -15,13 +15,6 @@ from app.region.models import Region
 from app.region.schemas import RegionDetail, RegionImportOut, RegionOut, RegionRef
 
 router = APIRouter(prefix="/api/v1/regions", tags=["regions"])
-
-CSV_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"text/csv": {"schema": {"type": "string"}, "example": "code,name,level,parent_code\n"}},
-    }
-}
 
 
 async def valid_region(code: str, session: SessionDep, _: PrincipalDep) -> Region:
@@ -32,7 +25,7 @@ async def valid_region(code: str, session: SessionDep, _: PrincipalDep) -> Regio
 RegionDep = Annotated[Region, Depends(valid_region)]
 
 
-@router.post("/import", response_model=RegionImportOut, openapi_extra=CSV_BODY)
+@router.post("/import", response_model=RegionImportOut, openapi_extra=csv_body("code,name,level,parent_code"))
 async def import_regions(
     request: Request, session: SessionDep, settings: SettingsDep, principal: AdminDep
 ) -> RegionImportOut:

@@ -5,7 +5,7 @@ Written row by row as the rows are read, so a warning of a million calls streams
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -15,9 +15,9 @@ from app.call.models import Call, Feedback
 from app.channels import label as channel_label
 from app.contact.phone import mask
 from app.notify.models import Message
+from app.times import BEIJING
 
 BOM = "\ufeff"
-BEIJING = timezone(timedelta(hours=8))
 MESSAGE_STATES = {
     "pending": "待发", "sending": "发送中", "sent": "已发出", "delivered": "已送达", "failed": "失败",
     "cancelled": "已取消",

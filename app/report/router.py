@@ -24,7 +24,7 @@ from app.report import export
 from app.report import service as report_service
 from app.report.service import Coverage, GroupBy, ReportMode, ResponseRow, UnreachedRow
 from app.times import Moment
-from app.warning.router import WarningDep
+from app.warning.dependencies import WarningDep
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 ReaderDep = Annotated[Principal, Depends(require_role("auditor", "duty_officer"))]

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response, status
 from sqlalchemy import select
 
 from app.audit.schemas import EventOut
@@ -18,34 +18,11 @@ from app.times import Moment
 from app.warning import lifecycle
 from app.warning import service as warning_service
 from app.warning import timeline as warning_timeline
-from app.warning.models import Warning
+from app.warning.dependencies import WarningDep, wake_heartbeat
 from app.warning.schemas import CancelIn, ConfirmIn, PreviewOut, RegionStateOut, WarningIn, WarningOut
 
 router = APIRouter(prefix="/api/v1/warnings", tags=["warnings"])
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-
-
-async def readable_warning(warning_id: str, session: SessionDep, principal: PrincipalDep) -> Warning:
-    """The warning in the path, if its areas overlap the caller's region."""
-    return await warning_service.get_warning(session, warning_id, principal)
-
-
-WarningDep = Annotated[Warning, Depends(readable_warning)]
-
-
-ensure_writable = warning_service.ensure_writable
-
-
-def wake_heartbeat(request: Request, status: str) -> None:
-    """After a commit that leaves a warning in `status`: the expansion if it is `expanding` (answered
-    with 202), else the sender (its calls are due, or its closing notices)."""
-    heartbeat = getattr(request.app.state, "heartbeat", None)
-    if heartbeat is None:
-        return
-    if status == "expanding":
-        heartbeat.wake_expansion()
-    else:
-        heartbeat.wake_sender()
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WarningOut)
@@ -138,7 +115,7 @@ async def cancel_warning(
     principal: DutyOfficerDep,
 ) -> WarningOut:
     """Cancel: open calls close and everyone notified is told (解除 lifted / 撤回 withdrawn)."""
-    ensure_writable(principal, warning)
+    warning_service.ensure_writable(principal, warning)
     warning = await lifecycle.cancel_warning(
         session, warning, reason=data.reason, kind=data.kind, actor=principal.name, now=utc_now()
     )
@@ -158,7 +135,7 @@ async def update_warning(
     principal: DutyOfficerDep,
 ) -> WarningOut:
     """Supersede a warning with a new one that calls afresh: 202 when it is expanded in steps."""
-    ensure_writable(principal, warning)
+    warning_service.ensure_writable(principal, warning)
     new = await lifecycle.update_warning(
         session, warning, data, principal=principal, now=utc_now(), fanout_above=settings.async_fanout_above
     )

@@ -28,9 +28,10 @@ from app.report import export
 from app.warning import lifecycle
 from app.warning import service as warning_service
 from app.warning import timeline as warning_timeline
+from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import WarningRegion
-from app.warning.router import ensure_writable
 from app.warning.schemas import CancelIn, ConfirmIn
+from app.warning.service import ensure_writable
 from app.web import live
 from app.web import service as web_service
 from app.web.events import EVENT_NAMES, describe
@@ -91,7 +92,7 @@ async def board(
         "held": await web_service.held_back(session, silent, now=utc_now()),
         "to_confirm": await web_service.regions_to_confirm(session, warning, principal),
         "writable": can_act(principal) and all(principal.covers(path) for path in warning.area_paths),
-        "is_open": warning.status in ("active", "expanding"),
+        "is_open": warning.status in OPEN_WARNING,
         "masked": masked,
         "done": DONE.get(done or "", ""),
         "done_at": {"ack": "people", "confirmed": "confirm", "called": "people", "called_again": "people"}.get(

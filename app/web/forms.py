@@ -5,16 +5,16 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.region import service as region_service
+from app.times import BEIJING
 from app.warning.models import Warning
 from app.warning.schemas import WarningIn
 
-BEIJING = timezone(timedelta(hours=8))
 HAZARDS = ("暴雨", "大风", "台风", "山洪", "地质灾害", "洪水", "暴雪", "寒潮", "高温", "冰雹", "雷电", "大雾",
            "道路结冰", "沙尘暴", "干旱", "森林火险")  # fmt: skip
 FIELD_MESSAGES = {

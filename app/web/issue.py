@@ -19,9 +19,10 @@ from app.region import service as region_service
 from app.region.models import Region
 from app.warning import lifecycle
 from app.warning import service as warning_service
+from app.warning.dependencies import wake_heartbeat
 from app.warning.models import Warning
-from app.warning.router import ensure_writable, wake_heartbeat
 from app.warning.schemas import PreviewOut, WarningIn
+from app.warning.service import ensure_writable
 from app.web.forms import FIELD_MESSAGES, HAZARDS, WarningForm
 from app.web.render import PageRoute, page, see_other, templates
 from app.web.session import ActingPrincipal, CheckedForm, PagePrincipal

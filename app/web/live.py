@@ -22,6 +22,7 @@ from app.call.models import Call
 from app.db import SessionDep, session_scope
 from app.warning import service as warning_service
 from app.warning import tally
+from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning, WarningRegion
 from app.web import service as web_service
 from app.web.render import CALL_STATUS, PageRoute, status_name
@@ -58,7 +59,7 @@ async def summary(session: AsyncSession, warning: Warning) -> dict[str, Any]:
         if status == "unanswered":
             counts[f"{kind}.unanswered"] += count
     counts["status"] = status_name(warning.status, warning.close_kind)
-    counts["open"] = warning.status in ("active", "expanding")
+    counts["open"] = warning.status in OPEN_WARNING
     return counts
 
 

@@ -1,7 +1,7 @@
 """Rendering console pages: the templates with their filters, security headers, and HTML error pages."""
 
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -12,13 +12,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from app.ack.router import COLOURS
+from app.ack.page import COLOURS
 from app.db import utc_now
 from app.errors import AppError
 from app.notify.templates import LEVEL_NAMES
+from app.times import BEIJING
+from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.web.session import ROLE_NAMES, SignInRequired, can_act, signin_url
 
-BEIJING = timezone(timedelta(hours=8))
 STATIC = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -99,7 +100,7 @@ templates.env.filters.update(bj=beijing, age=age, duration=duration, percent=per
 templates.env.globals.update(
     LEVEL_NAMES=LEVEL_NAMES, COLOURS=COLOURS, MODE_NAMES=MODE_NAMES, CALL_STATUS=CALL_STATUS, ACK_METHODS=ACK_METHODS,
     MANUAL_METHODS=MANUAL_METHODS, LEVEL_LABELS=LEVEL_LABELS, ROLE_NAMES=ROLE_NAMES, status_name=status_name,
-    STATE_NAMES=STATE_NAMES, STAGE_NAMES=STAGE_NAMES, UNREACHED_NAMES=UNREACHED_NAMES,
+    STATE_NAMES=STATE_NAMES, STAGE_NAMES=STAGE_NAMES, UNREACHED_NAMES=UNREACHED_NAMES, OPEN_WARNING=OPEN_WARNING,
 )  # fmt: skip
 
 

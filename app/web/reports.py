@@ -21,9 +21,9 @@ from app.region.models import LEVEL_RANK
 from app.report import export
 from app.report import service as report_service
 from app.report.service import Coverage, GroupBy, ReportMode
-from app.times import EARLIEST, LATEST
+from app.times import BEIJING, EARLIEST, LATEST
 from app.web import charts
-from app.web.render import BEIJING, PageRoute, page
+from app.web.render import PageRoute, page
 from app.web.session import PagePrincipal
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)  # under /console (app.web.router)

@@ -9,8 +9,9 @@ from xml.sax.saxutils import escape
 
 from httpx import AsyncClient, Response
 
-from app.cap.identity import BEIJING, cap_time
+from app.cap.identity import cap_time
 from app.db import utc_now
+from app.times import BEIJING
 from tests.conftest import FIXTURES
 
 CAP_FIXTURES = FIXTURES / "cap"

@@ -9,8 +9,9 @@ import pytest
 from httpx import AsyncClient
 
 from app.cap import parse
-from app.cap.identity import BEIJING, cap_time
+from app.cap.identity import cap_time
 from app.db import utc_now
+from app.times import BEIJING
 from tests.cap.documents import (
     CAP_FIXTURES,
     SENDER,

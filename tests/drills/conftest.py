@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app import cli
+from app.region import builtin
 from tests.conftest import POSTGRES_URL
 from tests.drills.cluster import PG_BIN, Cluster, migrate
 
@@ -29,7 +29,7 @@ def cluster() -> Iterator[Cluster]:
 
 def load(api: httpx.Client, prefix: str, *, per_village: int = 3) -> int:
     """The built-in regions under a code prefix and a synthetic roster for them; the people's count."""
-    spool, _, _ = cli.spooled(cli.BUILTIN_REGIONS, cli.builtin_filter(prefix))
+    spool, _, _ = builtin.spooled(builtin.BUILTIN_REGIONS, builtin.builtin_filter(prefix))
     regions = spool.read()
     api.post("/api/v1/regions/import", content=regions, headers={"Content-Type": "text/csv"}).raise_for_status()
     lines = ["name,phone,region_code,role,rank,channels"]
