@@ -70,6 +70,10 @@ class Conflict(AppError):
     status = 409
 
 
+class Gone(AppError):
+    status = 410
+
+
 class PayloadTooLarge(AppError):
     status = 413
 

@@ -12,13 +12,12 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from app import i18n, throttle
+from app.ack import service as ack_service
 from app.ack import tokens
 from app.ack.batcher import AckBatcher
 from app.ack.page import CLOSED_NOTES, COLOURS, LEVEL_HEADINGS, PAGE_HEADERS, beijing
-from app.audit import service as audit_service
 from app.broadcast import service as broadcast_service
 from app.call import service as call_service
 from app.call.models import Call
@@ -26,10 +25,10 @@ from app.call.schemas import FeedbackIn, FeedbackOut
 from app.config import SettingsDep
 from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
-from app.errors import AppError, Conflict, NotFound, invalid_body
+from app.errors import AppError, Conflict, Gone, NotFound, invalid_body
 from app.i18n import N_, pages
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
-from app.warning.models import Warning, WarningRegion
+from app.warning.models import Warning
 from app.warning.schemas import RegionStateOut
 
 router = APIRouter(prefix="/ack", tags=["acknowledgement link"], include_in_schema=True)
@@ -40,43 +39,6 @@ FEEDBACK_A_MINUTE = 10
 
 def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
-
-
-async def _load_call(session: SessionDep, token: str) -> Call:
-    """The call behind a token (about a warning or a hazard report): 404 unknown."""
-    call = (
-        await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
-        if tokens.plausible(token)
-        else None
-    )
-    if call is None:
-        raise NotFound("This link is not valid; check that it was copied whole.")
-    return call
-
-
-async def _load(session: SessionDep, token: str, now: datetime) -> tuple[Call, Warning]:
-    """The call of a warning behind a token: 404 unknown, 410 a week after its warning closed."""
-    call = await _load_call(session, token)
-    if call.warning_id is None:  # about a hazard report: its page is the report's (hazard.link)
-        raise NotFound("This link is about a hazard report; open it without the rest of the address.")
-    warning = await session.get(Warning, call.warning_id)
-    assert warning is not None
-    closes_at = call_service.feedback_closes_at(warning)
-    if closes_at and now > closes_at:
-        raise AppError("This warning ended more than a week ago; its link is closed.", status=410)
-    return call, warning
-
-
-async def _current_url(session: SessionDep, settings: SettingsDep, call: Call, warning: Warning) -> str | None:
-    """The link of the person's call in the warning that superseded this one, if any."""
-    if not warning.superseded_by:
-        return None
-    newer = await session.scalar(
-        select(Call.id).where(Call.warning_id == warning.superseded_by, Call.contact_phone == call.contact_phone)
-    )
-    if newer is None:
-        return None
-    return tokens.ack_url(settings.public_url, tokens.derive_token(tokens.instance_secret(), newer))
 
 
 async def _page(
@@ -93,30 +55,14 @@ async def _page(
     status_code: int = 200,
 ) -> HTMLResponse:
     closed = warning.status not in OPEN_WARNING
-    region_names = dict(
-        (await session.execute(
-            select(WarningRegion.region_code, WarningRegion.name)
-            .where(WarningRegion.warning_id == warning.id, WarningRegion.region_code.in_(call.region_codes))
-        )).tuples().all()
-    )  # fmt: skip
+    region_names = await ack_service.region_names(session, warning.id, call.region_codes)
     closes_at = call_service.feedback_closes_at(warning)
     # An escalation call names the regions nobody answered for, each with its 已叫醒 button.
-    unreached = []
-    if call.kind == "escalation":
-        rows = await session.execute(
-            select(WarningRegion.region_code, WarningRegion.name, WarningRegion.state, WarningRegion.reached_by)
-            .where(WarningRegion.warning_id == warning.id, WarningRegion.region_code.in_(call.about_region_codes))
-            .order_by(WarningRegion.region_code)
-        )
-        unreached = [
-            {
-                "name": name,
-                "reached": state == "reached",
-                "woken": by == "confirmed",
-                "action": f"/ack/{token}/regions/{code}",
-            }
-            for code, name, state, by in rows.tuples()
-        ]
+    unreached = [
+        {"name": name, "reached": state == "reached", "woken": by == "confirmed",
+         "action": f"/ack/{token}/regions/{code}"}
+        for code, name, state, by in await ack_service.regions_about(session, call)
+    ]  # fmt: skip
     lang = (await languages_of(session, [call.contact_id])).get(call.contact_id, i18n.SOURCE)
     context: dict[str, Any] = {
         "lang": lang,
@@ -142,7 +88,7 @@ async def _page(
         # Open until the final report, and for a week after the warning ends (for the 终报).
         "can_feedback": call.final_feedback_at is None and (closes_at is None or now <= closes_at),
         "closed_note": CLOSED_NOTES.get(warning.close_kind or "", "") if closed else "",
-        "current_url": await _current_url(session, settings, call, warning),
+        "current_url": await ack_service.current_url(session, settings.public_url, call, warning),
         "ack_action": f"/ack/{token}",
         "unreached": unreached,
         "can_wake": not closed,
@@ -191,10 +137,10 @@ async def show(token: str, request: Request, session: SessionDep, settings: Sett
     """The warning as the person called sees it, with the 收到 button. Never acknowledges."""
     now = utc_now()
     try:
-        if (await _load_call(session, token)).hazard_id is not None:
+        if (await ack_service.load_call(session, token)).hazard_id is not None:
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(f"/ack/{token}/hazard{query}", status_code=status.HTTP_303_SEE_OTHER)
-        call, warning = await _load(session, token, now)
+        call, warning = await ack_service.load(session, token, now)
     except AppError as error:
         return _gone(request, error)
     sent = request.query_params.get("sent")
@@ -213,9 +159,9 @@ async def acknowledge(token: str, request: Request) -> Response:
     batcher: AckBatcher = request.app.state.ack_batcher
     outcome = await batcher.acknowledge(tokens.hash_token(token)) if tokens.plausible(token) else None
     if outcome is None or outcome.result == "unknown":
-        return _gone(request, NotFound("This link is not valid; check that it was copied whole."))
+        return _gone(request, NotFound(ack_service.NOT_VALID))
     if outcome.result == "gone":
-        return _gone(request, AppError("This warning ended more than a week ago; its link is closed.", status=410))
+        return _gone(request, Gone(ack_service.CLOSED))
     if outcome.result == "closed" and wants_json(request):
         raise Conflict(f"This call is {outcome.status}: the warning has been updated or has ended.")
     if wants_json(request):
@@ -245,7 +191,7 @@ async def feedback(token: str, request: Request, session: SessionDep, settings: 
     """反馈: 首报/续报/终报 with actions, people moved so far and a note; acknowledges too."""
     now = utc_now()
     try:
-        call, warning = await _load(session, token, now)
+        call, warning = await ack_service.load(session, token, now)
     except AppError as error:
         return _gone(request, error)
     # Each report is a row and an event: ten a minute per link is more than any village sends.
@@ -267,7 +213,7 @@ async def feedback(token: str, request: Request, session: SessionDep, settings: 
         if wants_json(request) or request.headers.get("content-type", "").startswith("application/json"):
             raise
         await session.rollback()
-        call, warning = await _load(session, token, now)
+        call, warning = await ack_service.load(session, token, now)
         return await _page(
             request,
             session,
@@ -291,28 +237,11 @@ async def woken(token: str, code: str, request: Request, session: SessionDep) ->
     reached (confirmed in person) and the escalation call acknowledged."""
     now = utc_now()
     try:
-        call, warning = await _load(session, token, now)
-        if call.kind != "escalation" or code not in call.about_region_codes:
-            raise NotFound("This link names no such region.")
-    except AppError as error:
+        call, warning = await ack_service.load(session, token, now)
+        region = await ack_service.woken(session, call, warning, code, now=now)
+    except (NotFound, Gone) as error:  # a warning closed meanwhile is a conflict, said as such
         return _gone(request, error)
-    if warning.status not in OPEN_WARNING:
-        raise Conflict(f"Warning {warning.id} is {warning.status}; nothing is escalated any more.")
-    # Call, then region, then the chain head: the order every answering path locks in.
-    await call_service.lock_calls(session, Call.id == call.id)
-    confirming = ([code], {"method": "in_person", "note": "已叫醒"})
-    if call.status in call_service.ANSWERABLE:
-        await call_service.acknowledge(
-            session, call, method="link", actor=call.contact_name, now=now, confirming=confirming
-        )
-    else:
-        reached = await call_service.mark_regions_reached(
-            session, warning.id, confirming[0], by="confirmed", actor=call.contact_name, call_id=call.id,
-            now=now, details=confirming[1],
-        )  # fmt: skip
-        await audit_service.record_events(session, reached, chain=audit_service.warning_chain(warning.id), now=now)
     if wants_json(request):
-        region = await session.get_one(WarningRegion, (warning.id, code), populate_existing=True)
         return JSONResponse(RegionStateOut.model_validate(region).model_dump(mode="json"))
     return RedirectResponse(f"/ack/{token}?sent=woken", status_code=status.HTTP_303_SEE_OTHER)
 
@@ -322,7 +251,7 @@ async def broadcast_played(token: str, broadcast_id: str, request: Request, sess
     """已广播: the person's village loudspeaker played the warning (it answers no call)."""
     now = utc_now()
     try:
-        call, warning = await _load(session, token, now)
+        call, warning = await ack_service.load(session, token, now)
         if call.kind != "alert":  # the village's own person, not a cadre called about it
             raise NotFound("This link names no such broadcast.")
         await broadcast_service.confirm(session, broadcast_id, warning_id=warning.id, codes=call.region_codes,
