@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.ack import tokens
 from app.ack.page import PAGE_HEADERS, beijing
 from app.call import service as call_service
+from app.call.models import OPEN_STATUSES as OPEN_CALL
 from app.call.models import Call
 from app.contact.language import languages_of
 from app.contact.models import Contact
@@ -85,7 +86,7 @@ async def _page(
         "resolution": hazard.resolution, "step": step, "rating": hazard.rating,
         "can_evaluate": step == "evaluate" and hazard.status == "resolved" and call.status != "cancelled",
         "acknowledged": call.status == "acknowledged", "acknowledged_at": beijing(call.acknowledged_at),
-        "late": call.late, "can_ack": call.status in ("pending", "notified"), "deadline": beijing(call.deadline_at),
+        "late": call.late, "can_ack": call.status in OPEN_CALL, "deadline": beijing(call.deadline_at),
         "call_status": CALL_STATUS.get(call.status, call.status), "ack_action": f"/ack/{token}",
         "evaluation_action": f"/ack/{token}/evaluation", "message": message, "message_class": message_class,
         "report_action": f"/ack/{token}/report" if call.contact_id else "",
