@@ -13,7 +13,7 @@ from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import Gauge, Histogram
 
-from app import lease
+from app import lease, wiring
 from app.audit import anchors
 from app.broadcast import sender as broadcast_sender
 from app.call import escalation
@@ -23,7 +23,6 @@ from app.cap.identity import sender_of
 from app.config import Settings
 from app.db import get_database, new_id, session_scope, utc_now
 from app.hazard import chase as hazard_chase
-from app.hazard import listeners as hazard_listeners
 from app.notify import sender
 from app.notify.dispatch import Dispatcher
 from app.report import rollup
@@ -50,7 +49,7 @@ class Heartbeat:
     side; on SQLite only the holder of the scheduler lease does (see app.lease)."""
 
     def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
-        hazard_listeners.register()  # answers and cancellations of calls about reports move them on
+        wiring.register()  # the engine's listeners, wherever a heartbeat runs
         tick_seconds = settings.tick_seconds
         self.dispatcher = dispatcher
         self.anchors = anchors.Publisher(settings.anchor_path) if settings.anchor_path else None

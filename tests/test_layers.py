@@ -1,10 +1,10 @@
 """The layers of docs/ARCHITECTURE.md, enforced: a module imports only from its own layer or below,
 and no two packages import each other, directly or round a ring.
 
-Read from the source with `ast` (imports inside functions count). `DEBTS` lists the imports that
-break a rule today, each to be taken away as issue 29 untangles the core: the test fails on any
-import that breaks a rule and is not listed, and on a listed one that no longer exists, so the list
-only shrinks."""
+Read from the source with `ast` (imports inside functions count). `DEBTS` lists the pairs of
+packages whose imports break a rule today, each to be taken away as issue 29 untangles the core:
+the test fails on a pair that breaks a rule and is not listed, and on a listed pair that no longer
+does, so the list only shrinks. And no package takes anything from another's router."""
 
 import ast
 from collections import defaultdict
@@ -40,12 +40,13 @@ _DEBTS = {
 DEBTS = {(source, target) for source, targets in _DEBTS.items() for target in targets.split()}
 
 
-def imports() -> dict[tuple[str, str], list[str]]:
-    """(importing package, imported package) -> where, for every import between packages of app."""
+def imports(*, modules: bool = False) -> dict[tuple[str, str], list[str]]:
+    """(importing package, imported package) -> where, for every import between packages of app;
+    with `modules`, (importing module, imported module) as dotted paths below app."""
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
     for path in sorted(APP.rglob("*.py")):
         parts = path.relative_to(APP).with_suffix("").parts
-        source = parts[0]
+        source = ".".join(parts) if modules else parts[0]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [f"app.{a.name}" for a in node.names] if node.module == "app" else [node.module]
@@ -54,7 +55,10 @@ def imports() -> dict[tuple[str, str], list[str]]:
             else:
                 continue
             for name in names:
-                if name.startswith("app.") and (target := name.split(".")[1]) != source:
+                if not name.startswith("app."):
+                    continue
+                target = name.removeprefix("app.") if modules else name.split(".")[1]
+                if target != source:
                     found[(source, target)].append(f"{path.relative_to(APP.parent)}:{node.lineno}")
     return found
 
@@ -94,6 +98,18 @@ def rings(edges: set[tuple[str, str]]) -> set[tuple[str, str]]:
 def test_every_package_has_a_layer() -> None:
     packages = {path.relative_to(APP).with_suffix("").parts[0] for path in APP.rglob("*.py")} - {"__init__"}
     assert packages - set(RANK) == set(), "add it to a layer in LAYERS (and to docs/ARCHITECTURE.md)"
+
+
+def test_no_package_takes_anything_from_anothers_router() -> None:
+    """A router only routes: what others need of it lives in its package's service, dependencies
+    or page module; only the app factory assembles routers."""
+    taken = {
+        where
+        for (source, target), places in imports(modules=True).items()
+        if target.endswith(".router") and source.split(".")[0] != target.split(".")[0] and source != "main"
+        for where in places
+    }
+    assert sorted(taken) == []
 
 
 def test_imports_run_down_the_layers_and_round_no_ring() -> None:

@@ -21,6 +21,8 @@ def on_leave(hook: LeftHook) -> None:
 
 
 async def left(session: AsyncSession, contact_ids: list[str], *, actor: str, now: datetime) -> None:
+    if not contact_ids:
+        return
     if not _listeners:
         raise RuntimeError("nothing listens for people leaving the roster: call app.wiring.register() at start")
     for hook in _listeners:
