@@ -71,3 +71,19 @@ def test_bad_input_is_refused_with_the_reason_and_a_non_zero_exit(database: Path
     assert role.returncode == 2 and "invalid choice" in role.stderr
     unknown = jiaoying(database, "keys", "revoke", "no-such-key")
     assert unknown.returncode == 1 and unknown.stderr.startswith("jiaoying: ")
+
+
+def test_a_replacing_roster_takes_people_off_and_tells_the_engine(database: Path, tmp_path: Path) -> None:
+    """`--replace` deactivates those of the subtree missing from the file; the engine hears of it
+    (their open calls are cancelled: contact.hooks, registered by app.wiring in the command line too)."""
+    jiaoying(database, "regions", "import", "--builtin", "650107")
+    roster = tmp_path / "replace.csv"
+    roster.write_text("name,phone,region_code,role,rank,channels\n"
+                      "赵村长,13900000011,650107001002,村委会主任,1,sms\n"
+                      "钱网格,13900000012,650107001002,网格员,2,sms\n", encoding="utf-8")  # fmt: skip
+    assert jiaoying(database, "contacts", "import", str(roster)).returncode == 0
+    roster.write_text("name,phone,region_code,role,rank,channels\n赵村长,13900000011,650107001002,村委会主任,1,sms\n",
+                      encoding="utf-8")  # fmt: skip
+    replaced = jiaoying(database, "contacts", "import", str(roster), "--replace", "650107001002")
+    assert replaced.returncode == 0, replaced.stderr
+    assert "1 deactivated" in replaced.stdout
