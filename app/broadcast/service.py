@@ -21,7 +21,6 @@ from app.db import bulk_insert, new_ids
 from app.errors import NotFound, Unprocessable
 from app.i18n import N_
 from app.notify import templates
-from app.policy import service as policy_service
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning.models import Warning
@@ -100,14 +99,14 @@ async def schedule(
     """The warning's broadcasts of this kind, stored to go at once; returns how many. A lifting or
     withdrawal goes where the alert was handed over (or confirmed played); `beyond` (the warnings
     that updated this one) leaves out the regions their own alerts now reach."""
-    policy = warning.policy
-    if warning.mode == "test" or not policy.get("broadcast", warning.level in policy_service.BROADCAST_BY_DEFAULT):
+    rules = warning.rules
+    if warning.mode == "test" or not rules.broadcast:
         return 0
     if kind == "alert":
         speakers = (
             select(Loudspeaker.region_code, Loudspeaker.languages)
             .join(Region, Region.code == Loudspeaker.region_code)
-            .where(Loudspeaker.active, Region.level.in_(policy["reach"]), Region.abolished.is_(False))
+            .where(Loudspeaker.active, Region.level.in_(rules.reach), Region.abolished.is_(False))
         )
         within = [region_service.subtree_filter(Region.path, path) for path in warning.area_paths]
         speakers = speakers.where(or_(*within))
@@ -130,7 +129,7 @@ async def schedule(
     if not languages:
         return 0
     texts = {lang: _text(warning, kind, lang) for lang in {lang for spoken in languages.values() for lang in spoken}}
-    repeat = int(policy.get("broadcast_repeat", 3))
+    repeat = rules.broadcast_repeat
     rows = [
         {"id": broadcast_id, "warning_id": warning.id, "region_code": code, "kind": kind, "level": warning.level,
          "texts": {lang: texts[lang] for lang in languages[code]}, "repeat": repeat, "status": "pending",

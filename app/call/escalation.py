@@ -24,7 +24,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -149,7 +149,7 @@ async def chase(session: AsyncSession, warning_id: str, *, now: datetime) -> boo
         for call in sorted(closed, key=lambda call: call.id)
     ]  # fmt: skip
     events += await _settle(session, warning, now=now)
-    if warning.policy["escalate"] and closed:
+    if warning.rules.escalate and closed:
         events += await escalate(session, warning, await _items(session, warning, closed), now=now)
     await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
     return True
@@ -249,7 +249,7 @@ async def escalate(
     targets = await routing.recipients(
         session,
         {item.route for item in items},
-        above_county=warning.policy["escalate_above_county"],
+        above_county=warning.rules.escalate_above_county,
         with_leader=warning.level == "red",
         now=now,
     )
@@ -350,7 +350,7 @@ def _escalation_call(
         "status": "pending" if warning.mode != "test" else "cancelled",
         "attempts": 0,
         "next_attempt_at": now if warning.mode != "test" else None,
-        "deadline_at": now + timedelta(seconds=warning.policy["ack_timeout_s"]),
+        "deadline_at": warning.rules.deadline(now),
         "created_at": now,
         "closed_at": None if warning.mode != "test" else now,
         "late": False,

@@ -29,7 +29,6 @@ from app.hazard.models import Hazard
 from app.notify import hazard_texts, templates
 from app.notify.base import CalleeLimit, Outgoing, Plan
 from app.notify.models import IS_PENDING, IS_SENDING, Message
-from app.warning.fanout import attempt_channels, attempt_due_at, current_attempt
 from app.warning.models import Warning, WarningRegion
 
 # Messages that count against a per-callee limit: made, and not given up on; and those handed over
@@ -178,6 +177,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
         return []
     warning_ids = {call.warning_id for call in due if call.warning_id is not None}
     warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
+    rules_of = {warning_id: warning.rules for warning_id, warning in warnings.items()}  # read once a round
     reports = await hazard_texts.reports_of(session, sorted({c.hazard_id for c in due if c.hazard_id is not None}))
     languages = await languages_of(session, {call.contact_id for call in due})
     signature = get_settings().sms_signature
@@ -200,15 +200,15 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
             texts = report.texts(call, signature=signature, link_length=length, lang=lang)
         else:
             warning = warnings[call.warning_id]
-            level, policy = warning.level, warning.policy
+            level, policy = warning.level, rules_of[warning.id]
             wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes), lang)
             if wording not in texts_of:
                 texts_of[wording] = attempt_texts(warning, call, names, length, uncovered, lang)
             texts = texts_of[wording]
-        attempt = current_attempt(policy, call.created_at, now, call.attempts)
-        next_at = attempt_due_at(policy, call.created_at, attempt + 1)
+        attempt = policy.current_attempt(call.created_at, now, call.attempts)
+        next_at = policy.attempt_due_at(call.created_at, attempt + 1)
         carried = [channel for channel in call.channels if plan.carries(channel, call.kind)]
-        channels = attempt_channels(policy, attempt, carried or call.channels)
+        channels = policy.attempt_channels(attempt, carried or call.channels)
         for channel in readable_channels(channels, carried, lang, plan):
             row = message_row(call, channel, attempt, texts[channel], priority=call.priority, now=now)
             if not carried:

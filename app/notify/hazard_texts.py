@@ -13,6 +13,7 @@ from app.channels import CHANNELS
 from app.hazard.models import Hazard, HazardDispatch
 from app.i18n import SOURCE, SPOKEN, catalog
 from app.notify import templates
+from app.policy.snapshot import PolicySnapshot
 
 
 @dataclass
@@ -27,10 +28,9 @@ class Report:
     def level(self) -> str:
         return self.hazard.level
 
-    def policy(self, call: Any) -> dict[str, Any]:
+    def policy(self, call: Any) -> PolicySnapshot:
         """The report's ladder, spread over this call's own time to answer (a whistle sets its own)."""
-        seconds = (call.deadline_at - call.created_at) / timedelta(seconds=1)
-        return {**self.hazard.policy, "ack_timeout_s": seconds}
+        return PolicySnapshot.of(self.hazard.policy).within((call.deadline_at - call.created_at) / timedelta(seconds=1))
 
     def ask(self, call: Any) -> str:
         step = str(call.hazard_step or "receive")

@@ -10,21 +10,15 @@ from app.audit import service as audit_service
 from app.errors import NotFound
 from app.policy.models import LEVELS, Policy
 from app.policy.schemas import PolicyIn
+from app.policy.snapshot import BROADCAST_BY_DEFAULT
 
 FIELDS = ("reach", "ack_timeout_s", "max_attempts", "channels_by_attempt", "escalate", "escalate_above_county",
           "broadcast", "broadcast_repeat")  # fmt: skip
-BROADCAST_BY_DEFAULT = ("red", "orange")
 
 
 def as_dict(policy: Policy) -> dict[str, Any]:
     """The policy as a warning keeps it."""
     return {"level": policy.level, **{name: getattr(policy, name) for name in FIELDS}}
-
-
-def channels_for_attempt(policy: dict[str, Any], attempt: int) -> list[str]:
-    """Channels of attempt n (1-based); the last entry repeats when the list is shorter."""
-    ladder = policy["channels_by_attempt"]
-    return list(ladder[min(attempt, len(ladder)) - 1])
 
 
 async def list_policies(session: AsyncSession) -> list[Policy]:

@@ -66,7 +66,7 @@ async def step(session: AsyncSession, warning_id: str, *, now: datetime) -> bool
 
 
 async def _regions_slice(session: AsyncSession, warning: Warning, progress: dict[str, Any]) -> None:
-    reach = warning.policy["reach"]
+    reach = list(warning.rules.reach)
     query = fanout.targeted_regions_query(warning.area_paths, reach).limit(REGION_SLICE)
     if progress["after"] is not None:
         query = query.where(Region.path > progress["after"])
@@ -86,7 +86,7 @@ async def _regions_slice(session: AsyncSession, warning: Warning, progress: dict
 
 
 async def _people_slice(session: AsyncSession, warning: Warning, progress: dict[str, Any], *, now: datetime) -> None:
-    reach = warning.policy["reach"]
+    reach = list(warning.rules.reach)
     query = fanout.people_query(warning.area_paths, reach).limit(PEOPLE_SLICE)
     if progress["after"] is not None:
         query = query.where(Contact.phone > progress["after"])

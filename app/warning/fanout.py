@@ -8,7 +8,7 @@ notify.sender), and a crash before it stores nothing.
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, distinct, func, or_, select
@@ -22,7 +22,6 @@ from app.call.models import Call, CallToken
 from app.call.models import priority as call_priority
 from app.contact.models import Contact
 from app.db import bulk_insert, core_rows, fetch_rows, new_ids
-from app.policy.service import channels_for_attempt
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning.models import Warning, WarningRegion
@@ -38,12 +37,6 @@ class Person:
     contact: dict[str, Any]
     region_codes: list[str] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)
-
-
-def attempt_channels(policy: dict[str, Any], attempt: int, available: list[str]) -> list[str]:
-    """The attempt's channels this person has; a person with none of them gets their own."""
-    wanted = channels_for_attempt(policy, attempt)
-    return [channel for channel in wanted if channel in available] or list(available)
 
 
 def targeted_regions_query(area_paths: list[str], reach: list[str]) -> Select[Any]:
@@ -128,9 +121,9 @@ async def preview(session: AsyncSession, area_paths: list[str], reach: list[str]
 
 async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: datetime) -> int:
     """Store the warning's targeted regions, alert calls and events; returns the number of calls."""
-    policy = warning.policy
-    regions = await targeted_regions(session, warning.area_paths, policy["reach"])
-    by_phone = await people(session, warning.area_paths, policy["reach"])
+    reach = list(warning.rules.reach)
+    regions = await targeted_regions(session, warning.area_paths, reach)
+    by_phone = await people(session, warning.area_paths, reach)
     covered = {code for person in by_phone.values() for code in person.region_codes}
     uncovered = [region["code"] for region in regions if region["code"] not in covered]
     warning.targeted_regions = len(regions)
@@ -184,7 +177,7 @@ async def settle(
                 type="warning.cancelled", actor=actor, warning_id=warning.id, data={"kind": "test", "reason": DRY_RUN}
             ),
         ]
-    if warning.policy["escalate"] and uncovered:
+    if warning.rules.escalate and uncovered:
         items = [escalation.Item(region=code, route=code, escalated_from=None) for code in uncovered]
         return await escalation.escalate(session, warning, items, now=now)
     return []
@@ -203,7 +196,7 @@ async def store_calls(
     handing each `call.created` event to `add_event` as its call streams (a Chain's add hashes it
     then, while the database stores the calls before it)."""
     sends = warning.mode != "test"
-    deadline = warning.created_at + timedelta(seconds=warning.policy["ack_timeout_s"])
+    deadline = warning.rules.deadline(warning.created_at)
     secret = tokens.instance_secret()
     common = {
         "warning_id": warning.id,
@@ -279,17 +272,3 @@ def region_rows(warning_id: str, regions: list[dict[str, Any]], covered: set[str
         }
         for region in regions
     ]
-
-
-def attempt_due_at(policy: dict[str, Any], created_at: datetime, attempt: int) -> datetime | None:
-    """When attempt n (1-based) of a call is due: created + (n-1) * ack_timeout / max_attempts."""
-    if attempt > policy["max_attempts"]:
-        return None
-    return created_at + timedelta(seconds=(attempt - 1) * policy["ack_timeout_s"] / policy["max_attempts"])
-
-
-def current_attempt(policy: dict[str, Any], created_at: datetime, now: datetime, made: int) -> int:
-    """The attempt to make now: the latest one due, so attempts missed while held back merge into it."""
-    step = policy["ack_timeout_s"] / policy["max_attempts"]
-    due = int((now - created_at).total_seconds() // step) + 1 if step > 0 else made + 1
-    return max(made + 1, min(due, policy["max_attempts"]))

@@ -283,7 +283,7 @@ def _on_roster_of(warning: Warning) -> Callable[[Any], Select[Any]]:
     """For a phone, the roster rows of the warning's targeted regions with it (someone it calls)."""
 
     def rows(phone: Any) -> Select[Any]:
-        query = fanout.on_roster(select(Contact.id), warning.area_paths, warning.policy["reach"])
+        query = fanout.on_roster(select(Contact.id), warning.area_paths, list(warning.rules.reach))
         return query.where(Contact.phone == phone)
 
     return rows

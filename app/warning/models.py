@@ -7,6 +7,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
+from app.policy.snapshot import PolicySnapshot
 
 STATUSES = ("expanding", "active", "cancelled", "expired", "superseded")
 OPEN_STATUSES = ("expanding", "active")
@@ -64,6 +65,11 @@ class Warning(Base):
     translations: Mapped[dict[str, dict[str, str]] | None] = mapped_column(JSONDoc, default=None)
     supersedes: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
     superseded_by: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
+
+    @property
+    def rules(self) -> PolicySnapshot:
+        """The 叫应 rules it keeps from the policy in force when it was issued."""
+        return PolicySnapshot.of(self.policy)
 
     def own_words(self, lang: str | None) -> dict[str, str | None]:
         """Its own hazard, title, description and instruction in a language: as it carries them in

@@ -14,6 +14,7 @@ from app.auth.service import Principal
 from app.broadcast import service as broadcast_service
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.policy import service as policy_service
+from app.policy.snapshot import PolicySnapshot
 from app.region import service as region_service
 from app.region.models import Region
 from app.warning import expansion, fanout, tally
@@ -103,7 +104,8 @@ async def preview_warning(session: AsyncSession, data: WarningIn, *, principal: 
     areas = await check_areas(session, data.area_codes, principal)
     _check_expires(data, now)
     policy = policy_service.as_dict(await policy_service.get_policy(session, data.level))
-    found = await fanout.preview(session, [region.path for region in areas.values()], policy["reach"])
+    rules = PolicySnapshot.of(policy)
+    found = await fanout.preview(session, [region.path for region in areas.values()], list(rules.reach))
     by_level: dict[str, int] = {}
     for region in found.regions:
         by_level[region["level"]] = by_level.get(region["level"], 0) + 1
@@ -116,7 +118,7 @@ async def preview_warning(session: AsyncSession, data: WarningIn, *, principal: 
         targeted_by_level=by_level,
         uncovered_area_codes=[region["code"] for region in found.uncovered],
         uncovered_regions=[PreviewRegion(**region) for region in found.uncovered],
-        escalates_uncovered=bool(policy["escalate"]) and data.mode != "test",
+        escalates_uncovered=rules.escalate and data.mode != "test",
         sends=data.mode != "test",
         policy=policy,
     )
@@ -173,7 +175,7 @@ async def issue_warning(
     )
     session.add(warning)
     await session.flush()
-    if await expansion.roster_above(session, warning.area_paths, policy["reach"], fanout_above):
+    if await expansion.roster_above(session, warning.area_paths, list(warning.rules.reach), fanout_above):
         issued = expansion.begin(warning, actor=principal.name)
         await audit_service.record_events(session, [issued], chain=audit_service.warning_chain(warning.id), now=now)
     else:

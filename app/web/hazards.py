@@ -19,6 +19,7 @@ from app.errors import AppError
 from app.hazard import service as hazard_service
 from app.hazard.models import OPEN, Hazard, HazardDispatch
 from app.hazard.schemas import HazardIn, WhistleIn
+from app.policy.snapshot import PolicySnapshot
 from app.region import service as region_service
 from app.web.events import EVENT_NAMES, describe
 from app.web.render import PageRoute, page, see_other
@@ -41,7 +42,7 @@ def _text(data: CheckedForm, name: str) -> str:
 def clock(hazard: Hazard, dispatches: list[HazardDispatch], now: datetime) -> dict[str, Any]:
     """What the report waits for, for how long, and whether it is past its time."""
     if hazard.status in ("reported", "reopened"):
-        limit = timedelta(seconds=hazard.policy["ack_timeout_s"])
+        limit = timedelta(seconds=PolicySnapshot.of(hazard.policy).ack_timeout_s)
         waited = now - hazard.created_at
         return {"what": "待接报", "since": hazard.created_at, "overdue": waited > limit, "limit": limit}
     silent = [d for d in dispatches if d.reported_in_at is None]
