@@ -24,8 +24,10 @@ from app.db import bulk_insert, chunks, core_rows, new_ids
 from app.errors import Conflict
 from app.i18n import SOURCE
 from app.notify.base import Plan
-from app.notify.claim import CalleeBook, attempt_texts, link_length, message_row, readable_channels, region_names
+from app.notify.callees import CalleeBook
+from app.notify.claim import message_row
 from app.notify.models import Message
+from app.notify.wording import attempt_texts, link_length, readable_channels, region_names
 from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.warning.models import Warning
 

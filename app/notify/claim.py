@@ -27,13 +27,11 @@ from app.contact.models import Contact
 from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope
 from app.hazard.models import Hazard
 from app.notify import hazard_texts, templates
-from app.notify.base import CalleeLimit, Outgoing, Plan
+from app.notify.base import Outgoing, Plan
+from app.notify.callees import CalleeBook
 from app.notify.models import IS_PENDING, IS_SENDING, Message
-from app.warning.models import Warning, WarningRegion
-
-# Messages that count against a per-callee limit: made, and not given up on; and those handed over
-# that failed (a cloud counts a call not picked up as a call).
-_COUNTED = ("pending", "sending", "sent", "delivered", "failed")
+from app.notify.wording import attempt_texts, link_length, readable_channels, region_names, uncovered_regions
+from app.warning.models import Warning
 
 
 class _Stored:
@@ -41,87 +39,6 @@ class _Stored:
 
     def __init__(self, **columns: Any) -> None:
         self.__dict__.update(columns)
-
-
-def attempt_texts(
-    warning: Warning,
-    call: Any,
-    names: dict[str, str],
-    link_length: int,
-    uncovered: frozenset[str] = frozenset(),
-    lang: str = i18n.SOURCE,
-) -> dict[str, str]:
-    """The text of each channel for a call's attempt, in the person's language (text with the link
-    placeholder; speech without, in Chinese where the voice services do not speak the language).
-    An escalation tells the regions nobody answered for from those with nobody on record."""
-    signature = get_settings().sms_signature
-    level, mode = warning.level, warning.mode
-    spoken = lang if lang in i18n.SPOKEN else i18n.SOURCE
-    read, heard = warning.own_words(lang), warning.own_words(spoken)
-    if call.kind == "escalation":
-        silent = [names.get(code, code) for code in call.about_region_codes if code not in uncovered]
-        empty = [names.get(code, code) for code in call.about_region_codes if code in uncovered]
-        forms = {
-            "text": templates.escalation_sms(signature=signature, level=level, hazard=read["hazard"] or "", mode=mode,
-                                             unreached=silent, uncovered=empty, link_length=link_length, lang=lang),
-            "speech": templates.escalation_voice(level=level, hazard=heard["hazard"] or "", mode=mode,
-                                                 unreached=silent, uncovered=empty, lang=spoken),
-        }  # fmt: skip
-    else:
-        area = [names[code] for code in call.region_codes if code in names]
-        forms = {
-            "text": templates.alert_sms(signature=signature, level=level, hazard=read["hazard"] or "", mode=mode,
-                                        area=templates.area_label(area, lang), link_length=link_length,
-                                        instruction=read["instruction"], lang=lang),
-            "speech": templates.alert_voice(level=level, hazard=heard["hazard"] or "", mode=mode,
-                                            area=templates.area_label(area, spoken),
-                                            instruction=heard["instruction"], lang=spoken),
-        }  # fmt: skip
-    return {name: forms[channel.form] for name, channel in CHANNELS.items()}
-
-
-def readable_channels(attempt: list[str], carried: list[str], lang: str, plan: Plan | None = None) -> list[str]:
-    """An attempt's channels, and for a person the voice services cannot speak to in their own
-    language, a text channel beside a voice-only attempt (one whose provider sends Jiaoying's own
-    words, not a Chinese template): they hear Chinese and read their own."""
-    if lang in i18n.SPOKEN or any(CHANNELS[c].form == "text" for c in attempt):
-        return attempt
-    templated = plan.templated if plan else frozenset()
-    readable = [c for c in carried if CHANNELS[c].form == "text" and c not in templated]
-    return attempt + readable[:1]
-
-
-def link_length() -> int:
-    return len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
-
-
-async def uncovered_regions(session: AsyncSession, warning_ids: set[str], codes: set[str]) -> frozenset[str]:
-    """Of these regions of the warnings, those with nobody on record (an escalation says so)."""
-    found: set[str] = set()
-    for chunk in chunks(sorted(codes)):
-        rows = await core_rows(
-            session,
-            select(WarningRegion.region_code).where(
-                WarningRegion.warning_id.in_(warning_ids), among(WarningRegion.region_code, chunk),
-                WarningRegion.state == "uncovered",
-            ),
-        )  # fmt: skip
-        found.update(rows.scalars())
-    return frozenset(found)
-
-
-async def region_names(session: AsyncSession, warning_ids: set[str], codes: set[str]) -> dict[str, str]:
-    """The names of the warnings' regions, by code."""
-    names: dict[str, str] = {}
-    for chunk in chunks(sorted(codes)):
-        named = await core_rows(
-            session,
-            select(WarningRegion.region_code, WarningRegion.name).where(
-                WarningRegion.warning_id.in_(warning_ids), among(WarningRegion.region_code, chunk)
-            ),
-        )
-        names.update(named.tuples().all())
-    return names
 
 
 def message_row(call: Any, channel: str, attempt: int, text_: str, *, priority: int, now: datetime) -> dict[str, Any]:
@@ -276,66 +193,6 @@ async def _record_unavailable(session: AsyncSession, failed: list[dict[str, Any]
     ]
     if events:
         await audit_service.record_warning_events(session, events, now=now)
-
-
-class CalleeBook:
-    """Messages made to each number on channels with a per-callee limit (sent, or waiting to go at
-    their due time), read once per claim and kept up to date as the claim makes more."""
-
-    def __init__(self, limits: dict[str, tuple[CalleeLimit, ...]], times: dict[tuple[str, str], list[datetime]]):
-        self.limits = limits
-        self.times = times
-
-    @classmethod
-    async def load(
-        cls, session: AsyncSession, phones: set[str], limits: dict[str, tuple[CalleeLimit, ...]], *, now: datetime
-    ) -> "CalleeBook":
-        """The messages of the last window to these numbers, found through their calls."""
-        times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-        if not limits or not phones:
-            return cls(limits, times)
-        window = timedelta(seconds=max(limit.seconds for rules in limits.values() for limit in rules))
-        for chunk in chunks(sorted(phones)):
-            rows = await session.execute(
-                select(Message.to, Message.channel, Message.sent_at, Message.due_at)
-                .join(Call, Call.id == Message.call_id)
-                .where(among(Call.contact_phone, chunk), Call.created_at >= now - window - timedelta(days=1))
-                .where(Message.channel.in_(list(limits)), Message.status.in_(_COUNTED))
-                .where(or_(Message.status != "failed", Message.sent_at.is_not(None)))
-                .where(or_(Message.sent_at >= now - window,
-                           and_(Message.sent_at.is_(None), Message.due_at >= now - window)))
-            )  # fmt: skip
-            for to, channel, sent_at, due_at in rows.tuples():
-                times[(to, channel)].append(sent_at or due_at)
-        return cls(limits, times)
-
-    def free_at(self, phone: str, channel: str, now: datetime) -> datetime:
-        """When one more message on the channel may go to the number (now, if it may already)."""
-        limits = self.limits.get(channel)
-        if not limits:
-            return now
-        return free_at(sorted(self.times.get((phone, channel), [])), limits, now)
-
-    def add(self, phone: str, channel: str, at: datetime) -> None:
-        if channel in self.limits:
-            self.times.setdefault((phone, channel), []).append(at)
-
-
-def free_at(made: list[datetime], limits: tuple[CalleeLimit, ...], now: datetime) -> datetime:
-    """The earliest time from `now` at which one more message keeps within every limit, given the
-    times of the messages already made (in order; some may lie ahead, waiting)."""
-    at = now
-    for _ in range(len(made) + 1):
-        moved = at
-        for limit in limits:
-            span = timedelta(seconds=limit.seconds)
-            within = [t for t in made if t > at - span]
-            if len(within) >= limit.calls:
-                moved = max(moved, within[-limit.calls] + span)
-        if moved == at:
-            return at
-        at = moved
-    return at
 
 
 async def drop_closed(session: AsyncSession, message_ids: list[str]) -> list[str]:
