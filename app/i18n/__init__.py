@@ -13,7 +13,7 @@ them separated by `|`.
 """
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -153,7 +153,3 @@ def known_language(raw: str, known: Collection[str] | None = None) -> str:
     if language not in (languages() if known is None else known):
         raise ValueError(f"language {raw[:20]!r} has no message catalog; use one of {', '.join(languages())}")
     return language
-
-
-def translator(language: str | None) -> Callable[..., str]:
-    return catalog(language)
