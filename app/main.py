@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import db, i18n, logs, ops, wiring
-from app.ack import tokens
 from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as keys_router
 from app.broadcast.router import receipts_router as broadcast_receipts_router
 from app.broadcast.router import router as loudspeakers_router
+from app.call import tokens
 from app.call.router import router as calls_router
 from app.cap.router import CAP_PATH
 from app.cap.router import router as cap_router

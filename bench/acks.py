@@ -26,7 +26,7 @@ from pathlib import Path
 from harness import SHARED_REGIONS, fresh_database, postgres_available, server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.ack.tokens import derive_token
+from app.call.tokens import derive_token
 
 TARGETS = {"sqlite": 800, "postgresql": 1500}
 CLIENTS = 32

@@ -42,10 +42,10 @@ async def measure(url: str, runs: int) -> tuple[list[float], list[float], int, i
     os.environ["JIAOYING_DATABASE_URL"] = url
     from app import db
     from app.db import bulk_insert, new_id, session_scope, utc_now
-    from app.department.models import Department
     from app.hazard import figures
-    from app.hazard.models import Hazard, HazardDispatch
-    from app.region.models import Region
+    from app.models.department import Department
+    from app.models.hazard import Hazard, HazardDispatch
+    from app.models.region import Region
 
     database = db.configure(url)
     rng = random.Random(27)

@@ -41,11 +41,11 @@ async def fill(url: str, regions: list[dict[str, str]], total_calls: int) -> int
     """Write the regions and a year of warnings with their calls and targeted regions; the warnings' count."""
     os.environ["JIAOYING_DATABASE_URL"] = url
     from app import db
-    from app.call.models import Call
     from app.db import bulk_insert, session_scope
-    from app.region.models import Region
+    from app.models.call import Call
+    from app.models.region import Region
+    from app.models.warning import Warning, WarningRegion
     from app.report import rollup
-    from app.warning.models import Warning, WarningRegion
 
     database = db.configure(url)
     rng = random.Random(6)

@@ -34,7 +34,7 @@ from app import db, throttle  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Base  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.policy.models import Policy  # noqa: E402
+from app.models.policy import Policy  # noqa: E402
 
 requires_postgres = pytest.mark.skipif(POSTGRES_URL is None, reason="JIAOYING_TEST_DATABASE_URL is not set")
 

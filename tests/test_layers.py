@@ -1,10 +1,9 @@
 """The layers of docs/ARCHITECTURE.md, enforced: a module imports only from its own layer or below,
 and no two packages import each other, directly or round a ring.
 
-Read from the source with `ast` (imports inside functions count). `DEBTS` lists the pairs of
-packages whose imports break a rule today, each to be taken away as issue 29 untangles the core:
-the test fails on a pair that breaks a rule and is not listed, and on a listed pair that no longer
-does, so the list only shrinks. And no package takes anything from another's router."""
+Read from the source with `ast` (imports inside functions count). A package's `router.py` is its
+HTTP edge and stands with the edges: it may take from any package below, and no package takes
+anything from another's router (only the app factory assembles them)."""
 
 import ast
 from collections import defaultdict
@@ -14,39 +13,28 @@ APP = Path(__file__).resolve().parent.parent / "app"
 
 LAYERS = {
     "foundation": {"db", "config", "errors", "logs", "paging", "importing", "text", "lease", "i18n", "times",
-                   "throttle", "groups", "channels"},
+                   "throttle", "groups", "channels", "phones", "pages"},
+    "tables": {"models"},
     "registry": {"region", "contact", "auth", "policy", "audit", "duty", "department"},
     "engine": {"warning", "call", "notify", "ack", "hazard", "broadcast"},
-    "edges": {"cap", "report", "web", "cli", "demo", "main", "scheduler", "worker", "models", "ops", "wiring"},
+    "edges": {"cap", "report", "web", "cli", "demo", "main", "scheduler", "worker", "ops", "wiring"},
 }  # fmt: skip
 RANK = {package: rank for rank, packages in enumerate(LAYERS.values()) for package in packages}
 
-# Imports round a ring today, importer -> the packages it imports in the same ring: audit, auth,
-# region, contact and department in the registry; ack, broadcast, call, hazard, notify and warning
-# in the engine. None runs upward any more.
-_DEBTS = {
-    "ack": "broadcast call warning",
-    "audit": "auth contact region",
-    "auth": "audit region",
-    "broadcast": "notify warning",
-    "call": "ack notify warning",
-    "contact": "audit auth department region",
-    "department": "audit auth region",
-    "hazard": "ack call notify warning",
-    "notify": "ack call hazard warning",
-    "region": "audit auth",
-    "warning": "ack broadcast call notify",
-}
-DEBTS = {(source, target) for source, targets in _DEBTS.items() for target in targets.split()}
+
+def rank(node: str) -> int:
+    """A package's layer; a package's router (`call.router`) stands with the edges."""
+    return RANK["main"] if node.endswith(".router") else RANK[node]
 
 
 def imports(*, modules: bool = False) -> dict[tuple[str, str], list[str]]:
-    """(importing package, imported package) -> where, for every import between packages of app;
-    with `modules`, (importing module, imported module) as dotted paths below app."""
+    """(importing package, imported package) -> where, for every import between packages of app, a
+    package's router counting as a package of its own (`call.router`); with `modules`, (importing
+    module, imported module) as dotted paths below app."""
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
     for path in sorted(APP.rglob("*.py")):
         parts = path.relative_to(APP).with_suffix("").parts
-        source = ".".join(parts) if modules else parts[0]
+        source = ".".join(parts) if modules or parts[1:] == ("router",) else parts[0]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [f"app.{a.name}" for a in node.names] if node.module == "app" else [node.module]
@@ -57,7 +45,8 @@ def imports(*, modules: bool = False) -> dict[tuple[str, str], list[str]]:
             for name in names:
                 if not name.startswith("app."):
                     continue
-                target = name.removeprefix("app.") if modules else name.split(".")[1]
+                dotted = name.removeprefix("app.")
+                target = dotted if modules or dotted.endswith(".router") else dotted.split(".")[0]
                 if target != source:
                     found[(source, target)].append(f"{path.relative_to(APP.parent)}:{node.lineno}")
     return found
@@ -114,8 +103,7 @@ def test_no_package_takes_anything_from_anothers_router() -> None:
 
 def test_imports_run_down_the_layers_and_round_no_ring() -> None:
     found = imports()
-    upward = {edge for edge in found if RANK[edge[0]] < RANK[edge[1]]}
-    broken = upward | rings(set(found))
-    new = {edge: found[edge] for edge in sorted(broken - DEBTS)}
-    assert new == {}, "imports that run upward or round a ring (see docs/ARCHITECTURE.md)"
-    assert sorted(DEBTS - broken) == [], "paid off: take these out of DEBTS"
+    upward = {edge: found[edge] for edge in sorted(found) if rank(edge[0]) < rank(edge[1])}
+    assert upward == {}, "imports that run upward (see docs/ARCHITECTURE.md)"
+    ringed = {edge: found[edge] for edge in sorted(rings(set(found)))}
+    assert ringed == {}, "packages that import each other, directly or round a ring: move the rule, not the import"

@@ -219,7 +219,7 @@ async def test_a_policy_deadline_under_a_second_is_refused(client: AsyncClient) 
 
 
 def test_a_key_file_that_cannot_be_written_is_named_at_start(tmp_path, monkeypatch) -> None:
-    from app.ack import tokens
+    from app.call import tokens
     from app.config import get_settings
 
     settings = get_settings()

@@ -15,20 +15,20 @@ from pydantic import ValidationError
 
 from app import i18n, throttle
 from app.ack import service as ack_service
-from app.ack import tokens
 from app.ack.batcher import AckBatcher
-from app.ack.page import CLOSED_NOTES, COLOURS, LEVEL_HEADINGS, PAGE_HEADERS, beijing
 from app.broadcast import service as broadcast_service
 from app.call import service as call_service
-from app.call.models import Call
+from app.call import tokens
 from app.call.schemas import FeedbackIn, FeedbackOut
 from app.config import SettingsDep
 from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
 from app.errors import AppError, Conflict, Gone, NotFound, invalid_body
 from app.i18n import N_, pages
-from app.warning.models import OPEN_STATUSES as OPEN_WARNING
-from app.warning.models import Warning
+from app.models.call import Call
+from app.models.warning import OPEN_STATUSES as OPEN_WARNING
+from app.models.warning import Warning
+from app.pages import CLOSED_NOTES, COLOURS, LEVEL_HEADINGS, PAGE_HEADERS, beijing
 from app.warning.schemas import RegionStateOut
 
 router = APIRouter(prefix="/ack", tags=["acknowledgement link"], include_in_schema=True)

@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ack import tokens
 from app.audit import service as audit_service
 from app.call import service as call_service
-from app.call.models import Call
+from app.call import tokens
 from app.errors import Conflict, Gone, NotFound
-from app.warning.models import OPEN_STATUSES as OPEN_WARNING
-from app.warning.models import Warning, WarningRegion
+from app.models.call import Call
+from app.models.warning import OPEN_STATUSES as OPEN_WARNING
+from app.models.warning import Warning, WarningRegion
 
 NOT_VALID = "This link is not valid; check that it was copied whole."
 CLOSED = "This warning ended more than a week ago; its link is closed."

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import ChainHead
+from app.models.audit import ChainHead
 
 log = logging.getLogger(__name__)
 # Heads that moved this long ago are still looked at: a writer stamps the head when its transaction

@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from app.audit import anchors, scope
 from app.audit import service as audit_service
-from app.audit.models import AuditEvent
 from app.audit.schemas import EventOut
 from app.auth.dependencies import require_role
 from app.auth.service import Principal
 from app.config import SettingsDep
 from app.db import SessionDep
+from app.models.audit import AuditEvent
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.times import Moment

@@ -5,8 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.audit.models import AuditEvent
-from app.contact.phone import mask
+from app.models.audit import AuditEvent
+from app.phones import mask
 
 PHONE_KEYS = ("phone", "to", "from")
 

@@ -10,10 +10,9 @@ here as plain SQL tables: the record sits below the packages that write them.
 
 from sqlalchemy import ColumnElement, and_, bindparam, column, exists, or_, select, table, text
 
-from app.audit.models import AuditEvent
 from app.db import get_database
-from app.region import service as region_service
-from app.region.models import Region
+from app.models.audit import AuditEvent
+from app.models.region import Region, subtree_filter
 
 _calls = table("calls", column("id"), column("contact_region_code"))
 _warnings = table("warnings", column("id"))
@@ -37,7 +36,7 @@ def warnings_overlapping(path: str) -> ColumnElement[bool]:
 
 def visible_in(path: str) -> ColumnElement[bool]:
     """The events a key scoped to the subtree at `path` may read (see the module)."""
-    codes = select(Region.code).where(region_service.subtree_filter(Region.path, path))
+    codes = select(Region.code).where(subtree_filter(Region.path, path))
     call_inside = exists().where(_calls.c.id == AuditEvent.call_id, _calls.c.contact_region_code.in_(codes))
     overlapping = select(_warnings.c.id).where(warnings_overlapping(path))
     return or_(

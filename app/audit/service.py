@@ -12,8 +12,8 @@ from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
-from app.audit.models import AuditEvent, ChainHead
 from app.db import bulk_insert, core_rows, driver_connection, utc_now
+from app.models.audit import AuditEvent, ChainHead
 
 GENESIS_HASH = "0" * 64
 # Roster, region, policy and key changes share one chain; each warning chains its own events (its

@@ -4,9 +4,9 @@ from fastapi import APIRouter, status
 
 from app.auth import service as auth_service
 from app.auth.dependencies import AdminDep
-from app.auth.models import ApiKey
 from app.auth.schemas import KeyCreated, KeyIn, KeyOut
 from app.db import SessionDep, utc_now
+from app.models.auth import ApiKey
 from app.paging import Page, PageDep, make_page
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])

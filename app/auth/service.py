@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.auth.models import ApiKey
 from app.db import new_token
 from app.errors import NotFound, Unprocessable
+from app.models.auth import ApiKey
 from app.region import service as region_service
 
 TOKEN_PREFIX = "jy"

@@ -7,8 +7,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.broadcast.models import Broadcast
 from app.broadcast.schemas import ReceiptIn
+from app.models.broadcast import Broadcast
 
 
 async def record(session: AsyncSession, receipts: list[ReceiptIn], *, now: datetime) -> list[str | None]:

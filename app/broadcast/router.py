@@ -7,11 +7,11 @@ from fastapi import APIRouter, Query, Request, Response, status
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep
 from app.broadcast import receipts as receipt_service
 from app.broadcast import service as broadcast_service
-from app.broadcast.models import Loudspeaker
 from app.broadcast.schemas import LoudspeakerIn, LoudspeakerOut, ReceiptIn
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.errors import NotFound
+from app.models.broadcast import Loudspeaker
 from app.notify import webhook
 from app.paging import Page, PageDep, make_page
 

@@ -16,12 +16,12 @@ import orjson
 from sqlalchemy import and_, case, func, or_, select, update
 
 from app.audit import service as audit_service
-from app.broadcast.models import Broadcast
 from app.config import Settings
 from app.db import session_scope
+from app.models.broadcast import Broadcast
+from app.models.warning import OPEN_STATUSES, Warning
 from app.notify.dispatch import backoff_s
 from app.notify.webhook import signed_headers
-from app.warning.models import OPEN_STATUSES, Warning
 
 BATCH = 100
 IN_FLIGHT = 8  # requests to the platform at once

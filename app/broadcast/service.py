@@ -15,15 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.auth.dependencies import ensure_covers
 from app.auth.service import Principal
-from app.broadcast.models import Broadcast, Loudspeaker
 from app.broadcast.schemas import LoudspeakerIn
 from app.db import bulk_insert, new_ids
 from app.errors import NotFound, Unprocessable
 from app.i18n import N_
+from app.models.broadcast import Broadcast, Loudspeaker
+from app.models.region import Region, subtree_filter
+from app.models.warning import Warning
 from app.notify import templates
+from app.policy.snapshot import PolicySnapshot
 from app.region import service as region_service
-from app.region.models import Region
-from app.warning.models import Warning
 
 LEVELS = ("village", "township")  # where a loudspeaker stands
 CLOSING = {"lifted": "lifting", "expired": "lifting", "withdrawn": "withdrawal"}
@@ -79,7 +80,7 @@ async def list_loudspeakers(
         path = region.path
     query = select(Loudspeaker).where(Loudspeaker.active)
     if path is not None:
-        inside = select(Region.code).where(region_service.subtree_filter(Region.path, path))
+        inside = select(Region.code).where(subtree_filter(Region.path, path))
         query = query.where(Loudspeaker.region_code.in_(inside))
     if cursor:
         query = query.where(Loudspeaker.id > cursor)
@@ -99,7 +100,7 @@ async def schedule(
     """The warning's broadcasts of this kind, stored to go at once; returns how many. A lifting or
     withdrawal goes where the alert was handed over (or confirmed played); `beyond` (the warnings
     that updated this one) leaves out the regions their own alerts now reach."""
-    rules = warning.rules
+    rules = PolicySnapshot.of(warning.policy)
     if warning.mode == "test" or not rules.broadcast:
         return 0
     if kind == "alert":
@@ -108,7 +109,7 @@ async def schedule(
             .join(Region, Region.code == Loudspeaker.region_code)
             .where(Loudspeaker.active, Region.level.in_(rules.reach), Region.abolished.is_(False))
         )
-        within = [region_service.subtree_filter(Region.path, path) for path in warning.area_paths]
+        within = [subtree_filter(Region.path, path) for path in warning.area_paths]
         speakers = speakers.where(or_(*within))
     else:  # where the alert went
         handed_over = or_(Broadcast.status.in_(("sending", "sent", "delivered")), Broadcast.confirmed_at.is_not(None))

@@ -30,16 +30,16 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ack import tokens
 from app.audit import service as audit_service
 from app.call import metrics as call_metrics
-from app.call import routing
+from app.call import routing, tokens
 from app.call import service as call_service
-from app.call.models import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call, CallToken
-from app.call.models import priority as call_priority
 from app.db import bulk_insert, chunks, new_id, session_scope
-from app.warning.models import OPEN_STATUSES as OPEN_WARNING
-from app.warning.models import Warning, WarningRegion
+from app.models.call import IS_ESCALATION, IS_OPEN, OPEN_STATUSES, Call, CallToken
+from app.models.call import priority as call_priority
+from app.models.warning import OPEN_STATUSES as OPEN_WARNING
+from app.models.warning import Warning, WarningRegion
+from app.policy.snapshot import PolicySnapshot
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ async def chase(session: AsyncSession, warning_id: str, *, now: datetime) -> boo
         for call in sorted(closed, key=lambda call: call.id)
     ]  # fmt: skip
     events += await _settle(session, warning, now=now)
-    if warning.rules.escalate and closed:
+    if PolicySnapshot.of(warning.policy).escalate and closed:
         events += await escalate(session, warning, await _items(session, warning, closed), now=now)
     await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
     return True
@@ -249,7 +249,7 @@ async def escalate(
     targets = await routing.recipients(
         session,
         {item.route for item in items},
-        above_county=warning.rules.escalate_above_county,
+        above_county=PolicySnapshot.of(warning.policy).escalate_above_county,
         with_leader=warning.level == "red",
         now=now,
     )
@@ -350,7 +350,7 @@ def _escalation_call(
         "status": "pending" if warning.mode != "test" else "cancelled",
         "attempts": 0,
         "next_attempt_at": now if warning.mode != "test" else None,
-        "deadline_at": warning.rules.deadline(now),
+        "deadline_at": PolicySnapshot.of(warning.policy).deadline(now),
         "created_at": now,
         "closed_at": None if warning.mode != "test" else now,
         "late": False,

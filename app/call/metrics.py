@@ -6,9 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.call import tally
 from app.channels import NAMES
-from app.notify.models import IS_PENDING, Message
-from app.warning import tally
+from app.models.notify import IS_PENDING, Message
 
 CALLS_CREATED = Counter("jiaoying_calls_created_total", "Calls made, by kind.", ["kind"])
 CALLS_ACKNOWLEDGED = Counter("jiaoying_calls_acknowledged_total", "Calls acknowledged, by method.", ["method"])

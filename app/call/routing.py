@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.contact.models import Contact, Supervision
 from app.db import chunks
 from app.duty import service as duty_service
-from app.region.models import LEVEL_RANK, Region
+from app.models.contact import Contact, Supervision
+from app.models.region import LEVEL_RANK, Region
 
 PERSON = duty_service.PERSON  # a person as a call is made to them
 # Escalation goes no higher than this level unless the policy's escalate_above_county says so.

@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.call.models import Call
-from app.contact.phone import mask
+from app.models.call import Call
+from app.phones import mask
 from app.text import MultiLine
 
 

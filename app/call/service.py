@@ -11,11 +11,11 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.call import hooks
 from app.call import metrics as call_metrics
-from app.call.models import OPEN_STATUSES, Call, CallToken, Feedback
 from app.db import core_rows
 from app.errors import AppError, Conflict, NotFound
+from app.models.call import OPEN_STATUSES, Call, CallToken, Feedback
+from app.models.warning import Warning, WarningRegion
 from app.region import service as region_service
-from app.warning.models import Warning, WarningRegion
 
 # Answers, feedback and confirmations stay open this long after a warning closes; then its record
 # is sealed and its figures rolled up for the reports (report.rollup).

@@ -15,8 +15,8 @@ from app.cap.identity import Sender
 from app.cap.mapping import GEOCODE_SCHEME, LEVEL_COLOUR, LEVEL_SEVERITY
 from app.cap.parse import CAP_NS, schema
 from app.i18n import CLDR_LOCALES
-from app.region.models import Region
-from app.warning.models import OPEN_STATUSES, Warning
+from app.models.region import Region
+from app.models.warning import OPEN_STATUSES, Warning
 
 LEVEL_PARAMETER = "预警级别"
 # The bureau's own message a warning was issued from, as sender,identifier,sent (in an Alert,

@@ -30,9 +30,9 @@ from app.auth.service import Principal
 from app.cap import parse
 from app.cap import service as cap_service
 from app.cap.identity import Sender
-from app.cap.models import CapFeedEntry
 from app.db import chunks, dialect_insert, session_scope
 from app.errors import AppError
+from app.models.cap import CapFeedEntry
 
 log = logging.getLogger(__name__)
 

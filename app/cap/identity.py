@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.models.warning import Warning
 from app.times import BEIJING
-from app.warning.models import Warning
 
 _GB_IDENTIFIER = re.compile(r"^(\d{14})_(\d{14})(?:_(\d{1,4}))?$")
 _ID_IDENTIFIER = re.compile(r"^([0-9a-z]{26})(\.cancel)?$")

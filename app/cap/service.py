@@ -16,14 +16,14 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.cap import identity, mapping
 from app.cap.identity import Sender
-from app.cap.models import CapAlert, CapAlertWarning, CapReference
 from app.cap.parse import Message
 from app.db import dialect_insert
 from app.errors import Conflict, Forbidden, Unprocessable
-from app.region.models import Region
+from app.models.cap import CapAlert, CapAlertWarning, CapReference
+from app.models.region import Region
+from app.models.warning import OPEN_STATUSES, Warning
 from app.warning import lifecycle
 from app.warning import service as warning_service
-from app.warning.models import OPEN_STATUSES, Warning
 
 Outcome = Literal["created", "updated", "cancelled", "recorded", "duplicate"]
 # Outcomes of messages that made or changed a warning (not those only recorded).

@@ -12,16 +12,16 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.channels import NAMES as CHANNELS
 from app.contact import hooks
-from app.contact.models import Contact, Supervision
-from app.contact.phone import normalize_mobile
 from app.contact.service import changed_event
 from app.db import analyze, bulk_insert, new_id
-from app.department.models import Department
 from app.errors import Forbidden, Unprocessable
 from app.i18n import known_language
 from app.importing import Problems, Upload, read_rows
+from app.models.contact import Contact, Supervision
+from app.models.department import Department
+from app.models.region import Region, subtree_filter
+from app.phones import normalize_mobile
 from app.region import service as region_service
-from app.region.models import Region
 
 REQUIRED = ("name", "phone", "region_code", "role", "rank", "channels")
 OPTIONAL = ("supervises", "department", "language")
@@ -201,7 +201,7 @@ async def _deactivate_missing(
     query = (
         select(Contact.id, Contact.name, Contact.phone, Contact.region_code)
         .join(Region, Region.code == Contact.region_code)
-        .where(region_service.subtree_filter(Region.path, region.path), Contact.active.is_(True))
+        .where(subtree_filter(Region.path, region.path), Contact.active.is_(True))
     )
     events = []
     for contact_id, name, phone, region_code in (await session.execute(query)).tuples():

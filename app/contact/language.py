@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app import i18n
-from app.contact.models import Contact
 from app.db import chunks
-from app.region.models import LEVELS, Region
+from app.models.contact import Contact
+from app.models.region import LEVELS, Region
 
 # A contact's region and every level above it (village, township, county, prefecture, province).
 _ABOVE = len(LEVELS) - 1

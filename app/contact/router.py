@@ -8,10 +8,10 @@ from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
 from app.config import SettingsDep
 from app.contact import importer
 from app.contact import service as contact_service
-from app.contact.models import Contact
 from app.contact.schemas import ContactImportOut, ContactIn, ContactOut, ContactPatch
 from app.db import SessionDep, utc_now
 from app.importing import csv_body, spool_upload
+from app.models.contact import Contact
 from app.paging import Page, PageDep, make_page
 from app.region import service as region_service
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.channels import ChannelName
-from app.contact.phone import mask, normalize_mobile
 from app.i18n import known_language
+from app.phones import mask, normalize_mobile
 from app.text import SingleLine
 
 Channel = ChannelName

@@ -13,12 +13,12 @@ from app.auth.dependencies import ensure_covers
 from app.auth.service import Principal
 from app.contact import hooks
 from app.contact.language import languages_of
-from app.contact.models import Contact, Supervision
 from app.contact.schemas import ContactIn, ContactOut, ContactPatch
-from app.department.models import Department
 from app.errors import Conflict, NotFound, Unprocessable
+from app.models.contact import Contact, Supervision
+from app.models.department import Department
+from app.models.region import Region, subtree_filter
 from app.region import service as region_service
-from app.region.models import Region
 
 AUDITED_FIELDS = (
     "name",
@@ -225,13 +225,13 @@ async def list_contacts(
         ensure_covers(principal, region.path, region.code)
         if subtree:
             query = query.join(Region, Region.code == Contact.region_code).where(
-                region_service.subtree_filter(Region.path, region.path)
+                subtree_filter(Region.path, region.path)
             )
         else:
             query = query.where(Contact.region_code == region.code)
     elif principal.role != "admin" and principal.region_path is not None:
         query = query.join(Region, Region.code == Contact.region_code).where(
-            region_service.subtree_filter(Region.path, principal.region_path)
+            subtree_filter(Region.path, principal.region_path)
         )
     if role:
         query = query.where(Contact.role == role)

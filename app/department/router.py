@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query, status
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep
 from app.db import SessionDep, utc_now
 from app.department import service as department_service
-from app.department.models import Department
 from app.department.schemas import DepartmentIn, DepartmentOut
+from app.models.department import Department
 from app.paging import Page, PageDep, make_page
 
 router = APIRouter(prefix="/api/v1/departments", tags=["departments"])

@@ -7,11 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.department.models import Department
 from app.department.schemas import DepartmentIn
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.models.department import Department
+from app.models.region import Region, subtree_filter
 from app.region import service as region_service
-from app.region.models import Region
 
 # Departments serve a county, or the level that plays its part (a prefecture with townships below it).
 LEVELS = ("province", "prefecture", "county")
@@ -72,7 +72,7 @@ async def list_departments(
         region = await region_service.get_region(session, region_code)
         query = query.where(Department.region_code == region.code)
     elif principal.region_path is not None and principal.role != "admin":
-        own = select(Region.code).where(region_service.subtree_filter(Region.path, principal.region_path))
+        own = select(Region.code).where(subtree_filter(Region.path, principal.region_path))
         query = query.where(Department.region_code.in_(own))
     if cursor:
         query = query.where(Department.id > cursor)

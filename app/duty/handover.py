@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.contact.models import Contact
 from app.db import JSONDoc, UTCDateTime, new_id
 from app.duty import service as duty_service
-from app.duty.models import DutyHandover, DutyShift
 from app.errors import Conflict
-from app.region.models import Region
+from app.models.contact import Contact
+from app.models.duty import DutyHandover, DutyShift
+from app.models.region import Region
 
 # The calls a handover lists, read as plain tables: the duty desk sits below the engine that writes them.
 _calls = table(

@@ -17,15 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.contact.models import Contact
 from app.db import new_id
-from app.department.models import Department
 from app.duty import service as duty_service
-from app.duty.models import DutyShift
 from app.duty.schemas import ShiftIn
 from app.duty.service import Roster
 from app.errors import Unprocessable
-from app.region.models import Region
+from app.models.contact import Contact
+from app.models.department import Department
+from app.models.duty import DutyShift
+from app.models.region import Region
 
 LONGEST_SHIFT = timedelta(days=31)  # longer is a typing slip (a month or a year off)
 EARLIEST_START = timedelta(hours=24)  # how far back a new shift may begin

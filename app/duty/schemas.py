@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.contact.phone import mask
+from app.phones import mask
 from app.text import MultiLine
 from app.times import UtcMoment
 

@@ -20,13 +20,13 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
-from app.contact.models import Contact
 from app.db import chunks
-from app.department.models import Department
-from app.duty.models import DutyShift
 from app.errors import Forbidden, NotFound, Unprocessable
+from app.models.contact import Contact
+from app.models.department import Department
+from app.models.duty import DutyShift
+from app.models.region import Region, subtree_filter
 from app.region import service as region_service
-from app.region.models import Region
 
 # Offices that keep a duty roster: every level with an office, villages aside (a prefecture such as
 # 东莞, whose townships sit right under it, plays the county's part).
@@ -240,7 +240,7 @@ async def next_gaps(
     `limit` of them), and how many offices have one."""
     offices: ColumnElement[bool] = DutyShift.region_code.is_not(None)
     if within_path is not None:
-        inside = select(Region.code).where(region_service.subtree_filter(Region.path, within_path))
+        inside = select(Region.code).where(subtree_filter(Region.path, within_path))
         offices = DutyShift.region_code.in_(inside)
     found = await first_gaps(session, offices, now)
     soonest = sorted(found, key=lambda code: (found[code].starts_at, code))[:limit]

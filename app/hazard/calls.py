@@ -6,14 +6,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ack import tokens
 from app.audit import service as audit_service
 from app.call import metrics as call_metrics
-from app.call import routing
-from app.call.models import Call, CallToken
-from app.call.models import priority as call_priority
+from app.call import routing, tokens
 from app.db import bulk_insert, new_id
-from app.hazard.models import Hazard
+from app.models.call import Call, CallToken
+from app.models.call import priority as call_priority
+from app.models.hazard import Hazard
 
 
 def reporter(hazard: Hazard) -> dict[str, Any]:

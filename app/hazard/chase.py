@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.call import escalation, routing
-from app.call.models import IS_OPEN, Call
-from app.department.models import Department
 from app.hazard.calls import make_calls
-from app.hazard.models import OPEN, STEPS, Hazard, HazardDispatch
 from app.hazard.service import TO_RECEIVE_S, event, record
+from app.models.call import IS_OPEN, Call
+from app.models.department import Department
+from app.models.hazard import OPEN, STEPS, Hazard, HazardDispatch
 
 
 async def due_hazard_ids(

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import seconds_between
-from app.hazard.models import Hazard, HazardDispatch
-from app.region.models import Region
+from app.models.hazard import Hazard, HazardDispatch
+from app.models.region import Region
 
 
 @dataclass

@@ -13,21 +13,21 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app.ack import tokens
-from app.ack.page import PAGE_HEADERS, beijing
 from app.call import service as call_service
-from app.call.models import OPEN_STATUSES as OPEN_CALL
-from app.call.models import Call
+from app.call import tokens
 from app.contact.language import languages_of
-from app.contact.models import Contact
 from app.db import SessionDep, utc_now
 from app.errors import AppError, NotFound
 from app.hazard import service as hazard_service
 from app.hazard import standing
-from app.hazard.models import OPEN, Hazard, HazardDispatch
 from app.hazard.schemas import EvaluationIn
 from app.i18n import N_, SOURCE, pages
-from app.warning.models import Warning
+from app.models.call import OPEN_STATUSES as OPEN_CALL
+from app.models.call import Call
+from app.models.contact import Contact
+from app.models.hazard import OPEN, Hazard, HazardDispatch
+from app.models.warning import Warning
+from app.pages import PAGE_HEADERS, beijing
 
 router = APIRouter(prefix="/ack", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -13,17 +13,17 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app import throttle
-from app.ack.page import PAGE_HEADERS, beijing
 from app.contact.language import languages_of
-from app.contact.models import Contact, Supervision
 from app.db import SessionDep, utc_now
 from app.errors import AppError
 from app.hazard import standing
 from app.hazard.link import STATUS_NAMES, gone_page
-from app.hazard.models import Hazard
 from app.hazard.schemas import HazardIn
 from app.i18n import N_, SOURCE, pages
-from app.region.models import Region
+from app.models.contact import Contact, Supervision
+from app.models.hazard import Hazard
+from app.models.region import Region
+from app.pages import PAGE_HEADERS, beijing
 
 router = APIRouter(prefix="/r", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

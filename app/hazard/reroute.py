@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.call import hooks
-from app.call.models import Call
 from app.hazard import chase
 from app.hazard.calls import make_calls
-from app.hazard.models import OPEN, STEPS, Hazard, HazardDispatch
 from app.hazard.service import department_people, event, record, to_office
+from app.models.call import Call
+from app.models.hazard import OPEN, STEPS, Hazard, HazardDispatch
 
 LEFT = "the person called left the roster"
 SHORTEST_S = 60.0  # a department called anew has at least this long to report in

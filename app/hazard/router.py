@@ -11,7 +11,6 @@ from app.contact import service as contact_service
 from app.db import SessionDep, utc_now
 from app.hazard import service as hazard_service
 from app.hazard import standing
-from app.hazard.models import Hazard
 from app.hazard.schemas import (
     DispatchOut,
     EvaluationIn,
@@ -23,6 +22,7 @@ from app.hazard.schemas import (
     WhistleIn,
     masked,
 )
+from app.models.hazard import Hazard
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.times import Moment

@@ -95,7 +95,7 @@ class HazardDetailOut(HazardOut):
 
 def masked(out: Any, masked: bool) -> Any:
     """Auditors see the reporter's phone masked, as every other."""
-    from app.contact.phone import mask
+    from app.phones import mask
 
     if masked and out.reporter_phone:
         return out.model_copy(update={"reporter_phone": mask(out.reporter_phone)})

@@ -12,21 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import i18n
 from app.audit import scope as audit_scope
 from app.audit import service as audit_service
-from app.audit.models import AuditEvent
 from app.auth.service import Principal
 from app.call import hooks, routing
-from app.call.models import IS_OPEN, Call
-from app.contact.models import Contact
-from app.department.models import Department
 from app.duty import service as duty_service
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.hazard.calls import make_calls, reporter
-from app.hazard.models import STATUSES, STEPS, Hazard, HazardDispatch
 from app.hazard.schemas import HazardIn, WhistleIn
 from app.i18n import N_
+from app.models.audit import AuditEvent
+from app.models.call import IS_OPEN, Call
+from app.models.contact import Contact
+from app.models.department import Department
+from app.models.hazard import STATUSES, STEPS, Hazard, HazardDispatch
+from app.models.region import Region, subtree_filter
 from app.policy import service as policy_service
 from app.region import service as region_service
-from app.region.models import Region
 
 # How long the office has to take a report: minutes for an urgent one (the red ladder), an hour
 # for the others (the orange ladder).
@@ -335,7 +335,7 @@ async def list_hazards(
         path = region.path
     query = select(Hazard)
     if path is not None:
-        inside = select(Region.code).where(region_service.subtree_filter(Region.path, path))
+        inside = select(Region.code).where(subtree_filter(Region.path, path))
         query = query.where(Hazard.region_code.in_(inside))
     if status is not None:
         if status not in STATUSES:
@@ -404,7 +404,7 @@ async def calls_of(
     """The report's calls (to people inside the caller's area), and the departments its whistles called."""
     query = select(Call).where(Call.hazard_id == hazard.id).order_by(Call.id)
     if principal.role != "admin" and principal.region_path is not None:
-        inside = select(Region.code).where(region_service.subtree_filter(Region.path, principal.region_path))
+        inside = select(Region.code).where(subtree_filter(Region.path, principal.region_path))
         query = query.where(Call.contact_region_code.in_(inside))
     dispatches = select(HazardDispatch).where(HazardDispatch.hazard_id == hazard.id).order_by(HazardDispatch.id)
     return list(await session.scalars(query)), list(await session.scalars(dispatches))

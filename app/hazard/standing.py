@@ -2,7 +2,7 @@
 through, from a cheap phone, without logging in.
 
 The token is derived from the instance secret, the contact's id and a nonce the contact keeps
-(app.ack.tokens.derive_report_token); the contact keeps SHA-256 of it to be found by. A contact
+(app.call.tokens.derive_report_token); the contact keeps SHA-256 of it to be found by. A contact
 gets a nonce when its link is first needed (the 上报险情 button of an ack page, a POST), a new one
 when the link is sent again by SMS (the old link dies), and none once deactivated or given another
 phone (the link dies with the post, and does not stay with the old number).
@@ -14,18 +14,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ack import tokens
 from app.audit import service as audit_service
+from app.call import tokens
 from app.config import get_settings
 from app.contact.language import languages_of
-from app.contact.models import Contact
 from app.errors import Conflict
 from app.hazard import service as hazard_service
-from app.hazard.models import Hazard
 from app.hazard.schemas import HazardIn
+from app.models.contact import Contact
+from app.models.hazard import Hazard
+from app.models.notify import Message
+from app.models.region import Region
 from app.notify import templates
-from app.notify.models import Message
-from app.region.models import Region
 
 # A message outside any call waits behind every call's attempts (see call.models.priority).
 PRIORITY = 100

@@ -43,9 +43,9 @@ import httpx
 
 from app.config import Settings
 from app.db import bulk_insert, session_scope
+from app.models.notify import GatewayRef
 from app.notify.aliyun_fields import Fields, fields_of, speech_variables, template_kind, variables
 from app.notify.base import CalleeLimit, Capabilities, Outcome, Outgoing
-from app.notify.models import GatewayRef
 from app.notify.webhook import GATEWAY_ERRORS
 
 CALLBACKS = "/api/v1/providers/aliyun"

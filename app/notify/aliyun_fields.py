@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from app.call.models import Call
-from app.contact.models import Contact
 from app.db import session_scope
+from app.models.call import Call
+from app.models.contact import Contact
+from app.models.region import Region
+from app.models.warning import Warning, WarningRegion
 from app.notify import hazard_texts
 from app.notify.base import Outgoing
 from app.notify.templates import HAZARD_ASKS, LEVEL_NAMES, listing
-from app.region.models import Region
-from app.warning.models import Warning, WarningRegion
 
 VARIABLE_MAX = 35  # characters in one template variable
 

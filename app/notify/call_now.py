@@ -16,20 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.call.models import IS_OPEN, Call
-from app.call.models import priority as call_priority
 from app.channels import speech_first
 from app.contact.language import languages_of
 from app.db import bulk_insert, chunks, core_rows, new_ids
 from app.errors import Conflict
 from app.i18n import SOURCE
+from app.models.call import IS_OPEN, Call
+from app.models.call import priority as call_priority
+from app.models.notify import Message
+from app.models.warning import OPEN_STATUSES as OPEN_WARNING
+from app.models.warning import Warning
 from app.notify.base import Plan
 from app.notify.callees import CalleeBook
 from app.notify.claim import message_row
-from app.notify.models import Message
 from app.notify.wording import attempt_texts, link_length, readable_channels, region_names
-from app.warning.models import OPEN_STATUSES as OPEN_WARNING
-from app.warning.models import Warning
 
 AGAIN_AFTER = timedelta(seconds=60)
 CHUNK = 5000

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.call.models import Call
 from app.db import among, chunks
+from app.models.call import Call
+from app.models.notify import Message
 from app.notify.base import CalleeLimit
-from app.notify.models import Message
 
 # Messages that count against a per-callee limit: made, and not given up on; and those handed over
 # that failed (a cloud counts a call not picked up as a call).

@@ -1,6 +1,6 @@
 """The sender's first step: due work claimed and turned into messages (see app.notify.sender).
 
-Due attempts are claimed by priority (app.call.models.priority: red before blue, supervisors
+Due attempts are claimed by priority (app.models.call.priority: red before blue, supervisors
 before first attempts before retries), each priority a range scan of the calls' queue index, with
 FOR UPDATE SKIP LOCKED so any number of processes share the work. Each call's attempt becomes one
 message per channel it has, written `sending`; the call moves on to its next attempt. Messages
@@ -16,22 +16,23 @@ from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import i18n
-from app.ack import tokens
 from app.audit import service as audit_service
-from app.call.models import OPEN_STATUSES, PRIORITIES, Call
-from app.call.models import priority as call_priority
+from app.call import tokens
 from app.channels import CHANNELS, NAMES
 from app.config import get_settings
 from app.contact.language import languages_of
-from app.contact.models import Contact
 from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope
-from app.hazard.models import Hazard
+from app.models.call import OPEN_STATUSES, PRIORITIES, Call
+from app.models.call import priority as call_priority
+from app.models.contact import Contact
+from app.models.hazard import Hazard
+from app.models.notify import IS_PENDING, IS_SENDING, Message
+from app.models.warning import Warning
 from app.notify import hazard_texts, templates
 from app.notify.base import Outgoing, Plan
 from app.notify.callees import CalleeBook
-from app.notify.models import IS_PENDING, IS_SENDING, Message
 from app.notify.wording import attempt_texts, link_length, readable_channels, region_names, uncovered_regions
-from app.warning.models import Warning
+from app.policy.snapshot import PolicySnapshot
 
 
 class _Stored:
@@ -94,7 +95,9 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
         return []
     warning_ids = {call.warning_id for call in due if call.warning_id is not None}
     warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
-    rules_of = {warning_id: warning.rules for warning_id, warning in warnings.items()}  # read once a round
+    rules_of = {
+        warning_id: PolicySnapshot.of(warning.policy) for warning_id, warning in warnings.items()
+    }  # read once a round
     reports = await hazard_texts.reports_of(session, sorted({c.hazard_id for c in due if c.hazard_id is not None}))
     languages = await languages_of(session, {call.contact_id for call in due})
     signature = get_settings().sms_signature

@@ -4,8 +4,8 @@ what a newcomer runs with, and what the tests and the tour read back."""
 from app.channels import NAMES
 from app.config import Settings
 from app.db import bulk_insert, session_scope, utc_now
+from app.models.notify import ConsoleMessage
 from app.notify.base import Capabilities, Outcome, Outgoing
-from app.notify.models import ConsoleMessage
 
 
 class ConsoleProvider:

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import CHANNELS
-from app.hazard.models import Hazard, HazardDispatch
 from app.i18n import SOURCE, SPOKEN, catalog
+from app.models.hazard import Hazard, HazardDispatch
 from app.notify import templates
 from app.policy.snapshot import PolicySnapshot
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels import NAMES
 from app.db import dialect_insert, session_scope, utc_now
-from app.notify.models import GatewayState
+from app.models.notify import GatewayState
 
 log = logging.getLogger(__name__)
 # A failing gateway with messages waiting is probed at least once a minute (dispatch.MAX_BACKOFF_S),

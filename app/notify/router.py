@@ -14,16 +14,17 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
+from app.ack import replies
 from app.auth.dependencies import AdminDep, DutyOfficerDep
 from app.channels import ChannelName
 from app.config import Settings, SettingsDep
-from app.contact.phone import normalize_mobile
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import NotFound, Unauthorized, Unprocessable
+from app.models.notify import ConsoleMessage, GatewayRef
 from app.notify import aliyun, gateway, kannel, providers, webhook
 from app.notify import call_now as call_now_service
-from app.notify.models import ConsoleMessage, GatewayRef
 from app.paging import Page, PageDep, make_page, seq_cursor
+from app.phones import normalize_mobile
 from app.text import Relayed, SingleLine
 from app.warning import service as warning_service
 
@@ -159,7 +160,7 @@ async def inbound(request: Request, settings: SettingsDep) -> Any:
             results.append({"inbound_id": reply.inbound_id, "result": "unknown_phone", "acknowledged": []})
             continue
         async with session_scope() as session:
-            taken = await gateway.take_inbound(
+            taken = await replies.take_inbound(
                 session, inbound_id=reply.inbound_id, phone=phone, channel=reply.channel, text=reply.text,
                 digits=reply.digits, now=utc_now(),
             )  # fmt: skip
@@ -215,7 +216,7 @@ async def kannel_reply(
     except ValueError:
         return ""
     async with session_scope() as session:
-        await gateway.take_inbound(
+        await replies.take_inbound(
             session, inbound_id=f"kannel:{inbound_id}", phone=normalized, channel="sms", text=text, digits=None,
             now=utc_now(),
         )  # fmt: skip
@@ -291,7 +292,7 @@ async def aliyun_replies(secret: str, request: Request, settings: SettingsDep) -
         except ValueError:
             continue
         async with session_scope() as session:
-            await gateway.take_inbound(
+            await replies.take_inbound(
                 session, inbound_id=f"aliyun:{reply.sequence_id}", phone=phone, channel="sms", text=reply.content,
                 digits=None, now=utc_now(),
             )  # fmt: skip
@@ -347,7 +348,7 @@ async def aliyun_call_reports(secret: str, request: Request, settings: SettingsD
             continue
         if report.dtmf:  # the key first: a failure recorded before it would bring on another call
             async with session_scope() as session:
-                await gateway.take_inbound(
+                await replies.take_inbound(
                     session, inbound_id=f"aliyun-voice:{report.call_id}", phone=normalize_mobile(ref.to),
                     channel="voice", text=None, digits=report.dtmf[:1], now=utc_now(),
                 )  # fmt: skip

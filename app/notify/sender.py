@@ -31,14 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.call import service as call_service
-from app.call.models import Call
 from app.db import among, chunks, core_rows, get_database, retryable, session_scope, utc_now
+from app.models.call import Call
+from app.models.notify import Message
 from app.notify import claim as claiming
 from app.notify import gateway
 from app.notify.base import Outcome, Outgoing, Plan, Provider, kinds_carried, templated
 from app.notify.dispatch import Dispatcher, backoff_s
 from app.notify.metrics import MESSAGES
-from app.notify.models import Message
 
 BATCH = 1000
 LANES = 2

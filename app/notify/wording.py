@@ -8,13 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import i18n
-from app.ack import tokens
+from app.call import tokens
 from app.channels import CHANNELS
 from app.config import get_settings
 from app.db import among, chunks, core_rows
+from app.models.warning import Warning, WarningRegion
 from app.notify import templates
 from app.notify.base import Plan
-from app.warning.models import Warning, WarningRegion
 
 
 def attempt_texts(

@@ -4,9 +4,9 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import AdminDep, PrincipalDep
 from app.db import SessionDep, utc_now
+from app.models.policy import Policy
 from app.paging import Page
 from app.policy import service as policy_service
-from app.policy.models import Policy
 from app.policy.schemas import PolicyIn, PolicyOut
 
 router = APIRouter(prefix="/api/v1/policies", tags=["policies"])

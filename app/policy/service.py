@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.errors import NotFound
-from app.policy.models import LEVELS, Policy
+from app.models.policy import LEVELS, Policy
 from app.policy.schemas import PolicyIn
 from app.policy.snapshot import BROADCAST_BY_DEFAULT
 

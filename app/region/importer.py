@@ -20,8 +20,8 @@ from app.audit import service as audit_service
 from app.db import analyze, driver_connection
 from app.i18n import known_language
 from app.importing import Problems, Upload, read_rows
-from app.region.models import LEVEL_RANK, LEVELS, Region
-from app.region.service import PATH_SEPARATOR, normalize_code
+from app.models.region import LEVEL_RANK, LEVELS, PATH_SEPARATOR, Region
+from app.region.service import normalize_code
 from app.region.tree import RegionTree
 
 REQUIRED = ("code", "name", "level", "parent_code")

@@ -8,10 +8,10 @@ from app.auth.dependencies import AdminDep, PrincipalDep
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.importing import csv_body, spool_upload
+from app.models.region import Region
 from app.paging import Page, PageDep, PageParams, make_page
 from app.region import importer
 from app.region import service as region_service
-from app.region.models import Region
 from app.region.schemas import RegionDetail, RegionImportOut, RegionOut, RegionRef
 
 router = APIRouter(prefix="/api/v1/regions", tags=["regions"])

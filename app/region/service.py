@@ -1,13 +1,10 @@
 """Reading the region tree."""
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import NotFound, Unprocessable
-from app.region.models import Region
-
-PATH_SEPARATOR = "/"
+from app.models.region import PATH_SEPARATOR, Region, subtree_filter
 
 
 def normalize_code(raw: str) -> str | None:
@@ -29,11 +26,6 @@ def require_code(raw: str, loc: tuple[str | int, ...] = ("path", "code")) -> str
             errors=[{"loc": list(loc), "msg": "not a 6- or 12-digit region code"}],
         )
     return code
-
-
-def subtree_filter(path_column: InstrumentedAttribute[str], path: str) -> ColumnElement[bool]:
-    """Rows whose path starts with `path`, as an index range: '/' sorts just below '0'."""
-    return and_(path_column >= path, path_column < path[:-1] + chr(ord(PATH_SEPARATOR) + 1))
 
 
 async def get_region(session: AsyncSession, raw_code: str) -> Region:

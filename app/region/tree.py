@@ -3,8 +3,7 @@ and typed arrays, never ORM objects, so the whole country fits in well under 100
 
 from array import array
 
-from app.region.models import LEVELS
-from app.region.service import PATH_SEPARATOR
+from app.models.region import LEVELS, PATH_SEPARATOR
 
 
 class RegionTree:

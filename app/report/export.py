@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.call.models import Call, Feedback
 from app.channels import label as channel_label
-from app.contact.phone import mask
-from app.notify.models import Message
+from app.models.call import Call, Feedback
+from app.models.notify import Message
+from app.phones import mask
 from app.times import BEIJING
 
 BOM = "\ufeff"

@@ -35,11 +35,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.call.models import Call
 from app.call.service import FEEDBACK_WINDOW
 from app.db import seconds_between
-from app.report.models import ReportRollup, Seconds
-from app.warning.models import Warning, WarningRegion
+from app.models.call import Call
+from app.models.report import ReportRollup, Seconds
+from app.models.warning import Warning, WarningRegion
 
 # Sealed this long after the week ends, so that no write begun before the end is still running.
 SEAL_MARGIN = timedelta(hours=1)

@@ -12,14 +12,14 @@ from sqlalchemy import select
 
 from app.auth.dependencies import ensure_covers, require_role
 from app.auth.service import Principal
-from app.call.models import Call
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import Unprocessable
 from app.hazard import figures
 from app.hazard.figures import HazardRow
+from app.models.call import Call
+from app.models.region import Region, subtree_filter
 from app.paging import Page, PageDep, make_page
 from app.region import service as region_service
-from app.region.models import Region
 from app.report import export
 from app.report import service as report_service
 from app.report.service import Coverage, GroupBy, ReportMode, ResponseRow, UnreachedRow
@@ -170,7 +170,7 @@ async def export_calls(warning: WarningDep, principal: ReaderDep) -> StreamingRe
     calls = select(Call).where(Call.warning_id == warning.id)
     if principal.role != "admin" and principal.region_path is not None:
         calls = calls.join(Region, Region.code == Call.contact_region_code).where(
-            region_service.subtree_filter(Region.path, principal.region_path)
+            subtree_filter(Region.path, principal.region_path)
         )
     masked = principal.role == "auditor"
 

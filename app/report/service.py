@@ -30,12 +30,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.broadcast.models import Broadcast
 from app.db import session_scope
 from app.errors import Unprocessable
-from app.region.models import LEVEL_RANK, Region
+from app.models.broadcast import Broadcast
+from app.models.region import LEVEL_RANK, Region
+from app.models.warning import Warning, WarningRegion
 from app.report import rollup
-from app.warning.models import Warning, WarningRegion
 
 GroupBy = Literal["county", "township"]
 ReportMode = Literal["actual", "exercise"]

@@ -7,8 +7,8 @@ from fastapi import Depends, Request
 
 from app.auth.dependencies import PrincipalDep
 from app.db import SessionDep
+from app.models.warning import Warning
 from app.warning import service as warning_service
-from app.warning.models import Warning
 
 
 async def readable_warning(warning_id: str, session: SessionDep, principal: PrincipalDep) -> Warning:

@@ -18,11 +18,12 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.contact.models import Contact
 from app.db import among, analyze, bulk_insert, chunks, core_rows
-from app.region.models import Region
+from app.models.contact import Contact
+from app.models.region import Region
+from app.models.warning import Warning, WarningRegion
+from app.policy.snapshot import PolicySnapshot
 from app.warning import fanout
-from app.warning.models import Warning, WarningRegion
 
 REGION_SLICE = 50_000
 PEOPLE_SLICE = 50_000  # roster rows; a few more people than that when phones repeat
@@ -66,7 +67,7 @@ async def step(session: AsyncSession, warning_id: str, *, now: datetime) -> bool
 
 
 async def _regions_slice(session: AsyncSession, warning: Warning, progress: dict[str, Any]) -> None:
-    reach = list(warning.rules.reach)
+    reach = list(PolicySnapshot.of(warning.policy).reach)
     query = fanout.targeted_regions_query(warning.area_paths, reach).limit(REGION_SLICE)
     if progress["after"] is not None:
         query = query.where(Region.path > progress["after"])
@@ -86,7 +87,7 @@ async def _regions_slice(session: AsyncSession, warning: Warning, progress: dict
 
 
 async def _people_slice(session: AsyncSession, warning: Warning, progress: dict[str, Any], *, now: datetime) -> None:
-    reach = list(warning.rules.reach)
+    reach = list(PolicySnapshot.of(warning.policy).reach)
     query = fanout.people_query(warning.area_paths, reach).limit(PEOPLE_SLICE)
     if progress["after"] is not None:
         query = query.where(Contact.phone > progress["after"])

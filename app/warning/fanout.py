@@ -14,17 +14,16 @@ from typing import Any
 from sqlalchemy import Select, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ack import tokens
 from app.audit import service as audit_service
-from app.call import escalation
+from app.call import escalation, tokens
 from app.call import metrics as call_metrics
-from app.call.models import Call, CallToken
-from app.call.models import priority as call_priority
-from app.contact.models import Contact
 from app.db import bulk_insert, core_rows, fetch_rows, new_ids
-from app.region import service as region_service
-from app.region.models import Region
-from app.warning.models import Warning, WarningRegion
+from app.models.call import Call, CallToken
+from app.models.call import priority as call_priority
+from app.models.contact import Contact
+from app.models.region import Region, subtree_filter
+from app.models.warning import Warning, WarningRegion
+from app.policy.snapshot import PolicySnapshot
 
 # Why a dry run is closed as soon as it is stored.
 DRY_RUN = "dry run (mode test): calls stored, nothing sent"
@@ -44,7 +43,7 @@ def targeted_regions_query(area_paths: list[str], reach: list[str]) -> Select[An
     tree order."""
     return (
         select(Region.code, Region.name, Region.level, Region.parent_code, Region.path)
-        .where(or_(*(region_service.subtree_filter(Region.path, path) for path in area_paths)))
+        .where(or_(*(subtree_filter(Region.path, path) for path in area_paths)))
         .where(Region.level.in_(reach), Region.abolished.is_(False))
         .order_by(Region.path)
     )
@@ -62,7 +61,7 @@ def on_roster(query: Select[Any], area_paths: list[str], reach: list[str]) -> Se
     """Restrict a query on contacts to the active ones of the targeted regions (what `people` calls)."""
     return (
         query.join(Region, Region.code == Contact.region_code)
-        .where(or_(*(region_service.subtree_filter(Region.path, path) for path in area_paths)))
+        .where(or_(*(subtree_filter(Region.path, path) for path in area_paths)))
         .where(Region.level.in_(reach), Region.abolished.is_(False), Contact.active.is_(True))
     )
 
@@ -121,7 +120,7 @@ async def preview(session: AsyncSession, area_paths: list[str], reach: list[str]
 
 async def expand(session: AsyncSession, warning: Warning, *, actor: str, now: datetime) -> int:
     """Store the warning's targeted regions, alert calls and events; returns the number of calls."""
-    reach = list(warning.rules.reach)
+    reach = list(PolicySnapshot.of(warning.policy).reach)
     regions = await targeted_regions(session, warning.area_paths, reach)
     by_phone = await people(session, warning.area_paths, reach)
     covered = {code for person in by_phone.values() for code in person.region_codes}
@@ -177,7 +176,7 @@ async def settle(
                 type="warning.cancelled", actor=actor, warning_id=warning.id, data={"kind": "test", "reason": DRY_RUN}
             ),
         ]
-    if warning.rules.escalate and uncovered:
+    if PolicySnapshot.of(warning.policy).escalate and uncovered:
         items = [escalation.Item(region=code, route=code, escalated_from=None) for code in uncovered]
         return await escalation.escalate(session, warning, items, now=now)
     return []
@@ -196,7 +195,7 @@ async def store_calls(
     handing each `call.created` event to `add_event` as its call streams (a Chain's add hashes it
     then, while the database stores the calls before it)."""
     sends = warning.mode != "test"
-    deadline = warning.rules.deadline(warning.created_at)
+    deadline = PolicySnapshot.of(warning.policy).deadline(warning.created_at)
     secret = tokens.instance_secret()
     common = {
         "warning_id": warning.id,

@@ -12,20 +12,21 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.broadcast import service as broadcast_service
 from app.call import service as call_service
-from app.call.models import OPEN_STATUSES, Call
-from app.call.models import priority as call_priority
 from app.channels import is_text, notice_channel
 from app.config import get_settings
 from app.contact.language import languages_of
-from app.contact.models import Contact
 from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound, Unprocessable
+from app.models.call import OPEN_STATUSES, Call
+from app.models.call import priority as call_priority
+from app.models.contact import Contact
+from app.models.notify import IS_PENDING, Message
+from app.models.warning import OPEN_STATUSES as OPEN_WARNING
+from app.models.warning import Warning, WarningRegion
 from app.notify import providers, templates
-from app.notify.models import IS_PENDING, Message
+from app.policy.snapshot import PolicySnapshot
 from app.warning import fanout
 from app.warning import service as warning_service
-from app.warning.models import OPEN_STATUSES as OPEN_WARNING
-from app.warning.models import Warning, WarningRegion
 from app.warning.schemas import ConfirmIn, WarningIn
 
 CLOSING_KIND = {"lifted": "lifting", "withdrawn": "withdrawal", "expired": "lifting", "superseded": "lifting"}
@@ -283,7 +284,7 @@ def _on_roster_of(warning: Warning) -> Callable[[Any], Select[Any]]:
     """For a phone, the roster rows of the warning's targeted regions with it (someone it calls)."""
 
     def rows(phone: Any) -> Select[Any]:
-        query = fanout.on_roster(select(Contact.id), warning.area_paths, list(warning.rules.reach))
+        query = fanout.on_roster(select(Contact.id), warning.area_paths, list(PolicySnapshot.of(warning.policy).reach))
         return query.where(Contact.phone == phone)
 
     return rows

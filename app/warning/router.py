@@ -7,13 +7,13 @@ from sqlalchemy import select
 
 from app.audit.schemas import EventOut
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
-from app.call.models import Call
 from app.call.schemas import CallOut
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
+from app.models.call import Call
+from app.models.region import Region, subtree_filter
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
-from app.region.models import Region
 from app.times import Moment
 from app.warning import lifecycle
 from app.warning import service as warning_service
@@ -164,7 +164,7 @@ async def list_calls(
         query = query.where(Call.id > page.cursor)
     if principal.role != "admin" and principal.region_path is not None:
         query = query.join(Region, Region.code == Call.contact_region_code).where(
-            region_service.subtree_filter(Region.path, principal.region_path)
+            subtree_filter(Region.path, principal.region_path)
         )
     rows = list(await session.scalars(query))
     masked = principal.role == "auditor"

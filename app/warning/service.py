@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.broadcast import service as broadcast_service
+from app.call import tally
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.models.region import Region
+from app.models.warning import IdempotencyKey, Warning, WarningRegion
 from app.policy import service as policy_service
 from app.policy.snapshot import PolicySnapshot
 from app.region import service as region_service
-from app.region.models import Region
-from app.warning import expansion, fanout, tally
-from app.warning.models import IdempotencyKey, Warning, WarningRegion
+from app.warning import expansion, fanout
 from app.warning.schemas import CallCounts, CapSource, PreviewOut, PreviewRegion, WarningIn, WarningOut
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -175,7 +176,9 @@ async def issue_warning(
     )
     session.add(warning)
     await session.flush()
-    if await expansion.roster_above(session, warning.area_paths, list(warning.rules.reach), fanout_above):
+    if await expansion.roster_above(
+        session, warning.area_paths, list(PolicySnapshot.of(warning.policy).reach), fanout_above
+    ):
         issued = expansion.begin(warning, actor=principal.name)
         await audit_service.record_events(session, [issued], chain=audit_service.warning_chain(warning.id), now=now)
     else:

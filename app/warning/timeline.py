@@ -7,18 +7,17 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.audit.models import AuditEvent
 from app.auth.service import Principal
-from app.call.models import Call
-from app.region import service as region_service
-from app.region.models import Region
-from app.warning.models import Warning
+from app.models.audit import AuditEvent
+from app.models.call import Call
+from app.models.region import Region, subtree_filter
+from app.models.warning import Warning
 
 
 def _about_subtree(warning: Warning, path: str, *, own_events: bool) -> Any:
     """Events of calls to people in the subtree, and events of its regions (and, with `own_events`,
     the warning's own events, which name no region)."""
-    in_subtree = region_service.subtree_filter(Region.path, path)
+    in_subtree = subtree_filter(Region.path, path)
     calls_here = (
         select(Call.id)
         .join(Region, Region.code == Call.contact_region_code)

@@ -14,22 +14,22 @@ from app.audit.schemas import EventOut
 from app.auth.dependencies import ensure_covers
 from app.broadcast import service as broadcast_service
 from app.call import service as call_service
-from app.call.models import Call
 from app.call.schemas import ManualAckIn
 from app.config import SettingsDep
-from app.contact.phone import mask
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import Forbidden, Unprocessable
+from app.models.call import Call
+from app.models.region import Region
+from app.models.warning import OPEN_STATUSES as OPEN_WARNING
+from app.models.warning import WarningRegion
 from app.notify import call_now as call_now_service
 from app.notify import providers
+from app.phones import mask
 from app.region import service as region_service
-from app.region.models import Region
 from app.report import export
 from app.warning import lifecycle
 from app.warning import service as warning_service
 from app.warning import timeline as warning_timeline
-from app.warning.models import OPEN_STATUSES as OPEN_WARNING
-from app.warning.models import WarningRegion
 from app.warning.schemas import CancelIn, ConfirmIn
 from app.warning.service import ensure_writable
 from app.web import live

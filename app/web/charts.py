@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.call.models import Call
 from app.hazard.figures import HazardRow
 from app.hazard.service import TO_RECEIVE_S
+from app.models.call import Call
+from app.models.report import ReportRollup
+from app.models.warning import Warning
 from app.report import rollup
 from app.report import service as report_service
-from app.report.models import ReportRollup
 from app.report.service import Coverage, ResponseRow
-from app.warning.models import Warning
 from app.web.render import duration
 
 # Upper bounds in seconds of the answer-time buckets, with their labels; then never answered.

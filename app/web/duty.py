@@ -17,15 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.db import SessionDep, utc_now
-from app.department.models import Department
 from app.duty import handover as handover_service
 from app.duty import roster as roster_service
 from app.duty import service as duty_service
-from app.duty.models import DutyShift
 from app.duty.schemas import HandoverIn
 from app.errors import AppError, Unprocessable
+from app.models.department import Department
+from app.models.duty import DutyShift
+from app.models.region import Region, subtree_filter
 from app.region import service as region_service
-from app.region.models import Region
 from app.times import BEIJING
 from app.web import duty_form
 from app.web.render import PageRoute, page, see_other
@@ -151,9 +151,7 @@ async def duty_index(request: Request, session: SessionDep, principal: PagePrinc
     now = utc_now()
     within = None if principal.role == "admin" else principal.region_path
     if within is not None:
-        query = select(Region).where(
-            region_service.subtree_filter(Region.path, within), Region.level.in_(duty_service.DESK_LEVELS)
-        )
+        query = select(Region).where(subtree_filter(Region.path, within), Region.level.in_(duty_service.DESK_LEVELS))
     else:
         keeping = select(DutyShift.region_code).where(DutyShift.ends_at > now - duty_service.KEEPS_ROSTER)
         query = select(Region).where(Region.code.in_(keeping))

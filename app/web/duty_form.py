@@ -8,9 +8,9 @@ from datetime import datetime, time, timedelta
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from app.duty.models import DutyShift
 from app.duty.schemas import ShiftIn
 from app.errors import Unprocessable
+from app.models.duty import DutyShift
 from app.times import BEIJING
 
 WEEK = 7

@@ -10,9 +10,9 @@ from datetime import datetime
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from app.models.warning import Warning
 from app.region import service as region_service
 from app.times import BEIJING
-from app.warning.models import Warning
 from app.warning.schemas import WarningIn
 
 HAZARDS = ("暴雨", "大风", "台风", "山洪", "地质灾害", "洪水", "暴雪", "寒潮", "高温", "冰雹", "雷电", "大雾",

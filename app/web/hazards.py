@@ -17,8 +17,8 @@ from app.db import SessionDep, utc_now
 from app.department import service as department_service
 from app.errors import AppError
 from app.hazard import service as hazard_service
-from app.hazard.models import OPEN, Hazard, HazardDispatch
 from app.hazard.schemas import HazardIn, WhistleIn
+from app.models.hazard import OPEN, Hazard, HazardDispatch
 from app.policy.snapshot import PolicySnapshot
 from app.region import service as region_service
 from app.web.events import EVENT_NAMES, describe

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.service import Principal
 from app.db import SessionDep, utc_now
 from app.errors import Forbidden, Unprocessable
+from app.models.region import Region
+from app.models.warning import Warning
 from app.region import service as region_service
-from app.region.models import Region
 from app.warning import lifecycle
 from app.warning import service as warning_service
 from app.warning.dependencies import wake_heartbeat
-from app.warning.models import Warning
 from app.warning.schemas import PreviewOut, WarningIn
 from app.warning.service import ensure_writable
 from app.web.forms import FIELD_MESSAGES, HAZARDS, WarningForm

@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
-from app.call.models import Call
+from app.call import tally
 from app.db import SessionDep, session_scope
+from app.models.call import Call
+from app.models.warning import OPEN_STATUSES as OPEN_WARNING
+from app.models.warning import Warning, WarningRegion
 from app.warning import service as warning_service
-from app.warning import tally
-from app.warning.models import OPEN_STATUSES as OPEN_WARNING
-from app.warning.models import Warning, WarningRegion
 from app.web import service as web_service
 from app.web.render import CALL_STATUS, PageRoute, status_name
 from app.web.session import PagePrincipal

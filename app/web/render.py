@@ -12,12 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from app.ack.page import COLOURS
 from app.db import utc_now
 from app.errors import AppError
+from app.models.warning import OPEN_STATUSES as OPEN_WARNING
 from app.notify.templates import LEVEL_NAMES
+from app.pages import COLOURS
 from app.times import BEIJING
-from app.warning.models import OPEN_STATUSES as OPEN_WARNING
 from app.web.session import ROLE_NAMES, SignInRequired, can_act, signin_url
 
 STATIC = Path(__file__).parent / "static"

@@ -16,8 +16,8 @@ from app.db import SessionDep, session_scope, utc_now
 from app.errors import Unprocessable
 from app.hazard import figures
 from app.hazard.figures import HazardRow
+from app.models.region import LEVEL_RANK
 from app.region import service as region_service
-from app.region.models import LEVEL_RANK
 from app.report import export
 from app.report import service as report_service
 from app.report.service import Coverage, GroupBy, ReportMode

@@ -9,20 +9,20 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import REPLIES, AuditEvent
 from app.audit.service import warning_chain
 from app.auth.service import Principal
-from app.call.models import Call, Feedback
+from app.call import tally
 from app.channels import label as channel_label
 from app.config import Settings
 from app.db import utc_now
+from app.models.audit import REPLIES, AuditEvent
+from app.models.call import Call, Feedback
+from app.models.notify import Message
+from app.models.region import Region, subtree_filter
+from app.models.warning import OPEN_STATUSES, TO_CONFIRM, Warning, WarningRegion
 from app.notify import health, providers
-from app.notify.models import Message
 from app.region import service as region_service
-from app.region.models import Region
 from app.warning import service as warning_service
-from app.warning import tally
-from app.warning.models import OPEN_STATUSES, TO_CONFIRM, Warning, WarningRegion
 from app.warning.schemas import WarningOut
 
 GRID_MAX = 1500  # above this many targeted regions, the board asks for one county at a time
@@ -145,7 +145,7 @@ def calls_in_scope(query: Select[Any], principal: Principal) -> Select[Any]:
     if principal.role == "admin" or principal.region_path is None:
         return query
     return query.join(Region, Region.code == Call.contact_region_code).where(
-        region_service.subtree_filter(Region.path, principal.region_path)
+        subtree_filter(Region.path, principal.region_path)
     )
 
 

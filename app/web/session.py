@@ -2,7 +2,7 @@
 
 The cookie carries no secret: the key's id, a fingerprint of the key's stored hash, an expiry and a
 random nonce, signed with HMAC-SHA256 under a key derived from the deployment's secret (the one
-acknowledgement links are derived from, app.ack.tokens). Every request reads the key again, so
+acknowledgement links are derived from, app.call.tokens). Every request reads the key again, so
 revoking it ends its sessions at once. Each form carries a token derived from the session's nonce;
 the sign-in form, before there is a session, one derived from a short-lived sign-in cookie.
 """
@@ -22,12 +22,12 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from app.ack.tokens import instance_secret
-from app.auth.models import ApiKey, EndedSession
 from app.auth.service import Principal
+from app.call.tokens import instance_secret
 from app.config import SettingsDep
 from app.db import SessionDep, dialect_insert, utc_now
 from app.errors import AppError, Forbidden
+from app.models.auth import ApiKey, EndedSession
 from app.region import service as region_service
 
 SESSION_COOKIE = "jy_session"

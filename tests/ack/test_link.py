@@ -6,9 +6,9 @@ from datetime import timedelta
 from httpx import AsyncClient
 from sqlalchemy import update
 
-from app.call.models import Call
 from app.db import session_scope, utc_now
-from app.warning.models import Warning
+from app.models.call import Call
+from app.models.warning import Warning
 from tests.factories import VILLAGE, calls, create_contact, issue, outbox, send_all, token_of, warning_body
 
 JSON = {"Accept": "application/json"}

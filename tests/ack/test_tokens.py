@@ -4,7 +4,7 @@ import hmac
 
 import pytest
 
-from app.ack import tokens
+from app.call import tokens
 
 
 @pytest.mark.parametrize("secret", [b"", b"short", b"k" * 64, b"a longer key than one SHA-256 block " * 3])

@@ -6,9 +6,9 @@ import itertools
 from httpx import AsyncClient
 from sqlalchemy import select
 
-from app.audit.models import AuditEvent, ChainHead
 from app.audit.service import GENESIS_HASH, Event, canonical, chain_hash
 from app.db import session_scope
+from app.models.audit import AuditEvent, ChainHead
 from tests.factories import create_contact
 
 

@@ -7,9 +7,9 @@ from httpx import AsyncClient
 from sqlalchemy import delete, func, select, update
 
 from app.audit import anchors
-from app.audit.models import AuditEvent, ChainHead
 from app.audit.service import GENESIS_HASH, Event, canonical, chain_hash
 from app.db import session_scope, utc_now
+from app.models.audit import AuditEvent, ChainHead
 from tests.conftest import ANCHOR_FILE
 from tests.factories import VILLAGE, bearer, calls, create_contact, create_key, issue, send_all
 

@@ -3,8 +3,8 @@
 from httpx import AsyncClient
 from sqlalchemy import select
 
-from app.auth.models import ApiKey
 from app.db import session_scope
+from app.models.auth import ApiKey
 from tests.factories import TOWNSHIP, bearer, create_key
 
 
@@ -57,7 +57,7 @@ async def test_bad_key_requests_are_422_or_404(client: AsyncClient, regions: Non
 
 
 async def test_key_changes_are_audited_with_the_actor(client: AsyncClient, regions: None) -> None:
-    from app.audit.models import AuditEvent
+    from app.models.audit import AuditEvent
 
     await create_key(client, "auditor", name="督查甲")
     async with session_scope() as session:

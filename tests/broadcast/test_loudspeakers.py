@@ -253,8 +253,8 @@ async def test_a_receipt_is_kept_whenever_it_comes(client: AsyncClient, anonymou
     (a timeout), and one that beat the sender's record left no `broadcast.sent`."""
     from sqlalchemy import select
 
-    from app.broadcast.models import Broadcast
     from app.db import session_scope
+    from app.models.broadcast import Broadcast
 
     await client.post("/api/v1/loudspeakers", json={"region_code": VILLAGE, "name": "大喇叭"})
     warning = await issue(client, area_codes=[TOWNSHIP])

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from app.call import escalation
 from app.db import session_scope, utc_now
+from app.models.warning import Warning
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
-from app.warning.models import Warning
 from tests.factories import (
     COUNTY,
     TOWNSHIP,

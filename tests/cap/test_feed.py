@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from app.cap import feed
 from app.cap.identity import Sender
-from app.cap.models import CapFeedEntry
 from app.config import Settings
 from app.db import session_scope, utc_now
+from app.models.cap import CapFeedEntry
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
 from app.scheduler import Heartbeat

@@ -164,8 +164,8 @@ async def test_auditor_reads_but_cannot_write(client: AsyncClient, anonymous: As
 async def _events(contact_id: str):
     from sqlalchemy import select
 
-    from app.audit.models import AuditEvent
     from app.db import session_scope
+    from app.models.audit import AuditEvent
 
     async with session_scope() as session:
         query = select(AuditEvent).where(AuditEvent.type == "contact.changed").order_by(AuditEvent.seq)
@@ -177,7 +177,7 @@ def test_mainland_fast_path_agrees_with_the_general_parser() -> None:
 
     import phonenumbers
 
-    from app.contact.phone import normalize_mobile
+    from app.phones import normalize_mobile
 
     generator = random.Random(20261122)
     for _ in range(5000):

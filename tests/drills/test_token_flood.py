@@ -1,6 +1,6 @@
 """A flood of bad tokens on /ack/ (someone guessing links): every legitimate acknowledgement still
 succeeds, and promptly. Guessed tokens fail their check characters and never reach the database
-(see app.ack.tokens)."""
+(see app.call.tokens)."""
 
 import asyncio
 import statistics

@@ -8,7 +8,7 @@ from httpx import AsyncClient
 from app.call import escalation
 from app.db import utc_now
 from app.duty import handover
-from app.duty.models import DutyShift
+from app.models.duty import DutyShift
 from tests.duty.test_duty import county_office, escalation_calls, red_at, shift, tomorrow, week
 from tests.factories import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, bearer, create_contact, create_key
 

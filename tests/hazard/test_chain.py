@@ -9,9 +9,9 @@ from typing import Any
 
 from httpx import AsyncClient
 
+from app.ack import replies
 from app.db import session_scope, utc_now
 from app.hazard import chase
-from app.notify import gateway
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
 from tests.factories import COUNTY, TOWNSHIP, VILLAGE, bearer, create_contact, create_key
@@ -23,7 +23,7 @@ async def reply(phone: str, *, text: str | None = None, digits: str | None = Non
     """An SMS reply or a key on a voice call, as a gateway hands it over."""
     channel = "voice" if digits else "sms"
     async with session_scope() as session:
-        return await gateway.take_inbound(session, inbound_id=f"hz-{next(_inbound)}", phone=phone, channel=channel,
+        return await replies.take_inbound(session, inbound_id=f"hz-{next(_inbound)}", phone=phone, channel=channel,
                                           text=text, digits=digits, now=now)  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from httpx import AsyncClient
 
 from app.db import session_scope
-from app.hazard.models import Hazard
+from app.models.hazard import Hazard
 from tests.factories import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, create_contact, create_key
 from tests.hazard.test_chain import people, reply
 from tests.web.pages import sign_in

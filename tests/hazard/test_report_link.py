@@ -8,13 +8,13 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import select
 
-from app.audit.models import AuditEvent
-from app.contact.models import Contact
 from app.db import session_scope, utc_now
 from app.hazard import standing
+from app.models.audit import AuditEvent
+from app.models.contact import Contact
+from app.models.notify import Message
 from app.notify import claim as claiming
 from app.notify import webhook
-from app.notify.models import Message
 from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, create_contact, create_key, issue, send_all
 
 PUBLIC = "http://127.0.0.1:8000"

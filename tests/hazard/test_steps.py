@@ -8,9 +8,9 @@ from datetime import timedelta
 from httpx import AsyncClient
 
 from app.call import service as call_service
-from app.call.models import Call
 from app.db import session_scope, utc_now
 from app.hazard import chase
+from app.models.call import Call
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
 from tests.conftest import requires_postgres
@@ -226,7 +226,7 @@ async def test_a_handover_lists_the_reports_still_open_in_the_officers_hands(
 async def test_a_reports_calls_are_in_the_metrics(client: AsyncClient, regions: None) -> None:
     """On PostgreSQL the open-call gauge read the warnings' tallies only, leaving reports' calls out."""
     from app.call import metrics as call_metrics
-    from app.warning import tally
+    from app.call import tally
 
     await people(client)
     made = call_metrics.CALLS_CREATED.labels("hazard")._value.get()

@@ -13,8 +13,8 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from app.db import session_scope
+from app.models.notify import Message
 from app.notify import webhook
-from app.notify.models import Message
 from tests.ports import free_port, serve_in_thread, stop_serving
 
 SECRET = "gateway-secret"

@@ -15,8 +15,8 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from app.call import escalation
-from app.call.models import Call
 from app.db import session_scope, utc_now
+from app.models.call import Call
 from app.notify.aliyun import AliyunProvider, Voice, parse_templates
 from app.notify.dispatch import Dispatcher
 from app.notify.sender import send_due

@@ -9,10 +9,10 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from app.db import session_scope, utc_now
+from app.models.notify import Message
 from app.notify.aliyun import AliyunProvider, Voice, parse_templates
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
-from app.notify.models import Message
 from app.notify.sender import send_due
 from tests.factories import TOWNSHIP, VILLAGE, create_contact, issue
 from tests.notify.aliyun_cloud import (

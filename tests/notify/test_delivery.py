@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import session_scope, utc_now
+from app.models.notify import ConsoleMessage, Message
 from app.notify import providers, webhook
 from app.notify.base import CalleeLimit
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
-from app.notify.models import ConsoleMessage, Message
 from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
 from tests.conftest import ADMIN_TOKEN
@@ -238,7 +238,7 @@ async def test_red_goes_before_blue_when_a_rate_limit_makes_messages_wait(
 
 
 async def test_supervisors_go_before_retries_and_retries_after_first_attempts() -> None:
-    from app.call.models import priority
+    from app.models.call import priority
 
     assert priority("red", "escalation", retry=False) < priority("red", "alert", retry=False)
     assert priority("red", "alert", retry=False) < priority("red", "alert", retry=True)
@@ -408,7 +408,7 @@ async def test_a_gateway_asking_for_a_message_again_keeps_it_rather_than_failing
 
 
 async def test_notices_go_by_a_carried_channel_after_everything_more_urgent(client: AsyncClient, regions: None) -> None:
-    from app.call.models import priority
+    from app.models.call import priority
 
     both = await create_contact(client)
     voice_only = await create_contact(client, channels=["voice"])

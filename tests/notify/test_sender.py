@@ -6,9 +6,9 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from app.db import session_scope, utc_now
+from app.models.notify import Message
 from app.notify.claim import claim
 from app.notify.console import ConsoleProvider
-from app.notify.models import Message
 from app.notify.sender import send_due
 from tests.factories import calls, create_contact, issue, outbox, send_all
 

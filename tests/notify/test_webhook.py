@@ -203,7 +203,7 @@ async def test_the_board_shows_replies_that_are_not_answers_newest_first(
     "text", ["1", "OK", " ok ", "好", "确认", "收到了", "收到", "已收到。", "好的！", "明白", "Ok.", "ＯＫ", "１"]
 )
 async def test_the_words_that_acknowledge(text: str) -> None:
-    from app.notify.gateway import is_acknowledgement
+    from app.ack.replies import is_acknowledgement
 
     assert is_acknowledgement("sms", text, None)
 
@@ -212,7 +212,7 @@ async def test_the_words_that_acknowledge(text: str) -> None:
     "text", ["11", "okay", "不好", "确认一下？", "", "没收到", "没有收到", "不明白", "没收到链接，打不开", "收到吗"]
 )
 async def test_words_that_do_not(text: str) -> None:
-    from app.notify.gateway import is_acknowledgement
+    from app.ack.replies import is_acknowledgement
 
     assert not is_acknowledgement("sms", text, None)
     assert not is_acknowledgement("voice", None, "2")

@@ -27,8 +27,8 @@ async def test_put_changes_a_policy_and_is_audited(client: AsyncClient) -> None:
     assert (await client.get("/api/v1/policies/red")).json()["ack_timeout_s"] == 600
     from sqlalchemy import select
 
-    from app.audit.models import AuditEvent
     from app.db import session_scope
+    from app.models.audit import AuditEvent
 
     async with session_scope() as session:
         event = await session.scalar(select(AuditEvent).where(AuditEvent.type == "policy.changed"))

@@ -227,8 +227,8 @@ async def test_import_needs_admin(client: AsyncClient, anonymous: AsyncClient, r
 async def test_import_is_an_audit_event(client: AsyncClient, regions: None) -> None:
     from sqlalchemy import select
 
-    from app.audit.models import AuditEvent
     from app.db import session_scope
+    from app.models.audit import AuditEvent
 
     async with session_scope() as session:
         events = list(await session.scalars(select(AuditEvent).where(AuditEvent.type == "regions.imported")))

@@ -11,8 +11,8 @@ import pytest
 from httpx import AsyncClient
 
 from app.call import service as call_service
-from app.call.models import Call
 from app.db import session_scope
+from app.models.call import Call
 from app.report import service as report_service
 from tests.factories import (
     COUNTY,

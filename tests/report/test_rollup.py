@@ -9,13 +9,13 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select, update
 
-from app.call.models import Call
 from app.db import session_scope, utc_now
-from app.region.models import Region
+from app.models.call import Call
+from app.models.region import Region
+from app.models.report import ReportRollup
+from app.models.warning import Warning, WarningRegion
 from app.report import rollup
 from app.report import service as report_service
-from app.report.models import ReportRollup
-from app.warning.models import Warning, WarningRegion
 from app.web import charts
 from tests.conftest import requires_postgres
 from tests.factories import COUNTY, VILLAGE, calls, issue, roster, send_all

@@ -11,8 +11,8 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select
 
-from app.call.models import Call
 from app.db import session_scope, utc_now
+from app.models.call import Call
 from app.notify.console import ConsoleProvider
 from app.notify.dispatch import Dispatcher
 from app.scheduler import Heartbeat

@@ -12,11 +12,11 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.call import escalation
-from app.call.models import Call
 from app.db import get_database, session_scope
+from app.models.call import Call
+from app.models.warning import CallTally, RegionTally, WarningRegion
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
-from app.warning.models import CallTally, RegionTally, WarningRegion
 from tests.conftest import requires_postgres
 from tests.factories import COUNTY, issue, outbox, roster, send_all, token_of
 
@@ -114,7 +114,7 @@ async def test_tallies_follow_every_change(client: AsyncClient, anonymous: Async
 
 async def test_regions_to_confirm_are_the_warnings_own(client: AsyncClient, regions: None) -> None:
     from app.auth.service import Principal
-    from app.warning.models import Warning
+    from app.models.warning import Warning
     from app.web import service as web_service
     from tests.factories import VILLAGE, create_contact
 

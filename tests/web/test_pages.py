@@ -6,7 +6,7 @@ import re
 import pytest
 from httpx import AsyncClient
 
-from app.ack.page import COLOURS
+from app.pages import COLOURS
 from app.web import board as board_pages
 from app.web import service as web_service
 from app.web.render import STATIC

@@ -2,11 +2,12 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ColumnElement, String, and_
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from app.db import Base, BinaryString, utc_now
 
+PATH_SEPARATOR = "/"
 LEVELS = ("province", "prefecture", "county", "township", "village")
 LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS, start=1)}
 
@@ -23,9 +24,14 @@ class Region(Base):
     # would add a third to a national import.
     parent_code: Mapped[str | None] = mapped_column(String(12), index=True)
     # Codes from the root down to this region, each followed by "/": a subtree is a path prefix,
-    # found by an index range scan (see service.subtree_filter) instead of a recursive walk.
+    # found by an index range scan (see subtree_filter) instead of a recursive walk.
     path: Mapped[str] = mapped_column(BinaryString, index=True)
     abolished: Mapped[bool] = mapped_column(default=False)
     # The language of its contacts who have none of their own (app.i18n); None: Chinese.
     language: Mapped[str | None] = mapped_column(String(12), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+def subtree_filter(path_column: InstrumentedAttribute[str], path: str) -> ColumnElement[bool]:
+    """Rows whose path starts with `path`, as an index range: '/' sorts just below '0'."""
+    return and_(path_column >= path, path_column < path[:-1] + chr(ord(PATH_SEPARATOR) + 1))

@@ -112,7 +112,7 @@ class Call(Base):
 
 class CallToken(Base):
     """The SHA-256 of a call's acknowledgement token, which finds the call when its link is opened
-    (the token itself is derived again whenever a message is sent, see ack.tokens).
+    (the token itself is derived again whenever a message is sent, see call.tokens).
 
     Beside the call rather than in it: written once and never changed, while a call is updated
     several times (claimed, notified, answered), and each of those updates would otherwise write a

@@ -7,7 +7,6 @@ from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, new_id, utc_now
-from app.policy.snapshot import PolicySnapshot
 
 STATUSES = ("expanding", "active", "cancelled", "expired", "superseded")
 OPEN_STATUSES = ("expanding", "active")
@@ -66,11 +65,6 @@ class Warning(Base):
     supersedes: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
     superseded_by: Mapped[str | None] = mapped_column(ForeignKey("warnings.id"))
 
-    @property
-    def rules(self) -> PolicySnapshot:
-        """The 叫应 rules it keeps from the policy in force when it was issued."""
-        return PolicySnapshot.of(self.policy)
-
     def own_words(self, lang: str | None) -> dict[str, str | None]:
         """Its own hazard, title, description and instruction in a language: as it carries them in
         that language (CAP info per language, the API's translations), else as written (Chinese)."""
@@ -115,7 +109,7 @@ class CallTally(Base):
 
     Kept by the database itself on PostgreSQL (triggers on calls, migrations 0009 and 0012), so a
     warning of two million calls is counted by reading a few rows; SQLite, for warnings of village
-    and county size, counts the calls (see warning.tally). Each group is spread over slots, one per
+    and county size, counts the calls (see call.tally). Each group is spread over slots, one per
     writing connection (its process id modulo 64), so that concurrent writers of one warning do not
     wait for each other's commits: a group's count is the sum of its slots."""
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.call.models import IS_OPEN, OPEN_STATUSES, Call
-from app.warning.models import CallTally, RegionTally, WarningRegion
+from app.models.call import IS_OPEN, OPEN_STATUSES, Call
+from app.models.warning import CallTally, RegionTally, WarningRegion
 
 
 @dataclass(frozen=True)
