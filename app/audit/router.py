@@ -85,8 +85,8 @@ async def events(
     if region_code:  # a subtree, seen as a key scoped to it would see it
         region = await region_service.get_region(session, region_code)
         query = query.where(scope.visible_in(region.path))
-    if principal.role != "admin" and principal.region_path is not None:
-        query = query.where(scope.visible_in(principal.region_path))
+    if principal.within is not None:
+        query = query.where(scope.visible_in(principal.within))
     rows = list(await session.scalars(query))
     masked = principal.role == "auditor"
     return make_page(rows, page, key=lambda e: str(e.seq), item=lambda e: EventOut.of(e, masked=masked))

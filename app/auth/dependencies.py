@@ -49,9 +49,3 @@ def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_role("admin"))]
 DutyOfficerDep = Annotated[Principal, Depends(require_role("duty_officer"))]
-
-
-def ensure_covers(principal: Principal, path: str, code: str) -> None:
-    """403 unless the region lies inside the principal's subtree."""
-    if not principal.covers(path):
-        raise Forbidden(f"Region {code} is outside the region your key is limited to ({principal.region_code}).")

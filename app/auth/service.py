@@ -27,9 +27,14 @@ class Principal:
     region_code: str | None = None
     region_path: str | None = None  # None: the whole country
 
+    @property
+    def within(self) -> str | None:
+        """The path of the subtree this key is limited to; None where it sees the whole country."""
+        return None if self.role == "admin" else self.region_path
+
     def covers(self, path: str) -> bool:
         """Whether a region (given by its path) lies in this principal's subtree."""
-        return self.role == "admin" or self.region_path is None or path.startswith(self.region_path)
+        return self.within is None or path.startswith(self.within)
 
 
 def hash_token(token: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.auth.dependencies import ensure_covers
+from app.auth.scope import ensure_covers
 from app.auth.service import Principal
 from app.broadcast.schemas import LoudspeakerIn
 from app.db import bulk_insert, new_ids
@@ -73,7 +73,7 @@ async def list_loudspeakers(
     session: AsyncSession, *, principal: Principal, region_code: str | None, limit: int, cursor: str | None
 ) -> list[Loudspeaker]:
     """Active loudspeakers of a subtree inside the caller's, by id."""
-    path = principal.region_path
+    path = principal.within
     if region_code:
         region = await region_service.get_region(session, region_code)
         ensure_covers(principal, region.path, region.code)

@@ -8,14 +8,12 @@ from sqlalchemy import BindParameter, Table, bindparam, column, select, table, t
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.auth.service import Principal
 from app.call import hooks
 from app.call import metrics as call_metrics
 from app.db import core_rows
 from app.errors import AppError, Conflict, NotFound
 from app.models.call import OPEN_STATUSES, Call, CallToken, Feedback
 from app.models.warning import Warning, WarningRegion
-from app.region import service as region_service
 
 # Answers, feedback and confirmations stay open this long after a warning closes; then its record
 # is sealed and its figures rolled up for the reports (report.rollup).
@@ -240,15 +238,6 @@ async def add_feedback(
         now=now,
     )
     return feedback
-
-
-async def call_in_scope(session: AsyncSession, call: Call, principal: Principal) -> bool:
-    """Whether the person called answers for a region inside the caller's subtree."""
-    if principal.role == "admin" or principal.region_path is None:
-        return True
-    paths = await region_service.get_paths(session, {call.contact_region_code})
-    path = paths.get(call.contact_region_code)
-    return path is not None and principal.covers(path)
 
 
 @dataclass

@@ -53,7 +53,7 @@ async def _claim(session: AsyncSession, message: Message, *, principal: Principa
             warning_id=None,
             received_at=now,
             received_by=principal.name,
-            received_within=None if principal.role == "admin" else principal.region_path,
+            received_within=principal.within,
             document=message.document,
         )
         .on_conflict_do_nothing(index_elements=["sender", "identifier"])
@@ -152,7 +152,7 @@ async def _overtaken_by(session: AsyncSession, message: Message, principal: Prin
     )
     for candidate in await session.scalars(query):
         within = candidate.received_within
-        own = None if principal.role == "admin" else principal.region_path
+        own = principal.within
         if within is None or (own is not None and own.startswith(within)):
             return candidate
     return None

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
+from app.auth.dependencies import DutyOfficerDep, PrincipalDep
+from app.auth.scope import ensure_covers
 from app.config import SettingsDep
 from app.contact import importer
 from app.contact import service as contact_service

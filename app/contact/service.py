@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.audit import service as audit_service
-from app.auth.dependencies import ensure_covers
+from app.auth import scope
+from app.auth.scope import ensure_covers
 from app.auth.service import Principal
 from app.contact import hooks
 from app.contact.language import languages_of
@@ -229,10 +230,8 @@ async def list_contacts(
             )
         else:
             query = query.where(Contact.region_code == region.code)
-    elif principal.role != "admin" and principal.region_path is not None:
-        query = query.join(Region, Region.code == Contact.region_code).where(
-            subtree_filter(Region.path, principal.region_path)
-        )
+    else:
+        query = scope.in_subtree(query, Contact.region_code, principal.within)
     if role:
         query = query.where(Contact.role == role)
     if not include_inactive:

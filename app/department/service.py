@@ -6,11 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.auth import scope
 from app.auth.service import Principal
 from app.department.schemas import DepartmentIn
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models.department import Department
-from app.models.region import Region, subtree_filter
+from app.models.region import Region
 from app.region import service as region_service
 
 # Departments serve a county, or the level that plays its part (a prefecture with townships below it).
@@ -71,9 +72,8 @@ async def list_departments(
     if region_code is not None:
         region = await region_service.get_region(session, region_code)
         query = query.where(Department.region_code == region.code)
-    elif principal.region_path is not None and principal.role != "admin":
-        own = select(Region.code).where(subtree_filter(Region.path, principal.region_path))
-        query = query.where(Department.region_code.in_(own))
+    else:
+        query = scope.in_subtree(query, Department.region_code, principal.within)
     if cursor:
         query = query.where(Department.id > cursor)
     return list(await session.scalars(query))

@@ -106,7 +106,7 @@ async def department_roster(session: AsyncSession, department_id: str) -> Roster
 
 def ensure_can_read(principal: Principal, region: Region) -> None:
     """Who is on duty is read inside one's subtree and up one's own chain (who is on duty above me)."""
-    own = principal.region_path
+    own = principal.within
     if principal.covers(region.path) or (own is not None and own.startswith(region.path)):
         return
     raise Forbidden(f"Region {region.code} is neither inside nor above the region your key is limited to.")

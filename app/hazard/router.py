@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.audit.schemas import EventOut
-from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
+from app.auth.dependencies import DutyOfficerDep, PrincipalDep
+from app.auth.scope import ensure_covers
 from app.call.schemas import CallOut
 from app.contact import service as contact_service
 from app.db import SessionDep, utc_now

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import i18n
 from app.audit import scope as audit_scope
 from app.audit import service as audit_service
+from app.auth import scope
 from app.auth.service import Principal
 from app.call import hooks, routing
 from app.duty import service as duty_service
@@ -327,7 +328,7 @@ async def list_hazards(
     cursor: str | None,
 ) -> list[Hazard]:
     """Reports in a subtree (the caller's, or `region_code` inside it), newest first."""
-    path = principal.region_path if principal.role != "admin" else None
+    path = principal.within
     if region_code is not None:
         region = await region_service.get_region(session, region_code)
         if not principal.covers(region.path):
@@ -403,9 +404,7 @@ async def calls_of(
 ) -> tuple[list[Call], list[HazardDispatch]]:
     """The report's calls (to people inside the caller's area), and the departments its whistles called."""
     query = select(Call).where(Call.hazard_id == hazard.id).order_by(Call.id)
-    if principal.role != "admin" and principal.region_path is not None:
-        inside = select(Region.code).where(subtree_filter(Region.path, principal.region_path))
-        query = query.where(Call.contact_region_code.in_(inside))
+    query = scope.calls_in_scope(query, principal)
     dispatches = select(HazardDispatch).where(HazardDispatch.hazard_id == hazard.id).order_by(HazardDispatch.id)
     return list(await session.scalars(query)), list(await session.scalars(dispatches))
 
@@ -416,8 +415,8 @@ async def timeline(
     """The report's chain in order, as the record shows it to the caller (a scoped key sees the
     events of its own area, as /audit/events does)."""
     query = select(AuditEvent).where(AuditEvent.chain == audit_service.hazard_chain(hazard.id))
-    if principal.role != "admin" and principal.region_path is not None:
-        query = query.where(audit_scope.visible_in(principal.region_path))
+    if principal.within is not None:
+        query = query.where(audit_scope.visible_in(principal.within))
     if after is not None:
         query = query.where(AuditEvent.seq > after)
     return list(await session.scalars(query.order_by(AuditEvent.seq).limit(limit)))

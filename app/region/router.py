@@ -50,7 +50,7 @@ async def search_regions(
 ) -> Page[RegionOut]:
     """Regions in the caller's region whose name contains q or whose code starts with it (at most 50 a page)."""
     page = PageParams(limit=min(page.limit, SEARCH_LIMIT), cursor=page.cursor)
-    within = None if principal.role == "admin" else principal.region_path
+    within = principal.within
     rows = await region_service.search_regions(session, q, within=within, limit=page.fetch, cursor=page.cursor)
     return make_page(rows, page, key=lambda r: r.code, item=RegionOut.model_validate)
 

@@ -10,14 +10,15 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from app.auth.dependencies import ensure_covers, require_role
+from app.auth import scope
+from app.auth.dependencies import require_role
+from app.auth.scope import ensure_covers
 from app.auth.service import Principal
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import Unprocessable
 from app.hazard import figures
 from app.hazard.figures import HazardRow
 from app.models.call import Call
-from app.models.region import Region, subtree_filter
 from app.paging import Page, PageDep, make_page
 from app.region import service as region_service
 from app.report import export
@@ -168,10 +169,7 @@ async def export_calls(warning: WarningDep, principal: ReaderDep) -> StreamingRe
     """Every call of the warning (in the caller's region) for the file: the person, each attempt's
     time, channel and delivery, the answer and how, and the feedback. Times in 北京时间."""
     calls = select(Call).where(Call.warning_id == warning.id)
-    if principal.role != "admin" and principal.region_path is not None:
-        calls = calls.join(Region, Region.code == Call.contact_region_code).where(
-            subtree_filter(Region.path, principal.region_path)
-        )
+    calls = scope.calls_in_scope(calls, principal)
     masked = principal.role == "auditor"
 
     async def rows() -> AsyncIterator[list[list[Any]]]:

@@ -6,12 +6,13 @@ from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 from sqlalchemy import select
 
 from app.audit.schemas import EventOut
-from app.auth.dependencies import DutyOfficerDep, PrincipalDep, ensure_covers
+from app.auth import scope
+from app.auth.dependencies import DutyOfficerDep, PrincipalDep
+from app.auth.scope import ensure_covers
 from app.call.schemas import CallOut
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.models.call import Call
-from app.models.region import Region, subtree_filter
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.times import Moment
@@ -162,10 +163,7 @@ async def list_calls(
         query = query.where(Call.kind == kind)
     if page.cursor:
         query = query.where(Call.id > page.cursor)
-    if principal.role != "admin" and principal.region_path is not None:
-        query = query.join(Region, Region.code == Call.contact_region_code).where(
-            subtree_filter(Region.path, principal.region_path)
-        )
+    query = scope.calls_in_scope(query, principal)
     rows = list(await session.scalars(query))
     masked = principal.role == "auditor"
     return make_page(rows, page, key=lambda c: c.id, item=lambda c: CallOut.of(c, masked=masked))

@@ -27,8 +27,8 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 
 def overlaps(principal: Principal, warning: Warning) -> bool:
     """Whether a warning's areas overlap the caller's subtree (either contains the other)."""
-    own = principal.region_path
-    if principal.role == "admin" or own is None:
+    own = principal.within
+    if own is None:
         return True
     return any(path.startswith(own) or own.startswith(path) for path in warning.area_paths)
 

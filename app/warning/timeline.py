@@ -44,8 +44,8 @@ def events_query(
     query = select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq)
     if after is not None:
         query = query.where(AuditEvent.seq > after)
-    if principal.role != "admin" and principal.region_path is not None:
-        query = query.where(_about_subtree(warning, principal.region_path, own_events=True))
+    if principal.within is not None:
+        query = query.where(_about_subtree(warning, principal.within, own_events=True))
     if types:
         query = query.where(AuditEvent.type.in_(list(types)))
     if region_path is not None:

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.audit.schemas import EventOut
-from app.auth.dependencies import ensure_covers
+from app.auth import scope
+from app.auth.scope import ensure_covers
 from app.broadcast import service as broadcast_service
 from app.call import service as call_service
 from app.call.schemas import ManualAckIn
@@ -114,7 +115,7 @@ async def acknowledge(call_id: str, session: SessionDep, principal: ActingPrinci
     call = await call_service.get_call(session, call_id)
     if call.warning_id is not None:
         await warning_service.get_warning(session, call.warning_id, principal)
-    if not await call_service.call_in_scope(session, call, principal):
+    if not await scope.covers_call(session, call, principal):
         raise Forbidden(f"此呼叫的对象不在您的辖区（{principal.region_code}）内。")
     await call_service.acknowledge(
         session, call, method="manual", actor=principal.name, now=utc_now(), how=body.method, note=body.note or None
@@ -232,7 +233,7 @@ async def timeline(
 async def calls_csv(warning_id: str, session: SessionDep, principal: PagePrincipal) -> StreamingResponse:
     """Every call of the warning (to people in the caller's region) for the file; times in 北京时间."""
     warning = await warning_service.get_warning(session, warning_id, principal)
-    calls = web_service.calls_in_scope(select(Call).where(Call.warning_id == warning.id), principal)
+    calls = scope.calls_in_scope(select(Call).where(Call.warning_id == warning.id), principal)
     masked = principal.role == "auditor"
 
     async def rows() -> AsyncIterator[list[list[Any]]]:

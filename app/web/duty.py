@@ -131,7 +131,7 @@ def _editable(principal: Principal, region: Region) -> bool:
 async def at_a_glance(session: AsyncSession, principal: Principal, now: datetime) -> dict[str, Any]:
     """For the home page: who is on duty at the person's own office now and next, and the gaps of
     the next 24 hours in their area."""
-    within = None if principal.role == "admin" else principal.region_path
+    within = principal.within
     gaps, gap_count = await duty_service.next_gaps(session, within_path=within, now=now, limit=10)
     found: dict[str, Any] = {"gaps": gaps, "gap_count": gap_count}
     own = await session.get(Region, principal.region_code) if principal.region_code else None
@@ -149,7 +149,7 @@ async def at_a_glance(session: AsyncSession, principal: Principal, now: datetime
 async def duty_index(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
     """The offices of one's area with who is on duty, and the gaps of the next 24 hours."""
     now = utc_now()
-    within = None if principal.role == "admin" else principal.region_path
+    within = principal.within
     if within is not None:
         query = select(Region).where(subtree_filter(Region.path, within), Region.level.in_(duty_service.DESK_LEVELS))
     else:

@@ -57,7 +57,7 @@ async def search_regions(
     """The area picker's search: regions in the person's subtree by name or code, with where they lie."""
     if not q.strip():
         return JSONResponse({"items": []})
-    within = None if principal.role == "admin" else principal.region_path
+    within = principal.within
     regions = await region_service.search_regions(session, q, within=within, limit=SEARCH_LIMIT)
     return JSONResponse({"items": await _describe(session, regions)}, headers={"Cache-Control": "no-store"})
 
@@ -148,7 +148,7 @@ async def _submit(
     action = data.get("action")
     if action == "search":
         query = str(data.get("q") or "").strip()
-        within = None if principal.role == "admin" else principal.region_path
+        within = principal.within
         found = await region_service.search_regions(session, query, within=within, limit=SEARCH_LIMIT) if query else []
         results = await _describe(session, found)
         return _form_page(request, form, await _chosen(session, form.area_codes), results=results, warning=warning)

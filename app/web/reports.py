@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import ensure_covers
+from app.auth.scope import ensure_covers
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import Unprocessable
 from app.hazard import figures

@@ -6,10 +6,11 @@ in its own subtree, and acts only on regions inside it."""
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import warning_chain
+from app.auth.scope import calls_in_scope
 from app.auth.service import Principal
 from app.call import tally
 from app.channels import label as channel_label
@@ -18,7 +19,7 @@ from app.db import utc_now
 from app.models.audit import REPLIES, AuditEvent
 from app.models.call import Call, Feedback
 from app.models.notify import Message
-from app.models.region import Region, subtree_filter
+from app.models.region import Region
 from app.models.warning import OPEN_STATUSES, TO_CONFIRM, Warning, WarningRegion
 from app.notify import health, providers
 from app.region import service as region_service
@@ -140,15 +141,6 @@ async def board(session: AsyncSession, warning: Warning, county: str | None) -> 
     return Board(top=top, rows=[rows_by_code[code] for code in sorted(rows_by_code)], counties=[], county=prefix)
 
 
-def calls_in_scope(query: Select[Any], principal: Principal) -> Select[Any]:
-    """Only calls to people in the caller's subtree, as the API shows them."""
-    if principal.role == "admin" or principal.region_path is None:
-        return query
-    return query.join(Region, Region.code == Call.contact_region_code).where(
-        subtree_filter(Region.path, principal.region_path)
-    )
-
-
 async def silent_calls(session: AsyncSession, warning: Warning, principal: Principal) -> tuple[list[Call], int]:
     """Calls nobody has answered yet (the overdue first, then by region), at most LIST_MAX, and how
     many there are. Each status is read in region order from its stretch of the index, so the first
@@ -160,7 +152,7 @@ async def silent_calls(session: AsyncSession, warning: Warning, principal: Princ
         silent += await session.scalars(query.limit(LIST_MAX - len(silent)))
         if len(silent) == LIST_MAX:
             break
-    if principal.role == "admin" or principal.region_path is None:
+    if principal.within is None:
         count = sum(group.calls for group in await tally.calls(session, warning.id) if group.status in SILENT)
     else:
         where = (Call.warning_id == warning.id, Call.status.in_(SILENT))
