@@ -350,6 +350,12 @@ class Database:
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
+    @property
+    def one_writer(self) -> bool:
+        """Whether the database takes one writer at a time (SQLite): the heartbeat then runs in one
+        process at a time, under a lease, and the sender's lanes wait for each other."""
+        return is_sqlite(self.url)
+
 
 _database: Database | None = None
 

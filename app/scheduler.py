@@ -16,7 +16,7 @@ from prometheus_client import Gauge, Histogram
 from app import lease, wiring
 from app.audit import anchors
 from app.broadcast import sender as broadcast_sender
-from app.call import escalation
+from app.call import chase as call_chase
 from app.call import metrics as call_metrics
 from app.cap import feed as cap_feed
 from app.cap.identity import sender_of
@@ -54,12 +54,12 @@ class Heartbeat:
         self.dispatcher = dispatcher
         self.anchors = anchors.Publisher(settings.anchor_path) if settings.anchor_path else None
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
-        self.leading = not get_database().is_sqlite
+        self.leading = not get_database().one_writer
         self.running: set[asyncio.Task[None]] = set()  # the jobs' rounds under way
         self.scheduler = AsyncIOScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         )
-        if get_database().is_sqlite:
+        if get_database().one_writer:
             self.scheduler.add_job(self.hold_lease, "interval", seconds=tick_seconds, id="hold-lease")
         self._every(SEND_JOB, tick_seconds, self.send_messages)
         self.settings = settings
@@ -141,7 +141,7 @@ class Heartbeat:
 
     async def chase_calls(self) -> None:
         now = utc_now()
-        await escalation.chase_due(now=now)
+        await call_chase.chase_due(now=now)
         await hazard_chase.chase_due(now=now)
 
     async def expand_warnings(self) -> None:

@@ -131,7 +131,7 @@ def idle_tick_ms(url: str) -> tuple[float, float]:
     from sqlalchemy import text
 
     from app import db
-    from app.call import escalation
+    from app.call import chase as call_chase
     from app.db import session_scope, utc_now
     from app.notify import sender
     from app.notify.console import ConsoleProvider
@@ -142,7 +142,7 @@ def idle_tick_ms(url: str) -> tuple[float, float]:
         for _ in range(31):
             started = time.perf_counter()
             assert await sender.send_due(provider, now=utc_now()) == 0
-            assert await escalation.chase_due(now=utc_now()) == 0
+            assert await call_chase.chase_due(now=utc_now()) == 0
             async with session_scope() as session:
                 assert await lifecycle.expire_due(session, now=utc_now(), limit=1) == 0
             times.append(time.perf_counter() - started)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
-from app.call import service as call_service
+from app.call import answers
 from app.groups import GroupCommit
 
 BATCH = 500
@@ -16,8 +16,8 @@ WINDOW_S = 0.002
 
 async def _acknowledge(
     session: AsyncSession, presses: list[tuple[str, str | None]], now: datetime
-) -> list[call_service.AckOutcome]:
-    outcomes = await call_service.acknowledge_links(session, dict(presses), now=now)
+) -> list[answers.AckOutcome]:
+    outcomes = await answers.acknowledge_links(session, dict(presses), now=now)
     return [outcomes[token_hash] for token_hash, _ in presses]
 
 
@@ -25,11 +25,11 @@ class AckBatcher:
     """Acknowledgements of one process, committed in groups."""
 
     def __init__(self) -> None:
-        self.groups: GroupCommit[tuple[str, str | None], call_service.AckOutcome] = GroupCommit(
+        self.groups: GroupCommit[tuple[str, str | None], answers.AckOutcome] = GroupCommit(
             "ack-batcher", _acknowledge, batch=BATCH, window_s=WINDOW_S
         )
 
-    async def acknowledge(self, token_hash: str) -> call_service.AckOutcome:
+    async def acknowledge(self, token_hash: str) -> answers.AckOutcome:
         """Acknowledge the call behind a token hash; returns once the answer is committed."""
         return await self.groups.submit((token_hash, logs.request_id.get()))
 

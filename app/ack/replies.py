@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import i18n
 from app.audit import service as audit_service
+from app.call import db as call_db
 from app.call import service as call_service
 from app.channels import CHANNELS
 from app.contact.language import language_of_phone
@@ -103,8 +104,8 @@ async def take_inbound(
     answered = []
     # All the calls first, in id order, then each warning's chain in warning order: the order the
     # link's batched answers lock in, so the two never deadlock.
-    await call_service.lock_reports(session, [call.hazard_id for call in calls])
-    await call_service.lock_calls(session, Call.id.in_([call.id for call in calls]))
+    await call_db.lock_reports(session, [call.hazard_id for call in calls])
+    await call_db.lock_calls(session, Call.id.in_([call.id for call in calls]))
     for call in sorted(calls, key=lambda call: (call.warning_id or "", call.id)):
         await session.refresh(call)  # as locked: a warning closed meanwhile leaves its calls alone
         # Every open call of the phone (alert, escalation), and alerts that went unanswered (late).

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.call import db as call_db
 from app.call import service as call_service
 from app.call import tokens
 from app.errors import Conflict, Gone, NotFound
@@ -86,7 +87,7 @@ async def woken(session: AsyncSession, call: Call, warning: Warning, code: str, 
     if warning.status not in OPEN_WARNING:
         raise Conflict(f"Warning {warning.id} is {warning.status}; nothing is escalated any more.")
     # Call, then region, then the chain head: the order every answering path locks in.
-    await call_service.lock_calls(session, Call.id == call.id)
+    await call_db.lock_calls(session, Call.id == call.id)
     confirming = ([code], {"method": "in_person", "note": "已叫醒"})
     if call.status in call_service.ANSWERABLE:
         await call_service.acknowledge(

@@ -8,37 +8,22 @@ roster, regions reached); and every policy change. The tables of the chain's sub
 here as plain SQL tables: the record sits below the packages that write them.
 """
 
-from sqlalchemy import ColumnElement, and_, bindparam, column, exists, or_, select, table, text
+from sqlalchemy import ColumnElement, and_, column, exists, or_, select, table
 
-from app.db import get_database
+from app.audit import db as audit_db
 from app.models.audit import AuditEvent
 from app.models.region import Region, subtree_filter
 
 _calls = table("calls", column("id"), column("contact_region_code"))
 _warnings = table("warnings", column("id"))
+
+
 # A warning overlaps a subtree when one of its areas lies inside it, or the subtree inside the area.
-_OVERLAP = (
-    "EXISTS (SELECT 1 FROM {elements} WHERE substr(p.value, 1, length(:own)) = :own"
-    " OR substr(:own, 1, length(p.value)) = p.value)"
-)
-
-
-def warnings_overlapping(path: str) -> ColumnElement[bool]:
-    """Warnings whose area paths overlap the subtree at `path` (each database's JSON functions)."""
-    elements = (
-        "json_each(warnings.area_paths) AS p"
-        if get_database().is_sqlite
-        else "jsonb_array_elements_text(warnings.area_paths) AS p(value)"
-    )
-    # A bind of its own each time: one query may ask for two subtrees (a region inside the caller's).
-    return text(_OVERLAP.format(elements=elements)).bindparams(bindparam("own", path, unique=True))  # type: ignore[return-value]
-
-
 def visible_in(path: str) -> ColumnElement[bool]:
     """The events a key scoped to the subtree at `path` may read (see the module)."""
     codes = select(Region.code).where(subtree_filter(Region.path, path))
     call_inside = exists().where(_calls.c.id == AuditEvent.call_id, _calls.c.contact_region_code.in_(codes))
-    overlapping = select(_warnings.c.id).where(warnings_overlapping(path))
+    overlapping = select(_warnings.c.id).where(audit_db.warnings_overlapping(path))
     return or_(
         AuditEvent.type == "policy.changed",
         and_(AuditEvent.type.like("warning.%"), AuditEvent.warning_id.in_(overlapping)),

@@ -2,17 +2,18 @@
 
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
-from app.db import bulk_insert, core_rows, driver_connection, utc_now
+from app.audit import db as audit_db
+from app.db import bulk_insert, core_rows, utc_now
 from app.models.audit import AuditEvent, ChainHead
 
 GENESIS_HASH = "0" * 64
@@ -76,13 +77,6 @@ def chain_hash(prev_hash: str, body: bytes) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
 
 
-# Creates a missing head; on an existing one the no-op update takes the row lock and returns it.
-# Plain SQL, the same on both databases: SQLAlchemy does not cache a compiled ON CONFLICT DO UPDATE.
-_LOCK_HEAD = text(
-    "INSERT INTO audit_chain_heads (chain, hash, length) VALUES (:chain, :genesis, 0)"
-    " ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING hash, length"
-)
-
 _heads = cast(Table, ChainHead.__table__)
 # Built once: every group of answers moves a head.
 _MOVE_HEAD = (
@@ -90,13 +84,6 @@ _MOVE_HEAD = (
     .where(_heads.c.chain == bindparam("head"))
     .values(hash=bindparam("moved_to"), length=bindparam("new_length"), updated_at=bindparam("at"))
 )
-
-
-async def _lock_chain_head(session: AsyncSession, chain: str) -> tuple[str, int]:
-    """The chain's head (hash, length), its row locked until commit, so concurrent writers queue
-    instead of forking: one statement."""
-    last_hash, length = (await core_rows(session, _LOCK_HEAD, {"chain": chain, "genesis": GENESIS_HASH})).one()
-    return last_hash, length
 
 
 class Chain:
@@ -146,7 +133,7 @@ class Chain:
 
 async def open_chain(session: AsyncSession, chain: str = REGISTRY_CHAIN, *, now: datetime | None = None) -> Chain:
     """A chain to append to, its head locked until the caller's transaction ends."""
-    return Chain(chain, await _lock_chain_head(session, chain), now or utc_now())
+    return Chain(chain, await audit_db.lock_chain_head(session, chain, GENESIS_HASH), now or utc_now())
 
 
 async def record_events(
@@ -236,47 +223,6 @@ class _Walk:
         return None
 
 
-async def _events_in_chain_order(session: AsyncSession) -> AsyncIterator[Any]:
-    """Every event in (chain, seq) order, streamed. On PostgreSQL straight from the driver's cursor:
-    SQLAlchemy's per-row processing would be most of the time of a walk over a million events."""
-    sql = f"SELECT {', '.join(_Row._fields)} FROM audit_events ORDER BY chain, seq"
-    driver = await driver_connection(session)
-    dialect = session.bind.dialect
-    if dialect.name == "postgresql":  # asyncpg decodes times and JSON itself
-        async for record in driver.cursor(sql, prefetch=10_000):
-            yield _Row(*record.values())
-        return
-    # SQLite: times and JSON come as text, turned into values by the columns' own processors.
-    table = cast(Table, AuditEvent.__table__)
-    at_value = table.c.at.type.dialect_impl(dialect).result_processor(dialect, None)
-    data_value = table.c.data.type.dialect_impl(dialect).result_processor(dialect, None)
-    assert at_value is not None and data_value is not None
-    cursor = await driver.execute(sql)
-    while rows := await cursor.fetchmany(10_000):
-        for row in rows:
-            seq, at, type_, chain, warning_id, call_id, region_code, actor, data, hash_, prev_hash, request, hazard = (
-                row
-            )
-            yield _Row(seq, cast(datetime, at_value(at)), type_, chain, warning_id, call_id, region_code, actor,
-                       data_value(data), hash_, prev_hash, request, hazard)  # fmt: skip
-
-
-class _Row(NamedTuple):
-    seq: int
-    at: datetime
-    type: str
-    chain: str
-    warning_id: str | None
-    call_id: str | None
-    region_code: str | None
-    actor: str
-    data: Any
-    hash: str
-    prev_hash: str
-    request_id: str | None
-    hazard_id: str | None
-
-
 async def verify(session: AsyncSession, anchors: dict[str, dict[int, str]] | None = None) -> Verification:
     """Walk every chain from its start: each event's hash recomputed from its content and the hash
     before it, each chain's end matched against its head, and, given the heads published outside
@@ -290,7 +236,7 @@ async def verify(session: AsyncSession, anchors: dict[str, dict[int, str]] | Non
     heads = {head.chain: head for head in await session.scalars(select(ChainHead))}
     checked, bad, anchored = 0, [], 0
     walk: _Walk | None = None
-    async for event in _events_in_chain_order(session):
+    async for event in audit_db.events_in_chain_order(session):
         if walk is None or event.chain != walk.chain:
             if walk is not None:
                 bad.append(walk.end(heads.pop(walk.chain, None)))

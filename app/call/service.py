@@ -1,16 +1,15 @@
 """Answers (叫应) and reports back (反馈) on calls, and the regions they reach."""
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BindParameter, Table, bindparam, column, select, table, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.call import db as call_db
 from app.call import hooks
 from app.call import metrics as call_metrics
-from app.db import core_rows
 from app.errors import AppError, Conflict, NotFound
 from app.models.call import OPEN_STATUSES, Call, CallToken, Feedback
 from app.models.warning import Warning, WarningRegion
@@ -19,30 +18,6 @@ from app.models.warning import Warning, WarningRegion
 # is sealed and its figures rolled up for the reports (report.rollup).
 FEEDBACK_WINDOW = timedelta(days=7)
 ANSWERABLE = ("pending", "notified", "unanswered")
-
-
-async def lock_calls(session: AsyncSession, *conditions: Any) -> list[str]:
-    """Lock the matching calls in id order before a multi-row update, so that writers updating
-    overlapping sets of calls queue rather than deadlock (PostgreSQL; SQLite has one writer)."""
-    if session.bind.dialect.name != "postgresql":
-        return []
-    query = select(Call.id).where(*conditions).order_by(Call.id).with_for_update(key_share=True)
-    return list((await session.execute(query)).scalars())
-
-
-# The reports of calls about hazard reports, as a plain table: the calls sit below the reports.
-_reports = table("hazards", column("id"))
-
-
-async def lock_reports(session: AsyncSession, hazard_ids: Any) -> None:
-    """Before answering calls about hazard reports: their reports locked in id order, then the
-    reports' open calls in id order. The order every step of a report takes (hazard.service), so an
-    answer, a step, the chase and the sender queue instead of deadlocking (PostgreSQL)."""
-    ids = sorted({hazard_id for hazard_id in hazard_ids if hazard_id})
-    if not ids or session.bind.dialect.name != "postgresql":
-        return
-    await session.execute(select(_reports.c.id).where(_reports.c.id.in_(ids)).order_by(_reports.c.id).with_for_update())
-    await lock_calls(session, Call.hazard_id.in_(ids), Call.status.in_(OPEN_STATUSES))
 
 
 async def mark_regions_reached(
@@ -95,7 +70,7 @@ async def acknowledge(
     if call.status == "acknowledged":
         return call
     if call.hazard_id is not None:
-        await lock_reports(session, [call.hazard_id])
+        await call_db.lock_reports(session, [call.hazard_id])
         await session.refresh(call)
         if call.status == "acknowledged":
             return call
@@ -240,115 +215,6 @@ async def add_feedback(
     return feedback
 
 
-@dataclass
-class AckOutcome:
-    """What became of one press of 收到."""
-
-    result: str  # acknowledged | unknown | gone | closed
-    status: str | None = None
-    acknowledged_at: datetime | None = None
-
-
-# The statements of a group of link answers (acknowledge_links), built once and run as Core on the
-# session's connection: thousands of answers a second cannot each pay for building and caching an
-# ORM statement. Calls are read and locked in one statement, in id order like lock_calls (the lock is
-# a no-op on SQLite).
-_calls, _tokens, _warnings, _regions = (
-    cast(Table, model.__table__) for model in (Call, CallToken, Warning, WarningRegion)
-)
-_NOW: BindParameter[datetime] = bindparam("now")
-_ANSWERING = (
-    select(_calls.c.id, _tokens.c.token_hash, _calls.c.status, _calls.c.acknowledged_at, _calls.c.warning_id,
-           _calls.c.hazard_id, _calls.c.kind, _calls.c.region_codes, _calls.c.contact_region_code,
-           _calls.c.contact_name, _warnings.c.closed_at)
-    .select_from(_tokens.join(_calls, _calls.c.id == _tokens.c.call_id)
-                 .outerjoin(_warnings, _warnings.c.id == _calls.c.warning_id))
-    .where(_tokens.c.token_hash.in_(bindparam("hashes", expanding=True)))
-    .order_by(_calls.c.id)
-    .with_for_update(of=_calls, key_share=True)
-)  # fmt: skip
-_ANSWER = (
-    update(_calls)
-    .where(_calls.c.id.in_(bindparam("ids", expanding=True)), _calls.c.status.in_(ANSWERABLE))
-    .values(status="acknowledged", acknowledged_at=_NOW, ack_method="link", ack_by=_calls.c.contact_name,
-            late=_calls.c.deadline_at < _NOW, next_attempt_at=None, closed_at=_NOW)
-    .returning(_calls.c.id, _calls.c.late, _calls.c.created_at)
-)  # fmt: skip
-_REACH = (
-    update(_regions)
-    .where(tuple_(_regions.c.warning_id, _regions.c.region_code).in_(bindparam("pairs", expanding=True)),
-           _regions.c.state != "reached")
-    .values(state="reached", reached_at=_NOW, reached_by="link")
-    .returning(_regions.c.warning_id, _regions.c.region_code)
-)  # fmt: skip
-
-
-async def acknowledge_links(
-    session: AsyncSession, token_hashes: dict[str, str | None], *, now: datetime
-) -> dict[str, AckOutcome]:
-    """Acknowledge many calls by their tokens' hashes at once (see ack.batcher): a few set-based
-    statements whatever the number, each answer recorded as if it had come alone, under the id of
-    the request that brought it (the hashes map to their request ids)."""
-    reports = (
-        select(_calls.c.hazard_id)
-        .select_from(_tokens.join(_calls, _calls.c.id == _tokens.c.call_id))
-        .where(_tokens.c.token_hash.in_(list(token_hashes)), _calls.c.hazard_id.is_not(None))
-    )
-    await lock_reports(session, (await session.execute(reports)).scalars())
-    rows = (await core_rows(session, _ANSWERING, {"hashes": list(token_hashes)})).all()
-    outcomes = {token_hash: AckOutcome("unknown") for token_hash in token_hashes}
-    requests = {row.id: token_hashes[row.token_hash] for row in rows}
-    answerable = []
-    for row in rows:
-        if row.closed_at is not None and now > row.closed_at + FEEDBACK_WINDOW:
-            outcomes[row.token_hash] = AckOutcome("gone", row.status)
-        elif row.status in ANSWERABLE:
-            answerable.append(row)
-        elif row.status == "acknowledged":
-            outcomes[row.token_hash] = AckOutcome("acknowledged", row.status, row.acknowledged_at)
-        else:
-            outcomes[row.token_hash] = AckOutcome("closed", row.status)
-    if not answerable:
-        return outcomes
-    acknowledged = (await core_rows(session, _ANSWER, {"ids": [row.id for row in answerable], "now": now})).all()
-    late: dict[str, bool] = {call_id: bool(is_late) for call_id, is_late, _ in acknowledged}
-    for _, _, made_at in acknowledged:
-        call_metrics.acknowledged("link", made_at, now)
-    events: list[audit_service.Event] = []
-    regions: dict[tuple[str, str], str] = {}  # (warning, region) -> the first call answering for it
-    for row in answerable:
-        if row.id not in late:  # answered or closed by another writer meanwhile: read it again
-            current = await session.get_one(Call, row.id, populate_existing=True)
-            outcomes[row.token_hash] = AckOutcome(
-                "acknowledged" if current.status == "acknowledged" else "closed", current.status,
-                current.acknowledged_at,
-            )  # fmt: skip
-            continue
-        outcomes[row.token_hash] = AckOutcome("acknowledged", "acknowledged", now)
-        events.append(
-            audit_service.Event(type="call.acknowledged", actor=row.contact_name, warning_id=row.warning_id,
-                                hazard_id=row.hazard_id, call_id=row.id, region_code=row.contact_region_code,
-                                data={"method": "link", "late": bool(late[row.id])},
-                                request_id=token_hashes[row.token_hash])
-        )  # fmt: skip
-        if row.kind == "alert" and row.warning_id is not None:
-            for code in row.region_codes:
-                regions.setdefault((row.warning_id, code), row.id)
-    if regions:
-        reached = (await core_rows(session, _REACH, {"pairs": sorted(regions), "now": now})).all()
-        for warning_id, code in sorted(reached):
-            events.append(
-                audit_service.Event(type="region.reached", actor="link", warning_id=warning_id, region_code=code,
-                                    call_id=regions[(warning_id, code)], data={"by": "link"},
-                                    request_id=requests.get(regions[(warning_id, code)]))
-            )  # fmt: skip
-    await audit_service.record_warning_events(session, events, now=now)
-    answered = [hooks.Answered(row.id, row.kind, row.hazard_id, "link", row.contact_name)
-                for row in answerable if row.id in late]  # fmt: skip
-    await hooks.answered(session, answered, now)
-    return outcomes
-
-
 async def bring_attempt_forward(session: AsyncSession, call_id: str, *, reason: str, now: datetime) -> bool:
     """One call's next attempt brought forward (see bring_attempts_forward), its event recorded."""
     events = await bring_attempts_forward(session, [call_id], reason=reason, now=now)
@@ -394,7 +260,7 @@ async def cancel_open_calls_of(session: AsyncSession, contact_ids: list[str], *,
             Call.status.in_(OPEN_STATUSES),
         )  # fmt: skip
         hazard_ids += (await session.execute(about_reports)).scalars()
-    await lock_reports(session, hazard_ids)
+    await call_db.lock_reports(session, hazard_ids)
     closed: list[Any] = []
     for start in range(0, len(contact_ids), 1000):
         chunk = contact_ids[start : start + 1000]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.call.db import tallies_kept
 from app.models.call import IS_OPEN, OPEN_STATUSES, Call
 from app.models.warning import CallTally, RegionTally, WarningRegion
 
@@ -31,16 +32,12 @@ class RegionGroup:
     regions: int
 
 
-def _kept(session: AsyncSession) -> bool:
-    return session.bind.dialect.name == "postgresql"
-
-
 async def open_calls(session: AsyncSession) -> dict[str, int]:
     """Calls waiting for an answer, by status (the metrics' backlog): every warning's and every
     hazard report's. The tallies count warnings' calls; reports' open calls are few, read from
     their partial index (ix_calls_open_hazard_deadline_at)."""
     found = dict.fromkeys(OPEN_STATUSES, 0)
-    if _kept(session):
+    if tallies_kept(session):
         queries = [
             select(CallTally.status, func.sum(CallTally.calls))
             .where(CallTally.status.in_(OPEN_STATUSES))
@@ -57,7 +54,7 @@ async def open_calls(session: AsyncSession) -> dict[str, int]:
 
 async def calls(session: AsyncSession, warning_id: str) -> list[CallGroup]:
     """The warning's calls by kind and status (groups with none left out), with their attempts."""
-    if _kept(session):
+    if tallies_kept(session):
         query = (
             select(CallTally.kind, CallTally.status, func.sum(CallTally.calls), func.sum(CallTally.attempts))
             .where(CallTally.warning_id == warning_id)
@@ -76,7 +73,7 @@ async def calls(session: AsyncSession, warning_id: str) -> list[CallGroup]:
 
 async def regions(session: AsyncSession, warning_id: str) -> list[RegionGroup]:
     """The warning's targeted regions by county, state and whether escalated (groups with none left out)."""
-    if _kept(session):
+    if tallies_kept(session):
         groups = (RegionTally.county, RegionTally.state, RegionTally.escalated)
         query = (
             select(*groups, func.sum(RegionTally.regions))

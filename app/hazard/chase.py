@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.call import escalation, routing
+from app.call import chase as call_chase
+from app.call import routing
 from app.hazard.calls import make_calls
 from app.hazard.service import TO_RECEIVE_S, event, record
 from app.models.call import IS_OPEN, Call
@@ -31,7 +32,7 @@ async def due_hazard_ids(
 
 async def chase_due(*, now: datetime, rounds: int = 10) -> int:
     """Chase every report with calls past their deadline, one transaction each."""
-    return await escalation.chase_in_turn(due_hazard_ids, chase, now=now, rounds=rounds, what="hazard report")
+    return await call_chase.chase_in_turn(due_hazard_ids, chase, now=now, rounds=rounds, what="hazard report")
 
 
 async def chase(session: AsyncSession, hazard_id: str, *, now: datetime) -> None:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import i18n
@@ -21,13 +21,14 @@ from app.call import tokens
 from app.channels import CHANNELS, NAMES
 from app.config import get_settings
 from app.contact.language import languages_of
-from app.db import among, bulk_insert, chunks, core_rows, get_database, new_ids, session_scope
+from app.db import among, bulk_insert, chunks, core_rows, new_ids, session_scope
 from app.models.call import OPEN_STATUSES, PRIORITIES, Call
 from app.models.call import priority as call_priority
 from app.models.contact import Contact
 from app.models.hazard import Hazard
 from app.models.notify import IS_PENDING, IS_SENDING, Message
 from app.models.warning import Warning
+from app.notify import db as notify_db
 from app.notify import hazard_texts, templates
 from app.notify.base import Outgoing, Plan
 from app.notify.callees import CalleeBook
@@ -53,11 +54,6 @@ def message_row(call: Any, channel: str, attempt: int, text_: str, *, priority: 
     }  # fmt: skip
 
 
-_MOVE_ON = text(
-    "UPDATE calls SET attempts = moved.attempts, next_attempt_at = moved.next_at, priority = moved.priority"
-    " FROM unnest(CAST(:ids AS varchar[]), CAST(:attempts AS integer[]), CAST(:next_ats AS timestamptz[]),"
-    " CAST(:priorities AS smallint[])) AS moved(id, attempts, next_at, priority) WHERE calls.id = moved.id"
-)
 _DUE_COLUMNS = (Call.id, Call.contact_id, Call.warning_id, Call.hazard_id, Call.hazard_step, Call.department_id,
                 Call.kind, Call.contact_phone, Call.channels, Call.region_codes, Call.about_region_codes, Call.attempts,
                 Call.created_at, Call.deadline_at, Call.status, Call.priority)  # fmt: skip
@@ -154,31 +150,8 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
         message["id"] = message_id
     await bulk_insert(session, Message, messages)
     await _record_unavailable(session, [m for m in messages if m["status"] == "failed"], now)
-    await _move_on(session, moves)
+    await notify_db.move_calls_on(session, moves)
     return [m for m in messages if m["status"] == "sending"]
-
-
-async def _move_on(session: AsyncSession, moves: list[tuple[str, int, datetime | None, int]]) -> None:
-    """Each claimed call to its next attempt (and the priority of a retry)."""
-    if get_database().is_sqlite:
-        # Calls of one fan-out share their clock, so a batch moves on in a few statements.
-        grouped: dict[tuple[int, datetime | None, int], list[str]] = defaultdict(list)
-        for call_id, attempt, next_at, priority in moves:
-            grouped[(attempt, next_at, priority)].append(call_id)
-        for (attempt, next_at, priority), call_ids in grouped.items():
-            for chunk in chunks(call_ids):
-                await core_rows(
-                    session,
-                    update(Call)
-                    .where(Call.id.in_(chunk))
-                    .values(attempts=attempt, next_attempt_at=next_at, priority=priority),
-                )
-        return
-    # One statement on PostgreSQL: the tallies' triggers then lock their rows in one order (several
-    # statements would take them statement by statement, and two lanes could deadlock).
-    ids, attempts, next_ats, priorities = (list(column) for column in zip(*moves, strict=True))
-    await core_rows(session, _MOVE_ON, {"ids": ids, "attempts": attempts, "next_ats": next_ats,
-                                        "priorities": priorities})  # fmt: skip
 
 
 async def _record_unavailable(session: AsyncSession, failed: list[dict[str, Any]], now: datetime) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.call import db as call_db
 from app.call import service as call_service
 from app.db import among, chunks
 from app.errors import NotFound
@@ -102,7 +103,7 @@ async def record_receipts(session: AsyncSession, receipts: list[Receipt], *, now
     settled = await settle_messages(session, receipts, now=now)
     failed = settled.failed_calls(receipts)
     if failed:
-        await call_service.lock_calls(session, Call.id.in_(failed))
+        await call_db.lock_calls(session, Call.id.in_(failed))
     retried = await call_service.bring_attempts_forward(session, failed, reason="delivery failed", now=now)
     await audit_service.record_warning_events(session, settled.events(receipts) + retried, now=now)
     return settled.statuses

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.call import db as call_db
 from app.call import service as call_service
 from app.db import among, chunks, core_rows, get_database, retryable, session_scope, utc_now
 from app.models.call import Call
@@ -90,7 +91,7 @@ async def _record(outgoing: list[Outgoing], outcomes: list[Outcome], now: dateti
         notified = sorted({m.call_id for m in sent if m.attempt > 0 and m.call_id is not None})
         failed = failures.failed_calls(rejected)
         if failed:  # calls then change one by one too: all of them locked first, in id order
-            await call_service.lock_calls(session, Call.id.in_(sorted({*notified, *failed})))
+            await call_db.lock_calls(session, Call.id.in_(sorted({*notified, *failed})))
         for chunk in chunks(notified):
             await core_rows(
                 session,
@@ -201,7 +202,7 @@ async def send_due(dispatcher: Dispatcher | Provider, *, now: datetime, batch: i
         return sent
     # On SQLite (one writer) a second lane only helps while the first waits on a gateway: not with
     # a provider that itself writes to the database (the console).
-    lanes = 1 if get_database().is_sqlite and dispatcher.writes_database else LANES
+    lanes = 1 if get_database().one_writer and dispatcher.writes_database else LANES
     results = await asyncio.gather(*(_rounds(dispatcher, now, batch) for _ in range(lanes)), return_exceptions=True)
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:  # every lane has finished; the heartbeat logs this and tries again next tick

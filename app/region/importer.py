@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import i18n
 from app.audit import service as audit_service
-from app.db import analyze, driver_connection
+from app.db import analyze
 from app.i18n import known_language
 from app.importing import Problems, Upload, read_rows
 from app.models.region import LEVEL_RANK, LEVELS, PATH_SEPARATOR, Region
+from app.region import db as region_db
 from app.region.service import normalize_code
 from app.region.tree import RegionTree
 
@@ -141,16 +142,6 @@ def _check_file(source: IO[bytes], tree: RegionTree) -> tuple[Problems, set[str]
     return problems, given | ({"language"} if has_language else set())
 
 
-async def _serialise(session: AsyncSession) -> None:
-    """One import at a time: each checks the tree as the previous one left it.
-
-    SQLite transactions already hold the write lock from their start (see app.db); PostgreSQL
-    takes a transaction-scoped advisory lock.
-    """
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('jiaoying.regions.import'))"))
-
-
 async def _load_tree(session: AsyncSession) -> RegionTree:
     tree = RegionTree()
     result = await session.stream(select(Region.code, Region.parent_code, Region.level))
@@ -183,89 +174,9 @@ async def _batches(source: IO[bytes], tree: RegionTree, now: datetime) -> AsyncI
         yield batch
 
 
-_COLUMNS = ("code", "name", "level", "parent_code", "path", "abolished", "language", "updated_at")
-
-
-async def _write_postgresql(
-    session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: set[str]
-) -> int:
-    """Write the rows; returns how many known regions changed (a row the same as stored is left alone).
-    `keep`: the optional columns the file does not set, left as stored."""
-    driver = await driver_connection(session)
-    await driver.execute(
-        "CREATE TEMP TABLE region_import (code varchar(12), name varchar(100), level varchar(12),"
-        ' parent_code varchar(12), path varchar COLLATE "C", abolished boolean, language varchar(12),'
-        " updated_at timestamptz, is_new boolean) ON COMMIT DROP"
-    )
-
-    async def records() -> AsyncIterator[tuple[Any, ...]]:
-        async for batch in batches:
-            for record in batch:
-                yield record
-
-    # One COPY fed as the file is parsed: PostgreSQL ingests on its own core meanwhile.
-    await driver.copy_records_to_table("region_import", records=records(), columns=[*_COLUMNS, "is_new"])
-    # New rows (known from the checked tree) go in with a plain INSERT, much cheaper than an upsert;
-    # imports are serialised (see _serialise), so no other writer can have added them meanwhile.
-    await driver.execute(
-        f"""INSERT INTO regions ({", ".join(_COLUMNS)})
-            SELECT code, name, level, parent_code, path, coalesce(abolished, false), language, updated_at
-            FROM region_import WHERE is_new"""
-    )
-    abolished = "regions.abolished" if "abolished" in keep else "coalesce(i.abolished, false)"
-    language = "regions.language" if "language" in keep else "i.language"
-    status = await driver.execute(
-        f"""UPDATE regions SET name = i.name, level = i.level, parent_code = i.parent_code, path = i.path,
-                abolished = {abolished}, language = {language}, updated_at = i.updated_at
-            FROM region_import i
-            WHERE i.code = regions.code AND NOT i.is_new
-              AND (regions.name, regions.level, regions.parent_code, regions.path, regions.abolished,
-                   regions.language)
-                  IS DISTINCT FROM (i.name, i.level, i.parent_code, i.path, {abolished}, {language})"""
-    )
-    return int(status.split()[-1])  # "UPDATE n"
-
-
-async def _write_sqlite(session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], keep: set[str]) -> int:
-    """Write the rows; returns how many rows were written, new or changed (a row the same as stored
-    is left alone). `keep`: the optional columns the file does not set, left as stored."""
-    abolished = "regions.abolished" if "abolished" in keep else "excluded.abolished"
-    language = "regions.language" if "language" in keep else "excluded.language"
-    changed = " OR ".join(
-        f"regions.{column} IS NOT {value}"
-        for column, value in (("name", "excluded.name"), ("level", "excluded.level"),
-                              ("parent_code", "excluded.parent_code"), ("path", "excluded.path"),
-                              ("abolished", abolished), ("language", language))
-    )  # fmt: skip
-    statement = f"""INSERT INTO regions ({", ".join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, coalesce(?, 0), ?, ?)
-        ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
-            parent_code = excluded.parent_code, path = excluded.path, abolished = {abolished},
-            language = {language}, updated_at = excluded.updated_at
-        WHERE {changed}"""
-    # The driver directly: SQLAlchemy's per-row parameter processing would double the time here.
-    driver = await driver_connection(session)
-    written = 0
-    async for batch in batches:
-        stamp = batch[0][-2].strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite datetime format
-        cursor = await driver.executemany(statement, [(*values[:-2], stamp) for values in batch])
-        written += max(cursor.rowcount, 0)
-    return written
-
-
-async def _move_descendants(session: AsyncSession, moved: dict[str, str], tree: RegionTree) -> None:
-    """Re-root the paths of regions under a moved region that the file did not list."""
-    for code, old_path in sorted(moved.items(), key=lambda item: -len(item[1])):
-        new_path = tree.path(int(code))
-        end = old_path[:-1] + chr(ord(PATH_SEPARATOR) + 1)
-        await session.execute(
-            text("UPDATE regions SET path = :new || substr(path, :cut) WHERE path > :old AND path < :end"),
-            {"new": new_path, "cut": len(old_path) + 1, "old": old_path, "end": end},
-        )
-
-
 async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, now: datetime) -> RegionImport:
     """Check a regions CSV whole, then upsert it; 422 listing every bad line and nothing written."""
-    await _serialise(session)
+    await region_db.serialise_imports(session)
     tree = await _load_tree(session)
     problems, given = await asyncio.to_thread(_check_file, upload.file, tree)
     problems.raise_if_any("regions")
@@ -283,11 +194,8 @@ async def import_regions(session: AsyncSession, upload: Upload, *, actor: str, n
     }
 
     batches = _batches(upload.file, tree, now)
-    if session.bind.dialect.name == "postgresql":
-        updated = await _write_postgresql(session, batches, keep=set(OPTIONAL) - given)
-    else:
-        updated = await _write_sqlite(session, batches, keep=set(OPTIONAL) - given) - created
-    await _move_descendants(session, moved, tree)
+    updated = await region_db.write_regions(session, batches, keep=set(OPTIONAL) - given, created=created)
+    await region_db.move_descendants(session, moved, tree)
     await analyze(session, "regions")  # a warning's expansion joins the roster to them by path
 
     # `updated`: known regions that changed; those listed just as they are stored count in neither.

@@ -51,9 +51,9 @@ async def expanding_ids(session: AsyncSession) -> list[str]:
 async def step(session: AsyncSession, warning_id: str, *, now: datetime) -> bool:
     """Store the next slice of an expanding warning; False when there is nothing (left) to do here.
     The warning's row is locked for the slice, and skipped if another process holds it."""
+    # SQLite compiles FOR UPDATE away: its writers take turns already.
     query = select(Warning).where(Warning.id == warning_id, Warning.status == "expanding")
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = query.with_for_update(skip_locked=True)
     warning = await session.scalar(query.execution_options(populate_existing=True))
     if warning is None or warning.expansion is None:
         return False

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -19,6 +19,7 @@ from app.models.warning import IdempotencyKey, Warning, WarningRegion
 from app.policy import service as policy_service
 from app.policy.snapshot import PolicySnapshot
 from app.region import service as region_service
+from app.warning import db as warning_db
 from app.warning import expansion, fanout
 from app.warning.schemas import CallCounts, CapSource, PreviewOut, PreviewRegion, WarningIn, WarningOut
 
@@ -80,18 +81,8 @@ def body_hash(data: WarningIn) -> str:
 
 
 async def _claim_idempotency_key(session: AsyncSession, scope: str, key: str) -> None:
-    """Hold the key for this transaction; a concurrent request with it gets 409 at once.
-
-    PostgreSQL: a transaction-scoped advisory lock, released by commit, rollback or a crash, so a
-    retry after a crash proceeds at once. SQLite transactions are already one at a time.
-    """
-    if session.bind.dialect.name != "postgresql":
-        return
-    held = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"),
-        {"name": f"jiaoying.idempotency:{scope}:{key}"},
-    )
-    if not held:
+    """Hold the key for this transaction; a concurrent request with it gets 409 at once."""
+    if not await warning_db.hold_idempotency_key(session, scope, key):
         raise Conflict("A request with this Idempotency-Key is still being processed; retry in a moment.")
 
 

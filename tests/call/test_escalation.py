@@ -6,6 +6,7 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from app.call import chase as call_chase
 from app.call import escalation
 from app.db import session_scope, utc_now
 from app.models.warning import Warning
@@ -30,7 +31,7 @@ async def at(client: AsyncClient, warning: dict[str, Any], seconds: float) -> da
     """The warning's issue time plus `seconds`: sends what is due then and chases what is late."""
     moment = datetime.fromisoformat(warning["created_at"]) + timedelta(seconds=seconds)
     await send_due(ConsoleProvider(), now=moment)
-    await escalation.chase_due(now=moment)
+    await call_chase.chase_due(now=moment)
     await send_due(ConsoleProvider(), now=moment)
     return moment
 
@@ -343,10 +344,10 @@ async def test_cancelling_stops_every_attempt_and_escalation(client: AsyncClient
 async def test_the_chase_is_index_driven_and_idle_when_nothing_is_due(client: AsyncClient, regions: None) -> None:
     await create_contact(client, VILLAGE)
     warning = await issue(client, area_codes=[VILLAGE])
-    assert await escalation.chase_due(now=utc_now()) == 0
+    assert await call_chase.chase_due(now=utc_now()) == 0
     await send_all()
     async with session_scope() as session:
-        due = await escalation.due_warning_ids(
+        due = await call_chase.due_warning_ids(
             session, now=datetime.fromisoformat(warning["created_at"]) + timedelta(seconds=300)
         )
     assert due == [warning["id"]]

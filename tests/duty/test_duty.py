@@ -9,7 +9,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from app.auth.service import Principal
-from app.call import escalation
+from app.call import chase as call_chase
 from app.db import session_scope, utc_now
 from app.times import BEIJING
 from app.warning import service as warning_service
@@ -88,7 +88,7 @@ async def test_an_escalation_at_three_goes_to_the_night_officer_and_on_red_to_th
     people = await county_office(client)
     await week(client, people)
     warning_id = await red_at(tomorrow(2, 55))
-    await escalation.chase_due(now=tomorrow(3, 0))
+    await call_chase.chase_due(now=tomorrow(3, 0))
     found = await escalation_calls(client, warning_id)
     assert {c["contact"]["id"] for c in found} == {people["leader"]["id"], people["night"]["id"]}
     assert all(c["about_region_codes"] == [VILLAGE] for c in found)
@@ -104,7 +104,7 @@ async def test_an_orange_escalation_goes_to_the_officer_alone_and_by_day_to_the_
     people = await county_office(client)
     await week(client, people)
     warning_id = await red_at(tomorrow(14, 0), level="orange")
-    await escalation.chase_due(now=tomorrow(14, 10))  # orange: 600 s
+    await call_chase.chase_due(now=tomorrow(14, 10))  # orange: 600 s
     assert [c["contact"]["name"] for c in await escalation_calls(client, warning_id)] == ["白班值班员"]
 
 
@@ -116,7 +116,7 @@ async def test_a_gap_in_the_roster_falls_back_to_rank_one_and_says_so(client: As
     ]
     assert (await client.put(f"/api/v1/duty/{COUNTY}", json={"shifts": shifts})).status_code == 200
     warning_id = await red_at(tomorrow(2, 55))
-    await escalation.chase_due(now=tomorrow(3, 0))
+    await call_chase.chase_due(now=tomorrow(3, 0))
     (call,) = await escalation_calls(client, warning_id)
     assert call["contact"]["id"] == people["head"]["id"]
     events = (await client.get(f"/api/v1/warnings/{warning_id}/timeline", params={"limit": 1000})).json()["items"]
@@ -138,14 +138,14 @@ async def test_an_officer_taken_off_the_roster_leaves_a_gap(client: AsyncClient,
     await week(client, people)
     assert (await client.delete(f"/api/v1/contacts/{people['night']['id']}")).status_code == 200
     warning_id = await red_at(tomorrow(2, 55))
-    await escalation.chase_due(now=tomorrow(3, 0))
+    await call_chase.chase_due(now=tomorrow(3, 0))
     assert [c["contact"]["name"] for c in await escalation_calls(client, warning_id)] == ["县应急局局长"]
 
 
 async def test_a_region_without_a_roster_still_goes_to_rank_one(client: AsyncClient, regions: None) -> None:
     people = await county_office(client)
     warning_id = await red_at(tomorrow(2, 55))
-    await escalation.chase_due(now=tomorrow(3, 0))
+    await call_chase.chase_due(now=tomorrow(3, 0))
     (call,) = await escalation_calls(client, warning_id)
     assert call["contact"]["id"] == people["head"]["id"]
     duty = (await client.get(f"/api/v1/duty/{COUNTY}")).json()
@@ -160,7 +160,7 @@ async def test_a_township_on_duty_takes_its_villages_before_the_county(client: A
     night = {"shifts": [shift(tomorrow(0), tomorrow(8), officer)]}
     assert (await client.put(f"/api/v1/duty/{TOWNSHIP}", json=night)).status_code == 200
     warning_id = await red_at(tomorrow(2, 55))
-    await escalation.chase_due(now=tomorrow(3, 0))
+    await call_chase.chase_due(now=tomorrow(3, 0))
     assert [c["contact"]["id"] for c in await escalation_calls(client, warning_id)] == [officer["id"]]
     assert rank_one["id"] != officer["id"]
 
@@ -270,7 +270,7 @@ async def test_a_handover_lists_the_outgoing_officers_open_calls(client: AsyncCl
     ]
     assert (await client.put(f"/api/v1/duty/{COUNTY}", json={"shifts": shifts})).status_code == 200
     warning_id = await red_at(now - timedelta(minutes=20))
-    await escalation.chase_due(now=now - timedelta(minutes=15))
+    await call_chase.chase_due(now=now - timedelta(minutes=15))
     night_call = next(c for c in await escalation_calls(client, warning_id) if c["contact"]["name"] == "夜班值班员")
     response = await client.post(f"/api/v1/duty/{COUNTY}/handover", json={"note": "甲村仍未叫应，已派人前往。"})
     assert response.status_code == 201, response.text

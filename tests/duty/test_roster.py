@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from httpx import AsyncClient
 
-from app.call import escalation
+from app.call import chase as call_chase
 from app.db import utc_now
 from app.duty import handover
 from app.models.duty import DutyShift
@@ -130,8 +130,8 @@ async def test_a_township_desk_that_does_not_answer_goes_on_to_the_county_desk(
     officer = await create_contact(client, TOWNSHIP, name="街道值班员", rank=4)
     assert (await put(client, TOWNSHIP, [shift(tomorrow(0), tomorrow(8), officer)]))["status"] == 200
     warning_id = await red_at(tomorrow(2, 55))
-    await escalation.chase_due(now=tomorrow(3, 0))
-    await escalation.chase_due(now=tomorrow(3, 5))  # the township's officer did not answer either
+    await call_chase.chase_due(now=tomorrow(3, 0))
+    await call_chase.chase_due(now=tomorrow(3, 5))  # the township's officer did not answer either
     found = await escalation_calls(client, warning_id)
     by_name = {c["contact"]["name"]: c for c in found}
     assert by_name["街道值班员"]["status"] == "unanswered"
@@ -144,5 +144,5 @@ async def test_a_leader_moved_to_another_office_is_not_called(client: AsyncClien
     moved = await client.patch(f"/api/v1/contacts/{people['leader']['id']}", json={"region_code": OTHER_TOWNSHIP})
     assert moved.status_code == 200
     warning_id = await red_at(tomorrow(2, 55))
-    await escalation.chase_due(now=tomorrow(3, 0))
+    await call_chase.chase_due(now=tomorrow(3, 0))
     assert [c["contact"]["name"] for c in await escalation_calls(client, warning_id)] == ["夜班值班员"]

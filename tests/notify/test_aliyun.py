@@ -14,7 +14,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 
-from app.call import escalation
+from app.call import chase as call_chase
 from app.db import session_scope, utc_now
 from app.models.call import Call
 from app.notify.aliyun import AliyunProvider, Voice, parse_templates
@@ -138,7 +138,7 @@ async def test_an_escalation_goes_as_its_template_with_the_silent_villages_count
     created = datetime.fromisoformat(warning["created_at"])
     await send_due(aliyun, now=utc_now())
     escalated_at = created + timedelta(seconds=warning["policy"]["ack_timeout_s"] + 1)
-    await escalation.chase_due(now=escalated_at)
+    await call_chase.chase_due(now=escalated_at)
     await send_due(aliyun, now=escalated_at)
     (escalated,) = [sent for sent in cloud.sent if sent.template == "SMS_ESCALATION"]
     area = escalated.variables["area"]

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from httpx import AsyncClient
 
+from app.call import chase as call_chase
 from app.db import session_scope, utc_now
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
@@ -153,7 +154,6 @@ async def test_timeline_tells_the_story_in_order(client: AsyncClient, anonymous:
 
 
 async def test_calls_past_their_deadline_become_unanswered(client: AsyncClient, regions: None) -> None:
-    from app.call import escalation
 
     await create_contact(client)
     answered = await create_contact(client)
@@ -161,9 +161,9 @@ async def test_calls_past_their_deadline_become_unanswered(client: AsyncClient, 
     await send_all()
     first = next(c for c in await calls(client, warning["id"]) if c["contact"]["phone"] == answered["phone"])
     await client.post(f"/api/v1/calls/{first['id']}/ack", json={"method": "phone"})
-    assert await escalation.chase_due(now=utc_now()) == 0
-    assert await escalation.chase_due(now=utc_now() + timedelta(seconds=301)) == 1  # the warning chased
-    assert await escalation.chase_due(now=utc_now() + timedelta(seconds=302)) == 0
+    assert await call_chase.chase_due(now=utc_now()) == 0
+    assert await call_chase.chase_due(now=utc_now() + timedelta(seconds=301)) == 1  # the warning chased
+    assert await call_chase.chase_due(now=utc_now() + timedelta(seconds=302)) == 0
     statuses = sorted(c["status"] for c in await calls(client, warning["id"]))
     assert statuses == ["acknowledged", "unanswered"]
     events = (await client.get(f"/api/v1/warnings/{warning['id']}/timeline")).json()["items"]
