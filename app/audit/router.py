@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from app.audit import anchors, scope
 from app.audit import service as audit_service
@@ -15,7 +14,6 @@ from app.auth.dependencies import require_role
 from app.auth.service import Principal
 from app.config import SettingsDep
 from app.db import SessionDep
-from app.models.audit import AuditEvent
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.times import Moment
@@ -70,23 +68,10 @@ async def events(
     region_code: Annotated[str | None, Query(max_length=12)] = None,
 ) -> Page[EventOut]:
     """Events in order (`seq`), filtered; a key scoped to a region sees the events of its subtree."""
-    query = select(AuditEvent).order_by(AuditEvent.seq).limit(page.fetch)
-    after = seq_cursor(page)
-    if after is not None:
-        query = query.where(AuditEvent.seq > after)
-    if since is not None:
-        query = query.where(AuditEvent.at >= since)
-    if until is not None:
-        query = query.where(AuditEvent.at < until)
-    if type:
-        query = query.where(AuditEvent.type == type)
-    if warning_id:  # a warning's events are its chain's (see audit.service.record_events)
-        query = query.where(AuditEvent.chain == audit_service.warning_chain(warning_id))
-    if region_code:  # a subtree, seen as a key scoped to it would see it
-        region = await region_service.get_region(session, region_code)
-        query = query.where(scope.visible_in(region.path))
-    if principal.within is not None:
-        query = query.where(scope.visible_in(principal.within))
-    rows = list(await session.scalars(query))
+    within = (await region_service.get_region(session, region_code)).path if region_code else None
+    rows = await scope.events(
+        session, after=seq_cursor(page), since=since, until=until, type=type, warning_id=warning_id,
+        within=within, reader_within=principal.within, limit=page.fetch,
+    )  # fmt: skip
     masked = principal.role == "auditor"
     return make_page(rows, page, key=lambda e: str(e.seq), item=lambda e: EventOut.of(e, masked=masked))

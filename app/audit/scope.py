@@ -8,9 +8,13 @@ roster, regions reached); and every policy change. The tables of the chain's sub
 here as plain SQL tables: the record sits below the packages that write them.
 """
 
+from datetime import datetime
+
 from sqlalchemy import ColumnElement, and_, column, exists, or_, select, table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import db as audit_db
+from app.audit.service import warning_chain
 from app.models.audit import AuditEvent
 from app.models.region import Region, subtree_filter
 
@@ -30,3 +34,35 @@ def visible_in(path: str) -> ColumnElement[bool]:
         and_(AuditEvent.call_id.is_not(None), call_inside),
         AuditEvent.region_code.in_(codes),
     )
+
+
+async def events(
+    session: AsyncSession,
+    *,
+    after: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    type: str | None,
+    warning_id: str | None,
+    within: str | None,
+    reader_within: str | None,
+    limit: int,
+) -> list[AuditEvent]:
+    """Events in order (`seq`), filtered: a warning's are its chain's (see service.record_events); a
+    subtree's (`within`), and all a scoped reader sees (`reader_within`), as a key scoped there sees
+    them."""
+    query = select(AuditEvent).order_by(AuditEvent.seq).limit(limit)
+    if after is not None:
+        query = query.where(AuditEvent.seq > after)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    if type:
+        query = query.where(AuditEvent.type == type)
+    if warning_id:
+        query = query.where(AuditEvent.chain == warning_chain(warning_id))
+    for path in (within, reader_within):
+        if path is not None:
+            query = query.where(visible_in(path))
+    return list(await session.scalars(query))

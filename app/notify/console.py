@@ -1,6 +1,9 @@
 """The `console` provider: every message kept in the database, for GET /api/v1/dev/outbox. It is
 what a newcomer runs with, and what the tests and the tour read back."""
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.channels import NAMES
 from app.config import Settings
 from app.db import bulk_insert, session_scope, utc_now
@@ -45,3 +48,15 @@ class ConsoleProvider:
         async with session_scope() as session:
             await bulk_insert(session, ConsoleMessage, rows, skip_existing=True)
         return [Outcome(m.message_id, "accepted") for m in batch]
+
+
+async def outbox(
+    session: AsyncSession, *, warning_id: str | None, before: int | None, limit: int
+) -> list[ConsoleMessage]:
+    """Messages the console provider was handed, newest first (of one warning, before a cursor)."""
+    query = select(ConsoleMessage).order_by(ConsoleMessage.seq.desc()).limit(limit)
+    if warning_id is not None:
+        query = query.where(ConsoleMessage.warning_id == warning_id)
+    if before is not None:
+        query = query.where(ConsoleMessage.seq < before)
+    return list(await session.scalars(query))

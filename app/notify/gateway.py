@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.call import db as call_db
 from app.call import service as call_service
-from app.db import among, chunks
+from app.db import among, chunks, session_scope
 from app.errors import NotFound
 from app.groups import GroupCommit
 from app.models.call import Call
 from app.models.contact import Contact
-from app.models.notify import Message
+from app.models.notify import GatewayRef, Message
 from app.notify.metrics import MESSAGES
 
 
@@ -134,3 +134,11 @@ async def record_receipt(
     if result is None:
         raise NotFound(f"No message has id {message_id!r}.")
     return result
+
+
+async def refs(provider: str, refs: set[str]) -> list[GatewayRef]:
+    """The messages a provider's own references name (Aliyun's BizId, CallId), in a read of their own."""
+    async with session_scope(read_only=True) as session:
+        return list(
+            await session.scalars(select(GatewayRef).where(GatewayRef.provider == provider, GatewayRef.ref.in_(refs)))
+        )

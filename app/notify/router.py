@@ -12,7 +12,6 @@ import orjson
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 
 from app.ack import replies
 from app.auth.dependencies import AdminDep, DutyOfficerDep
@@ -20,8 +19,7 @@ from app.channels import ChannelName
 from app.config import Settings, SettingsDep
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import NotFound, Unauthorized, Unprocessable
-from app.models.notify import ConsoleMessage, GatewayRef
-from app.notify import aliyun, gateway, kannel, providers, webhook
+from app.notify import aliyun, console, gateway, kannel, providers, webhook
 from app.notify import call_now as call_now_service
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.phones import normalize_mobile
@@ -60,13 +58,7 @@ async def outbox(
     (only with the console provider)."""
     if not providers.keeps_outbox(settings):
         raise NotFound("The dev outbox exists only with the console provider.")
-    query = select(ConsoleMessage).order_by(ConsoleMessage.seq.desc()).limit(page.fetch)
-    if warning_id is not None:
-        query = query.where(ConsoleMessage.warning_id == warning_id)
-    before = seq_cursor(page)
-    if before is not None:
-        query = query.where(ConsoleMessage.seq < before)
-    rows = list(await session.scalars(query))
+    rows = await console.outbox(session, warning_id=warning_id, before=seq_cursor(page), limit=page.fetch)
     return make_page(rows, page, key=lambda m: str(m.seq), item=OutboxItem.model_validate)
 
 
@@ -261,13 +253,7 @@ async def aliyun_reports(secret: str, request: Request, settings: SettingsDep) -
     _aliyun_caller(secret, settings)
     reports = _items(await request.body(), AliyunReport)
     keys = {(report.biz_id, aliyun.national(report.phone_number)) for report in reports}
-    async with session_scope(read_only=True) as session:
-        found = {
-            (ref.ref, ref.to): ref.message_id
-            for ref in await session.scalars(
-                select(GatewayRef).where(GatewayRef.provider == "aliyun", GatewayRef.ref.in_({k[0] for k in keys}))
-            )
-        }
+    found = {(ref.ref, ref.to): ref.message_id for ref in await gateway.refs("aliyun", {key[0] for key in keys})}
     receipts = []
     for report in reports:
         message_id = found.get((report.biz_id, aliyun.national(report.phone_number)))
@@ -334,14 +320,7 @@ async def aliyun_call_reports(secret: str, request: Request, settings: SettingsD
     pushed again changes nothing."""
     _aliyun_caller(secret, settings)
     reports = _items(await request.body(), AliyunCallReport)
-    async with session_scope(read_only=True) as session:
-        refs = {
-            ref.ref: ref
-            for ref in await session.scalars(
-                select(GatewayRef).where(GatewayRef.provider == aliyun.VOICE_REF,
-                                         GatewayRef.ref.in_({r.call_id for r in reports}))
-            )
-        }  # fmt: skip
+    refs = {ref.ref: ref for ref in await gateway.refs(aliyun.VOICE_REF, {report.call_id for report in reports})}
     for report in reports:
         ref = refs.get(report.call_id)
         if ref is None:

@@ -3,16 +3,13 @@
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response, status
-from sqlalchemy import select
 
 from app.audit.schemas import EventOut
-from app.auth import scope
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep
 from app.auth.scope import ensure_covers
 from app.call.schemas import CallOut
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
-from app.models.call import Call
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.times import Moment
@@ -156,15 +153,9 @@ async def list_calls(
     kind: Annotated[str | None, Query(pattern="^(alert|escalation)$")] = None,
 ) -> Page[CallOut]:
     """The warning's calls to people in the caller's region, by id."""
-    query = select(Call).where(Call.warning_id == warning.id).order_by(Call.id).limit(page.fetch)
-    if status_:
-        query = query.where(Call.status == status_)
-    if kind:
-        query = query.where(Call.kind == kind)
-    if page.cursor:
-        query = query.where(Call.id > page.cursor)
-    query = scope.calls_in_scope(query, principal)
-    rows = list(await session.scalars(query))
+    rows = await warning_service.list_calls(
+        session, warning, principal, status=status_, kind=kind, after=page.cursor, limit=page.fetch
+    )
     masked = principal.role == "auditor"
     return make_page(rows, page, key=lambda c: c.id, item=lambda c: CallOut.of(c, masked=masked))
 
@@ -172,8 +163,7 @@ async def list_calls(
 @router.get("/{warning_id}/timeline", response_model=Page[EventOut])
 async def timeline(warning: WarningDep, session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[EventOut]:
     """Everything that happened to the warning, in order."""
-    query = warning_timeline.events_query(warning, principal, after=seq_cursor(page)).limit(page.fetch)
-    rows = list(await session.scalars(query))
+    rows = await warning_timeline.events(session, warning, principal, after=seq_cursor(page), limit=page.fetch)
     masked = principal.role == "auditor"
     names = await warning_timeline.contact_names(session, rows)
     return make_page(

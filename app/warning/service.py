@@ -10,10 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.auth import scope
 from app.auth.service import Principal
 from app.broadcast import service as broadcast_service
 from app.call import tally
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.models.call import Call
 from app.models.region import Region
 from app.models.warning import IdempotencyKey, Warning, WarningRegion
 from app.policy import service as policy_service
@@ -275,3 +277,24 @@ async def list_regions(
     if cursor:
         query = query.where(WarningRegion.region_code > cursor)
     return list(await session.scalars(query.limit(limit)))
+
+
+async def list_calls(
+    session: AsyncSession,
+    warning: Warning,
+    principal: Principal,
+    *,
+    status: str | None,
+    kind: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Call]:
+    """The warning's calls to people in the caller's region, by id, after a cursor."""
+    query = select(Call).where(Call.warning_id == warning.id).order_by(Call.id).limit(limit)
+    if status:
+        query = query.where(Call.status == status)
+    if kind:
+        query = query.where(Call.kind == kind)
+    if after:
+        query = query.where(Call.id > after)
+    return list(await session.scalars(scope.calls_in_scope(query, principal)))

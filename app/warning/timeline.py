@@ -60,3 +60,10 @@ async def contact_names(session: AsyncSession, events: Sequence[AuditEvent]) -> 
         return {}
     named = select(Call.id, Call.contact_name).where(Call.id.in_(call_ids))
     return dict((await session.execute(named)).tuples().all())
+
+
+async def events(
+    session: AsyncSession, warning: Warning, principal: Principal, *, after: int | None, limit: int
+) -> list[AuditEvent]:
+    """A page of the warning's timeline as the caller may read it (see events_query)."""
+    return list(await session.scalars(events_query(warning, principal, after=after).limit(limit)))
