@@ -13,12 +13,12 @@ from app import i18n
 from app.audit import service as audit_service
 from app.call import db as call_db
 from app.call import service as call_service
-from app.channels import CHANNELS
+from app.channels import CHANNELS, is_text
 from app.contact.language import language_of_phone
 from app.db import dialect_insert
 from app.hazard import service as hazard_service
 from app.i18n import N_
-from app.models.call import OPEN_STATUSES, Call
+from app.models.call import Call
 from app.models.contact import Contact
 from app.models.notify import Inbound
 from app.models.warning import OPEN_STATUSES as OPEN_WARNING
@@ -62,7 +62,7 @@ async def take_inbound(
     phone is kept on the timeline as a reply; an unknown phone changes nothing. Replays of an
     `inbound_id` change nothing either."""
     languages = await language_of_phone(session, phone)
-    if channel == "sms" and text and hazard_service.sms_report(text, languages) is not None:
+    if is_text(channel) and text and hazard_service.sms_report(text, languages) is not None:
         return await _report(session, inbound_id=inbound_id, phone=phone, text=text, languages=languages, now=now)
     acknowledging = is_acknowledgement(channel, text, digits, languages | {i18n.SOURCE})
     calls = list(
@@ -108,8 +108,7 @@ async def take_inbound(
     await call_db.lock_calls(session, Call.id.in_([call.id for call in calls]))
     for call in sorted(calls, key=lambda call: (call.warning_id or "", call.id)):
         await session.refresh(call)  # as locked: a warning closed meanwhile leaves its calls alone
-        # Every open call of the phone (alert, escalation), and alerts that went unanswered (late).
-        if call.status in OPEN_STATUSES or (call.kind == "alert" and call.status == "unanswered"):
+        if call_service.answered_by_reply(call):
             await call_service.acknowledge(session, call, method=method, actor=call.contact_name, now=now)
             answered.append(call.id)
     return {"result": "acknowledged", "acknowledged": answered}

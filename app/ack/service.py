@@ -40,8 +40,7 @@ async def load(session: AsyncSession, token: str, now: datetime) -> tuple[Call, 
         raise NotFound("This link is about a hazard report; open it without the rest of the address.")
     warning = await session.get(Warning, call.warning_id)
     assert warning is not None
-    closes_at = call_service.feedback_closes_at(warning)
-    if closes_at and now > closes_at:
+    if call_service.closed_a_week(warning.closed_at, now):
         raise Gone(CLOSED)
     return call, warning
 

@@ -13,7 +13,7 @@ from app.audit import service as audit_service
 from app.call import db as call_db
 from app.call import hooks
 from app.call import metrics as call_metrics
-from app.call.service import ANSWERABLE, FEEDBACK_WINDOW
+from app.call.service import ANSWERABLE, closed_a_week
 from app.db import core_rows
 from app.models.call import Call, CallToken
 from app.models.warning import Warning, WarningRegion
@@ -79,7 +79,7 @@ async def acknowledge_links(
     requests = {row.id: token_hashes[row.token_hash] for row in rows}
     answerable = []
     for row in rows:
-        if row.closed_at is not None and now > row.closed_at + FEEDBACK_WINDOW:
+        if closed_a_week(row.closed_at, now):
             outcomes[row.token_hash] = AckOutcome("gone", row.status)
         elif row.status in ANSWERABLE:
             answerable.append(row)

@@ -145,6 +145,19 @@ async def get_call_by_token_hash(session: AsyncSession, token_hash: str) -> Call
     )
 
 
+def answered_by_reply(call: Call) -> bool:
+    """Whether a 收到 by SMS or by key, which names no call, answers this one of the phone's calls:
+    any call a link could answer (ANSWERABLE), but of those whose time ran out, only alerts (late),
+    not escalation calls, whose regions have gone further up."""
+    return call.status in ANSWERABLE and (call.status != "unanswered" or call.kind == "alert")
+
+
+def closed_a_week(closed_at: datetime | None, now: datetime) -> bool:
+    """Whether a warning closed at `closed_at` ended more than a week ago: its links are gone and its
+    record takes no more answers, feedback or confirmations (it is sealed soon after)."""
+    return closed_at is not None and now > closed_at + FEEDBACK_WINDOW
+
+
 def feedback_closes_at(warning: Warning) -> datetime | None:
     """Feedback stays open until a week after the warning closes (None: still open)."""
     return warning.closed_at + FEEDBACK_WINDOW if warning.closed_at else None
@@ -152,8 +165,7 @@ def feedback_closes_at(warning: Warning) -> datetime | None:
 
 def ensure_unsealed(warning: Warning, now: datetime) -> None:
     """410 once the warning's record is sealed, a week after it ended: its figures are final."""
-    closes_at = feedback_closes_at(warning)
-    if warning.sealed_at is not None or (closes_at is not None and now > closes_at):
+    if warning.sealed_at is not None or closed_a_week(warning.closed_at, now):
         raise AppError(
             f"Warning {warning.id} ended more than a week ago; its record is sealed and takes no more "
             "answers, feedback or confirmations.",
