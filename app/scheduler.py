@@ -128,7 +128,7 @@ class Heartbeat:
         self.leading = leading
 
     async def send_messages(self) -> None:
-        await sender.send_due(self.dispatcher, now=utc_now())
+        await sender.send_due(self.dispatcher, settings=self.settings, now=utc_now())
 
     async def send_broadcasts(self) -> None:
         await broadcast_sender.send_due(self.settings, self.broadcasting, now=utc_now())

@@ -30,6 +30,8 @@ from typing import Any
 
 from harness import SHARED_REGIONS, Server, fresh_database, postgres_available, server
 
+from app.config import get_settings
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TICK = 1.0
@@ -141,7 +143,7 @@ def idle_tick_ms(url: str) -> tuple[float, float]:
         times = []
         for _ in range(31):
             started = time.perf_counter()
-            assert await sender.send_due(provider, now=utc_now()) == 0
+            assert await sender.send_due(provider, settings=get_settings(), now=utc_now()) == 0
             assert await call_chase.chase_due(now=utc_now()) == 0
             async with session_scope() as session:
                 assert await lifecycle.expire_due(session, now=utc_now(), limit=1) == 0

@@ -5,6 +5,8 @@ from typing import Any
 
 from httpx import AsyncClient
 
+from app.config import get_settings
+
 COUNTY = "650107000000"  # 达坂城区
 TOWNSHIP = "650107001000"  # 艾维尔沟街道
 VILLAGE = "650107001001"
@@ -97,7 +99,7 @@ async def send_all() -> int:
     from app.notify.console import ConsoleProvider
     from app.notify.sender import send_due
 
-    return await send_due(ConsoleProvider(), now=utc_now())
+    return await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
 
 
 async def times_analyzed(table: str) -> int:

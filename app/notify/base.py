@@ -94,10 +94,13 @@ def kinds_carried(chains: dict[str, list["Provider"]]) -> dict[str, frozenset[st
 
 @dataclass
 class Plan:
-    """What making messages needs to know of the providers: the channels some provider carries (and
-    which kinds of message), and the per-callee limits of each channel's first provider."""
+    """What making messages needs to know: the channels some provider carries (and which kinds of
+    message), the per-callee limits of each channel's first provider, and the deployment's SMS
+    signature and public address (for the links), from the settings the process was started with."""
 
     channels: list[str]
+    signature: str = field(kw_only=True)
+    public_url: str = field(kw_only=True)
     callee_limits: dict[str, tuple[CalleeLimit, ...]] = field(default_factory=dict)
     # Per channel, the message kinds some provider of it carries; a channel absent carries every kind.
     kinds: dict[str, frozenset[str]] = field(default_factory=dict)

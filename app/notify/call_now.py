@@ -61,7 +61,7 @@ async def call_now(session: AsyncSession, warning: Warning, *, plan: Plan, actor
     query = select(*columns).where(Call.warning_id == locked.id, Call.kind == "alert", IS_OPEN).order_by(Call.id)
     open_calls = list((await core_rows(session, query)).all())
     priority = call_priority(locked.level, "call-now", retry=False)
-    length = link_length()
+    length = link_length(plan.public_url)
     called = 0
     for batch in chunks(open_calls, CHUNK):
         names = await region_names(session, {locked.id}, {code for call in batch for code in call.region_codes})
@@ -80,7 +80,9 @@ async def call_now(session: AsyncSession, warning: Warning, *, plan: Plan, actor
             lang = languages.get(call.contact_id, SOURCE)
             wording = (tuple(call.region_codes), lang)
             if (texts := texts_of.get(wording)) is None:
-                texts = texts_of[wording] = attempt_texts(locked, call, names, length, lang=lang)
+                texts = texts_of[wording] = attempt_texts(
+                    locked, call, names, length, lang=lang, signature=plan.signature
+                )
             # A call in Chinese brings the SMS in the person's own language beside it.
             for channel in readable_channels([speech_first(allowed)], allowed, lang, plan):
                 book.add(call.contact_phone, channel, now)

@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import i18n
 from app.audit import service as audit_service
 from app.call import tokens
-from app.channels import CHANNELS, NAMES
-from app.config import get_settings
+from app.channels import CHANNELS
 from app.contact.language import languages_of
 from app.db import among, bulk_insert, chunks, core_rows, new_ids, session_scope
 from app.models.call import OPEN_STATUSES, PRIORITIES, Call
@@ -96,12 +95,12 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
     }  # read once a round
     reports = await hazard_texts.reports_of(session, sorted({c.hazard_id for c in due if c.hazard_id is not None}))
     languages = await languages_of(session, {call.contact_id for call in due})
-    signature = get_settings().sms_signature
+    signature = plan.signature
     codes = {code for call in due for code in (*call.region_codes, *call.about_region_codes)}
     names = await region_names(session, warning_ids, codes)
     about = {code for call in due if call.kind == "escalation" for code in call.about_region_codes}
     uncovered = await uncovered_regions(session, warning_ids, about) if about else frozenset()
-    length = link_length()
+    length = link_length(plan.public_url)
     limited = {channel: limits for channel, limits in plan.callee_limits.items() if limits}
     book = await CalleeBook.load(session, {call.contact_phone for call in due}, limited, now=now)
     messages: list[dict[str, Any]] = []
@@ -119,7 +118,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
             level, policy = warning.level, rules_of[warning.id]
             wording = (call.warning_id, call.kind, tuple(call.region_codes), tuple(call.about_region_codes), lang)
             if wording not in texts_of:
-                texts_of[wording] = attempt_texts(warning, call, names, length, uncovered, lang)
+                texts_of[wording] = attempt_texts(warning, call, names, length, uncovered, lang, signature=signature)
             texts = texts_of[wording]
         attempt = policy.current_attempt(call.created_at, now, call.attempts)
         next_at = policy.attempt_due_at(call.created_at, attempt + 1)
@@ -214,10 +213,9 @@ def _stuck_check_due(now: datetime, reclaim_after: timedelta) -> bool:
     return True
 
 
-async def claim(now: datetime, batch: int, plan: Plan | None = None) -> list[Outgoing]:
-    """One claim in its own transaction: due attempts, and messages waiting again; with links."""
-    plan = plan or Plan(list(NAMES))
-    reclaim_after = timedelta(seconds=get_settings().send_reclaim_s)
+async def claim(now: datetime, batch: int, plan: Plan, *, reclaim_after: timedelta) -> list[Outgoing]:
+    """One claim in its own transaction: due attempts, and messages waiting again (a message left
+    `sending` longer than `reclaim_after` by a process that died); with links."""
     async with session_scope() as session:
         claimed = await claim_attempts(session, now, batch, plan)
         # Notices (lifting, withdrawal) are stored pending; anything stuck in `sending` is retried.
@@ -246,7 +244,7 @@ async def claim(now: datetime, batch: int, plan: Plan | None = None) -> list[Out
         }
         secret = tokens.instance_secret()
         report_links = await _report_links(session, [m for m in rows if getattr(m, "contact_id", None)], secret)
-    public_url = get_settings().public_url
+    public_url = plan.public_url
     outgoing = []
     for message in rows:
         contact_id = getattr(message, "contact_id", None)

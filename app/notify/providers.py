@@ -105,7 +105,7 @@ def plan(settings: Settings) -> Plan:
     built = make_providers(settings)
     limits = {channel: chain[0].capabilities.per_callee.get(channel, ()) for channel, chain in built.items()}
     return Plan(list(built), {channel: rules for channel, rules in limits.items() if rules}, kinds_carried(built),
-                templated(built))  # fmt: skip
+                templated(built), signature=settings.sms_signature, public_url=settings.public_url)  # fmt: skip
 
 
 def make_dispatcher(settings: Settings) -> Dispatcher:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.call import db as call_db
 from app.call import service as call_service
+from app.config import Settings
 from app.db import among, chunks, core_rows, get_database, retryable, session_scope, utc_now
 from app.models.call import Call
 from app.models.notify import Message
@@ -45,13 +46,15 @@ BATCH = 1000
 LANES = 2
 
 
-def plan_of(dispatcher: Dispatcher) -> Plan:
-    """What the claim needs to know of this process's providers."""
+def plan_of(dispatcher: Dispatcher, settings: Settings) -> Plan:
+    """What the claim needs to know of this process's providers and settings."""
     return Plan(
         channels=dispatcher.channels,
         callee_limits={channel: dispatcher.callee_limits(channel) for channel in dispatcher.channels},
         kinds=kinds_carried(dispatcher.chains),
         templated=templated(dispatcher.chains),
+        signature=settings.sms_signature,
+        public_url=settings.public_url,
     )
 
 
@@ -154,10 +157,11 @@ async def _requeue(session: AsyncSession, refused: list[Outcome], still_ours: tu
             )
 
 
-async def _round(dispatcher: Dispatcher, now: datetime, batch: int) -> tuple[int, bool]:
+async def _round(dispatcher: Dispatcher, settings: Settings, now: datetime, batch: int) -> tuple[int, bool]:
     """One claim, hand-over and record; returns (accepted, whether to go on)."""
     round_now = max(now, utc_now())  # a long run of rounds keeps real times
-    outgoing = await claiming.claim(round_now, batch, plan_of(dispatcher))
+    reclaim_after = timedelta(seconds=settings.send_reclaim_s)
+    outgoing = await claiming.claim(round_now, batch, plan_of(dispatcher, settings), reclaim_after=reclaim_after)
     if not outgoing:
         return 0, False
     outcomes = await dispatcher.hand_over(outgoing)
@@ -174,15 +178,15 @@ async def _round(dispatcher: Dispatcher, now: datetime, batch: int) -> tuple[int
     return accepted, accepted > 0
 
 
-async def _rounds(dispatcher: Dispatcher, now: datetime, batch: int) -> int:
+async def _rounds(dispatcher: Dispatcher, settings: Settings, now: datetime, batch: int) -> int:
     sent, going = 0, True
     while going:
-        accepted, going = await _round(dispatcher, now, batch)
+        accepted, going = await _round(dispatcher, settings, now, batch)
         sent += accepted
     return sent
 
 
-async def send_due(dispatcher: Dispatcher | Provider, *, now: datetime, batch: int = BATCH) -> int:
+async def send_due(dispatcher: Dispatcher | Provider, *, settings: Settings, now: datetime, batch: int = BATCH) -> int:
     """Hand every due attempt and notice to the providers, batch by batch; returns how many were accepted.
 
     One round first: a tick with nothing due ends after one claim. Then several lanes run rounds
@@ -197,13 +201,15 @@ async def send_due(dispatcher: Dispatcher | Provider, *, now: datetime, batch: i
     batch = dispatcher.batch_size(batch)
     if batch == 0:  # every channel's gateways are backing off; deadlines run on meanwhile
         return 0
-    sent, going = await _round(dispatcher, now, batch)
+    sent, going = await _round(dispatcher, settings, now, batch)
     if not going:
         return sent
     # On SQLite (one writer) a second lane only helps while the first waits on a gateway: not with
     # a provider that itself writes to the database (the console).
     lanes = 1 if get_database().one_writer and dispatcher.writes_database else LANES
-    results = await asyncio.gather(*(_rounds(dispatcher, now, batch) for _ in range(lanes)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(_rounds(dispatcher, settings, now, batch) for _ in range(lanes)), return_exceptions=True
+    )
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:  # every lane has finished; the heartbeat logs this and tries again next tick
         raise failures[0]

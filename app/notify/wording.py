@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import i18n
 from app.call import tokens
 from app.channels import CHANNELS
-from app.config import get_settings
 from app.db import among, chunks, core_rows
 from app.models.warning import Warning, WarningRegion
 from app.notify import templates
@@ -24,11 +23,12 @@ def attempt_texts(
     link_length: int,
     uncovered: frozenset[str] = frozenset(),
     lang: str = i18n.SOURCE,
+    *,
+    signature: str,
 ) -> dict[str, str]:
     """The text of each channel for a call's attempt, in the person's language (text with the link
     placeholder; speech without, in Chinese where the voice services do not speak the language).
     An escalation tells the regions nobody answered for from those with nobody on record."""
-    signature = get_settings().sms_signature
     level, mode = warning.level, warning.mode
     spoken = lang if lang in i18n.SPOKEN else i18n.SOURCE
     read, heard = warning.own_words(lang), warning.own_words(spoken)
@@ -65,8 +65,9 @@ def readable_channels(attempt: list[str], carried: list[str], lang: str, plan: P
     return attempt + readable[:1]
 
 
-def link_length() -> int:
-    return len(tokens.ack_url(get_settings().public_url, "x" * tokens.TOKEN_LENGTH))
+def link_length(public_url: str) -> int:
+    """How long a link at this address is, for fitting the text around it."""
+    return len(tokens.ack_url(public_url, "x" * tokens.TOKEN_LENGTH))
 
 
 async def uncovered_regions(session: AsyncSession, warning_ids: set[str], codes: set[str]) -> frozenset[str]:

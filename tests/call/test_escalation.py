@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.call import chase as call_chase
 from app.call import escalation
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.models.warning import Warning
 from app.notify.console import ConsoleProvider
@@ -30,9 +31,9 @@ OTHER_VILLAGE = "650107001002"  # 七一平峒社区居委会, also under 艾维
 async def at(client: AsyncClient, warning: dict[str, Any], seconds: float) -> datetime:
     """The warning's issue time plus `seconds`: sends what is due then and chases what is late."""
     moment = datetime.fromisoformat(warning["created_at"]) + timedelta(seconds=seconds)
-    await send_due(ConsoleProvider(), now=moment)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=moment)
     await call_chase.chase_due(now=moment)
-    await send_due(ConsoleProvider(), now=moment)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=moment)
     return moment
 
 
@@ -110,7 +111,7 @@ async def test_a_failed_delivery_brings_the_next_attempt_forward(client: AsyncCl
     async with session_scope() as session:
         moment = created + timedelta(seconds=10)
         assert await call_service.bring_attempt_forward(session, call["id"], reason="delivery failed", now=moment)
-    await send_due(ConsoleProvider(), now=created + timedelta(seconds=10))
+    await send_due(ConsoleProvider(), settings=get_settings(), now=created + timedelta(seconds=10))
     assert (await calls(client, warning["id"]))[0]["attempts"] == 2  # the second attempt, early
     await at(client, warning, 100)
     assert (await calls(client, warning["id"]))[0]["attempts"] == 2  # the third keeps its time (150 s)
@@ -189,7 +190,7 @@ async def test_regions_unreached_later_join_the_open_call_and_the_supervisor_hea
         later = utc_now() + timedelta(seconds=10)
         await escalation.escalate(session, row, [escalation.Item(third, third, None)], now=later)
         await escalation.escalate(session, row, [escalation.Item(third, third, None)], now=later)  # no twice
-    await send_due(ConsoleProvider(), now=later)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=later)
     (call,) = await calls(client, warning["id"], kind="escalation")
     assert call["about_region_codes"] == sorted([VILLAGE, OTHER_VILLAGE, third]) and call["attempts"] == 2
     texts = [

@@ -10,6 +10,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from app.ack import replies
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.hazard import chase
 from app.notify.console import ConsoleProvider
@@ -62,7 +63,7 @@ async def test_a_village_report_runs_the_whole_chain_upward(
     hazard = created.json()
     assert hazard["status"] == "reported" and hazard["office_code"] == TOWNSHIP and hazard["level"] == "orange"
     now = utc_now()
-    await send_due(ConsoleProvider(), now=now)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=now)
     (sms,) = [m for m in await outbox_of(client, who["township"]["phone"]) if m["channel"] == "sms"]
     assert sms["hazard_id"] == hazard["id"] and sms["warning_id"] is None and "山体裂缝" in sms["text"]
     assert "请接报" in sms["text"] and sms["ack_url"]
@@ -79,7 +80,7 @@ async def test_a_village_report_runs_the_whole_chain_upward(
     whistle = {"department_ids": ids, "instruction": "立即派人核查", "deadline_s": 600}
     whistled = await client.post(f"/api/v1/hazards/{hazard['id']}/whistle", json=whistle)
     assert whistled.status_code == 200 and whistled.json()["status"] == "dispatched"
-    await send_due(ConsoleProvider(), now=now)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=now)
     water_messages = await outbox_of(client, who["water"]["phone"])
     assert any("请报到" in m["text"] and "立即派人核查" in m["text"] for m in water_messages)
     # 报到: 水利局 by a key on the voice call; 自然资源局 stays silent.
@@ -92,7 +93,7 @@ async def test_a_village_report_runs_the_whole_chain_upward(
     escalated = [c for c in detail["calls"] if c["contact"]["name"] == "县值班员"]
     assert len(escalated) == 1 and escalated[0]["status"] == "pending"  # the officer on shift, not the head
     assert not [c for c in detail["calls"] if c["contact"]["name"] == "县应急局局长"]
-    await send_due(ConsoleProvider(), now=now + timedelta(seconds=602))
+    await send_due(ConsoleProvider(), settings=get_settings(), now=now + timedelta(seconds=602))
     told = [m for m in await outbox_of(client, who["officer"]["phone"]) if m["channel"] == "sms"]
     assert any("自然资源局未按时报到。请督办" in m["text"] for m in told), [m["text"] for m in told]
 
@@ -102,7 +103,7 @@ async def test_a_village_report_runs_the_whole_chain_upward(
     resolved = await client.post(f"/api/v1/hazards/{hazard['id']}/progress",
                                  json={"status": "resolved", "note": "已清理落石，设置警戒"})  # fmt: skip
     assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     asked = [m for m in await outbox_of(client, who["reporter"]["phone"]) if "请评价" in m["text"]]
     assert len(asked) == 1 and asked[0]["channel"] == "sms"
     again = await client.post(f"/api/v1/hazards/{hazard['id']}/whistle",

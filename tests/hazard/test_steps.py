@@ -8,6 +8,7 @@ from datetime import timedelta
 from httpx import AsyncClient
 
 from app.call import service as call_service
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.hazard import chase
 from app.models.call import Call
@@ -40,7 +41,7 @@ async def test_the_office_takes_a_report_by_its_link(
 ) -> None:
     who = await people(client)
     hazard = await report(client)
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     (sms,) = [m for m in await outbox_of(client, who["township"]["phone"]) if m["channel"] == "sms"]
     link = sms["ack_url"].replace("http://127.0.0.1:8000", "")
     pressed = await anonymous.post(link, headers={"Accept": "application/json"})
@@ -146,7 +147,7 @@ async def test_an_old_evaluation_link_cannot_judge_a_later_resolution(
     hazard = await report(client, reporter_phone=who["reporter"]["phone"])
     path = f"/api/v1/hazards/{hazard['id']}"
     await client.post(f"{path}/progress", json={"status": "resolved", "note": "第一次"})
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     (first,) = [m for m in await outbox_of(client, who["reporter"]["phone"]) if "请评价" in m["text"]]
     link = first["ack_url"].replace("http://127.0.0.1:8000", "")
     await client.post(f"{path}/evaluation", json={"rating": "unsatisfied"})

@@ -13,6 +13,7 @@ import pytest
 from httpx import AsyncClient
 
 from app import i18n
+from app.config import get_settings
 from app.db import utc_now
 from app.hazard import service as hazard_service
 from app.i18n import pages
@@ -161,7 +162,7 @@ async def test_through_aliyun_a_voice_attempt_brings_no_second_chinese_sms(
     assert (await client.put("/api/v1/policies/red", json=policy | {"channels_by_attempt": [["voice"]]})).is_success
     await create_contact(client, VILLAGE, channels=["sms", "voice"], language="ug")
     await issue(client, area_codes=[VILLAGE])
-    await send_due(aliyun_voice, now=utc_now())
+    await send_due(aliyun_voice, settings=get_settings(), now=utc_now())
     assert len(cloud.calls) == 1 and cloud.sent == []
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from app import i18n
+from app.config import get_settings
 from app.db import utc_now
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
@@ -103,7 +104,7 @@ async def test_a_uyghur_contact_hears_chinese_and_reads_uyghur_on_each_voice_att
     changed = await client.put("/api/v1/policies/red", json=policy | {"channels_by_attempt": [["voice"]]})
     assert changed.status_code == 200, changed.text
     warning = await issue(client, area_codes=[VILLAGE])
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     made = {m["channel"]: m["text"] for m in await outbox(client, warning["id"]) if m["to"] == person["phone"]}
     assert set(made) == {"voice", "sms"}
     assert made["voice"].startswith("大风红色预警。") and "收到请按1" in made["voice"]

@@ -15,6 +15,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from app.call import chase as call_chase
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.models.call import Call
 from app.notify.aliyun import AliyunProvider, Voice, parse_templates
@@ -85,7 +86,7 @@ async def test_a_batch_goes_as_signed_requests_of_100_each_with_its_own_link(
 ) -> None:
     await many_people(client, 120)
     warning = await issue(client, level="orange", area_codes=[VILLAGE])
-    assert await send_due(aliyun, now=utc_now()) == 120
+    assert await send_due(aliyun, settings=get_settings(), now=utc_now()) == 120
     assert cloud.refusals == []
     assert sorted(len(json.loads(r["PhoneNumberJson"])) for r in cloud.requests) == [20, 100]  # side by side
     assert {sent.template for sent in cloud.sent} == {"SMS_ALERT"}
@@ -106,7 +107,7 @@ async def test_receipts_and_replies_pushed_twice_change_nothing_the_second_time(
     answering = await create_contact(client, channels=["sms"])
     await create_contact(client, channels=["sms"])
     warning = await issue(client, level="orange", area_codes=[VILLAGE])
-    assert await send_due(aliyun, now=utc_now()) == 2
+    assert await send_due(aliyun, settings=get_settings(), now=utc_now()) == 2
     reports = cloud.reports()
     reports[1] |= {"success": False, "err_code": "MK:0001", "err_msg": "用户关机"}
     for _ in range(2):  # Aliyun pushes again when unsure, and sometimes twice
@@ -136,10 +137,10 @@ async def test_an_escalation_goes_as_its_template_with_the_silent_villages_count
         await create_contact(client, village, channels=["sms"])
     warning = await issue(client, level="orange", area_codes=[TOWNSHIP])
     created = datetime.fromisoformat(warning["created_at"])
-    await send_due(aliyun, now=utc_now())
+    await send_due(aliyun, settings=get_settings(), now=utc_now())
     escalated_at = created + timedelta(seconds=warning["policy"]["ack_timeout_s"] + 1)
     await call_chase.chase_due(now=escalated_at)
-    await send_due(aliyun, now=escalated_at)
+    await send_due(aliyun, settings=get_settings(), now=escalated_at)
     (escalated,) = [sent for sent in cloud.sent if sent.template == "SMS_ESCALATION"]
     area = escalated.variables["area"]
     assert len(area) <= 35 and area.count("、") == 2  # all three silent villages named
@@ -154,7 +155,7 @@ async def test_a_wrong_key_is_refused_by_aliyun_and_nothing_is_lost(
     wrong = Dispatcher.serving(provider_for(cloud, secret="not-the-secret"))
     await wrong.start()
     try:
-        assert await send_due(wrong, now=utc_now()) == 0
+        assert await send_due(wrong, settings=get_settings(), now=utc_now()) == 0
     finally:
         await wrong.close()
     assert cloud.refusals == ["SignatureDoesNotMatch"]
@@ -193,7 +194,7 @@ async def test_a_red_warning_calls_by_ivr_and_key_1_answers(
 ) -> None:
     person = await create_contact(client)  # sms and voice
     warning = await issue(client, area_codes=[VILLAGE])  # red: SMS and voice at once
-    assert await send_due(aliyun_voice, now=utc_now()) == 2
+    assert await send_due(aliyun_voice, settings=get_settings(), now=utc_now()) == 2
     (call,) = cloud.calls
     assert call.template == "TTS_ALERT" and call.callee == person["phone"].removeprefix("+86")
     assert call.speech == "大风红色预警，请立即做好防范。确认收到请按1。" and len(cloud.sent) == 1
@@ -211,7 +212,7 @@ async def test_a_call_not_picked_up_is_a_failure_that_brings_the_next_attempt_fo
 ) -> None:
     await create_contact(client, channels=["voice"])
     warning = await issue(client, area_codes=[VILLAGE])
-    assert await send_due(aliyun_voice, now=utc_now()) == 1
+    assert await send_due(aliyun_voice, settings=get_settings(), now=utc_now()) == 1
     before = await next_attempt(warning["id"])
     await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="", status_code="200003"))
     (message,) = await messages_of(warning["id"])
@@ -238,7 +239,7 @@ async def test_voice_attempts_stay_within_aliyuns_per_callee_limits(
     warning = await issue(client, area_codes=[VILLAGE])
     created = datetime.fromisoformat(warning["created_at"])
     for seconds in (0, 20, 40, 60, 80):
-        await send_due(aliyun_voice, now=created + timedelta(seconds=seconds))
+        await send_due(aliyun_voice, settings=get_settings(), now=created + timedelta(seconds=seconds))
     assert cloud.refusals == []  # Aliyun never had to refuse one
     assert len(cloud.calls) <= 2  # at most one a minute over the 80 s
     held = [m for m in await messages_of(warning["id"]) if m.status == "cancelled"]
@@ -255,10 +256,10 @@ async def test_a_call_not_picked_up_still_counts_against_the_callee_limit(
     await create_contact(client, channels=["voice"])
     warning = await issue(client, area_codes=[VILLAGE])
     created = datetime.fromisoformat(warning["created_at"])
-    assert await send_due(aliyun_voice, now=created) == 1
+    assert await send_due(aliyun_voice, settings=get_settings(), now=created) == 1
     await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="", status_code="200003"))
     for seconds in (5, 10, 30):  # the failure brings the next attempt forward: it waits out the minute
-        await send_due(aliyun_voice, now=created + timedelta(seconds=seconds))
+        await send_due(aliyun_voice, settings=get_settings(), now=created + timedelta(seconds=seconds))
     assert len(cloud.calls) == 1 and cloud.refusals == []
     assert (await calls(client, warning["id"]))[0]["attempts"] < 4  # attempts not burnt on refusals
 
@@ -269,7 +270,7 @@ async def test_one_number_twice_in_a_round_keeps_both_receipts(
     await create_contact(client, channels=["sms"])
     first = await issue(client, level="orange", area_codes=[VILLAGE], title="甲")
     second = await issue(client, level="orange", area_codes=[VILLAGE], title="乙")
-    assert await send_due(aliyun, now=utc_now()) == 2
+    assert await send_due(aliyun, settings=get_settings(), now=utc_now()) == 2
     assert len(cloud.requests) == 2  # never one number twice in one request: its BizId would not tell them apart
     bad = {"phone_number": "139", "biz_id": "", "success": "maybe"}  # an item that does not read: skipped
     assert (await anonymous.post(REPORTS, json=[*cloud.reports(), bad])).json() == {"code": 0, "msg": "成功"}
@@ -282,9 +283,9 @@ async def test_key_1_on_a_call_that_ended_early_answers_and_calls_no_more(
 ) -> None:
     await create_contact(client, channels=["voice"])
     warning = await issue(client, area_codes=[VILLAGE])
-    await send_due(aliyun_voice, now=utc_now())
+    await send_due(aliyun_voice, settings=get_settings(), now=utc_now())
     await anonymous.post(CALL_REPORTS, json=cloud.call_reports(dtmf="1", status_code="200001"))
     (call,) = await calls(client, warning["id"])
     assert call["status"] == "acknowledged" and call["ack_method"] == "voice_key"
-    await send_due(aliyun_voice, now=utc_now() + timedelta(seconds=90))
+    await send_due(aliyun_voice, settings=get_settings(), now=utc_now() + timedelta(seconds=90))
     assert len(cloud.calls) == 1

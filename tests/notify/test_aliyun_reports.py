@@ -8,6 +8,7 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.models.notify import Message
 from app.notify.aliyun import AliyunProvider, Voice, parse_templates
@@ -55,7 +56,7 @@ async def test_reports_and_report_links_go_as_their_own_templates(
     async with serving(provider, app) as dispatcher:
         hazard = (await client.post("/api/v1/hazards", json=REPORT)).json()
         assert (await client.post(f"/api/v1/contacts/{villager['id']}/report-link")).status_code == 200
-        await send_due(dispatcher, now=utc_now())
+        await send_due(dispatcher, settings=get_settings(), now=utc_now())
     assert cloud.refusals == []
     (to_township,) = [s for s in cloud.sent if s.phone == township["phone"][3:]]
     assert to_township.template == "SMS_HAZARD" and to_township.variables["title"] == "紧急险情：山体滑坡"
@@ -78,7 +79,7 @@ async def test_without_their_templates_they_go_by_the_next_provider_or_fail_sayi
     async with serving(alone, app) as dispatcher:
         first = (await client.post("/api/v1/hazards", json=REPORT)).json()
         warning = await issue(client, level="orange", area_codes=[VILLAGE])
-        await send_due(dispatcher, now=utc_now())
+        await send_due(dispatcher, settings=get_settings(), now=utc_now())
         assert dispatcher.health["aliyun"].ready()  # not a gateway's failure: Aliyun carries on
     # Each attempt fails at once, bringing the next forward, until the ladder ends and the deadline
     # passes the report on.
@@ -90,7 +91,7 @@ async def test_without_their_templates_they_go_by_the_next_provider_or_fail_sayi
         chained = Dispatcher({"sms": [aliyun(cloud, TEMPLATE_SETTING), ConsoleProvider()]})
         await chained.start()
         second = (await client.post("/api/v1/hazards", json=REPORT | {"description": "又一处滑坡"})).json()
-        await send_due(chained, now=utc_now())
+        await send_due(chained, settings=get_settings(), now=utc_now())
         await chained.close()
     assert {(m.provider, m.status) for m in await report_messages(second["id"])} == {("console", "sent")}
 
@@ -105,7 +106,7 @@ async def test_a_channel_that_carries_no_reports_is_left_out_not_failed(
     provider = aliyun(cloud, WITH_REPORTS, VOICE_SETTING)
     async with serving(provider, app) as dispatcher:
         hazard = (await client.post("/api/v1/hazards", json=REPORT)).json()
-        await send_due(dispatcher, now=utc_now())
+        await send_due(dispatcher, settings=get_settings(), now=utc_now())
     sent = await report_messages(hazard["id"])
     assert [(m.channel, m.status) for m in sent] == [("sms", "sent")]
     assert [s.template for s in cloud.sent if s.phone == township["phone"][3:]] == ["SMS_HAZARD"]

@@ -12,7 +12,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.db import session_scope, utc_now
 from app.models.notify import ConsoleMessage, Message
 from app.notify import providers, webhook
@@ -87,7 +87,7 @@ async def test_webhook_posts_signed_batches_of_the_configured_size(
     warning = await issue(client, level="orange", area_codes=[VILLAGE])
     settings = Settings(provider="webhook", webhook_url=receiver.url, webhook_secret=SECRET, webhook_batch=5)
     dispatcher = await dispatcher_for(started, settings)
-    assert await send_due(dispatcher, now=utc_now()) == 12
+    assert await send_due(dispatcher, settings=get_settings(), now=utc_now()) == 12
     assert receiver.bad_signatures == 0
     assert sorted(len(body["messages"]) for body in receiver.bodies) == [2, 5, 5]
     fields = {"message_id", "call_id", "warning_id", "kind", "channel", "to", "text", "ack_url", "level"}
@@ -109,7 +109,7 @@ async def test_rejected_messages_fail_and_retries_go_again_under_the_same_id(
     settings = Settings(provider="webhook", webhook_url=receiver.url, webhook_secret=SECRET)
     dispatcher = await dispatcher_for(started, settings)
     now = utc_now()
-    assert await send_due(dispatcher, now=now) == 1
+    assert await send_due(dispatcher, settings=get_settings(), now=now) == 1
     by_phone = {m.to: m for m in await messages_of(warning["id"]) if m.attempt == 1}
     assert (by_phone[vacant["phone"]].status, by_phone[vacant["phone"]].error) == ("failed", "空号")
     assert (by_phone[busy["phone"]].status, by_phone[busy["phone"]].tries) == ("pending", 1)
@@ -122,7 +122,7 @@ async def test_rejected_messages_fail_and_retries_go_again_under_the_same_id(
     assert retried and {e["call_id"] for e in retried} == {vacant_call}  # its next attempt brought forward
     assert dispatcher.health["webhook"].failed_rounds == 0  # a gateway that answers is not failing
     receiver.answers = {}
-    await send_due(dispatcher, now=now + timedelta(seconds=2))
+    await send_due(dispatcher, settings=get_settings(), now=now + timedelta(seconds=2))
     resent = [m for m in receiver.received if m["to"] == busy["phone"]]
     assert [m["message_id"] for m in resent] == [by_phone[busy["phone"]].id]
 
@@ -134,7 +134,7 @@ async def test_the_single_message_body_with_a_batch_of_one(
     await issue(client, area_codes=[VILLAGE])
     settings = Settings(provider="webhook", webhook_url=receiver.url, webhook_secret=SECRET, webhook_batch=1)
     dispatcher = await dispatcher_for(started, settings)
-    assert await send_due(dispatcher, now=utc_now()) == 2
+    assert await send_due(dispatcher, settings=get_settings(), now=utc_now()) == 2
     assert len(receiver.bodies) == 2 and all("message_id" in body for body in receiver.bodies)
 
 
@@ -148,7 +148,7 @@ async def test_a_refusing_primary_fails_over_and_takes_traffic_back_after_a_prob
     for _ in range(5):
         await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
-    assert await send_due(dispatcher, now=utc_now()) == 10
+    assert await send_due(dispatcher, settings=get_settings(), now=utc_now()) == 10
     stored = await messages_of(warning["id"])
     async with session_scope() as session:
         carried = list(await session.scalars(select(ConsoleMessage.message_id)))
@@ -161,7 +161,7 @@ async def test_a_refusing_primary_fails_over_and_takes_traffic_back_after_a_prob
     try:
         await asyncio.sleep(max(dispatcher.health["webhook"].resume_at - time.monotonic(), 0) + 0.05)
         later = await issue(client, area_codes=[VILLAGE], title="第二次预警")
-        assert await send_due(dispatcher, now=utc_now()) == 10
+        assert await send_due(dispatcher, settings=get_settings(), now=utc_now()) == 10
         assert dispatcher.health["webhook"].failed_rounds == 0
         assert {m.provider for m in await messages_of(later["id"])} == {"webhook"}
         assert sorted(gateway.ids()) == sorted(m.id for m in await messages_of(later["id"]))
@@ -180,7 +180,7 @@ async def test_a_channel_whose_every_provider_is_down_shows_as_degraded(
         dispatcher = await dispatcher_for(started, settings)
         await create_contact(client)
         warning = await issue(client, area_codes=[VILLAGE])
-        assert await send_due(dispatcher, now=utc_now()) == 0
+        assert await send_due(dispatcher, settings=get_settings(), now=utc_now()) == 0
         assert {m.status for m in await messages_of(warning["id"])} == {"pending"}  # nothing lost
         ready = await anonymous.get("/readyz")
         assert ready.status_code == 200
@@ -199,7 +199,7 @@ async def test_a_channel_nobody_carries_goes_by_the_other_and_is_on_the_record(
     voice_only = await create_contact(client, channels=["voice"])
     warning = await issue(client, area_codes=[VILLAGE])
     dispatcher = providers.make_dispatcher(Settings(providers="sms=console"))
-    assert await send_due(dispatcher, now=utc_now()) == 1
+    assert await send_due(dispatcher, settings=get_settings(), now=utc_now()) == 1
     sent = await outbox(client, warning["id"])
     assert [(m["to"], m["channel"]) for m in sent] == [(both["phone"], "sms")]
     failed = [m for m in await messages_of(warning["id"]) if m.status == "failed"]
@@ -258,7 +258,7 @@ async def test_a_per_callee_limit_holds_a_call_back_and_merges_it_with_the_next(
     created = (await calls(client, warning["id"]))[0]
     start = utc_now()
     for offset in (0, 31, 61, 91):  # attempts every 30 s; voice allows one a minute
-        await send_due(dispatcher, now=start + timedelta(seconds=offset))
+        await send_due(dispatcher, settings=get_settings(), now=start + timedelta(seconds=offset))
     sent = [m for m in await outbox(client, warning["id"]) if m["to"] == person["phone"]]
     assert [m["channel"] for m in sent].count("sms") == 4  # every attempt's SMS
     voice = [m for m in await messages_of(warning["id"]) if m.channel == "voice" and m.status == "sent"]
@@ -273,7 +273,7 @@ async def test_call_now_calls_everyone_still_silent_once(
     text_only = await create_contact(client, channels=["sms"])
     answered = await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     done = {c["contact"]["phone"]: c for c in await calls(client, warning["id"])}
     ack = await client.post(f"/api/v1/calls/{done[answered['phone']]['id']}/ack", json={"method": "phone", "note": ""})
     assert ack.status_code == 200
@@ -285,7 +285,7 @@ async def test_call_now_calls_everyone_still_silent_once(
     again = await anonymous.post(path, headers=officer)
     assert again.json() == {**pressed.json(), "calls": 0, "repeated": True}
     before = len(await outbox(client, warning["id"]))
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     extra = (await outbox(client, warning["id"]))[before:]
     assert sorted((m["to"], m["channel"]) for m in extra) == sorted(
         [(both["phone"], "voice"), (text_only["phone"], "sms")]
@@ -307,7 +307,7 @@ async def test_receipts_and_replies_come_in_arrays(client: AsyncClient, regions:
     texter = await create_contact(client)
     other = await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     stored = await messages_of(warning["id"])
     receipts = [{"message_id": m.id, "status": "delivered"} for m in stored] + [
         {"message_id": "01nobodysentthis000000000", "status": "delivered"}
@@ -344,7 +344,7 @@ async def test_a_dead_gateway_is_probed_not_hammered(
     await issue(client, level="orange", area_codes=[VILLAGE])
     began = time.monotonic()
     while time.monotonic() - began < 2:
-        await send_due(dispatcher, now=utc_now())
+        await send_due(dispatcher, settings=get_settings(), now=utc_now())
         await asyncio.sleep(0.05)
     assert provider.requests <= 1 + 3  # one batch, then single probes ever further apart
 
@@ -352,14 +352,14 @@ async def test_a_dead_gateway_is_probed_not_hammered(
 async def test_the_board_has_the_one_click_call(client: AsyncClient, anonymous: AsyncClient, regions: None) -> None:
     silent = await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     token = await create_key(client, "duty_officer", "650107", name="县值班员王芳")
     await sign_in(anonymous, token)
     board = await anonymous.get(f"/console/warnings/{warning['id']}")
     assert "一键呼叫未应答人员" in board.text
     pressed = await anonymous.post(f"/console/warnings/{warning['id']}/call-now", data={"csrf": csrf_of(board)})
     assert pressed.status_code == 303 and "done=called" in pressed.headers["location"]
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     sent = await outbox(client, warning["id"])
     assert [(m["to"], m["channel"]) for m in sent][-1] == (silent["phone"], "voice") and len(sent) == 3
     again = await anonymous.post(f"/console/warnings/{warning['id']}/call-now", data={"csrf": csrf_of(board)})
@@ -400,7 +400,7 @@ async def test_a_gateway_asking_for_a_message_again_keeps_it_rather_than_failing
     receiver.answers = {busy["phone"][-8:]: ("retry", "queue full")}
     settings = Settings(providers="sms=webhook,console", webhook_url=receiver.url, webhook_secret=SECRET)
     dispatcher = await dispatcher_for(started, settings)
-    assert await send_due(dispatcher, now=utc_now()) == 0
+    assert await send_due(dispatcher, settings=get_settings(), now=utc_now()) == 0
     (message,) = await messages_of(warning["id"])
     assert (message.status, message.error) == ("pending", "queue full")  # sent again later, by the webhook
     assert await outbox(client, warning["id"]) == []
@@ -413,9 +413,7 @@ async def test_notices_go_by_a_carried_channel_after_everything_more_urgent(clie
     both = await create_contact(client)
     voice_only = await create_contact(client, channels=["voice"])
     warning = await issue(client, level="blue", area_codes=[VILLAGE])
-    await send_due(ConsoleProvider(), now=utc_now())
-    from app.config import get_settings
-
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     get_settings().providers = "sms=console"  # voice no longer carried when the warning ends
     try:
         await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "雨停"})
@@ -436,7 +434,7 @@ async def test_replies_with_control_characters_and_repeated_receipts_are_taken_o
     first = await create_contact(client, channels=["sms"])
     second = await create_contact(client, channels=["sms"])
     warning = await issue(client, level="orange", area_codes=[VILLAGE])
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     replies = [
         {"inbound_id": "n-1", "from": first["phone"], "channel": "sms", "text": "收\x00到"},
         {"inbound_id": "n-2", "from": second["phone"], "channel": "sms", "text": "ＯＫ"},
@@ -456,7 +454,9 @@ async def test_a_per_callee_limit_holds_within_one_round(client: AsyncClient, re
     person = await create_contact(client, channels=["voice"])
     await issue(client, area_codes=[VILLAGE], title="第一个预警")
     await issue(client, area_codes=[VILLAGE], title="第二个预警", hazard="山洪")
-    await send_due(Dispatcher.serving(limited_console({"voice": (CalleeLimit(1, 60),)})), now=utc_now())
+    await send_due(
+        Dispatcher.serving(limited_console({"voice": (CalleeLimit(1, 60),)})), settings=get_settings(), now=utc_now()
+    )
     async with session_scope() as session:
         voice = list(await session.scalars(select(Message).where(Message.to == person["phone"])))
     assert sorted(m.status for m in voice) == ["pending", "sent"]  # the second waits a minute
@@ -479,7 +479,7 @@ async def test_kannel_reports_settle_messages_and_a_failure_brings_the_next_atte
     first = await create_contact(client, channels=["sms"])
     second = await create_contact(client, channels=["sms"])
     warning = await issue(client, level="orange", area_codes=[VILLAGE])
-    await send_due(ConsoleProvider(), now=utc_now())
+    await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
     by_phone = {m.to: m for m in await messages_of(warning["id"])}
     settings = app.state.settings
     settings.kannel_secret = "kannel-secret"
@@ -512,5 +512,5 @@ async def test_a_failed_probe_hands_the_rest_of_the_round_to_the_next_provider(
     await dispatcher.start()
     started.append(dispatcher)
     dispatcher.health["webhook"].failed_rounds = 1  # back from a pause: one message probes it
-    assert await send_due(dispatcher, now=utc_now()) == 5
+    assert await send_due(dispatcher, settings=get_settings(), now=utc_now()) == 5
     assert {(m.status, m.provider) for m in await messages_of(warning["id"])} == {("sent", "console")}

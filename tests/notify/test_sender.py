@@ -5,6 +5,7 @@ from datetime import timedelta
 from httpx import AsyncClient
 from sqlalchemy import func, select
 
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.models.notify import Message
 from app.notify.claim import claim
@@ -82,9 +83,11 @@ async def test_a_message_stuck_in_sending_is_resent_under_its_id(client: AsyncCl
     await issue(client)
     claimed = await claim(utc_now(), 100)  # a sender that claimed the attempt, then died
     assert len(claimed) == 2
-    assert await send_due(ConsoleProvider(), now=utc_now()) == 0  # not yet: it may still be on its way
+    assert (
+        await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now()) == 0
+    )  # not yet: it may still be on its way
     later = utc_now() + timedelta(seconds=62)  # past JIAOYING_SEND_RECLAIM_S (60 s), before attempt 2 (75 s)
-    assert await send_due(ConsoleProvider(), now=later) == 2
+    assert await send_due(ConsoleProvider(), settings=get_settings(), now=later) == 2
     async with session_scope() as session:
         statuses = (await session.execute(select(Message.status, func.count()).group_by(Message.status))).all()
     assert dict(statuses) == {"sent": 2}
@@ -96,8 +99,8 @@ async def test_later_attempts_follow_the_ladder(client: AsyncClient, regions: No
     warning = await issue(client, level="orange")  # 600 s over 4 attempts: sms, then voice
     await send_all()
     start = utc_now()
-    assert await send_due(ConsoleProvider(), now=start + timedelta(seconds=100)) == 0
-    assert await send_due(ConsoleProvider(), now=start + timedelta(seconds=151)) == 1
+    assert await send_due(ConsoleProvider(), settings=get_settings(), now=start + timedelta(seconds=100)) == 0
+    assert await send_due(ConsoleProvider(), settings=get_settings(), now=start + timedelta(seconds=151)) == 1
     channels = [m["channel"] for m in await outbox(client, warning["id"])]
     assert channels == ["sms", "voice"]
     assert (await calls(client, warning["id"]))[0]["attempts"] == 2
@@ -123,7 +126,7 @@ async def test_missed_attempts_merge_into_the_latest(client: AsyncClient, region
     warning = await issue(client, level="orange")
     await send_all()
     # The sender was held up past attempts 2 and 3: one message goes, as attempt 3.
-    assert await send_due(ConsoleProvider(), now=utc_now() + timedelta(seconds=320)) == 1
+    assert await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now() + timedelta(seconds=320)) == 1
     assert (await calls(client, warning["id"]))[0]["attempts"] == 3
 
 

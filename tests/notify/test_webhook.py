@@ -10,6 +10,7 @@ import orjson
 import pytest
 from httpx import AsyncClient
 
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.notify import webhook
 from app.notify.dispatch import Dispatcher
@@ -57,7 +58,7 @@ async def test_messages_are_posted_signed_with_the_contract_fields(
 ) -> None:
     contact = await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
-    assert await send_due(provider, now=utc_now()) == 2
+    assert await send_due(provider, settings=get_settings(), now=utc_now()) == 2
     assert receiver.bad_signatures == 0 and len(receiver.received) == 2
     sms = next(m for m in receiver.received if m["channel"] == "sms")
     assert set(sms) == {"message_id", "call_id", "warning_id", "kind", "channel", "to", "text", "ack_url", "level"}
@@ -73,13 +74,13 @@ async def test_a_500_is_retried_later_under_the_same_id(
     warning = await issue(client, area_codes=[VILLAGE])
     receiver.fail_next = 1
     now = utc_now()
-    assert await send_due(provider, now=now) == 1
+    assert await send_due(provider, settings=get_settings(), now=now) == 1
     assert all("messages" not in body for body in receiver.bodies)  # the single-message body
     waiting = [m for m in await messages_of(warning["id"]) if m.status == "pending"]
     assert len(waiting) == 1 and waiting[0].tries == 1 and "500" in (waiting[0].error or "")
     assert waiting[0].due_at > now  # backing off, not at once
-    assert await send_due(provider, now=now + timedelta(seconds=0.2)) == 0
-    assert await send_due(provider, now=now + timedelta(seconds=2)) == 1
+    assert await send_due(provider, settings=get_settings(), now=now + timedelta(seconds=0.2)) == 0
+    assert await send_due(provider, settings=get_settings(), now=now + timedelta(seconds=2)) == 1
     assert sorted(receiver.ids()) == sorted(m.id for m in await messages_of(warning["id"]))
     assert {m.status for m in await messages_of(warning["id"])} == {"sent"}
 
@@ -93,7 +94,7 @@ async def test_an_outage_loses_nothing_and_is_not_hammered(
     receiver.stop()  # connections refused
     started = time.monotonic()
     while time.monotonic() - started < 3:
-        await send_due(provider, now=utc_now())
+        await send_due(provider, settings=get_settings(), now=utc_now())
         await asyncio.sleep(0.1)
     down_requests = provider.providers["webhook"].requests  # type: ignore[attr-defined]
     # The first round posts all ten messages in one batch; after it, probes of one, ever further apart.
@@ -103,7 +104,7 @@ async def test_an_outage_loses_nothing_and_is_not_hammered(
     deadline = time.monotonic() + 30
     while any(m.status != "sent" for m in await messages_of(warning["id"])):
         assert time.monotonic() < deadline, "messages still waiting 30 s after the gateway came back"
-        await send_due(provider, now=utc_now())
+        await send_due(provider, settings=get_settings(), now=utc_now())
         await asyncio.sleep(0.1)
     stored = await messages_of(warning["id"])
     assert len(stored) == 10 and sorted(set(receiver.ids())) == sorted(m.id for m in stored)
@@ -114,7 +115,7 @@ async def test_receipts_settle_messages_and_a_failure_brings_the_next_attempt_fo
 ) -> None:
     await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
-    await send_due(provider, now=utc_now())
+    await send_due(provider, settings=get_settings(), now=utc_now())
     sms, voice = sorted(await messages_of(warning["id"]), key=lambda m: m.channel)
     path = "/api/v1/providers/webhook/receipts"
     delivered = await signed_post(client, path, {"message_id": sms.id, "status": "delivered"})
@@ -128,7 +129,7 @@ async def test_receipts_settle_messages_and_a_failure_brings_the_next_attempt_fo
     types = [e["type"] for e in events]
     assert types.count("message.delivered") == 1 and types.count("message.failed") == 1
     assert types.count("call.retried") == 1  # the failure brought attempt 2 forward
-    await send_due(provider, now=utc_now())
+    await send_due(provider, settings=get_settings(), now=utc_now())
     assert (await calls(client, warning["id"]))[0]["attempts"] == 2
     unknown = await signed_post(client, path, {"message_id": "nope", "status": "delivered"})
     assert unknown.status_code == 404
@@ -236,7 +237,7 @@ async def test_a_receipt_faster_than_the_sender_still_leaves_the_call_notified(
 
     await create_contact(client)
     warning = await issue(client, area_codes=[VILLAGE])
-    assert await send_due(Quick(), now=utc_now()) == 2
+    assert await send_due(Quick(), settings=get_settings(), now=utc_now()) == 2
     stored = await messages_of(warning["id"])
     assert {m.status for m in stored} == {"delivered"} and all(m.sent_at for m in stored)
     call = (await calls(client, warning["id"]))[0]
@@ -270,7 +271,7 @@ async def test_a_receipt_settles_a_message_waiting_for_its_resend(
         async def send(self, messages: list[Outgoing]) -> list[Outcome]:
             return [Outcome(m.message_id, "retry", "gateway timed out") for m in messages]
 
-    await send_due(TimesOut(), now=utc_now())
+    await send_due(TimesOut(), settings=get_settings(), now=utc_now())
     waiting = await messages_of(warning["id"])
     assert {m.status for m in waiting} == {"pending"}
     for message in waiting:
@@ -278,4 +279,6 @@ async def test_a_receipt_settles_a_message_waiting_for_its_resend(
             client, "/api/v1/providers/webhook/receipts", {"message_id": message.id, "status": "delivered"}
         )
         assert answer.json()["status"] == "delivered"
-    assert await send_due(ConsoleProvider(), now=utc_now() + timedelta(seconds=70)) == 0  # nothing resent
+    assert (
+        await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now() + timedelta(seconds=70)) == 0
+    )  # nothing resent

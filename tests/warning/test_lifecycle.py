@@ -5,6 +5,7 @@ from datetime import timedelta
 from httpx import AsyncClient
 
 from app.call import chase as call_chase
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
@@ -92,7 +93,7 @@ async def test_expiry_closes_the_warning_and_tells_everyone(client: AsyncClient,
         assert await lifecycle.expire_due(session, now=later) == 1
     body = (await client.get(f"/api/v1/warnings/{warning['id']}")).json()
     assert body["status"] == "expired" and body["calls"]["by_status"] == {"cancelled": 1}
-    await send_due(ConsoleProvider(), now=later)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=later)
     assert [m["kind"] for m in await outbox(client, warning["id"])].count("lifting") == 1
 
 
@@ -179,7 +180,7 @@ async def test_a_cancel_during_a_send_round_reaches_those_being_called(client: A
     assert len(claimed) == 2
     await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "误发", "kind": "withdrawn"})
     later = utc_now() + timedelta(seconds=61)  # the claimed alert may be reclaimed now: it must not go
-    await send_due(ConsoleProvider(), now=later)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=later)
     kinds = [(m["kind"], m["to"]) for m in await outbox(client, warning["id"])]
     assert kinds == [("withdrawal", person["phone"])]
 

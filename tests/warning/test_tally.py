@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.call import chase as call_chase
+from app.config import get_settings
 from app.db import get_database, session_scope
 from app.models.call import Call
 from app.models.warning import CallTally, RegionTally, WarningRegion
@@ -91,9 +92,9 @@ async def test_tallies_follow_every_change(client: AsyncClient, anonymous: Async
     await _agree()
     # The ladder and escalation at the deadline, then a region confirmed by other means.
     moment = datetime.fromisoformat(warning["created_at"]) + timedelta(seconds=400)
-    await send_due(ConsoleProvider(), now=moment)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=moment)
     await call_chase.chase_due(now=moment)
-    await send_due(ConsoleProvider(), now=moment)
+    await send_due(ConsoleProvider(), settings=get_settings(), now=moment)
     await _agree()
     board = (await client.get(f"/api/v1/warnings/{warning['id']}")).json()
     calls_counted, _, regions_counted = await _counted()
