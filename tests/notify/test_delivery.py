@@ -230,7 +230,7 @@ async def test_red_goes_before_blue_when_a_rate_limit_makes_messages_wait(
     assert dispatcher.batch_size(1000) == 20
     from app.notify.sender import _round
 
-    accepted, _ = await _round(dispatcher, utc_now(), dispatcher.batch_size(1000))
+    accepted, _ = await _round(dispatcher, get_settings(), utc_now(), dispatcher.batch_size(1000))
     assert accepted == 20
     first = [m["warning_id"] for m in receiver.received]
     assert first[:2] == [red["id"], red["id"]] and first.count(blue["id"]) == 18
