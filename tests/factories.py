@@ -1,5 +1,6 @@
 """Small helpers that make test data through the public API."""
 
+from datetime import timedelta
 from itertools import count
 from typing import Any
 
@@ -128,3 +129,14 @@ async def calls(client: AsyncClient, warning_id: str, **params: str) -> list[dic
 
 def token_of(message: dict[str, Any]) -> str:
     return message["ack_url"].rsplit("/", 1)[1]
+
+
+def claim_args() -> dict[str, Any]:
+    """What notify.claim.claim takes besides the time and batch, as the heartbeat passes it: a plan
+    of every channel, and the reclaim time, from the process's settings."""
+    from app.channels import NAMES
+    from app.notify.base import Plan
+
+    settings = get_settings()
+    plan = Plan(list(NAMES), signature=settings.sms_signature, public_url=settings.public_url)
+    return {"plan": plan, "reclaim_after": timedelta(seconds=settings.send_reclaim_s)}

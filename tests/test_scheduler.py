@@ -22,7 +22,7 @@ async def test_shutdown_awaits_the_round_under_way_and_logs_no_error(
     caplog.set_level(logging.INFO)
     started = asyncio.Event()
 
-    async def a_long_round(dispatcher: Dispatcher, *, now: datetime) -> int:
+    async def a_long_round(dispatcher: Dispatcher, *, settings: Settings, now: datetime) -> int:
         started.set()
         await asyncio.sleep(30)
         return 0

@@ -3,14 +3,11 @@ shown on the ack page, the form that makes a report of the contact's village, an
 contact is rotated or deactivated."""
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from httpx import AsyncClient
 from sqlalchemy import select
 
-from app.channels import NAMES
-from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.hazard import standing
 from app.models.audit import AuditEvent
@@ -18,8 +15,17 @@ from app.models.contact import Contact
 from app.models.notify import Message
 from app.notify import claim as claiming
 from app.notify import webhook
-from app.notify.base import Plan
-from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, create_contact, create_key, issue, send_all
+from tests.factories import (
+    OTHER_TOWNSHIP,
+    TOWNSHIP,
+    VILLAGE,
+    bearer,
+    claim_args,
+    create_contact,
+    create_key,
+    issue,
+    send_all,
+)
 
 PUBLIC = "http://127.0.0.1:8000"
 
@@ -223,8 +229,6 @@ async def test_the_link_sms_is_on_the_record_of_the_contacts_area(client: AsyncC
     async with session_scope() as session:
         contact = await session.get_one(Contact, reporter["id"])
         await standing.send_new_link(session, contact, actor="测试", now=utc_now())
-    settings = get_settings()
-    plan = Plan(list(NAMES), signature=settings.sms_signature, public_url=settings.public_url)
-    (outgoing,) = await claiming.claim(utc_now(), 10, plan, reclaim_after=timedelta(seconds=settings.send_reclaim_s))
+    (outgoing,) = await claiming.claim(utc_now(), 10, **claim_args())
     assert outgoing.level == "blue" and outgoing.call_id is None and outgoing.region_code == VILLAGE
     assert webhook.document(outgoing)["level"] == "blue"

@@ -22,7 +22,18 @@ from app.notify.dispatch import Dispatcher
 from app.notify.sender import send_due
 from app.notify.webhook import WebhookProvider
 from tests.conftest import ADMIN_TOKEN
-from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, calls, create_contact, create_key, issue, outbox
+from tests.factories import (
+    OTHER_TOWNSHIP,
+    TOWNSHIP,
+    VILLAGE,
+    bearer,
+    calls,
+    claim_args,
+    create_contact,
+    create_key,
+    issue,
+    outbox,
+)
 from tests.notify.receiver import SECRET, Receiver, messages_of, signed_post
 from tests.ports import free_port
 from tests.web.pages import csrf_of, sign_in
@@ -378,7 +389,7 @@ async def test_a_call_to_a_supervisor_goes_before_the_alerts_waiting_with_it(
     # Two of the township's three villages have nobody on record: its cadre is called about them at once.
     warning = await issue(client, area_codes=[TOWNSHIP])
     assert warning["escalations"]["total"] == 1
-    first = await claim(utc_now() + timedelta(seconds=1), 1)
+    first = await claim(utc_now() + timedelta(seconds=1), 1, **claim_args())
     assert [m.kind for m in first] == ["escalation"]
 
 

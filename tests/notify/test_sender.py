@@ -11,7 +11,7 @@ from app.models.notify import Message
 from app.notify.claim import claim
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
-from tests.factories import calls, create_contact, issue, outbox, send_all
+from tests.factories import calls, claim_args, create_contact, issue, outbox, send_all
 
 
 async def test_first_attempt_goes_out_on_both_red_channels(client: AsyncClient, regions: None) -> None:
@@ -81,7 +81,7 @@ async def test_nothing_is_sent_twice(client: AsyncClient, regions: None) -> None
 async def test_a_message_stuck_in_sending_is_resent_under_its_id(client: AsyncClient, regions: None) -> None:
     await create_contact(client)
     await issue(client)
-    claimed = await claim(utc_now(), 100)  # a sender that claimed the attempt, then died
+    claimed = await claim(utc_now(), 100, **claim_args())  # a sender that claimed the attempt, then died
     assert len(claimed) == 2
     assert (
         await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now()) == 0

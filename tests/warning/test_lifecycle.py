@@ -16,6 +16,7 @@ from tests.factories import (
     VILLAGE,
     bearer,
     calls,
+    claim_args,
     create_contact,
     create_key,
     issue,
@@ -176,7 +177,7 @@ async def test_a_cancel_during_a_send_round_reaches_those_being_called(client: A
 
     person = await create_contact(client)
     warning = await issue(client)
-    claimed = await claim(utc_now(), 100)  # a sender mid-round (or one that died there)
+    claimed = await claim(utc_now(), 100, **claim_args())  # a sender mid-round (or one that died there)
     assert len(claimed) == 2
     await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "误发", "kind": "withdrawn"})
     later = utc_now() + timedelta(seconds=61)  # the claimed alert may be reclaimed now: it must not go
