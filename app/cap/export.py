@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cap import identity
 from app.cap.identity import Sender
-from app.cap.mapping import GEOCODE_SCHEME, LEVEL_COLOUR, LEVEL_SEVERITY
-from app.cap.parse import CAP_NS, schema
+from app.cap.levels import LEVEL_COLOUR, LEVEL_SEVERITY
+from app.cap.mapping import GEOCODE_SCHEME
+from app.cap.xsd import CAP_NS, schema
 from app.i18n import CLDR_LOCALES
 from app.models.region import Region
 from app.models.warning import OPEN_STATUSES, Warning

@@ -27,9 +27,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
-from app.cap import parse
+from app.cap import parse, xsd
 from app.cap import service as cap_service
 from app.cap.identity import Sender
+from app.cap.safe_xml import NotXml, safe_xml
 from app.db import chunks, dialect_insert, session_scope
 from app.errors import AppError
 from app.models.cap import CapFeedEntry
@@ -118,7 +119,7 @@ def _link(element: Any) -> str | None:
 def entries_of(feed_url: str, body: bytes) -> list[Entry]:
     """The entries of an Atom or RSS feed, in the feed's order."""
     try:
-        root = parse.safe_xml(body, max_bytes=FEED_MAX_BYTES, what="The feed")
+        root = safe_xml(body, max_bytes=FEED_MAX_BYTES, what="The feed")
     except AppError as exc:
         raise FeedError(exc.detail) from None
     if _local(root) not in ("feed", "rss", "RDF"):
@@ -127,7 +128,7 @@ def entries_of(feed_url: str, body: bytes) -> list[Entry]:
     for element in root.iter():
         if _local(element) not in ("entry", "item"):
             continue
-        alert = element.find(f".//{{{parse.CAP_NS}}}alert")
+        alert = element.find(f".//{{{xsd.CAP_NS}}}alert")
         inline = etree.tostring(alert) if alert is not None else None
         link = _link(element)
         link = urljoin(feed_url, link) if link else None
@@ -228,7 +229,7 @@ async def _poll(
             continue
         try:
             messages.append((entry, parse.read_alert(body, max_bytes=max_bytes)))
-        except parse.NotXml as exc:  # an error page or a cut download in its place: asked again next poll
+        except NotXml as exc:  # an error page or a cut download in its place: asked again next poll
             _failed(feed_url, f"reading entry {entry.entry_id}", exc)
         except AppError as exc:
             await _refuse(feed_url, entry, exc.detail, now=now)

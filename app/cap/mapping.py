@@ -1,59 +1,39 @@
 """What a CAP alert means as a Jiaoying warning: which info block, level, hazard, areas and mode.
 
-- Info: among several (one per language) the zh-CN block, else another Chinese one, else the first;
-  blocks in the chosen language are read together, one warning per level they state (their areas
-  joined within a level).
-- Other languages: a block whose language (its primary subtag: ug for ug-CN, kk for kk-Arab-CN)
-  differs from the chosen one's gives the warning's `translations` in it: headline as title,
-  description, instruction. A warning takes the block standing where its first block stands among
-  the chosen language's, in a language with as many blocks; else, when the message makes it alone,
-  the language's first block. Only the first tag written for a language is read, and only the
-  first ten languages; a translation never refuses an alert (its text is cut and cleaned to fit).
-- Level: a Chinese level in a `parameter` (红/橙/黄/蓝色, Ⅰ-Ⅳ级), else in the headline (…橙色预警,
-  …Ⅱ级预警, [Ⅲ级/较重], "blue warning", "[Level IV/General]"; a headline that changes the level
-  gives the one it was raised, lowered or set to: 橙色预警信号升级为红色预警信号 is red), else from
-  severity: Extreme red, Severe orange, Moderate yellow, Minor blue.
+- Info (`cap.languages`): among several (one per language) the zh-CN block, else another Chinese
+  one, else the first; blocks in the chosen language are read together, one warning per level they
+  state (their areas joined within a level).
+- Other languages (`cap.languages`): a block whose language (its primary subtag: ug for ug-CN, kk
+  for kk-Arab-CN) differs from the chosen one's gives the warning's `translations` in it: headline
+  as title, description, instruction. A warning takes the block standing where its first block
+  stands among the chosen language's, in a language with as many blocks; else, when the message
+  makes it alone, the language's first block. Only the first tag written for a language is read, and
+  only the first ten languages; a translation never refuses an alert (its text is cut and cleaned to
+  fit).
+- Level (`cap.levels`): a Chinese level in a `parameter` (红/橙/黄/蓝色, Ⅰ-Ⅳ级), else in the headline
+  (…橙色预警, …Ⅱ级预警, [Ⅲ级/较重], "blue warning", "[Level IV/General]"; a headline that changes the level
+  gives the one it was raised, lowered or set to: 橙色预警信号升级为红色预警信号 is red), else from severity:
+  Extreme red, Severe orange, Moderate yellow, Minor blue.
 - Areas: by geocode `CPEAS Geographic Code` (6- or 12-digit region codes) only. An area without one
   (another scheme, a polygon or circle alone) cannot be placed: the alert is refused, naming it.
 - Status: Actual, Exercise, Test become modes actual, exercise, test; System and Draft are refused.
 """
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from app.cap.languages import LIMITS, chosen_infos, clip, one_line, other_languages, translations_of
+from app.cap.levels import LEVEL_COLOUR, level_of
 from app.cap.parse import Info, Message
 from app.errors import Unprocessable, invalid_body
 from app.region.service import normalize_code
-from app.text import without_controls
-from app.warning.schemas import MAX_TRANSLATIONS, WarningIn
+from app.warning.schemas import WarningIn
 
 GEOCODE_SCHEME = "CPEAS Geographic Code"
 MODES = {"Actual": "actual", "Exercise": "exercise", "Test": "test"}
-SEVERITY_LEVEL = {"Extreme": "red", "Severe": "orange", "Moderate": "yellow", "Minor": "blue"}
-LEVEL_SEVERITY = {level: severity for severity, level in SEVERITY_LEVEL.items()}
-LEVEL_COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色"}
-_COLOUR = {"红": "red", "紅": "red", "橙": "orange", "黄": "yellow", "黃": "yellow", "蓝": "blue", "藍": "blue"}
-_GRADE = {"Ⅰ": "red", "Ⅱ": "orange", "Ⅲ": "yellow", "Ⅳ": "blue", "I": "red", "II": "orange", "III": "yellow",
-          "IV": "blue", "一": "red", "二": "orange", "三": "yellow", "四": "blue"}  # fmt: skip
-_ENGLISH = {"red": "red", "orange": "orange", "yellow": "yellow", "blue": "blue"}
-_COLOUR_TEXT = re.compile(r"([红紅橙黄黃蓝藍])色")
-_GRADE_TEXT = re.compile(r"(Ⅳ|Ⅲ|Ⅱ|Ⅰ|IV|III|II|I|四|三|二|一)\s*[级級]")
-# In a headline a colour or grade counts only as the warning's own: 橙色预警, Ⅱ级预警, [Ⅲ级/较重].
-_HEADLINE_COLOUR = re.compile(r"([红紅橙黄黃蓝藍])色\s*(?:预警|預警|警报|警報|警戒|警示|信号|信號)")
-_HEADLINE_GRADE = re.compile(r"(Ⅳ|Ⅲ|Ⅱ|Ⅰ|IV|III|II|I)\s*[级級]\s*(?:预警|預警|警报|警報|/|／)")
-# A headline that changes a level names the old one first: 将高温橙色预警信号升级为高温红色预警信号. The
-# level it was raised, lowered or set to is the warning's.
-_HEADLINE_CHANGED = re.compile(
-    r"(?:升级|升級|降级|降級|调整|調整|变更|變更|更改|改)为\s*[^，。,;；]{0,20}?"
-    r"(?:([红紅橙黄黃蓝藍])色|(Ⅳ|Ⅲ|Ⅱ|Ⅰ|IV|III|II|I)\s*[级級])"
-)
-_HEADLINE_ENGLISH = re.compile(r"\b(red|orange|yellow|blue)\s+(?:warning|alert|signal)\b", re.IGNORECASE)
-_HEADLINE_LEVEL = re.compile(r"\bLevel\s+(IV|III|II|I)\b")
-LIMITS = {"hazard": 50, "title": 200, "description": 2000, "instruction": 500}
 
 
 @dataclass
@@ -96,115 +76,8 @@ def mode_of(message: Message) -> str:
     return mode
 
 
-def chosen_infos(message: Message) -> list[Info]:
-    """The info blocks in the preferred language: zh-CN, else another Chinese one, else the first's."""
-    if not message.infos:
-        raise Unprocessable(
-            f"An {message.msg_type} needs an <info> block saying what the warning is and where.",
-            errors=[{"loc": ["body", "alert", "info"], "msg": "no info block"}],
-        )
-
-    def rank(info: Info) -> int:
-        language = info.language.lower()
-        return 0 if language == "zh-cn" else 1 if language.startswith("zh") else 2
-
-    best = min(message.infos, key=lambda info: (rank(info), info.index))
-    return [info for info in message.infos if info.language.lower() == best.language.lower()]
-
-
-def primary_language(language: str) -> str:
-    """The primary subtag of a language tag, lower-case: ug for ug-CN, kk for kk-Arab-CN."""
-    return re.split(r"[-_]", language.strip(), maxsplit=1)[0].lower()
-
-
-def other_languages(message: Message, chosen: list[Info]) -> dict[str, list[Info]]:
-    """The blocks in languages other than the chosen blocks', by primary subtag: those of the first
-    tag written for each (en-US, not a later en-GB), the first MAX_TRANSLATIONS languages. A tag
-    whose primary subtag is not 2 or 3 letters (x-, i-) is set aside."""
-    own = primary_language(chosen[0].language)
-    tags: dict[str, str] = {}
-    blocks: dict[str, list[Info]] = {}
-    for info in message.infos:
-        language = primary_language(info.language)
-        if language == own or not re.fullmatch(r"[a-z]{2,3}", language):
-            continue
-        if tags.setdefault(language, info.language.lower()) != info.language.lower():
-            continue
-        if language in blocks or len(blocks) < MAX_TRANSLATIONS:
-            blocks.setdefault(language, []).append(info)
-    return blocks
-
-
-def _texts(info: Info) -> dict[str, str]:
-    """A block's event, headline, description and instruction as a translation, cut and cleaned to fit."""
-    title = _one_line(without_controls(info.headline or ""))
-    texts = {
-        "hazard": _clip(_one_line(without_controls(info.event or "")), LIMITS["hazard"]),
-        "title": _clip(title, LIMITS["title"]),
-        "description": _clip(without_controls(info.description or "").strip(), LIMITS["description"]),
-        "instruction": _clip(without_controls(info.instruction or "").strip(), LIMITS["instruction"]),
-    }
-    return {name: value for name, value in texts.items() if value}
-
-
-def translations_of(
-    others: dict[str, list[Info]], chosen: list[Info], first: Info, *, alone: bool
-) -> dict[str, dict[str, str]]:
-    """A warning's texts in other languages, the warning read from `chosen` starting at `first`:
-    in each language, the block at the same place (when the language has as many blocks), else
-    its first block when the message makes this warning `alone`."""
-    place = next(index for index, info in enumerate(chosen) if info is first)
-    found: dict[str, dict[str, str]] = {}
-    for language, blocks in others.items():
-        block = blocks[place] if len(blocks) == len(chosen) else blocks[0] if alone else None
-        texts = _texts(block) if block is not None else {}
-        if texts.get("hazard") == _texts(first).get("hazard"):
-            texts.pop("hazard")  # the event as the Chinese block names it: nothing translated
-        if texts:
-            found[language] = texts
-    return found
-
-
-def level_of(info: Info) -> tuple[str, str] | None:
-    """The level a CAP info block states, and where it was found; None when it states none."""
-    for _, value in info.parameters:
-        for pattern, table in ((_COLOUR_TEXT, _COLOUR), (_GRADE_TEXT, _GRADE)):
-            if found := pattern.search(value):
-                return table[found.group(1)], "parameter"
-    for name, value in info.parameters:
-        word = value.strip().lower()
-        if ("level" in name.lower() or "colo" in name.lower()) and word in _ENGLISH:
-            return _ENGLISH[word], "parameter"
-    headline = info.headline or ""
-    if changed := _HEADLINE_CHANGED.search(headline):
-        colour, grade = changed.groups()
-        return (_COLOUR[colour] if colour else _GRADE[grade]), "headline"
-    for pattern, table in (
-        (_HEADLINE_COLOUR, _COLOUR),
-        (_HEADLINE_GRADE, _GRADE),
-        (_HEADLINE_ENGLISH, _ENGLISH),
-        (_HEADLINE_LEVEL, _GRADE),
-    ):
-        if found := pattern.search(headline):
-            return table[found.group(1).lower() if table is _ENGLISH else found.group(1)], "headline"
-    if info.severity in SEVERITY_LEVEL:
-        return SEVERITY_LEVEL[info.severity], "severity"
-    return None
-
-
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment else None
-
-
-def _one_line(value: str) -> str:
-    return " ".join(value.split())
-
-
-def _clip(value: str | None, limit: int) -> str | None:
-    """Text longer than the warning holds is cut with an ellipsis; the whole alert stays on record."""
-    if value is None or len(value) <= limit:
-        return value
-    return value[: limit - 1] + "…"
 
 
 def area_codes(infos: list[Info], problems: Problems | None = None) -> dict[str, list[str | int]]:
@@ -276,7 +149,7 @@ def warnings_of(message: Message, problems: Problems | None = None) -> list[Mapp
                 )
             )
             continue
-        by_level.setdefault((_one_line(info.event), stated[0]), []).append((info, stated[1]))
+        by_level.setdefault((one_line(info.event), stated[0]), []).append((info, stated[1]))
     if not by_level:  # nothing states a level: the areas are still checked, for the one 422
         area_codes(infos, found)
         by_level = {("", "blue"): [(infos[0], "none")]}
@@ -300,14 +173,14 @@ def _one_warning(
     other languages."""
     first = infos[0]
     codes = area_codes(infos, found)
-    hazard = _one_line(first.event)
-    title = _one_line(first.headline or "") or f"{hazard}{LEVEL_COLOUR[level]}预警"
+    hazard = one_line(first.event)
+    title = one_line(first.headline or "") or f"{hazard}{LEVEL_COLOUR[level]}预警"
     fields: dict[str, Any] = {
-        "hazard": _clip(hazard, LIMITS["hazard"]),
+        "hazard": clip(hazard, LIMITS["hazard"]),
         "level": level,
-        "title": _clip(title, LIMITS["title"]),
-        "description": _clip(first.description, LIMITS["description"]),
-        "instruction": _clip(first.instruction, LIMITS["instruction"]),
+        "title": clip(title, LIMITS["title"]),
+        "description": clip(first.description, LIMITS["description"]),
+        "instruction": clip(first.instruction, LIMITS["instruction"]),
         "area_codes": list(codes) or ["000000000000"],
         # When the hazard begins; a message that says only when it takes effect, from then.
         "onset": _utc(next((info.onset or info.effective for info in infos if info.onset or info.effective), None)),
@@ -329,6 +202,6 @@ def cancel_of(message: Message) -> tuple[str, str]:
     mode_of(message)
     infos = chosen_infos(message) if message.infos else []
     headline = next((info.headline for info in infos if info.headline), None)
-    reason = _clip(message.note or headline or "", 500) or ""
+    reason = clip(message.note or headline or "", 500) or ""
     withdrawn = any(word in reason for word in ("撤回", "误发", "誤發", "错发"))
     return ("withdrawn" if withdrawn else "lifted"), reason

@@ -10,7 +10,7 @@ from httpx import AsyncClient
 from lxml import etree
 
 from app.auth.service import Principal
-from app.cap import mapping, parse
+from app.cap import mapping, parse, xsd
 from app.cap.export import category_of
 from app.db import session_scope, utc_now
 from app.warning import lifecycle
@@ -19,7 +19,7 @@ from app.warning.schemas import WarningIn
 from tests.cap.documents import CAP_FIXTURES, fixture, post_cap
 from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, create_key, issue, roster
 
-NS = {"cap": parse.CAP_NS}
+NS = {"cap": xsd.CAP_NS}
 OFFICIAL = etree.XMLSchema(etree.parse(str(CAP_FIXTURES / "CAP-v1.2.xsd")))
 SENDER_CODE = "65010741600000"
 

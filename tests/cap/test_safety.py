@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from app.cap import parse
+from app.cap import parse, safe_xml
 from app.config import Settings
 from app.errors import PayloadTooLarge
 from app.main import create_app
@@ -207,5 +207,5 @@ async def test_an_html_error_page_in_place_of_an_alert_is_said_to_be_no_xml(clie
     page = (CAP_FIXTURES / "real-feeds" / "14_tw_fifows_html-error-page_saved-as-cap.cap").read_bytes()
     problem = await refused(client, page)
     assert "HTML page, not XML" in problem["detail"] and "DTD" not in problem["detail"]
-    with pytest.raises(parse.NotXml):
+    with pytest.raises(safe_xml.NotXml):
         parse.read_alert(b"<html><body>502 Bad Gateway</body></html>", max_bytes=10_000)

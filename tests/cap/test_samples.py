@@ -5,7 +5,7 @@ import pytest
 from httpx import AsyncClient
 from lxml import etree
 
-from app.cap import mapping, parse
+from app.cap import languages, levels, parse
 from tests.cap.documents import CAP_FIXTURES, SAMPLES, post_cap
 
 # Why each sample cannot become a warning here: the area schemes it uses instead of CPEAS codes.
@@ -57,14 +57,14 @@ def test_signed_samples_keep_their_fields_past_the_signature() -> None:
     update = parse.read_alert((CAP_FIXTURES / "eccc_snowfall_update_signed.cap.xml").read_bytes(), max_bytes=10**6)
     assert len(update.references) == 9 and [i.language for i in update.infos] == ["en-CA", "fr-CA"]
     # No zh-CN block: the first language is read.
-    assert [i.language for i in mapping.chosen_infos(update)] == ["en-CA"]
+    assert [i.language for i in languages.chosen_infos(update)] == ["en-CA"]
 
 
 def test_taiwan_sample_states_its_level_in_traditional_chinese() -> None:
     message = parse.read_alert((CAP_FIXTURES / "taiwan_wra_reservoir_zh-tw.cap.xml").read_bytes(), max_bytes=10**6)
-    (info,) = mapping.chosen_infos(message)
+    (info,) = languages.chosen_infos(message)
     # 一級警戒 and 紅色 in parameters, where severity alone would say yellow.
-    assert info.severity == "Moderate" and mapping.level_of(info) == ("red", "parameter")
+    assert info.severity == "Moderate" and levels.level_of(info) == ("red", "parameter")
 
 
 @pytest.mark.parametrize("name", sorted(REFUSALS))
