@@ -16,7 +16,7 @@ from app.call import service as call_service
 from app.channels import CHANNELS, is_text
 from app.contact.language import language_of_phone
 from app.db import dialect_insert
-from app.hazard import service as hazard_service
+from app.hazard import sms as hazard_sms
 from app.i18n import N_
 from app.models.call import Call
 from app.models.contact import Contact
@@ -62,7 +62,7 @@ async def take_inbound(
     phone is kept on the timeline as a reply; an unknown phone changes nothing. Replays of an
     `inbound_id` change nothing either."""
     languages = await language_of_phone(session, phone)
-    if is_text(channel) and text and hazard_service.sms_report(text, languages) is not None:
+    if is_text(channel) and text and hazard_sms.sms_report(text, languages) is not None:
         return await _report(session, inbound_id=inbound_id, phone=phone, text=text, languages=languages, now=now)
     acknowledging = is_acknowledgement(channel, text, digits, languages | {i18n.SOURCE})
     calls = list(
@@ -128,7 +128,7 @@ async def _report(
            "result": "hazard_report", "received_at": now}  # fmt: skip
     if not await _first_time(session, row):
         return {"result": "duplicate", "acknowledged": []}
-    hazard = await hazard_service.report_by_sms(session, contact, text, languages=languages, now=now)
+    hazard = await hazard_sms.report_by_sms(session, contact, text, languages=languages, now=now)
     return {"result": "hazard_report", "acknowledged": [], "hazard_id": hazard.id if hazard else None}
 
 

@@ -34,7 +34,7 @@ _reports = table("hazards", column("id"))
 
 async def lock_reports(session: AsyncSession, hazard_ids: Any) -> None:
     """Before answering calls about hazard reports: their reports locked in id order, then the
-    reports' open calls in id order. The order every step of a report takes (hazard.service), so an
+    reports' open calls in id order. The order every step of a report takes (hazard.steps), so an
     answer, a step, the chase and the sender queue instead of deadlocking (PostgreSQL)."""
     ids = sorted({hazard_id for hazard_id in hazard_ids if hazard_id})
     if not ids or not _postgresql(session):

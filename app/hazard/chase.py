@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.call import chase as call_chase
 from app.call import routing
-from app.hazard.calls import make_calls
-from app.hazard.service import TO_RECEIVE_S, event, record
+from app.hazard.calls import TO_RECEIVE_S, make_calls
+from app.hazard.chain import event, record
 from app.models.call import IS_OPEN, Call
 from app.models.department import Department
 from app.models.hazard import OPEN, STEPS, Hazard, HazardDispatch

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import seconds_between
+from app.hazard.db import seconds_between
 from app.models.hazard import Hazard, HazardDispatch
 from app.models.region import Region
 
@@ -63,10 +63,9 @@ async def hazard_rows(
         in_period += [Hazard.region_code >= prefix, Hazard.region_code < prefix + ":"]
     # Durations worked out by the database, not times: a province's year is tens of thousands of
     # reports, and converting their times here took longer than the query.
-    postgres = session.bind.dialect.name == "postgresql"
     columns = select(
-        Hazard.id, Hazard.region_code, seconds_between(Hazard.received_at, Hazard.created_at, postgres=postgres),
-        seconds_between(Hazard.resolved_at, Hazard.created_at, postgres=postgres), Hazard.rating,
+        Hazard.id, Hazard.region_code, seconds_between(session, Hazard.received_at, Hazard.created_at),
+        seconds_between(session, Hazard.resolved_at, Hazard.created_at), Hazard.rating,
     ).where(*in_period)  # fmt: skip
     groups: dict[str, list[Any]] = defaultdict(list)
     for hazard in (await session.execute(columns)).all():
@@ -78,7 +77,7 @@ async def hazard_rows(
     if not codes:
         return []
     dispatches: dict[str, list[Any]] = defaultdict(list)
-    report_in = seconds_between(HazardDispatch.reported_in_at, HazardDispatch.created_at, postgres=postgres)
+    report_in = seconds_between(session, HazardDispatch.reported_in_at, HazardDispatch.created_at)
     whistles = select(HazardDispatch.hazard_id, report_in).join(Hazard, Hazard.id == HazardDispatch.hazard_id)
     for hazard_id, seconds in (await session.execute(whistles.where(*in_period))).tuples():
         dispatches[hazard_id].append(seconds)

@@ -18,8 +18,7 @@ from app.call import tokens
 from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
 from app.errors import AppError, NotFound
-from app.hazard import service as hazard_service
-from app.hazard import standing
+from app.hazard import standing, steps
 from app.hazard.schemas import EvaluationIn
 from app.i18n import N_, SOURCE, pages
 from app.models.call import OPEN_STATUSES as OPEN_CALL
@@ -144,7 +143,7 @@ async def evaluation(
                            message_class="error", status_code=409)  # fmt: skip
     locked = await session.get_one(Hazard, hazard.id, with_for_update=True, populate_existing=True)
     try:
-        await hazard_service.evaluate(session, locked, body.rating, body.note, actor=call.contact_name, now=utc_now())
+        await steps.evaluate(session, locked, body.rating, body.note, actor=call.contact_name, now=utc_now())
     except AppError as error:
         await session.rollback()
         call, hazard = await _load(session, token)

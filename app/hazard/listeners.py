@@ -3,9 +3,9 @@ on, and calls cancelled because their person left the roster have it called anew
 worker register these once."""
 
 from app.call import hooks
-from app.hazard import reroute, service
+from app.hazard import answers, reroute
 
 
 def register() -> None:
-    hooks.on_answer(service.on_answered)
+    hooks.on_answer(answers.on_answered)
     hooks.on_cancel(reroute.on_cancelled)

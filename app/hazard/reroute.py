@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.call import hooks
 from app.hazard import chase
-from app.hazard.calls import make_calls
-from app.hazard.service import department_people, event, record, to_office
+from app.hazard.calls import department_people, make_calls, to_office
+from app.hazard.chain import event, record
 from app.models.call import Call
 from app.models.hazard import OPEN, STEPS, Hazard, HazardDispatch
 

@@ -12,6 +12,7 @@ from app.contact import service as contact_service
 from app.db import SessionDep, utc_now
 from app.hazard import service as hazard_service
 from app.hazard import standing
+from app.hazard import steps as hazard_steps
 from app.hazard.schemas import (
     DispatchOut,
     EvaluationIn,
@@ -40,7 +41,7 @@ def _out(hazard: Hazard, *, auditor: bool) -> HazardOut:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=HazardOut)
 async def report_hazard(data: HazardIn, session: SessionDep, principal: DutyOfficerDep) -> HazardOut:
     """A report taken by a duty officer (phone, radio, in person): the office above is called to take it."""
-    hazard = await hazard_service.report_hazard(session, data, actor=principal.name, now=utc_now(), principal=principal)
+    hazard = await hazard_steps.report_hazard(session, data, actor=principal.name, now=utc_now(), principal=principal)
     return _out(hazard, auditor=False)
 
 
@@ -88,14 +89,14 @@ async def timeline(hazard_id: str, session: SessionDep, principal: PrincipalDep,
 async def whistle(hazard_id: str, data: WhistleIn, session: SessionDep, principal: DutyOfficerDep) -> HazardOut:
     """吹哨: the departments named are called to report in (报到) by the deadline."""
     hazard = await hazard_service.get_hazard(session, hazard_id, principal, lock=True)
-    return _out(await hazard_service.whistle(session, hazard, data, principal=principal, now=utc_now()), auditor=False)
+    return _out(await hazard_steps.whistle(session, hazard, data, principal=principal, now=utc_now()), auditor=False)
 
 
 @router.post("/{hazard_id}/progress", response_model=HazardOut)
 async def progress(hazard_id: str, data: ProgressIn, session: SessionDep, principal: DutyOfficerDep) -> HazardOut:
     """Handling, or resolved with a note (the reporter is then asked to judge the result)."""
     hazard = await hazard_service.get_hazard(session, hazard_id, principal, lock=True)
-    done = await hazard_service.progress(session, hazard, data.status, data.note, principal=principal, now=utc_now())
+    done = await hazard_steps.progress(session, hazard, data.status, data.note, principal=principal, now=utc_now())
     return _out(done, auditor=False)
 
 
@@ -103,7 +104,7 @@ async def progress(hazard_id: str, data: ProgressIn, session: SessionDep, princi
 async def evaluation(hazard_id: str, data: EvaluationIn, session: SessionDep, principal: DutyOfficerDep) -> HazardOut:
     """末端评价 taken from the reporter by a duty officer; unsatisfied reopens the report."""
     hazard = await hazard_service.get_hazard(session, hazard_id, principal, lock=True)
-    done = await hazard_service.evaluate(session, hazard, data.rating, data.note, actor=principal.name, now=utc_now())
+    done = await hazard_steps.evaluate(session, hazard, data.rating, data.note, actor=principal.name, now=utc_now())
     return _out(done, auditor=False)
 
 

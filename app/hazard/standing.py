@@ -19,7 +19,7 @@ from app.call import tokens
 from app.config import get_settings
 from app.contact.language import languages_of
 from app.errors import Conflict
-from app.hazard import service as hazard_service
+from app.hazard import steps
 from app.hazard.schemas import HazardIn
 from app.models.contact import Contact
 from app.models.hazard import Hazard
@@ -111,4 +111,4 @@ async def report_once(session: AsyncSession, contact: Contact, data: HazardIn, *
     )  # fmt: skip
     if again is not None:
         return again
-    return await hazard_service.report_hazard(session, data, actor=contact.name, now=now, reporter_contact=contact)
+    return await steps.report_hazard(session, data, actor=contact.name, now=now, reporter_contact=contact)

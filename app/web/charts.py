@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.hazard.calls import TO_RECEIVE_S
 from app.hazard.figures import HazardRow
-from app.hazard.service import TO_RECEIVE_S
 from app.models.call import Call
 from app.models.report import ReportRollup
 from app.models.warning import Warning

@@ -17,6 +17,7 @@ from app.db import SessionDep, utc_now
 from app.department import service as department_service
 from app.errors import AppError
 from app.hazard import service as hazard_service
+from app.hazard import steps as hazard_steps
 from app.hazard.schemas import HazardIn, WhistleIn
 from app.models.hazard import OPEN, Hazard, HazardDispatch
 from app.policy.snapshot import PolicySnapshot
@@ -95,8 +96,8 @@ async def take_report(request: Request, session: SessionDep, principal: ActingPr
             "urgent": form["urgent"] == "1",
             "people_at_risk": int(form["people_at_risk"]) if form["people_at_risk"].isdigit() else None,
         })  # fmt: skip
-        hazard = await hazard_service.report_hazard(session, body, actor=principal.name, now=utc_now(),
-                                                    principal=principal)  # fmt: skip
+        hazard = await hazard_steps.report_hazard(session, body, actor=principal.name, now=utc_now(),
+                                                  principal=principal)  # fmt: skip
     except (ValidationError, AppError) as error:
         message = (
             error.detail
@@ -154,17 +155,17 @@ async def step(
                 "instruction": _text(data, "instruction"),
                 "deadline_s": float(minutes) * 60 if minutes.replace(".", "", 1).isdigit() else 0,
             })  # fmt: skip
-            await hazard_service.whistle(session, hazard, body, principal=principal, now=now)
+            await hazard_steps.whistle(session, hazard, body, principal=principal, now=now)
         elif step == "progress":
             status = _text(data, "status")
             if status not in ("handling", "resolved"):
                 raise AppError("请选择处置中或已办结。", status=422)
-            await hazard_service.progress(session, hazard, status, _text(data, "note"), principal=principal, now=now)
+            await hazard_steps.progress(session, hazard, status, _text(data, "note"), principal=principal, now=now)
         elif step == "evaluation":
             rating = _text(data, "rating")
             if rating not in ("satisfied", "unsatisfied"):
                 raise AppError("请选择满意或不满意。", status=422)
-            await hazard_service.evaluate(session, hazard, rating, _text(data, "note"), actor=principal.name, now=now)
+            await hazard_steps.evaluate(session, hazard, rating, _text(data, "note"), actor=principal.name, now=now)
         else:
             raise AppError("没有这个操作。", status=404)
     except ValidationError:

@@ -15,7 +15,7 @@ from httpx import AsyncClient
 from app import i18n
 from app.config import get_settings
 from app.db import utc_now
-from app.hazard import service as hazard_service
+from app.hazard import sms as hazard_sms
 from app.i18n import pages
 from app.notify.dispatch import Dispatcher
 from app.notify.sender import send_due
@@ -79,13 +79,13 @@ async def test_a_uyghur_sms_report_from_a_phone_on_two_rosters_is_a_report(
 
 @pytest.mark.parametrize("text", ["خەتەر يوق", "خەتەرسىز", "قاتەرسىز", "قاتەر جوق", "خەۋپلىك ئەمەس"])
 def test_no_danger_in_uyghur_or_kazakh_is_not_a_hazard_report(text: str) -> None:
-    assert hazard_service.sms_report(text, ["ug", "kk"]) is None
+    assert hazard_sms.sms_report(text, ["ug", "kk"]) is None
 
 
 def test_a_uyghur_sms_reports_category_is_its_first_clause() -> None:
-    parsed = hazard_service.sms_report("خەتەر: يول ئۆرۈلدى، ماشىنا ئۆتەلمەيدۇ، 10 ئائىلە خەۋپتە", ["ug"])
+    parsed = hazard_sms.sms_report("خەتەر: يول ئۆرۈلدى، ماشىنا ئۆتەلمەيدۇ، 10 ئائىلە خەۋپتە", ["ug"])
     assert parsed is not None and parsed[0] == "يول ئۆرۈلدى", parsed
-    assert hazard_service.sms_report("险情：后山裂缝，有落石") == ("后山裂缝", "后山裂缝，有落石", False)
+    assert hazard_sms.sms_report("险情：后山裂缝，有落石") == ("后山裂缝", "后山裂缝，有落石", False)
 
 
 def test_a_browser_that_declines_a_language_does_not_get_it() -> None:
