@@ -134,9 +134,10 @@ class Heartbeat:
         await broadcast_sender.send_due(self.settings, self.broadcasting, now=utc_now())
 
     async def expire_warnings(self) -> None:
+        plan = sender.plan_of(self.dispatcher, self.settings)
         while True:  # one warning per transaction: chain heads are then locked one at a time
             async with session_scope() as session:
-                if not await lifecycle.expire_due(session, now=utc_now(), limit=1):
+                if not await lifecycle.expire_due(session, plan=plan, now=utc_now(), limit=1):
                     return
 
     async def chase_calls(self) -> None:
@@ -175,6 +176,7 @@ class Heartbeat:
             sender=self.cap_sender,
             max_bytes=self.cap_max_bytes,
             fanout_above=self.fanout_above,
+            plan=sender.plan_of(self.dispatcher, self.settings),
             now=utc_now(),
         )
         if changed:

@@ -135,7 +135,7 @@ def idle_tick_ms(url: str) -> tuple[float, float]:
     from app import db
     from app.call import chase as call_chase
     from app.db import session_scope, utc_now
-    from app.notify import sender
+    from app.notify import providers, sender
     from app.notify.console import ConsoleProvider
     from app.warning import lifecycle
 
@@ -146,7 +146,10 @@ def idle_tick_ms(url: str) -> tuple[float, float]:
             assert await sender.send_due(provider, settings=get_settings(), now=utc_now()) == 0
             assert await call_chase.chase_due(now=utc_now()) == 0
             async with session_scope() as session:
-                assert await lifecycle.expire_due(session, now=utc_now(), limit=1) == 0
+                assert (
+                    await lifecycle.expire_due(session, plan=providers.plan(get_settings()), now=utc_now(), limit=1)
+                    == 0
+                )
             times.append(time.perf_counter() - started)
         return statistics.median(times[1:]) * 1000
 

@@ -140,3 +140,11 @@ def claim_args() -> dict[str, Any]:
     settings = get_settings()
     plan = Plan(list(NAMES), signature=settings.sms_signature, public_url=settings.public_url)
     return {"plan": plan, "reclaim_after": timedelta(seconds=settings.send_reclaim_s)}
+
+
+def process_plan() -> Any:
+    """The providers' plan as this process's settings make it (what the routes and the heartbeat
+    pass to the lifecycle)."""
+    from app.notify import providers
+
+    return providers.plan(get_settings())

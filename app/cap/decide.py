@@ -17,6 +17,7 @@ from app.errors import Unprocessable
 from app.models.cap import CapAlert
 from app.models.region import Region
 from app.models.warning import OPEN_STATUSES, Warning
+from app.notify.base import Plan
 from app.warning import lifecycle
 from app.warning import service as warning_service
 
@@ -32,12 +33,19 @@ class Decision:
 
 
 async def decide(
-    session: AsyncSession, message: Message, *, sender: Sender, principal: Principal, now: datetime, fanout_above: int
+    session: AsyncSession,
+    message: Message,
+    *,
+    sender: Sender,
+    principal: Principal,
+    now: datetime,
+    fanout_above: int,
+    plan: Plan,
 ) -> Decision:
     """Act on a new Alert, Update or Cancel, settling messages out of order as cap.service.receive_alert says."""
     overtaking = None if message.msg_type == "Cancel" else await chain.overtaken_by(session, message, principal)
     if overtaking is not None:
-        return await _overtaken(session, message, overtaking, sender=sender, principal=principal, now=now)
+        return await _overtaken(session, message, overtaking, sender=sender, principal=principal, plan=plan, now=now)
     if message.msg_type == "Alert":
         issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)
         return Decision(issued, "created")
@@ -58,14 +66,16 @@ async def decide(
     if message.msg_type == "Cancel":
         kind, reason = mapping.cancel_of(message)
         cancelled = [
-            await lifecycle.cancel_warning(session, target, reason=reason, kind=kind, actor=principal.name, now=now)
+            await lifecycle.cancel_warning(
+                session, target, reason=reason, kind=kind, actor=principal.name, plan=plan, now=now
+            )
             for target in open_ or targets[-1:]  # none open: the newest, which answers that it is closed
         ]
         return Decision(cancelled, "cancelled")
     if open_:
         updates = [mapped.data for mapped in await _described(session, message, now=now)]
         updated = await lifecycle.supersede(
-            session, open_, updates, principal=principal, now=now, fanout_above=fanout_above
+            session, open_, updates, principal=principal, now=now, fanout_above=fanout_above, plan=plan
         )
         return Decision(updated, "updated")
     newest = targets[-1]
@@ -84,6 +94,7 @@ async def _overtaken(
     *,
     sender: Sender,
     principal: Principal,
+    plan: Plan,
     now: datetime,
 ) -> Decision:
     """The Update or Cancel naming the message came first: nothing to call anyone about. It is
@@ -98,7 +109,7 @@ async def _overtaken(
     behind = [w for w in behind if w.id not in {current.id for current in in_force}]
     open_now = [w for w in in_force if w.status in OPEN_STATUSES]
     if behind and open_now:
-        await lifecycle.retire(session, behind, open_now, actor=principal.name, now=now)
+        await lifecycle.retire(session, behind, open_now, actor=principal.name, plan=plan, now=now)
     why = f"arrived after the {overtaking.msg_type} {overtaking.identifier} that names it"
     return Decision(in_force, "recorded", {"why": why, **({"superseded": [w.id for w in behind]} if behind and
                                                            open_now else {})})  # fmt: skip

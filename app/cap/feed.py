@@ -34,6 +34,7 @@ from app.cap.safe_xml import NotXml, safe_xml
 from app.db import chunks, dialect_insert, session_scope
 from app.errors import AppError
 from app.models.cap import CapFeedEntry
+from app.notify.base import Plan
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ async def _refuse(feed_url: str, entry: Entry, detail: str, *, now: datetime) ->
 
 
 async def _take(
-    feed_url: str, entry: Entry, message: parse.Message, *, sender: Sender, fanout_above: int, now: datetime
+    feed_url: str, entry: Entry, message: parse.Message, *, sender: Sender, fanout_above: int, plan: Plan, now: datetime
 ) -> bool:
     """Claim an entry and act on its alert in one transaction; True when a warning was issued or changed."""
     try:
@@ -177,7 +178,13 @@ async def _take(
             if not await _claim(session, feed_url, entry, outcome="taking", detail=None, now=now):
                 return False  # another process took it
             warnings, outcome = await cap_service.receive_alert(
-                session, message, sender=sender, principal=feed_principal(feed_url), now=now, fanout_above=fanout_above
+                session,
+                message,
+                sender=sender,
+                principal=feed_principal(feed_url),
+                now=now,
+                fanout_above=fanout_above,
+                plan=plan,
             )
             await session.execute(
                 update(CapFeedEntry)
@@ -199,19 +206,35 @@ def _failed(feed_url: str, what: str, exc: Exception) -> None:
 
 
 async def poll_feed(
-    client: httpx.AsyncClient, feed_url: str, *, sender: Sender, max_bytes: int, fanout_above: int, now: datetime
+    client: httpx.AsyncClient,
+    feed_url: str,
+    *,
+    sender: Sender,
+    max_bytes: int,
+    fanout_above: int,
+    plan: Plan,
+    now: datetime,
 ) -> int:
     """Take the feed's new entries; returns how many issued or changed a warning. Never raises.
     An alert whose fan-out is above `fanout_above` calls is expanded in steps, as issuing is."""
     try:
-        return await _poll(client, feed_url, sender=sender, max_bytes=max_bytes, fanout_above=fanout_above, now=now)
+        return await _poll(
+            client, feed_url, sender=sender, max_bytes=max_bytes, fanout_above=fanout_above, plan=plan, now=now
+        )
     except Exception as exc:  # the database, most likely: what was not taken comes back next poll
         _failed(feed_url, "polling", exc)
         return 0
 
 
 async def _poll(
-    client: httpx.AsyncClient, feed_url: str, *, sender: Sender, max_bytes: int, fanout_above: int, now: datetime
+    client: httpx.AsyncClient,
+    feed_url: str,
+    *,
+    sender: Sender,
+    max_bytes: int,
+    fanout_above: int,
+    plan: Plan,
+    now: datetime,
 ) -> int:
     try:
         entries = entries_of(feed_url, await fetch(client, feed_url, max_bytes=FEED_MAX_BYTES))
@@ -235,17 +258,21 @@ async def _poll(
             await _refuse(feed_url, entry, exc.detail, now=now)
     changed = 0
     for entry, message in sorted(messages, key=lambda pair: pair[1].sent):
-        changed += await _take(feed_url, entry, message, sender=sender, fanout_above=fanout_above, now=now)
+        changed += await _take(feed_url, entry, message, sender=sender, fanout_above=fanout_above, plan=plan, now=now)
     return changed
 
 
-async def poll_feeds(feed_urls: list[str], *, sender: Sender, max_bytes: int, fanout_above: int, now: datetime) -> int:
+async def poll_feeds(
+    feed_urls: list[str], *, sender: Sender, max_bytes: int, fanout_above: int, plan: Plan, now: datetime
+) -> int:
     """Poll every feed side by side; returns how many entries issued or changed a warning."""
     headers = {"Accept": "application/atom+xml, application/rss+xml, application/cap+xml, application/xml"}
     async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S, follow_redirects=True, headers=headers) as client:
         counts = await asyncio.gather(
             *(
-                poll_feed(client, url, sender=sender, max_bytes=max_bytes, fanout_above=fanout_above, now=now)
+                poll_feed(
+                    client, url, sender=sender, max_bytes=max_bytes, fanout_above=fanout_above, plan=plan, now=now
+                )
                 for url in feed_urls
             )
         )

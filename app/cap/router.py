@@ -10,6 +10,7 @@ from app.cap.identity import sender_of
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
 from app.errors import AppError, PayloadTooLarge
+from app.notify import providers
 from app.warning import service as warning_service
 from app.warning.dependencies import WarningDep, wake_heartbeat
 from app.warning.schemas import WarningOut
@@ -67,7 +68,7 @@ async def receive_cap(
     message = parse.read_alert(body, max_bytes=settings.cap_max_bytes)
     warnings, outcome = await cap_service.receive_alert(
         session, message, sender=sender_of(settings), principal=principal, now=utc_now(),
-        fanout_above=settings.async_fanout_above,
+        fanout_above=settings.async_fanout_above, plan=providers.plan(settings),
     )  # fmt: skip
     if not warnings:  # recorded, with no warning to go with it (a Cancel of an alert never received)
         return JSONResponse(

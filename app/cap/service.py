@@ -22,6 +22,7 @@ from app.cap.received import Outcome
 from app.errors import Conflict
 from app.models.cap import CapAlert
 from app.models.warning import Warning
+from app.notify.base import Plan
 
 
 async def receive_alert(
@@ -32,6 +33,7 @@ async def receive_alert(
     principal: Principal,
     now: datetime,
     fanout_above: int,
+    plan: Plan,
 ) -> tuple[list[Warning], Outcome]:
     """Act on a CAP message as its msgType says: the warnings it made or changed (the first is the
     one to answer with; a message stating several levels makes one warning per level, and its
@@ -57,7 +59,9 @@ async def receive_alert(
         return known, "duplicate"
     assert row is not None
     await received.store_references(session, message)
-    decision = await decide(session, message, sender=sender, principal=principal, now=now, fanout_above=fanout_above)
+    decision = await decide(
+        session, message, sender=sender, principal=principal, now=now, fanout_above=fanout_above, plan=plan
+    )
     row.warning_id = decision.warnings[0].id if decision.warnings else None
     row.outcome = decision.outcome
     if decision.outcome in ("created", "updated"):  # the bureau's message each warning came from

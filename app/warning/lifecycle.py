@@ -13,7 +13,6 @@ from app.auth.service import Principal
 from app.broadcast import service as broadcast_service
 from app.call import service as call_service
 from app.channels import is_text, notice_channel
-from app.config import get_settings
 from app.contact.language import languages_of
 from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound, Unprocessable
@@ -23,7 +22,8 @@ from app.models.contact import Contact
 from app.models.notify import IS_PENDING, Message
 from app.models.warning import OPEN_STATUSES as OPEN_WARNING
 from app.models.warning import Warning, WarningRegion
-from app.notify import providers, templates
+from app.notify import templates
+from app.notify.base import Plan
 from app.policy.snapshot import PolicySnapshot
 from app.warning import fanout
 from app.warning import service as warning_service
@@ -40,12 +40,13 @@ async def _close_calls(
     reason: str,
     actor: str,
     now: datetime,
+    plan: Plan,
     keep_phones: list[Callable[[Any], Select[Any]]] | None = None,
     notice_reason: str | None = None,
 ) -> None:
     """Cancel open calls and pending messages, then tell everyone already notified (once per
-    person), but for the phones any of `keep_phones(phone)` finds a row for (those an update calls
-    again)."""
+    person, by a channel the `plan` carries), but for the phones any of `keep_phones(phone)` finds
+    a row for (those an update calls again)."""
     closed = (
         (
             await session.execute(
@@ -91,7 +92,7 @@ async def _close_calls(
     }
     messages: list[dict[str, Any]] = []
     told: set[str] = set()
-    carried = providers.chains(get_settings())
+    carried = plan.channels
     priority = call_priority(warning.level, "alert", retry=True)
     languages = await languages_of(session, {row[4] for row in notified})
     for call_id, phone, channels, region_codes, contact_id in notified:
@@ -107,7 +108,7 @@ async def _close_calls(
         area = templates.area_label([names[code] for code in region_codes if code in names], lang)
         text = templates.closing_text(
             lang=lang,
-            signature=get_settings().sms_signature if is_text(channel) else None,
+            signature=plan.signature if is_text(channel) else None,
             kind=kind,
             level=warning.level,
             hazard=warning.own_words(lang)["hazard"] or warning.hazard,
@@ -172,7 +173,7 @@ async def lock_warning(session: AsyncSession, warning: Warning) -> Warning:
 
 
 async def cancel_warning(
-    session: AsyncSession, warning: Warning, *, reason: str, kind: str, actor: str, now: datetime
+    session: AsyncSession, warning: Warning, *, reason: str, kind: str, actor: str, plan: Plan, now: datetime
 ) -> Warning:
     """Cancel: 解除 (lifted) when the danger has passed, 撤回 (withdrawn) when issued in error."""
     warning = await lock_warning(session, warning)
@@ -180,7 +181,14 @@ async def cancel_warning(
     warning.status, warning.closed_at, warning.close_reason, warning.close_kind = "cancelled", now, reason, kind
     await session.flush()
     await _close_calls(
-        session, warning, status="cancelled", reason=kind, actor=actor, now=now, notice_reason=reason or None
+        session,
+        warning,
+        status="cancelled",
+        reason=kind,
+        actor=actor,
+        now=now,
+        plan=plan,
+        notice_reason=reason or None,
     )
     await _broadcast_end(session, warning, kind, now)
     await audit_service.record_event(
@@ -202,10 +210,13 @@ async def update_warning(
     principal: Principal,
     now: datetime,
     fanout_above: int,
+    plan: Plan,
 ) -> Warning:
     """Supersede a warning: it closes, and the new one calls afresh (in steps above `fanout_above`
     people, as issuing does); those no longer targeted are told."""
-    (new,) = await supersede(session, [warning], [data], principal=principal, now=now, fanout_above=fanout_above)
+    (new,) = await supersede(
+        session, [warning], [data], principal=principal, now=now, fanout_above=fanout_above, plan=plan
+    )
     return new
 
 
@@ -217,6 +228,7 @@ async def supersede(
     principal: Principal,
     now: datetime,
     fanout_above: int,
+    plan: Plan,
 ) -> list[Warning]:
     """Supersede warnings with new ones (a CAP Update of an alert issued at several levels may
     bring several, one per level): see `retire`."""
@@ -234,12 +246,12 @@ async def supersede(
         ))[0]
         for data in updates
     ]  # fmt: skip
-    await retire(session, olds, news, actor=principal.name, now=now)
+    await retire(session, olds, news, actor=principal.name, plan=plan, now=now)
     return news
 
 
 async def retire(
-    session: AsyncSession, warnings: list[Warning], news: list[Warning], *, actor: str, now: datetime
+    session: AsyncSession, warnings: list[Warning], news: list[Warning], *, actor: str, plan: Plan, now: datetime
 ) -> None:
     """Warnings give way to newer ones already issued: each is superseded by the new one of its
     hazard and level, else by the first; people none of the new ones calls are told it has ended."""
@@ -254,7 +266,14 @@ async def retire(
         old.status, old.closed_at, old.close_kind, old.superseded_by = "superseded", now, "superseded", new.id
         await session.flush()
         await _close_calls(
-            session, old, status="superseded", reason="superseded", actor=actor, now=now, keep_phones=callers
+            session,
+            old,
+            status="superseded",
+            reason="superseded",
+            actor=actor,
+            now=now,
+            plan=plan,
+            keep_phones=callers,
         )
         await broadcast_service.cancel_pending(session, old, reason="superseded: the new warning is broadcast")
         # Loudspeakers the update no longer reaches (or no longer broadcasts on) say it is over.
@@ -290,8 +309,9 @@ def _on_roster_of(warning: Warning) -> Callable[[Any], Select[Any]]:
     return rows
 
 
-async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 100) -> int:
-    """Expire active warnings past `expires`; each tells everyone notified. Safe with many processes."""
+async def expire_due(session: AsyncSession, *, plan: Plan, now: datetime, limit: int = 100) -> int:
+    """Expire active warnings past `expires`; each tells everyone notified (by a channel the `plan`
+    carries). Safe with many processes."""
     query = (
         select(Warning)
         .where(Warning.status == "active", Warning.expires.is_not(None), Warning.expires <= now)
@@ -303,7 +323,7 @@ async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 100) 
     for warning in due:
         warning.status, warning.closed_at, warning.close_kind = "expired", now, "expired"
         await session.flush()
-        await _close_calls(session, warning, status="expired", reason="expired", actor="scheduler", now=now)
+        await _close_calls(session, warning, status="expired", reason="expired", actor="scheduler", now=now, plan=plan)
         await _broadcast_end(session, warning, "expired", now)
         await audit_service.record_event(
             session,

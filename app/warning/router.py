@@ -10,6 +10,7 @@ from app.auth.scope import ensure_covers
 from app.call.schemas import CallOut
 from app.config import SettingsDep
 from app.db import SessionDep, utc_now
+from app.notify import providers
 from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.times import Moment
@@ -110,13 +111,15 @@ async def cancel_warning(
     request: Request,
     background: BackgroundTasks,
     session: SessionDep,
+    settings: SettingsDep,
     principal: DutyOfficerDep,
 ) -> WarningOut:
     """Cancel: open calls close and everyone notified is told (解除 lifted / 撤回 withdrawn)."""
     warning_service.ensure_writable(principal, warning)
     warning = await lifecycle.cancel_warning(
-        session, warning, reason=data.reason, kind=data.kind, actor=principal.name, now=utc_now()
-    )
+        session, warning, reason=data.reason, kind=data.kind, actor=principal.name, plan=providers.plan(settings),
+        now=utc_now(),
+    )  # fmt: skip
     background.add_task(wake_heartbeat, request, warning.status)
     return await warning_service.warning_out(session, warning)
 
@@ -135,8 +138,9 @@ async def update_warning(
     """Supersede a warning with a new one that calls afresh: 202 when it is expanded in steps."""
     warning_service.ensure_writable(principal, warning)
     new = await lifecycle.update_warning(
-        session, warning, data, principal=principal, now=utc_now(), fanout_above=settings.async_fanout_above
-    )
+        session, warning, data, principal=principal, now=utc_now(), fanout_above=settings.async_fanout_above,
+        plan=providers.plan(settings),
+    )  # fmt: skip
     if new.status == "expanding":
         response.status_code = status.HTTP_202_ACCEPTED
     background.add_task(wake_heartbeat, request, new.status)

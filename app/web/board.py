@@ -167,6 +167,7 @@ async def cancel_warning(
     warning_id: str,
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     principal: ActingPrincipal,
     data: CheckedForm,
     background: BackgroundTasks,
@@ -179,8 +180,9 @@ async def cancel_warning(
     warning = await warning_service.get_warning(session, warning_id, principal)
     ensure_writable(principal, warning)
     await lifecycle.cancel_warning(
-        session, warning, reason=body.reason, kind=body.kind, actor=principal.name, now=utc_now()
-    )
+        session, warning, reason=body.reason, kind=body.kind, actor=principal.name, plan=providers.plan(settings),
+        now=utc_now(),
+    )  # fmt: skip
     background.add_task(wake_sender, request)
     return see_other(_board_url(warning.id, "cancelled"))
 

@@ -17,6 +17,7 @@ from app.db import SessionDep, utc_now
 from app.errors import Forbidden, Unprocessable
 from app.models.region import Region
 from app.models.warning import Warning
+from app.notify import providers
 from app.region import service as region_service
 from app.warning import lifecycle
 from app.warning import service as warning_service
@@ -173,8 +174,9 @@ async def _submit(
         done = "issued"
     else:
         issued = await lifecycle.update_warning(
-            session, warning, body, principal=principal, now=now, fanout_above=fanout_above
-        )
+            session, warning, body, principal=principal, now=now, fanout_above=fanout_above,
+            plan=providers.plan(request.app.state.settings),
+        )  # fmt: skip
         done = "updated"
     background.add_task(wake_heartbeat, request, issued.status)
     return see_other(f"/console/warnings/{issued.id}?done={done}")

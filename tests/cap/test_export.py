@@ -17,7 +17,7 @@ from app.warning import lifecycle
 from app.warning import service as warning_service
 from app.warning.schemas import WarningIn
 from tests.cap.documents import CAP_FIXTURES, fixture, post_cap
-from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, create_key, issue, roster
+from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, bearer, create_key, issue, process_plan, roster
 
 NS = {"cap": xsd.CAP_NS}
 OFFICIAL = etree.XMLSchema(etree.parse(str(CAP_FIXTURES / "CAP-v1.2.xsd")))
@@ -166,7 +166,13 @@ async def test_identifiers_follow_gb_t_35965_with_a_sender_code(
             fanout_above=10**9,
         )
         await lifecycle.cancel_warning(
-            session, first, reason="", kind="lifted", actor="值班员", now=now + timedelta(milliseconds=200)
+            session,
+            first,
+            reason="",
+            kind="lifted",
+            actor="值班员",
+            plan=process_plan(),
+            now=now + timedelta(milliseconds=200),
         )
     first_body, first_root = await exported(client, first.id)
     second_body, second_root = await exported(client, second.id)

@@ -23,7 +23,7 @@ from app.scheduler import Heartbeat
 from tests.cap.documents import CAP_FIXTURES, alert, cpeas, fixture, info, moment, reference
 from tests.cap.feedserver import FeedServer, atom, rss
 from tests.conftest import DATABASE_URL, ROOT
-from tests.factories import TOWNSHIP
+from tests.factories import TOWNSHIP, process_plan
 
 SENDER = Sender("jiaoying@127.0.0.1")
 
@@ -36,7 +36,9 @@ def hub() -> Iterator[FeedServer]:
 
 
 async def poll(*urls: str) -> int:
-    return await feed.poll_feeds(list(urls), sender=SENDER, max_bytes=1_000_000, fanout_above=10**9, now=utc_now())
+    return await feed.poll_feeds(
+        list(urls), sender=SENDER, max_bytes=1_000_000, fanout_above=10**9, plan=process_plan(), now=utc_now()
+    )
 
 
 async def warnings(client: AsyncClient) -> list[dict]:
@@ -90,6 +92,8 @@ POLL_ONCE = """
 import asyncio, sys
 from app import db
 from app.cap import feed
+from app.config import get_settings
+from app.notify import providers
 from app.cap.identity import Sender
 
 async def main():
@@ -97,7 +101,8 @@ async def main():
     try:
         sender = Sender("jiaoying@127.0.0.1")
         changed = await feed.poll_feeds(
-            [sys.argv[2]], sender=sender, max_bytes=10**6, fanout_above=10**9, now=db.utc_now()
+            [sys.argv[2]], sender=sender, max_bytes=10**6, fanout_above=10**9,
+            plan=providers.plan(get_settings()), now=db.utc_now()
         )
     finally:
         await database.engine.dispose()

@@ -38,6 +38,7 @@ from tests.factories import (
     create_key,
     csv_body,
     outbox,
+    process_plan,
     send_all,
 )
 
@@ -126,7 +127,7 @@ async def test_an_update_after_its_warning_ended_is_news(client: AsyncClient, re
     first = moment()
     original = (await post_cap(client, alert(info(areas=(cpeas(VILLAGE),)), sent=first))).json()
     async with session_scope() as session:  # it expires
-        await lifecycle.expire_due(session, now=utc_now() + timedelta(hours=7))
+        await lifecycle.expire_due(session, plan=process_plan(), now=utc_now() + timedelta(hours=7))
     assert (await client.get(f"/api/v1/warnings/{original['id']}")).json()["status"] == "expired"
     later = alert(info(areas=(cpeas(VILLAGE),)), msg_type="Update", references=reference(first))
     response = await post_cap(client, later)

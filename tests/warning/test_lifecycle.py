@@ -21,6 +21,7 @@ from tests.factories import (
     create_key,
     issue,
     outbox,
+    process_plan,
     send_all,
     warning_body,
 )
@@ -88,10 +89,10 @@ async def test_expiry_closes_the_warning_and_tells_everyone(client: AsyncClient,
     warning = await issue(client, expires=expires)
     await send_all()
     async with session_scope() as session:
-        assert await lifecycle.expire_due(session, now=utc_now()) == 0
+        assert await lifecycle.expire_due(session, plan=process_plan(), now=utc_now()) == 0
     later = utc_now() + timedelta(hours=2)
     async with session_scope() as session:
-        assert await lifecycle.expire_due(session, now=later) == 1
+        assert await lifecycle.expire_due(session, plan=process_plan(), now=later) == 1
     body = (await client.get(f"/api/v1/warnings/{warning['id']}")).json()
     assert body["status"] == "expired" and body["calls"]["by_status"] == {"cancelled": 1}
     await send_due(ConsoleProvider(), settings=get_settings(), now=later)
