@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.scope import calls_in_scope
+from app.auth.service import Principal
 from app.channels import label as channel_label
 from app.models.call import Call, Feedback
 from app.models.notify import Message
@@ -131,3 +133,13 @@ async def call_rows(
         after = page[-1].id
         if len(page) < PAGE:
             return
+
+
+async def warning_call_rows(
+    session: AsyncSession, warning_id: str, principal: Principal
+) -> AsyncIterator[list[list[Any]]]:
+    """The rows of the warning's calls to people in the caller's region; an auditor sees the phone
+    numbers masked."""
+    calls = calls_in_scope(select(Call).where(Call.warning_id == warning_id), principal)
+    async for batch in call_rows(session, calls, masked=principal.role == "auditor"):
+        yield batch

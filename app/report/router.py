@@ -8,9 +8,7 @@ from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
-from app.auth import scope
 from app.auth.dependencies import require_role
 from app.auth.scope import ensure_covers
 from app.auth.service import Principal
@@ -18,12 +16,14 @@ from app.db import SessionDep, session_scope, utc_now
 from app.errors import Unprocessable
 from app.hazard import figures
 from app.hazard.figures import HazardRow
-from app.models.call import Call
 from app.paging import Page, PageDep, make_page
 from app.region import service as region_service
-from app.report import export
+from app.report import export, unreached
 from app.report import service as report_service
-from app.report.service import Coverage, GroupBy, ReportMode, ResponseRow, UnreachedRow
+from app.report.coverage import Coverage, GroupBy, ReportMode, check_grouping, region_prefix, resolve_period
+from app.report.cursors import code_cursor, pair_cursor
+from app.report.service import ResponseRow
+from app.report.unreached import UnreachedRow
 from app.times import Moment
 from app.warning.dependencies import WarningDep
 
@@ -50,32 +50,11 @@ async def report_coverage(
     region = await region_service.get_region(session, code) if code else None
     if region is not None:
         ensure_covers(principal, region.path, region.code)
-    period = report_service.resolve_period(since, until, now=utc_now())
+    period = resolve_period(since, until, now=utc_now())
     return Coverage(region=region, period=period, mode=cast(ReportMode, mode))
 
 
 CoverageDep = Annotated[Coverage, Depends(report_coverage)]
-
-
-def _code_cursor(cursor: str | None) -> str | None:
-    if cursor is not None and (len(cursor) != 12 or not cursor.isascii() or not cursor.isdigit()):
-        raise Unprocessable(
-            "This cursor was not given by this report; pass next_cursor as it came.",
-            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor of this report"}],
-        )
-    return cursor
-
-
-def _pair_cursor(cursor: str | None) -> tuple[str, str] | None:
-    if cursor is None:
-        return None
-    warning_id, _, code = cursor.partition(":")
-    if not warning_id or _code_cursor(code) is None:
-        raise Unprocessable(
-            "This cursor was not given by this report; pass next_cursor as it came.",
-            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor of this report"}],
-        )
-    return warning_id, code
 
 
 def _csv(filename: str, header: Sequence[str], batches: AsyncIterator[Iterable[Sequence[Any]]]) -> StreamingResponse:
@@ -96,7 +75,7 @@ async def response_report(
 ) -> Any:
     """How the chain held per county or township: warnings, alert calls, acknowledgements and how
     fast, regions reached and escalated, feedback. Actual and exercise warnings are reported apart."""
-    report_service.check_grouping(coverage.region, group_by)
+    check_grouping(coverage.region, group_by)
     if format == "csv":
 
         async def rows() -> AsyncIterator[list[list[Any]]]:
@@ -106,7 +85,7 @@ async def response_report(
 
         return _csv(f"response-{group_by}.csv", report_service.ROW_FIELDS, rows())
     found = await report_service.response_rows(
-        session, coverage, group_by, after=_code_cursor(page.cursor), fetch=page.fetch
+        session, coverage, group_by, after=code_cursor(page.cursor), fetch=page.fetch
     )
     return make_page(found, page, key=lambda row: row.region_code, item=lambda row: row)
 
@@ -121,8 +100,8 @@ async def hazard_report(
 ) -> Any:
     """The chain upward per county or township: reports, taken (接报) and how fast, whistled and how
     fast the departments reported in (报到), resolved and how fast, and the satisfied share."""
-    report_service.check_grouping(coverage.region, group_by)
-    prefix, since, until = report_service.region_prefix(coverage.region), coverage.period.since, coverage.period.until
+    check_grouping(coverage.region, group_by)
+    prefix, since, until = region_prefix(coverage.region), coverage.period.since, coverage.period.until
     if format == "csv":
 
         async def rows() -> AsyncIterator[list[list[Any]]]:
@@ -139,7 +118,7 @@ async def hazard_report(
         since=since,
         until=until,
         group_by=group_by,
-        after=_code_cursor(page.cursor),
+        after=code_cursor(page.cursor),
         fetch=page.fetch,
     )
     return make_page(found, page, key=lambda row: row.region_code, item=lambda row: row)
@@ -153,14 +132,12 @@ async def unreached_report(
     if format == "csv":
 
         async def rows() -> AsyncIterator[list[list[Any]]]:
-            after = None
             async with session_scope(read_only=True) as reading:
-                while batch := await report_service.unreached_regions(reading, coverage, after=after, fetch=1000):
+                async for batch in unreached.stream_unreached_regions(reading, coverage):
                     yield [[_cell(value) for value in asdict(row).values()] for row in batch]
-                    after = (batch[-1].warning_id, batch[-1].region_code)
 
-        return _csv("unreached-regions.csv", report_service.UNREACHED_FIELDS, rows())
-    found = await report_service.unreached_regions(session, coverage, after=_pair_cursor(page.cursor), fetch=page.fetch)
+        return _csv("unreached-regions.csv", unreached.UNREACHED_FIELDS, rows())
+    found = await unreached.unreached_regions(session, coverage, after=pair_cursor(page.cursor), fetch=page.fetch)
     return make_page(found, page, key=lambda row: f"{row.warning_id}:{row.region_code}", item=lambda row: row)
 
 
@@ -168,16 +145,14 @@ async def unreached_report(
 async def export_calls(warning: WarningDep, principal: ReaderDep) -> StreamingResponse:
     """Every call of the warning (in the caller's region) for the file: the person, each attempt's
     time, channel and delivery, the answer and how, and the feedback. Times in 北京时间."""
-    calls = select(Call).where(Call.warning_id == warning.id)
-    calls = scope.calls_in_scope(calls, principal)
-    masked = principal.role == "auditor"
+    warning_id = warning.id
 
     async def rows() -> AsyncIterator[list[list[Any]]]:
         async with session_scope(read_only=True) as reading:
-            async for batch in export.call_rows(reading, calls, masked=masked):
+            async for batch in export.warning_call_rows(reading, warning_id, principal):
                 yield batch
 
-    return _csv(f"warning-{warning.id}-calls.csv", export.CALL_COLUMNS, rows())
+    return _csv(f"warning-{warning_id}-calls.csv", export.CALL_COLUMNS, rows())
 
 
 def _cell(value: Any) -> Any:

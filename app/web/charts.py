@@ -15,9 +15,9 @@ from app.hazard.figures import HazardRow
 from app.models.call import Call
 from app.models.report import ReportRollup
 from app.models.warning import Warning
-from app.report import rollup
-from app.report import service as report_service
-from app.report.service import Coverage, ResponseRow
+from app.report import db as report_db
+from app.report.coverage import Coverage, region_prefix, warnings_of
+from app.report.service import ResponseRow
 from app.web.render import duration
 
 # Upper bounds in seconds of the answer-time buckets, with their labels; then never answered.
@@ -42,9 +42,9 @@ class Bar:
 async def ack_times(session: AsyncSession, coverage: Coverage) -> list[tuple[str, int]]:
     """Alert calls of the covered warnings by time to acknowledge, in buckets, and those never
     answered: counted from the calls of warnings still open, from the rollups of sealed ones."""
-    prefix = report_service.region_prefix(coverage.region)
-    warnings = select(Warning.id).where(*report_service.warnings_of(coverage))
-    seconds = rollup.ack_seconds(session.bind.dialect.name == "postgresql")
+    prefix = region_prefix(coverage.region)
+    warnings = select(Warning.id).where(*warnings_of(coverage))
+    seconds = report_db.ack_seconds(session)
     whens: list[Any] = [(Call.acknowledged_at.is_(None), len(BUCKETS))]
     whens += [(seconds <= bound, index) for index, (bound, _) in enumerate(BUCKETS) if bound is not None]
     bucket = case(*whens, else_=len(BUCKETS) - 1).label("bucket")

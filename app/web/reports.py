@@ -20,7 +20,8 @@ from app.models.region import LEVEL_RANK
 from app.region import service as region_service
 from app.report import export
 from app.report import service as report_service
-from app.report.service import Coverage, GroupBy, ReportMode
+from app.report.coverage import Coverage, GroupBy, ReportMode, check_grouping, region_prefix, resolve_period
+from app.report.unreached import UNREACHED_FIELDS, unreached_regions
 from app.times import BEIJING, EARLIEST, LATEST
 from app.web import charts
 from app.web.render import PageRoute, page
@@ -73,11 +74,11 @@ async def report_query(
         ensure_covers(principal, region.path, region.code)
     if group_by not in ("county", "township"):
         group_by = "township" if region is not None and LEVEL_RANK[region.level] >= LEVEL_RANK["county"] else "county"
-    period = report_service.resolve_period(
+    period = resolve_period(
         datetime.combine(since, time(), BEIJING), datetime.combine(until + timedelta(days=1), time(), BEIJING),
         now=utc_now(),
     )  # fmt: skip
-    report_service.check_grouping(region, cast(GroupBy, group_by))
+    check_grouping(region, cast(GroupBy, group_by))
     coverage = Coverage(region=region, period=period, mode=cast(ReportMode, mode))
     return ReportQuery(since, until, region.code if region else "", cast(GroupBy, group_by), cast(ReportMode, mode),
                        coverage)  # fmt: skip
@@ -93,7 +94,7 @@ async def report_page(request: Request, session: SessionDep, report: ReportQuery
     rows = await report_service.response_rows(session, report.coverage, report.group_by, fetch=ROWS_MAX + 1)
     hazard_rows = await _hazard_rows(session, report, fetch=None)  # reports are few: totals count them all
     times = await charts.ack_times(session, report.coverage)
-    unreached = await report_service.unreached_regions(session, report.coverage, fetch=UNREACHED_MAX + 1)
+    unreached = await unreached_regions(session, report.coverage, fetch=UNREACHED_MAX + 1)
     region = report.coverage.region
     totals = {
         "calls": sum(row.calls for row in rows[:ROWS_MAX]),
@@ -127,7 +128,7 @@ async def _hazard_rows(session: AsyncSession, report: ReportQuery, *, fetch: int
     """The chain upward in the report's period and region (reports are no warnings: the mode does not apply)."""
     coverage = report.coverage
     return await figures.hazard_rows(
-        session, prefix=report_service.region_prefix(coverage.region), since=coverage.period.since,
+        session, prefix=region_prefix(coverage.region), since=coverage.period.since,
         until=coverage.period.until, group_by=report.group_by, after=None, fetch=fetch,
     )  # fmt: skip
 
@@ -174,11 +175,11 @@ async def unreached_csv(report: ReportQueryDep) -> StreamingResponse:
     async def rows() -> AsyncIterator[list[list[Any]]]:
         after = None
         async with session_scope(read_only=True) as reading:
-            while batch := await report_service.unreached_regions(reading, report.coverage, after=after, fetch=1000):
+            while batch := await unreached_regions(reading, report.coverage, after=after, fetch=1000):
                 yield [[_cell(value) for value in asdict(row).values()] for row in batch]
                 after = (batch[-1].warning_id, batch[-1].region_code)
 
-    return _csv("unreached-regions.csv", report_service.UNREACHED_FIELDS, rows())
+    return _csv("unreached-regions.csv", UNREACHED_FIELDS, rows())
 
 
 def _cell(value: Any) -> Any:

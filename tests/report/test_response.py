@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from app.call import service as call_service
 from app.db import session_scope
 from app.models.call import Call
-from app.report import service as report_service
+from app.report import db as report_db
 from tests.factories import (
     COUNTY,
     OTHER_TOWNSHIP,
@@ -250,7 +250,7 @@ async def test_halves_aggregated_side_by_side_give_the_same_rows(
     await roster(client)
     await a_warning_answered(client)
     whole = await report(client, group_by="township")
-    monkeypatch.setattr(report_service, "SPLIT_ABOVE", 2)
+    monkeypatch.setattr(report_db, "SPLIT_ABOVE", 2)
     assert await report(client, group_by="township") == whole
     params = {"region_code": COUNTY, "group_by": "township"}
     first = (await client.get("/api/v1/reports/response", params={**params, "limit": 3})).json()

@@ -14,8 +14,9 @@ from app.models.call import Call
 from app.models.region import Region
 from app.models.report import ReportRollup
 from app.models.warning import Warning, WarningRegion
+from app.report import db as report_db
 from app.report import rollup
-from app.report import service as report_service
+from app.report.coverage import Coverage, Period
 from app.web import charts
 from tests.conftest import requires_postgres
 from tests.factories import COUNTY, VILLAGE, calls, issue, roster, send_all
@@ -59,14 +60,14 @@ async def answer_times() -> list[tuple[str, int]]:
     """The report page's chart of answer times over the county, for the last day."""
     async with session_scope() as session:
         county = await session.get_one(Region, COUNTY)
-        period = report_service.Period(utc_now() - timedelta(days=1), utc_now() + timedelta(days=1))
-        return await charts.ack_times(session, report_service.Coverage(county, period, "actual"))
+        period = Period(utc_now() - timedelta(days=1), utc_now() + timedelta(days=1))
+        return await charts.ack_times(session, Coverage(county, period, "actual"))
 
 
 async def test_sealed_warnings_report_the_figures_their_calls_gave(
     client: AsyncClient, regions: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(report_service, "SPLIT_ABOVE", 2)  # rows aggregated in halves on PostgreSQL
+    monkeypatch.setattr(report_db, "SPLIT_ABOVE", 2)  # rows aggregated in halves on PostgreSQL
     await roster(client)
     old = await a_warning_answered(client)
     await send_all()
