@@ -6,6 +6,7 @@ HTTP edge and stands with the edges: it may take from any package below, and no 
 anything from another's router (only the app factory assembles them)."""
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -107,3 +108,17 @@ def test_imports_run_down_the_layers_and_round_no_ring() -> None:
     assert upward == {}, "imports that run upward (see docs/ARCHITECTURE.md)"
     ringed = {edge: found[edge] for edge in sorted(rings(set(found)))}
     assert ringed == {}, "packages that import each other, directly or round a ring: move the rule, not the import"
+
+
+def test_only_db_modules_ask_which_database() -> None:
+    """SQL that only one database speaks sits in app/db.py and in each package's db.py, named for
+    what it does (STYLE.md, as GoAlert keeps its db.go): no service branches on the dialect."""
+    asking = re.compile(r"dialect\.name|\.is_sqlite\b|sqlalchemy\.dialects import postgresql")
+    found = [
+        f"{path.relative_to(APP.parent)}:{number}"
+        for path in sorted(APP.rglob("*.py"))
+        if path.name != "db.py" and path.parent.name != "models"  # a table's column types may vary
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if asking.search(line)
+    ]
+    assert found == []
