@@ -53,13 +53,12 @@ class Progress:
 
 
 async def with_session(work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from app import db, i18n, wiring
+    from app import db, wiring
     from app.config import get_settings
 
-    settings = get_settings()
-    database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
-    i18n.configure(settings.catalog_dir)  # a county's languages count in imports as in the API
-    wiring.register()  # a `replace` import cancels the calls of those it takes off the roster
+    # A county's languages count in imports as in the API; a `replace` import cancels the calls of
+    # those it takes off the roster.
+    database = wiring.configure(get_settings())
     try:
         async with db.session_scope() as session:
             return await work(session)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import db, i18n, logs, ops, wiring
+from app import logs, ops, wiring
 from app.ack.batcher import AckBatcher
 from app.ack.router import router as ack_router
 from app.audit.router import router as audit_router
@@ -44,11 +44,9 @@ log = logging.getLogger("jiaoying")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for the given settings (the environment's by default)."""
-    wiring.register()  # the engine's listeners on the roster and on calls, in any process
     settings = settings or get_settings()
     providers.make_providers(settings)  # a provider setting that cannot work stops the start, with its reason
-    database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
-    i18n.configure(settings.catalog_dir)
+    database = wiring.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 
-from app import db, i18n, logs, wiring
+from app import logs, wiring
 from app.config import get_settings
 from app.notify.providers import make_dispatcher
 from app.scheduler import Heartbeat
@@ -20,9 +20,7 @@ log = logging.getLogger("jiaoying.worker")
 
 async def run() -> None:
     settings = get_settings()
-    database = db.configure(settings.database_url, timeout_s=settings.db_timeout_s)
-    i18n.configure(settings.catalog_dir)
-    wiring.register()
+    database = wiring.configure(settings)
     dispatcher = make_dispatcher(settings)
     await dispatcher.start()
     heartbeat = Heartbeat(dispatcher, settings)

@@ -30,8 +30,6 @@ from typing import Any
 
 from harness import SHARED_REGIONS, Server, fresh_database, postgres_available, server
 
-from app.config import get_settings
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TICK = 1.0
@@ -132,29 +130,30 @@ def idle_tick_ms(url: str) -> tuple[float, float]:
     os.environ.update({"JIAOYING_DATABASE_URL": url, "JIAOYING_SECRET_KEY": Server.secret})
     from sqlalchemy import text
 
-    from app import db
+    from app import wiring
     from app.call import chase as call_chase
+    from app.config import Settings
     from app.db import session_scope, utc_now
     from app.notify import providers, sender
     from app.notify.console import ConsoleProvider
     from app.warning import lifecycle
 
+    settings = Settings()  # the environment just set: this database, the server's key
+
     async def median_tick(provider: ConsoleProvider) -> float:
+        plan = providers.plan(settings)
         times = []
         for _ in range(31):
             started = time.perf_counter()
-            assert await sender.send_due(provider, settings=get_settings(), now=utc_now()) == 0
+            assert await sender.send_due(provider, settings=settings, now=utc_now()) == 0
             assert await call_chase.chase_due(now=utc_now()) == 0
             async with session_scope() as session:
-                assert (
-                    await lifecycle.expire_due(session, plan=providers.plan(get_settings()), now=utc_now(), limit=1)
-                    == 0
-                )
+                assert await lifecycle.expire_due(session, plan=plan, now=utc_now(), limit=1) == 0
             times.append(time.perf_counter() - started)
         return statistics.median(times[1:]) * 1000
 
     async def ticks() -> tuple[float, float]:
-        database = db.configure(url)
+        database = wiring.configure(settings)
         try:
             before = await median_tick(ConsoleProvider())
             async with database.engine.connect() as connection:

@@ -218,16 +218,16 @@ async def test_a_policy_deadline_under_a_second_is_refused(client: AsyncClient) 
     assert (await client.put("/api/v1/policies/blue", json=policy)).status_code == 422
 
 
-def test_a_key_file_that_cannot_be_written_is_named_at_start(tmp_path, monkeypatch) -> None:
+def test_a_key_file_that_cannot_be_written_is_named_at_start(app, tmp_path, monkeypatch) -> None:
     from app.call import tokens
     from app.config import get_settings
 
     settings = get_settings()
     monkeypatch.setattr(settings, "secret_key", None)
     monkeypatch.setattr(settings, "secret_file", str(tmp_path / "missing-dir" / "jiaoying.secret"))
-    tokens.instance_secret.cache_clear()
+    tokens.configure(settings)
     try:
         with pytest.raises(RuntimeError, match="JIAOYING_SECRET_FILE"):
             tokens.check_secret()
     finally:
-        tokens.instance_secret.cache_clear()
+        tokens.configure(app.state.settings)

@@ -20,11 +20,27 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from app.config import get_settings
+from app.config import Settings
 
 BODY_LENGTH = 22
 CHECK_LENGTH = 6
 TOKEN_LENGTH = BODY_LENGTH + CHECK_LENGTH
+
+
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Where this process's key comes from (its settings); once per process, before any link."""
+    global _settings
+    _settings = settings
+    instance_secret.cache_clear()
+
+
+def _configured() -> Settings:
+    if _settings is None:
+        raise RuntimeError("the links' key is not configured; call app.call.tokens.configure() first")
+    return _settings
 
 
 @lru_cache
@@ -33,7 +49,7 @@ def instance_secret() -> bytes:
 
     Every process of a deployment must share it; changing it invalidates the links already sent.
     """
-    settings = get_settings()
+    settings = _configured()
     if settings.secret_key:
         return settings.secret_key.encode()
     path = Path(settings.secret_file)
@@ -47,7 +63,7 @@ def instance_secret() -> bytes:
 def check_secret() -> None:
     """At start-up: the key can be had, or a RuntimeError says what is wrong (rather than every
     link answering as if the database were down)."""
-    settings = get_settings()
+    settings = _configured()
     try:
         instance_secret()
     except OSError as exc:

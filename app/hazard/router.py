@@ -8,6 +8,7 @@ from app.audit.schemas import EventOut
 from app.auth.dependencies import DutyOfficerDep, PrincipalDep
 from app.auth.scope import ensure_covers
 from app.call.schemas import CallOut
+from app.config import SettingsDep
 from app.contact import service as contact_service
 from app.db import SessionDep, utc_now
 from app.hazard import service as hazard_service
@@ -109,10 +110,12 @@ async def evaluation(hazard_id: str, data: EvaluationIn, session: SessionDep, pr
 
 
 @contact_router.post("/{contact_id}/report-link", response_model=ReportLinkOut)
-async def send_report_link(contact_id: str, session: SessionDep, principal: DutyOfficerDep) -> ReportLinkOut:
+async def send_report_link(
+    contact_id: str, session: SessionDep, settings: SettingsDep, principal: DutyOfficerDep
+) -> ReportLinkOut:
     """A new standing report link for the contact, sent to them by SMS; the one before stops working."""
     contact = await contact_service.get_contact(session, contact_id, lock=True)
     region = await region_service.get_region(session, contact.region_code)
     ensure_covers(principal, region.path, region.code)
-    message = await standing.send_new_link(session, contact, actor=principal.name, now=utc_now())
+    message = await standing.send_new_link(session, contact, settings=settings, actor=principal.name, now=utc_now())
     return ReportLinkOut(contact_id=contact.id, message_id=message.id, to=message.to, status=message.status)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.call import tokens
-from app.config import get_settings
+from app.config import Settings
 from app.contact.language import languages_of
 from app.errors import Conflict
 from app.hazard import steps
@@ -70,15 +70,17 @@ async def reporter_of(session: AsyncSession, token: str) -> Contact | None:
     )
 
 
-async def send_new_link(session: AsyncSession, contact: Contact, *, actor: str, now: datetime) -> Message:
-    """A new nonce (the old link dies) and an SMS with the new link, queued in the outbox; the
-    sender puts the link in when it hands the message over, so it is never stored."""
+async def send_new_link(
+    session: AsyncSession, contact: Contact, *, settings: Settings, actor: str, now: datetime
+) -> Message:
+    """A new nonce (the old link dies) and an SMS with the new link (signed and fitted as the
+    `settings` say), queued in the outbox; the sender puts the link in when it hands the message
+    over, so it is never stored."""
     if not contact.active:
         raise Conflict(f"Contact {contact.id} is deactivated; put them back on the roster first.")
     _, columns = _issue(tokens.instance_secret(), contact.id)
     contact.report_nonce, contact.report_token_hash = columns["report_nonce"], columns["report_token_hash"]
     place = await session.scalar(select(Region.name).where(Region.code == contact.region_code)) or ""
-    settings = get_settings()
     link_length = len(tokens.report_url(settings.public_url, "x" * tokens.TOKEN_LENGTH))
     lang = (await languages_of(session, [contact.id])).get(contact.id)
     text = templates.report_link_sms(signature=settings.sms_signature, name=contact.name, place=place,

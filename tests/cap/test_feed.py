@@ -90,14 +90,14 @@ async def test_several_pollers_take_each_entry_once(client: AsyncClient, regions
 
 POLL_ONCE = """
 import asyncio, sys
-from app import db
+from app import db, wiring
 from app.cap import feed
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.notify import providers
 from app.cap.identity import Sender
 
 async def main():
-    database = db.configure(sys.argv[1])
+    database = wiring.configure(Settings(database_url=sys.argv[1]))
     try:
         sender = Sender("jiaoying@127.0.0.1")
         changed = await feed.poll_feeds(

@@ -8,6 +8,7 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from app.config import get_settings
 from app.db import session_scope, utc_now
 from app.hazard import standing
 from app.models.audit import AuditEvent
@@ -228,7 +229,7 @@ async def test_the_link_sms_is_on_the_record_of_the_contacts_area(client: AsyncC
     assert {"contact.report_link_sent", "message.sent"} <= {e["type"] for e in events}
     async with session_scope() as session:
         contact = await session.get_one(Contact, reporter["id"])
-        await standing.send_new_link(session, contact, actor="测试", now=utc_now())
+        await standing.send_new_link(session, contact, settings=get_settings(), actor="测试", now=utc_now())
     (outgoing,) = await claiming.claim(utc_now(), 10, **claim_args())
     assert outgoing.level == "blue" and outgoing.call_id is None and outgoing.region_code == VILLAGE
     assert webhook.document(outgoing)["level"] == "blue"

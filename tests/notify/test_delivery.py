@@ -418,18 +418,20 @@ async def test_a_gateway_asking_for_a_message_again_keeps_it_rather_than_failing
     assert dispatcher.health["webhook"].failed_rounds == 0
 
 
-async def test_notices_go_by_a_carried_channel_after_everything_more_urgent(client: AsyncClient, regions: None) -> None:
+async def test_notices_go_by_a_carried_channel_after_everything_more_urgent(
+    app: Any, client: AsyncClient, regions: None
+) -> None:
     from app.models.call import priority
 
     both = await create_contact(client)
     voice_only = await create_contact(client, channels=["voice"])
     warning = await issue(client, level="blue", area_codes=[VILLAGE])
     await send_due(ConsoleProvider(), settings=get_settings(), now=utc_now())
-    get_settings().providers = "sms=console"  # voice no longer carried when the warning ends
+    app.state.settings.providers = "sms=console"  # voice no longer carried when the warning ends
     try:
         await client.post(f"/api/v1/warnings/{warning['id']}/cancel", json={"reason": "雨停"})
     finally:
-        get_settings().providers = None
+        app.state.settings.providers = None
     notices = {m.to: m for m in await messages_of(warning["id"]) if m.attempt == 0}
     assert (notices[both["phone"]].channel, notices[both["phone"]].status) == ("sms", "pending")
     assert notices[voice_only["phone"]].status == "failed"
