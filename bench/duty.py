@@ -40,7 +40,8 @@ def xinjiang_offices() -> list[tuple[str, str, str, str]]:
 async def measure(url: str, runs: int) -> tuple[list[float], list[float], int, int]:
     os.environ["JIAOYING_DATABASE_URL"] = url
     from app import db
-    from app.db import bulk_insert, new_id, session_scope, utc_now
+    from app.bulk import bulk_insert
+    from app.db import new_id, session_scope, utc_now
     from app.duty import service as duty_service
     from app.models.contact import Contact
     from app.models.duty import DutyShift

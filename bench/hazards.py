@@ -41,7 +41,8 @@ def xinjiang_regions() -> list[tuple[str, str, str, str]]:
 async def measure(url: str, runs: int) -> tuple[list[float], list[float], int, int]:
     os.environ["JIAOYING_DATABASE_URL"] = url
     from app import db
-    from app.db import bulk_insert, new_id, session_scope, utc_now
+    from app.bulk import bulk_insert
+    from app.db import new_id, session_scope, utc_now
     from app.hazard import figures
     from app.models.department import Department
     from app.models.hazard import Hazard, HazardDispatch

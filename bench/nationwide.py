@@ -40,7 +40,8 @@ def country() -> tuple[bytes, list[str]]:
 async def load_roster(url: str, regions: bytes) -> int:
     """Three people per village and two per township, written with COPY; how many."""
     from app import db
-    from app.db import bulk_insert, new_id, session_scope
+    from app.bulk import bulk_insert
+    from app.db import new_id, session_scope
     from app.models.contact import Contact
 
     database = db.configure(url)

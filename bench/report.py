@@ -41,7 +41,8 @@ async def fill(url: str, regions: list[dict[str, str]], total_calls: int) -> int
     """Write the regions and a year of warnings with their calls and targeted regions; the warnings' count."""
     os.environ["JIAOYING_DATABASE_URL"] = url
     from app import db
-    from app.db import bulk_insert, session_scope
+    from app.bulk import bulk_insert
+    from app.db import session_scope
     from app.models.call import Call
     from app.models.region import Region
     from app.models.warning import Warning, WarningRegion

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import logs
 from app.audit import db as audit_db
-from app.db import bulk_insert, core_rows, utc_now
+from app.bulk import bulk_insert
+from app.db import core_rows, utc_now
 from app.models.audit import AuditEvent, ChainHead
 
 GENESIS_HASH = "0" * 64
@@ -121,7 +122,7 @@ class Chain:
 
     async def write(self, session: AsyncSession, more: Iterable[Event] = ()) -> None:
         """Store the events added, then `more`, hashed while the COPY streams the ones before (see
-        db.bulk_insert), and move the head."""
+        bulk.bulk_insert), and move the head."""
         before = self.length - len(self.rows)
         await bulk_insert(session, AuditEvent, itertools.chain(self.rows, map(self._row, more)))
         self.rows = []

@@ -16,7 +16,8 @@ from app.audit import service as audit_service
 from app.auth.scope import ensure_covers
 from app.auth.service import Principal
 from app.broadcast.schemas import LoudspeakerIn
-from app.db import bulk_insert, new_ids
+from app.bulk import bulk_insert
+from app.db import new_ids
 from app.errors import NotFound, Unprocessable
 from app.i18n import N_
 from app.models.broadcast import Broadcast, Loudspeaker

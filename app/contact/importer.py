@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.bulk import bulk_insert
 from app.channels import NAMES as CHANNELS
 from app.contact import hooks
 from app.contact.service import changed_event
-from app.db import analyze, bulk_insert, new_id
+from app.db import analyze, new_id
 from app.errors import Forbidden, Unprocessable
 from app.i18n import known_language
 from app.importing import Problems, Upload, read_rows

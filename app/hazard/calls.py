@@ -9,9 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.bulk import bulk_insert
 from app.call import metrics as call_metrics
 from app.call import routing, tokens
-from app.db import bulk_insert, new_id
+from app.db import new_id
 from app.duty import service as duty_service
 from app.hazard.chain import event
 from app.models.call import IS_OPEN, Call, CallToken

@@ -41,8 +41,9 @@ from urllib.parse import quote
 
 import httpx
 
+from app.bulk import bulk_insert
 from app.config import Settings
-from app.db import bulk_insert, session_scope
+from app.db import session_scope
 from app.models.notify import GatewayRef
 from app.notify.aliyun_fields import Fields, fields_of, speech_variables, template_kind, variables
 from app.notify.base import CalleeLimit, Capabilities, Outcome, Outgoing

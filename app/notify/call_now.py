@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.bulk import bulk_insert
 from app.channels import speech_first
 from app.contact.language import languages_of
-from app.db import bulk_insert, chunks, core_rows, new_ids
+from app.db import chunks, core_rows, new_ids
 from app.errors import Conflict
 from app.i18n import SOURCE
 from app.models.call import IS_OPEN, Call

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import i18n
 from app.audit import service as audit_service
+from app.bulk import bulk_insert
 from app.call import tokens
 from app.channels import CHANNELS
 from app.contact.language import languages_of
-from app.db import among, bulk_insert, chunks, core_rows, new_ids, session_scope
+from app.db import among, chunks, core_rows, new_ids, session_scope
 from app.models.call import OPEN_STATUSES, PRIORITIES, Call
 from app.models.call import priority as call_priority
 from app.models.contact import Contact

@@ -4,9 +4,10 @@ what a newcomer runs with, and what the tests and the tour read back."""
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bulk import bulk_insert
 from app.channels import NAMES
 from app.config import Settings
-from app.db import bulk_insert, session_scope, utc_now
+from app.db import session_scope, utc_now
 from app.models.notify import ConsoleMessage
 from app.notify.base import Capabilities, Outcome, Outgoing
 

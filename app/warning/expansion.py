@@ -18,7 +18,8 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.db import among, analyze, bulk_insert, chunks, core_rows
+from app.bulk import bulk_insert
+from app.db import among, analyze, chunks, core_rows
 from app.models.contact import Contact
 from app.models.region import Region
 from app.models.warning import Warning, WarningRegion

@@ -15,9 +15,10 @@ from sqlalchemy import Select, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.bulk import bulk_insert
 from app.call import escalation, tokens
 from app.call import metrics as call_metrics
-from app.db import bulk_insert, core_rows, fetch_rows, new_ids
+from app.db import core_rows, fetch_rows, new_ids
 from app.models.call import Call, CallToken
 from app.models.call import priority as call_priority
 from app.models.contact import Contact
@@ -77,7 +78,7 @@ def people_query(area_paths: list[str], reach: list[str]) -> Select[Any]:
 def group_people(rows: Iterable[Sequence[Any]]) -> dict[str, Person]:
     """One entry per phone (its lowest-rank row first), over every targeted region it answers for."""
     found: dict[str, Person] = {}
-    # People with the same channels share one list, written once (see db.bulk_insert).
+    # People with the same channels share one list, written once (see bulk.bulk_insert).
     shared: dict[tuple[str, ...], list[str]] = {}
     for contact_id, name, phone, region_code, role, rank, channels in rows:
         person = found.get(phone)
@@ -216,7 +217,7 @@ async def store_calls(
     token_rows: list[dict[str, str]] = []  # filled as the calls stream, written after them
 
     def call_rows() -> Iterator[dict[str, Any]]:
-        """The calls, built while the COPY streams the ones before (see db.bulk_insert)."""
+        """The calls, built while the COPY streams the ones before (see bulk.bulk_insert)."""
         for (phone, person), call_id in zip(by_phone.items(), new_ids(len(by_phone)), strict=True):
             contact = person.contact
             yield {

@@ -4,148 +4,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import i18n
 from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.broadcast import service as broadcast_service
 from app.call import service as call_service
-from app.channels import is_text, notice_channel
-from app.contact.language import languages_of
-from app.db import bulk_insert, new_id
 from app.errors import Conflict, NotFound, Unprocessable
-from app.models.call import OPEN_STATUSES, Call
-from app.models.call import priority as call_priority
 from app.models.contact import Contact
-from app.models.notify import IS_PENDING, Message
 from app.models.warning import OPEN_STATUSES as OPEN_WARNING
 from app.models.warning import Warning, WarningRegion
-from app.notify import templates
 from app.notify.base import Plan
 from app.policy.snapshot import PolicySnapshot
-from app.warning import fanout
+from app.warning import closing, fanout
 from app.warning import service as warning_service
 from app.warning.schemas import ConfirmIn, WarningIn
-
-CLOSING_KIND = {"lifted": "lifting", "withdrawn": "withdrawal", "expired": "lifting", "superseded": "lifting"}
-
-
-async def _close_calls(
-    session: AsyncSession,
-    warning: Warning,
-    *,
-    status: str,
-    reason: str,
-    actor: str,
-    now: datetime,
-    plan: Plan,
-    keep_phones: list[Callable[[Any], Select[Any]]] | None = None,
-    notice_reason: str | None = None,
-) -> None:
-    """Cancel open calls and pending messages, then tell everyone already notified (once per
-    person, by a channel the `plan` carries), but for the phones any of `keep_phones(phone)` finds
-    a row for (those an update calls again)."""
-    closed = (
-        (
-            await session.execute(
-                update(Call)
-                .where(Call.warning_id == warning.id, Call.status.in_(OPEN_STATUSES))
-                .values(status="cancelled", closed_at=now, next_attempt_at=None)
-                .returning(Call.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    await session.execute(
-        update(Message)
-        .where(Message.warning_id == warning.id, IS_PENDING)
-        .values(status="cancelled", error=f"warning {status}")
-    )
-    events = [
-        audit_service.Event(
-            type="call.cancelled", actor=actor, warning_id=warning.id, call_id=call_id, data={"reason": reason}
-        )
-        for call_id in closed
-    ]
-    notifying = (
-        select(Call.id, Call.contact_phone, Call.channels, Call.region_codes, Call.contact_id)
-        # Notified, or an attempt already on its way (claimed by a sender, not yet recorded).
-        .where(Call.warning_id == warning.id, or_(Call.notified_at.is_not(None), Call.attempts > 0))
-        .order_by(Call.contact_phone, Call.kind, Call.id)
-    )
-    for keep in keep_phones or []:
-        # NOT EXISTS, not NOT IN: an anti-join however many phones there are (NOT IN over a roster
-        # too large to hash compares each call with every phone on PostgreSQL).
-        notifying = notifying.where(~keep(Call.contact_phone).exists())
-    notified = (await session.execute(notifying)).tuples().all()
-    kind = CLOSING_KIND[status if status != "cancelled" else (warning.close_kind or "lifted")]
-    names = {
-        code: name
-        for code, name in (
-            await session.execute(
-                select(WarningRegion.region_code, WarningRegion.name).where(WarningRegion.warning_id == warning.id)
-            )
-        ).tuples()
-    }
-    messages: list[dict[str, Any]] = []
-    told: set[str] = set()
-    carried = plan.channels
-    priority = call_priority(warning.level, "alert", retry=True)
-    languages = await languages_of(session, {row[4] for row in notified})
-    for call_id, phone, channels, region_codes, contact_id in notified:
-        if phone in told:
-            continue
-        told.add(phone)
-        # By a channel some provider carries; a person reachable by none has it failed, on record.
-        reachable = [channel for channel in channels if channel in carried]
-        channel = notice_channel(reachable or channels)
-        # In the person's language by SMS; by voice, in one the voice services speak.
-        lang = languages.get(contact_id, i18n.SOURCE)
-        lang = lang if is_text(channel) or lang in i18n.SPOKEN else i18n.SOURCE
-        area = templates.area_label([names[code] for code in region_codes if code in names], lang)
-        text = templates.closing_text(
-            lang=lang,
-            signature=plan.signature if is_text(channel) else None,
-            kind=kind,
-            level=warning.level,
-            hazard=warning.own_words(lang)["hazard"] or warning.hazard,
-            mode=warning.mode,
-            area=area,
-            reason=notice_reason,
-        )
-        messages.append(
-            {
-                "id": new_id(),
-                "call_id": call_id,
-                "warning_id": warning.id,
-                "kind": kind,
-                "channel": channel,
-                "to": phone,
-                "attempt": 0,
-                "text": text,
-                "with_link": False,
-                "status": "pending" if reachable else "failed",
-                "priority": priority,
-                "provider": None,
-                "due_at": now,
-                "created_at": now,
-                "claimed_at": None,
-                "sent_at": None,
-                "error": None if reachable else f"no provider is configured for {channel}",
-            }
-        )
-    await bulk_insert(session, Message, messages)
-    events += [
-        audit_service.Event(
-            type="message.failed", actor="sender", warning_id=warning.id, call_id=m["call_id"],
-            data={"message_id": m["id"], "channel": m["channel"], "attempt": 0, "error": m["error"]},
-        )
-        for m in messages if m["status"] == "failed"
-    ]  # fmt: skip
-    await audit_service.record_events(session, events, chain=audit_service.warning_chain(warning.id), now=now)
 
 
 def _ensure_open(warning: Warning) -> None:
@@ -180,7 +54,7 @@ async def cancel_warning(
     _ensure_open(warning)
     warning.status, warning.closed_at, warning.close_reason, warning.close_kind = "cancelled", now, reason, kind
     await session.flush()
-    await _close_calls(
+    await closing.close_calls(
         session,
         warning,
         status="cancelled",
@@ -265,7 +139,7 @@ async def retire(
         new.supersedes = new.supersedes or old.id
         old.status, old.closed_at, old.close_kind, old.superseded_by = "superseded", now, "superseded", new.id
         await session.flush()
-        await _close_calls(
+        await closing.close_calls(
             session,
             old,
             status="superseded",
@@ -323,7 +197,9 @@ async def expire_due(session: AsyncSession, *, plan: Plan, now: datetime, limit:
     for warning in due:
         warning.status, warning.closed_at, warning.close_kind = "expired", now, "expired"
         await session.flush()
-        await _close_calls(session, warning, status="expired", reason="expired", actor="scheduler", now=now, plan=plan)
+        await closing.close_calls(
+            session, warning, status="expired", reason="expired", actor="scheduler", now=now, plan=plan
+        )
         await _broadcast_end(session, warning, "expired", now)
         await audit_service.record_event(
             session,
