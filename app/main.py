@@ -29,8 +29,9 @@ from app.hazard.report_form import router as report_form_router
 from app.hazard.router import contact_router as contact_report_link_router
 from app.hazard.router import router as hazards_router
 from app.notify import gateway, providers
+from app.notify.aliyun_router import router as aliyun_router
 from app.notify.providers import make_dispatcher
-from app.notify.router import aliyun_router, gateway_router, kannel_router, warning_actions
+from app.notify.router import gateway_router, kannel_router, warning_actions
 from app.notify.router import router as dev_router
 from app.policy.router import router as policies_router
 from app.region.router import router as regions_router

@@ -23,9 +23,14 @@ LAYERS = {
 RANK = {package: rank for rank, packages in enumerate(LAYERS.values()) for package in packages}
 
 
+def is_router(module: str) -> bool:
+    """A package's HTTP routes: its `router.py`, or a `*_router.py` beside it (notify.aliyun_router)."""
+    return module.endswith(".router") or module.endswith("_router")
+
+
 def rank(node: str) -> int:
-    """A package's layer; a package's router (`call.router`) stands with the edges."""
-    return RANK["main"] if node.endswith(".router") else RANK[node]
+    """A package's layer; a package's routers (`call.router`) stand with the edges."""
+    return RANK["main"] if is_router(node) else RANK[node]
 
 
 def imports(*, modules: bool = False) -> dict[tuple[str, str], list[str]]:
@@ -35,7 +40,7 @@ def imports(*, modules: bool = False) -> dict[tuple[str, str], list[str]]:
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
     for path in sorted(APP.rglob("*.py")):
         parts = path.relative_to(APP).with_suffix("").parts
-        source = ".".join(parts) if modules or parts[1:] == ("router",) else parts[0]
+        source = ".".join(parts) if modules or is_router(".".join(parts)) else parts[0]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [f"app.{a.name}" for a in node.names] if node.module == "app" else [node.module]
@@ -47,7 +52,7 @@ def imports(*, modules: bool = False) -> dict[tuple[str, str], list[str]]:
                 if not name.startswith("app."):
                     continue
                 dotted = name.removeprefix("app.")
-                target = dotted if modules or dotted.endswith(".router") else dotted.split(".")[0]
+                target = dotted if modules or is_router(dotted) else dotted.split(".")[0]
                 if target != source:
                     found[(source, target)].append(f"{path.relative_to(APP.parent)}:{node.lineno}")
     return found
@@ -96,7 +101,7 @@ def test_no_package_takes_anything_from_anothers_router() -> None:
     taken = {
         where
         for (source, target), places in imports(modules=True).items()
-        if target.endswith(".router") and source.split(".")[0] != target.split(".")[0] and source != "main"
+        if is_router(target) and source.split(".")[0] != target.split(".")[0] and source != "main"
         for where in places
     }
     assert sorted(taken) == []

@@ -9,10 +9,12 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.audit import db as audit_db
 from app.auth.service import Principal
 from app.errors import Forbidden
 from app.models.call import Call
 from app.models.region import Region, subtree_filter
+from app.models.warning import Warning
 from app.region import service as region_service
 
 
@@ -22,6 +24,22 @@ def in_subtree(query: Select[Any], code: InstrumentedAttribute[str], path: str |
     if path is None:
         return query
     return query.join(Region, Region.code == code).where(subtree_filter(Region.path, path))
+
+
+def overlaps(principal: Principal, warning: Warning) -> bool:
+    """Whether a warning's areas overlap the caller's subtree (either holds the other): for one
+    warning read already; warnings_in_scope says the same in SQL."""
+    own = principal.within
+    if own is None:
+        return True
+    return any(path.startswith(own) or own.startswith(path) for path in warning.area_paths)
+
+
+def warnings_in_scope(query: Select[Any], principal: Principal) -> Select[Any]:
+    """Only warnings whose areas overlap the caller's subtree (either holds the other), in SQL."""
+    if principal.within is None:
+        return query
+    return query.where(audit_db.warnings_overlapping(principal.within))
 
 
 def calls_in_scope(query: Select[Any], principal: Principal) -> Select[Any]:

@@ -18,7 +18,7 @@ own link), signed as Aliyun's RPC reference documents (HMAC-SHA1 over the sorted
 parameters). One BizId covers the batch: each (BizId, number) is kept (gateway_refs), so the
 receipts Aliyun pushes (`SmsReport`) find their message; replies (`SmsUp`) are answers or replies
 like any other. Pushes carry no signature: they come to a path holding JIAOYING_ALIYUN_SECRET
-(app.notify.router), and the README says to let only Aliyun's addresses reach it.
+(app.notify.aliyun_router), and the README says to let only Aliyun's addresses reach it.
 
 Voice goes by `IvrCall`, one call a request, the kind's approved TTS template saying the level, the
 hazard and, escalating, how many villages are silent (the list is in the SMS); key 1 plays the
@@ -29,15 +29,9 @@ declared as per-callee limits, so the ladder merges attempts rather than have Al
 """
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import httpx
 
@@ -46,6 +40,7 @@ from app.config import Settings
 from app.db import session_scope
 from app.models.notify import GatewayRef
 from app.notify.aliyun_fields import Fields, fields_of, speech_variables, template_kind, variables
+from app.notify.aliyun_signing import signed
 from app.notify.base import CalleeLimit, Capabilities, Outcome, Outgoing
 from app.notify.webhook import GATEWAY_ERRORS
 
@@ -54,7 +49,6 @@ VOICE_REF = "aliyun-voice"  # gateway_refs' provider for calls (CallId and numbe
 CALL_ANSWERED = "200000"  # a VoiceReport's status_code for a call picked up and heard to the end
 # What Aliyun allows one callee (failed calls counted): at most this many calls in so many seconds.
 VOICE_LIMITS = (CalleeLimit(1, 60), CalleeLimit(5, 3600), CalleeLimit(20, 86400))
-API_VERSION = "2017-05-25"
 KINDS = ("alert", "escalation", "lifting", "withdrawal", "exercise")
 # Templates a county may add: calls about hazard reports (险情：category, the place, the link) and a
 # contact's report link (its SMS only). Without one, those messages go by the channel's next
@@ -67,37 +61,6 @@ BATCH_MAX = 100  # numbers in one SendBatchSms
 NUMBER_CODES = {"isv.MOBILE_NUMBER_ILLEGAL", "isv.MOBILE_COUNT_OVER_LIMIT", "isv.BLACK_KEY_CONTROL_LIMIT"}
 # Aliyun's refusal of a call over its per-callee limits (ours keep below them; a clock apart may not).
 CALLEE_LIMITED = {"isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL"}
-
-
-def percent(value: str) -> str:
-    """Percent-encoding as Aliyun's signature reference defines it (RFC 3986, UTF-8)."""
-    return quote(value, safe="-_.~")
-
-
-def signature(parameters: dict[str, str], secret: str, *, method: str = "POST") -> str:
-    """The `Signature` of an RPC request: HMAC-SHA1, keyed with the secret and '&', of
-    METHOD&%2F&percent(the parameters sorted by name, each name=value percent-encoded)."""
-    canonical = "&".join(f"{percent(name)}={percent(parameters[name])}" for name in sorted(parameters))
-    to_sign = f"{method}&{percent('/')}&{percent(canonical)}"
-    digest = hmac.new(f"{secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-def signed(action: str, parameters: dict[str, str], *, key_id: str, secret: str) -> dict[str, str]:
-    """The request's parameters with the common ones and its signature."""
-    common = {
-        "Action": action,
-        "Version": API_VERSION,
-        "Format": "JSON",
-        "AccessKeyId": key_id,
-        "SignatureMethod": "HMAC-SHA1",
-        "SignatureVersion": "1.0",
-        "SignatureNonce": secrets.token_hex(16),
-        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "RegionId": "cn-hangzhou",
-    }
-    everything = {**common, **parameters}
-    return {**everything, "Signature": signature(everything, secret)}
 
 
 def parse_templates(value: str, setting: str = "JIAOYING_ALIYUN_SMS_TEMPLATES") -> dict[str, str]:

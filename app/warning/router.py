@@ -15,6 +15,7 @@ from app.paging import Page, PageDep, make_page, seq_cursor
 from app.region import service as region_service
 from app.times import Moment
 from app.warning import lifecycle
+from app.warning import lists as warning_lists
 from app.warning import service as warning_service
 from app.warning import timeline as warning_timeline
 from app.warning.dependencies import WarningDep, wake_heartbeat
@@ -65,7 +66,7 @@ async def list_warnings(
     since: Moment | None = None,
 ) -> Page[WarningOut]:
     """Warnings overlapping the caller's region, newest first."""
-    rows = await warning_service.list_warnings(
+    rows = await warning_lists.list_warnings(
         session, principal=principal, status=status_, mode=mode, since=since, limit=page.fetch, cursor=page.cursor
     )
     items = [await warning_service.warning_out(session, w) for w in rows[: page.limit]]
@@ -87,7 +88,7 @@ async def list_regions(
     level: Annotated[str | None, Query(max_length=12)] = None,
 ) -> Page[RegionStateOut]:
     """The targeted regions and whether anyone there has answered: the duty officer's board."""
-    rows = await warning_service.list_regions(
+    rows = await warning_lists.list_regions(
         session, warning, state=state, level=level, limit=page.fetch, cursor=page.cursor
     )
     return make_page(rows, page, key=lambda r: r.region_code, item=RegionStateOut.model_validate)
@@ -157,7 +158,7 @@ async def list_calls(
     kind: Annotated[str | None, Query(pattern="^(alert|escalation)$")] = None,
 ) -> Page[CallOut]:
     """The warning's calls to people in the caller's region, by id."""
-    rows = await warning_service.list_calls(
+    rows = await warning_lists.list_calls(
         session, warning, principal, status=status_, kind=kind, after=page.cursor, limit=page.fetch
     )
     masked = principal.role == "auditor"

@@ -1,9 +1,7 @@
 """Issuing and reading warnings."""
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any
 
 import orjson
 from sqlalchemy import select
@@ -15,9 +13,8 @@ from app.auth.service import Principal
 from app.broadcast import service as broadcast_service
 from app.call import tally
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.models.call import Call
 from app.models.region import Region
-from app.models.warning import IdempotencyKey, Warning, WarningRegion
+from app.models.warning import IdempotencyKey, Warning
 from app.policy import service as policy_service
 from app.policy.snapshot import PolicySnapshot
 from app.region import service as region_service
@@ -26,14 +23,6 @@ from app.warning import expansion, fanout
 from app.warning.schemas import CallCounts, CapSource, PreviewOut, PreviewRegion, WarningIn, WarningOut
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
-
-
-def overlaps(principal: Principal, warning: Warning) -> bool:
-    """Whether a warning's areas overlap the caller's subtree (either contains the other)."""
-    own = principal.within
-    if own is None:
-        return True
-    return any(path.startswith(own) or own.startswith(path) for path in warning.area_paths)
 
 
 def ensure_writable(principal: Principal, warning: Warning) -> None:
@@ -47,7 +36,7 @@ async def get_warning(session: AsyncSession, warning_id: str, principal: Princip
     warning = await session.get(Warning, warning_id)
     if warning is None:
         raise NotFound(f"No warning has id {warning_id!r}.")
-    if not overlaps(principal, warning):
+    if not scope.overlaps(principal, warning):
         raise Forbidden(f"Warning {warning_id} covers no part of your key's region {principal.region_code}.")
     return warning
 
@@ -224,77 +213,3 @@ async def warning_out(session: AsyncSession, warning: Warning) -> WarningOut:
         translations=warning.translations or {},
         cap_source=CapSource.model_validate(warning.cap_source) if warning.cap_source else None,
     )
-
-
-async def list_warnings(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    status: str | None,
-    mode: str | None,
-    since: datetime | None,
-    limit: int,
-    cursor: str | None,
-) -> list[Warning]:
-    """Warnings the caller may read, newest first."""
-    query = select(Warning).order_by(Warning.id.desc())
-    if status:
-        query = query.where(Warning.status == status)
-    if mode:
-        query = query.where(Warning.mode == mode)
-    if since:
-        query = query.where(Warning.created_at >= since)
-    if cursor:
-        query = query.where(Warning.id < cursor)
-    found: list[Warning] = []
-    # Scope is checked on the areas' paths; pages are filled across batches of candidates.
-    async for batch in _batches(session, query, limit):
-        found.extend(w for w in batch if overlaps(principal, w))
-        if len(found) >= limit:
-            break
-    return found[:limit]
-
-
-async def _batches(session: AsyncSession, query: Any, size: int) -> AsyncIterator[list[Warning]]:
-    offset = 0
-    while True:
-        batch = list(await session.scalars(query.limit(size).offset(offset)))
-        if not batch:
-            return
-        yield batch
-        offset += size
-
-
-async def list_regions(
-    session: AsyncSession, warning: Warning, *, state: str | None, level: str | None, limit: int, cursor: str | None
-) -> list[WarningRegion]:
-    """The warning's targeted regions with their state, by code."""
-    query = select(WarningRegion).where(WarningRegion.warning_id == warning.id).order_by(WarningRegion.region_code)
-    if state:
-        query = query.where(WarningRegion.state == state)
-    if level:
-        query = query.where(WarningRegion.level == level)
-    if cursor:
-        query = query.where(WarningRegion.region_code > cursor)
-    return list(await session.scalars(query.limit(limit)))
-
-
-async def list_calls(
-    session: AsyncSession,
-    warning: Warning,
-    principal: Principal,
-    *,
-    status: str | None,
-    kind: str | None,
-    after: str | None,
-    limit: int,
-) -> list[Call]:
-    """The warning's calls to people in the caller's region, by id, after a cursor."""
-    query = select(Call).where(Call.warning_id == warning.id).order_by(Call.id).limit(limit)
-    if status:
-        query = query.where(Call.status == status)
-    if kind:
-        query = query.where(Call.kind == kind)
-    if after:
-        query = query.where(Call.id > after)
-    return list(await session.scalars(scope.calls_in_scope(query, principal)))

@@ -23,6 +23,7 @@ from app.models.region import Region
 from app.models.warning import OPEN_STATUSES, TO_CONFIRM, Warning, WarningRegion
 from app.notify import health, providers
 from app.region import service as region_service
+from app.warning import lists as warning_lists
 from app.warning import service as warning_service
 from app.warning.schemas import WarningOut
 
@@ -38,11 +39,11 @@ async def warnings_at_a_glance(
     """Open warnings in the caller's region (newest first), and the latest closed ones."""
     open_ones: list[Warning] = []
     for status in OPEN_STATUSES:
-        open_ones += await warning_service.list_warnings(
+        open_ones += await warning_lists.list_warnings(
             session, principal=principal, status=status, mode=None, since=None, limit=200, cursor=None
         )
     open_ones.sort(key=lambda w: w.id, reverse=True)
-    latest = await warning_service.list_warnings(
+    latest = await warning_lists.list_warnings(
         session, principal=principal, status=None, mode=None, since=None, limit=40, cursor=None
     )
     closed = [w for w in latest if w.status not in OPEN_STATUSES][:15]
