@@ -6,29 +6,25 @@ A GET never acknowledges (link scanners and previews fetch pages). JSON clients 
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from app import i18n, throttle
+from app import throttle
 from app.ack import service as ack_service
 from app.ack.batcher import AckBatcher
 from app.broadcast import service as broadcast_service
-from app.call import service as call_service
 from app.call import tokens
 from app.call.schemas import FeedbackIn, FeedbackOut
 from app.config import SettingsDep
-from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
 from app.errors import AppError, Conflict, Gone, NotFound, invalid_body
 from app.i18n import N_, pages
 from app.models.call import Call
-from app.models.warning import OPEN_STATUSES as OPEN_WARNING
 from app.models.warning import Warning
-from app.pages import CLOSED_NOTES, COLOURS, LEVEL_HEADINGS, PAGE_HEADERS, beijing
+from app.pages import PAGE_HEADERS
 from app.warning.schemas import RegionStateOut
 
 router = APIRouter(prefix="/ack", tags=["acknowledgement link"], include_in_schema=True)
@@ -54,62 +50,10 @@ async def _page(
     message_class: str = "done",
     status_code: int = 200,
 ) -> HTMLResponse:
-    closed = warning.status not in OPEN_WARNING
-    region_names = await ack_service.region_names(session, warning.id, call.region_codes)
-    closes_at = call_service.feedback_closes_at(warning)
-    # An escalation call names the regions nobody answered for, each with its 已叫醒 button.
-    unreached = [
-        {"name": name, "reached": state == "reached", "woken": by == "confirmed",
-         "action": f"/ack/{token}/regions/{code}"}
-        for code, name, state, by in await ack_service.regions_about(session, call)
-    ]  # fmt: skip
-    lang = (await languages_of(session, [call.contact_id])).get(call.contact_id, i18n.SOURCE)
-    context: dict[str, Any] = {
-        "lang": lang,
-        "own": warning.own_words(lang),
-        "title": warning.title,
-        "level": warning.level,
-        "level_heading": LEVEL_HEADINGS.get(warning.level, warning.level),
-        "colour": COLOURS.get(warning.level, "#444"),
-        "hazard": warning.hazard,
-        "mode": warning.mode,
-        "issued_at": beijing(warning.created_at),
-        "instruction": warning.instruction,
-        "description": warning.description,
-        "contact_name": call.contact_name,
-        "area": "、".join(region_names.values()) or "—",
-        "acknowledged": call.status == "acknowledged",
-        "acknowledged_at": beijing(call.acknowledged_at),
-        "late": call.late,
-        "can_ack": call.status in call_service.ANSWERABLE and not closed,
-        "deadline": beijing(call.deadline_at),
-        "overdue": now > call.deadline_at,
-        "feedback_count": call.feedback_count,
-        # Open until the final report, and for a week after the warning ends (for the 终报).
-        "can_feedback": call.final_feedback_at is None and (closes_at is None or now <= closes_at),
-        "closed_note": CLOSED_NOTES.get(warning.close_kind or "", "") if closed else "",
-        "current_url": await ack_service.current_url(session, settings.public_url, call, warning),
-        "ack_action": f"/ack/{token}",
-        "unreached": unreached,
-        "can_wake": not closed,
-        "feedback_action": f"/ack/{token}/feedback",
-        "report_action": f"/ack/{token}/report" if call.contact_id else "",
-        "broadcasts": [
-            {
-                "name": region_names.get(b.region_code, b.region_code),
-                "status": broadcast_service.BOARD_STATES.get(b.status, ("", b.status))[1],
-                "confirmed": b.confirmed_at is not None,
-                "action": f"/ack/{token}/broadcasts/{b.id}",
-            }
-            for b in (
-                await broadcast_service.of_regions(session, warning.id, call.region_codes)
-                if call.kind == "alert"
-                else []
-            )
-        ],
-        "message": message,
-        "message_class": message_class,
-    }
+    context = await ack_service.page_context(
+        session, public_url=settings.public_url, token=token, call=call, warning=warning, now=now
+    )
+    context.update(message=message, message_class=message_class)
     response = templates.TemplateResponse(request, "ack.html", context, status_code=status_code)
     response.headers.update(PAGE_HEADERS)
     return response
@@ -197,23 +141,11 @@ async def feedback(token: str, request: Request, session: SessionDep, settings: 
     # Each report is a row and an event: ten a minute per link is more than any village sends.
     await throttle.check(session, f"feedback:{call.id}", limit=FEEDBACK_A_MINUTE, what="reports on this link")
     try:
-        data = await _feedback_body(request)
-        saved = await call_service.add_feedback(
-            session,
-            call,
-            warning,
-            stage=data.stage,
-            actions=data.actions,
-            evacuated=data.evacuated,
-            note=data.note,
-            actor=call.contact_name,
-            now=now,
-        )
+        saved = await ack_service.add_feedback(session, call, warning, await _feedback_body(request), now=now)
     except AppError as error:
         if wants_json(request) or request.headers.get("content-type", "").startswith("application/json"):
             raise
-        await session.rollback()
-        call, warning = await ack_service.load(session, token, now)
+        call, warning = await ack_service.load(session, token, now)  # as the refusal left them
         return await _page(
             request,
             session,

@@ -1,6 +1,6 @@
-"""What the acknowledgement link reads and does, for its routes: the call behind a token, the
-warning's regions as the page names them, the person's call in a newer warning, and 已叫醒 (a
-supervisor has been to a silent village)."""
+"""What the acknowledgement link reads and does, for its routes: the call behind a token, what its
+page shows (the warning in the person's language, the regions, the person's call in a newer
+warning, the loudspeakers), feedback, and 已叫醒 (a supervisor has been to a silent village)."""
 
 from datetime import datetime
 from typing import Any
@@ -8,14 +8,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import i18n
 from app.audit import service as audit_service
+from app.broadcast import service as broadcast_service
 from app.call import db as call_db
 from app.call import service as call_service
 from app.call import tokens
+from app.call.schemas import FeedbackIn
+from app.contact.language import languages_of
 from app.errors import Conflict, Gone, NotFound
-from app.models.call import Call
+from app.models.call import Call, Feedback
 from app.models.warning import OPEN_STATUSES as OPEN_WARNING
 from app.models.warning import Warning, WarningRegion
+from app.pages import CLOSED_NOTES, COLOURS, LEVEL_HEADINGS, beijing
 
 NOT_VALID = "This link is not valid; check that it was copied whole."
 CLOSED = "This warning ended more than a week ago; its link is closed."
@@ -99,3 +104,56 @@ async def woken(session: AsyncSession, call: Call, warning: Warning, code: str, 
         )  # fmt: skip
         await audit_service.record_events(session, reached, chain=audit_service.warning_chain(warning.id), now=now)
     return await session.get_one(WarningRegion, (warning.id, code), populate_existing=True)
+
+
+async def page_context(
+    session: AsyncSession, *, public_url: str, token: str, call: Call, warning: Warning, now: datetime
+) -> dict[str, Any]:
+    """What the link's page shows of the call and its warning, in the person's language."""
+    closed = warning.status not in OPEN_WARNING
+    names = await region_names(session, warning.id, call.region_codes)
+    # An escalation call names the regions nobody answered for, each with its 已叫醒 button.
+    unreached = [
+        {"name": name, "reached": state == "reached", "woken": by == "confirmed",
+         "action": f"/ack/{token}/regions/{code}"}
+        for code, name, state, by in await regions_about(session, call)
+    ]  # fmt: skip
+    broadcasts = (
+        await broadcast_service.of_regions(session, warning.id, call.region_codes) if call.kind == "alert" else []
+    )
+    lang = (await languages_of(session, [call.contact_id])).get(call.contact_id, i18n.SOURCE)
+    return {
+        "lang": lang, "own": warning.own_words(lang), "title": warning.title, "level": warning.level,
+        "level_heading": LEVEL_HEADINGS.get(warning.level, warning.level), "colour": COLOURS.get(warning.level, "#444"),
+        "hazard": warning.hazard, "mode": warning.mode, "issued_at": beijing(warning.created_at),
+        "instruction": warning.instruction, "description": warning.description, "contact_name": call.contact_name,
+        "area": "、".join(names.values()) or "—",
+        "acknowledged": call.status == "acknowledged", "acknowledged_at": beijing(call.acknowledged_at),
+        "late": call.late, "can_ack": call.status in call_service.ANSWERABLE and not closed,
+        "deadline": beijing(call.deadline_at), "overdue": now > call.deadline_at, "feedback_count": call.feedback_count,
+        # Open until the final report, and for a week after the warning ends (for the 终报).
+        "can_feedback": call.final_feedback_at is None and not call_service.closed_a_week(warning.closed_at, now),
+        "closed_note": CLOSED_NOTES.get(warning.close_kind or "", "") if closed else "",
+        "current_url": await current_url(session, public_url, call, warning),
+        "ack_action": f"/ack/{token}", "unreached": unreached, "can_wake": not closed,
+        "feedback_action": f"/ack/{token}/feedback",
+        "report_action": f"/ack/{token}/report" if call.contact_id else "",
+        "broadcasts": [
+            {"name": names.get(b.region_code, b.region_code),
+             "status": broadcast_service.BOARD_STATES.get(b.status, ("", b.status))[1],
+             "confirmed": b.confirmed_at is not None, "action": f"/ack/{token}/broadcasts/{b.id}"}
+            for b in broadcasts
+        ],
+    }  # fmt: skip
+
+
+async def add_feedback(
+    session: AsyncSession, call: Call, warning: Warning, data: FeedbackIn, *, now: datetime
+) -> Feedback:
+    """反馈 through the link, as the person called. A refusal (the final report already sent, the
+    record sealed) leaves nothing of it behind: it runs in a savepoint."""
+    async with session.begin_nested():
+        return await call_service.add_feedback(
+            session, call, warning, stage=data.stage, actions=data.actions, evacuated=data.evacuated,
+            note=data.note, actor=call.contact_name, now=now,
+        )  # fmt: skip

@@ -102,6 +102,18 @@ async def test_feedback_by_form(client: AsyncClient, anonymous: AsyncClient, reg
     assert "反馈已提交" in (await anonymous.get(response.headers["location"])).text
 
 
+async def test_refused_reports_on_a_form_count_against_the_links_limit(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    """A form post the page refuses (here a report after the final one) counts among the ten a
+    minute a link takes: a client posting refused reports without end is turned away too."""
+    _, token = await _link(client)
+    final = {"stage": "final", "actions": "已全部转移", "evacuated": "3", "note": ""}
+    assert (await anonymous.post(f"/ack/{token}/feedback", data=final)).status_code == 303
+    refused = [(await anonymous.post(f"/ack/{token}/feedback", data=final)).status_code for _ in range(10)]
+    assert refused == [409] * 9 + [429]
+
+
 async def test_closed_warning_page_says_so_and_closes_a_week_later(
     client: AsyncClient, anonymous: AsyncClient, regions: None
 ) -> None:
