@@ -77,3 +77,9 @@ async def list_departments(
     if cursor:
         query = query.where(Department.id > cursor)
     return list(await session.scalars(query))
+
+
+async def of_region(session: AsyncSession, region_code: str, *, limit: int) -> list[Department]:
+    """The departments of an office (a county's), by name."""
+    query = select(Department).where(Department.region_code == region_code).order_by(Department.name)
+    return list(await session.scalars(query.limit(limit)))

@@ -85,3 +85,12 @@ async def timeline(
     if after is not None:
         query = query.where(AuditEvent.seq > after)
     return list(await session.scalars(query.order_by(AuditEvent.seq).limit(limit)))
+
+
+async def dispatches_of(session: AsyncSession, hazard_ids: list[str]) -> dict[str, list[HazardDispatch]]:
+    """The departments each report's whistles called, by report."""
+    found: dict[str, list[HazardDispatch]] = {}
+    if hazard_ids:
+        for dispatch in await session.scalars(select(HazardDispatch).where(HazardDispatch.hazard_id.in_(hazard_ids))):
+            found.setdefault(dispatch.hazard_id, []).append(dispatch)
+    return found

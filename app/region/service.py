@@ -93,3 +93,10 @@ async def path_names(session: AsyncSession, regions: list[Region]) -> dict[str, 
         region.code: " ".join(names[code] for code in region.path.split(PATH_SEPARATOR)[:-2] if code in names)
         for region in regions
     }
+
+
+async def by_code(session: AsyncSession, codes: list[str]) -> dict[str, Region]:
+    """The known regions among these codes, by code."""
+    if not codes:
+        return {}
+    return {region.code: region for region in await session.scalars(select(Region).where(Region.code.in_(codes)))}

@@ -11,7 +11,7 @@ from app.auth.service import Principal
 from app.models.audit import AuditEvent
 from app.models.call import Call
 from app.models.region import Region, subtree_filter
-from app.models.warning import Warning
+from app.models.warning import Warning, WarningRegion
 
 
 def _about_subtree(warning: Warning, path: str, *, own_events: bool) -> Any:
@@ -63,7 +63,33 @@ async def contact_names(session: AsyncSession, events: Sequence[AuditEvent]) -> 
 
 
 async def events(
-    session: AsyncSession, warning: Warning, principal: Principal, *, after: int | None, limit: int
+    session: AsyncSession,
+    warning: Warning,
+    principal: Principal,
+    *,
+    after: int | None,
+    limit: int,
+    types: Sequence[str] = (),
+    region_path: str | None = None,
 ) -> list[AuditEvent]:
     """A page of the warning's timeline as the caller may read it (see events_query)."""
-    return list(await session.scalars(events_query(warning, principal, after=after).limit(limit)))
+    query = events_query(warning, principal, after=after, types=types, region_path=region_path)
+    return list(await session.scalars(query.limit(limit)))
+
+
+async def place_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    """The names of the regions the events name."""
+    if not codes:
+        return {}
+    return dict((await session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))).tuples().all())
+
+
+async def offices(session: AsyncSession, warning: Warning) -> list[tuple[str, str, str]]:
+    """The counties and townships the warning targets (code, name, level), by code: what a timeline
+    is narrowed to."""
+    rows = await session.execute(
+        select(WarningRegion.region_code, WarningRegion.name, WarningRegion.level)
+        .where(WarningRegion.warning_id == warning.id, WarningRegion.level.in_(("county", "township")))
+        .order_by(WarningRegion.region_code)
+    )
+    return list(rows.tuples().all())

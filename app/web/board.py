@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from app.audit.schemas import EventOut
 from app.auth import scope
@@ -19,10 +18,7 @@ from app.call.schemas import ManualAckIn
 from app.config import SettingsDep
 from app.db import SessionDep, session_scope, utc_now
 from app.errors import Forbidden, Unprocessable
-from app.models.call import Call
-from app.models.region import Region
 from app.models.warning import OPEN_STATUSES as OPEN_WARNING
-from app.models.warning import WarningRegion
 from app.notify import call_now as call_now_service
 from app.notify import providers
 from app.phones import mask
@@ -200,27 +196,21 @@ async def timeline(
     """Everything that happened to the warning, in order; by type of event and by region."""
     warning = await warning_service.get_warning(session, warning_id, principal)
     region_path = (await region_service.get_region(session, region)).path if region else None
-    query = warning_timeline.events_query(
-        warning, principal, after=after, types=[event_type] if event_type else [], region_path=region_path
-    )
-    rows = list(await session.scalars(query.limit(TIMELINE_PAGE + 1)))
+    rows = await warning_timeline.events(
+        session, warning, principal, after=after, limit=TIMELINE_PAGE + 1, types=[event_type] if event_type else [],
+        region_path=region_path,
+    )  # fmt: skip
     masked = principal.role == "auditor"
     names = await warning_timeline.contact_names(session, rows)
     events = [EventOut.of(event, masked=masked, contact_name=names.get(event.call_id or "")) for event in rows]
-    codes = {event.region_code for event in events if event.region_code}
-    places = await session.execute(select(Region.code, Region.name).where(Region.code.in_(codes))) if codes else None
-    choices = await session.execute(
-        select(WarningRegion.region_code, WarningRegion.name, WarningRegion.level)
-        .where(WarningRegion.warning_id == warning.id, WarningRegion.level.in_(("county", "township")))
-        .order_by(WarningRegion.region_code)
-    )
+    places = await warning_timeline.place_names(session, {event.region_code for event in events if event.region_code})
     more = len(events) > TIMELINE_PAGE
     context = {
         "warning": warning,
         "events": [(event, describe(event.type, event.data)) for event in events[:TIMELINE_PAGE]],
-        "region_names": dict(places.tuples().all()) if places else {},
+        "region_names": places,
         "event_names": EVENT_NAMES,
-        "regions": list(choices.tuples()),
+        "regions": await warning_timeline.offices(session, warning),
         "type": event_type or "",
         "region": region or "",
         "next_url": (
@@ -235,12 +225,10 @@ async def timeline(
 async def calls_csv(warning_id: str, session: SessionDep, principal: PagePrincipal) -> StreamingResponse:
     """Every call of the warning (to people in the caller's region) for the file; times in 北京时间."""
     warning = await warning_service.get_warning(session, warning_id, principal)
-    calls = scope.calls_in_scope(select(Call).where(Call.warning_id == warning.id), principal)
-    masked = principal.role == "auditor"
 
     async def rows() -> AsyncIterator[list[list[Any]]]:
         async with session_scope(read_only=True) as reading:
-            async for batch in export.call_rows(reading, calls, masked=masked):
+            async for batch in export.warning_call_rows(reading, warning.id, principal):
                 yield batch
 
     return StreamingResponse(

@@ -12,19 +12,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.db import SessionDep, utc_now
+from app.department import service as department_service
+from app.duty import desks as duty_desks
 from app.duty import handover as handover_service
 from app.duty import roster as roster_service
 from app.duty import service as duty_service
 from app.duty.schemas import HandoverIn
 from app.errors import AppError, Unprocessable
-from app.models.department import Department
 from app.models.duty import DutyShift
-from app.models.region import Region, subtree_filter
+from app.models.region import Region
 from app.region import service as region_service
 from app.times import BEIJING
 from app.web import duty_form
@@ -111,9 +111,7 @@ async def _office_page(
 async def _department_desks(session: AsyncSession, region: Region, now: datetime) -> list[dict[str, Any]]:
     """The office's departments (a county's), each with its officer on duty where it keeps a roster:
     whom a township's 吹哨 calls now."""
-    departments = list(await session.scalars(
-        select(Department).where(Department.region_code == region.code).order_by(Department.name).limit(200)
-    ))  # fmt: skip
+    departments = await department_service.of_region(session, region.code, limit=200)
     desks = await duty_service.desks_in_force(session, [d.id for d in departments], now, departments=True)
     return [{"name": d.name, "desk": desks.get(d.id), "keeps": d.id in desks} for d in departments]
 
@@ -150,12 +148,7 @@ async def duty_index(request: Request, session: SessionDep, principal: PagePrinc
     """The offices of one's area with who is on duty, and the gaps of the next 24 hours."""
     now = utc_now()
     within = principal.within
-    if within is not None:
-        query = select(Region).where(subtree_filter(Region.path, within), Region.level.in_(duty_service.DESK_LEVELS))
-    else:
-        keeping = select(DutyShift.region_code).where(DutyShift.ends_at > now - duty_service.KEEPS_ROSTER)
-        query = select(Region).where(Region.code.in_(keeping))
-    offices = list(await session.scalars(query.order_by(Region.path).limit(OFFICES_LISTED + 1)))
+    offices = await duty_desks.offices(session, within=within, now=now, limit=OFFICES_LISTED + 1)
     desks = await duty_service.desks_in_force(session, [o.code for o in offices], now)
     gaps, gap_count = await duty_service.next_gaps(session, within_path=within, now=now)
     context = {"offices": offices[:OFFICES_LISTED], "more_offices": len(offices) > OFFICES_LISTED, "desks": desks,

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
@@ -65,11 +64,7 @@ async def board(
     )
     now = utc_now()
     shown = [h for h in rows if (h.status in OPEN) == (show != "closed")]
-    dispatches: dict[str, list[HazardDispatch]] = {}
-    if shown:
-        query = select(HazardDispatch).where(HazardDispatch.hazard_id.in_([h.id for h in shown]))
-        for dispatch in await session.scalars(query):
-            dispatches.setdefault(dispatch.hazard_id, []).append(dispatch)
+    dispatches = await hazard_service.dispatches_of(session, [h.id for h in shown])
     clocks = {h.id: clock(h, dispatches.get(h.id, []), now) for h in shown}
     shown.sort(key=lambda h: (not clocks[h.id]["overdue"], not h.urgent, h.created_at))  # the most pressing first
     items = [{"hazard": h, "clock": clocks[h.id]} for h in shown]

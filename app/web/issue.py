@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
@@ -46,7 +45,7 @@ async def _describe(session: AsyncSession, regions: list[Region]) -> list[dict[s
 
 async def _chosen(session: AsyncSession, codes: list[str]) -> list[dict[str, str]]:
     """The picked areas with their names, in the order picked; an unknown code shows as itself."""
-    found = {r.code: r for r in await session.scalars(select(Region).where(Region.code.in_(codes)))} if codes else {}
+    found = await region_service.by_code(session, codes)
     described = {item["code"]: item for item in await _describe(session, list(found.values()))}
     return [described.get(code, {"code": code, "name": code, "level": "", "place": "未知区域"}) for code in codes]
 
