@@ -71,8 +71,33 @@ async def escalate(
             contacts[contact["id"]] = contact
             by_contact[contact["id"]].append(item)
     events = await _mark_unreachable(session, warning, nobody, now=now)
+    open_calls = await _open_escalations(session, warning, sorted(by_contact))
+    new_calls: list[dict[str, Any]] = []
+    for contact_id in sorted(by_contact):
+        contact, named = contacts[contact_id], by_contact[contact_id]
+        codes = sorted({item.region for item in named})
+        existing = open_calls.get(contact_id)
+        if existing is not None:
+            added = _add_regions(existing, codes, named, now)
+            if not added:
+                continue
+            call_id, codes = existing.id, added
+        else:
+            call_id = new_id()
+            new_calls.append(_escalation_call(warning, contact, call_id, codes, named, now))
+        events.append(_escalated(warning, contact, call_id, codes, named, added=existing is not None))
+    await session.flush()
+    await _store(session, new_calls)
+    await _mark_escalated(
+        session, warning, sorted({item.region for item in items} - {item.region for item in nobody}), now
+    )
+    return events
+
+
+async def _open_escalations(session: AsyncSession, warning: Warning, contact_ids: list[str]) -> dict[str, Call]:
+    """The open escalation calls of the warning to these people, by person."""
     open_calls: dict[str, Call] = {}
-    for chunk in chunks(sorted(by_contact)):
+    for chunk in chunks(contact_ids):
         # Locked by the chase (or new with the warning at issue) and read again, so an answer
         # committed meanwhile is seen: regions are never added to a call already answered.
         query = (
@@ -81,41 +106,47 @@ async def escalate(
             .execution_options(populate_existing=True)
         )
         open_calls.update((call.contact_id, call) for call in await session.scalars(query))
-    new_calls: list[dict[str, Any]] = []
-    for contact_id in sorted(by_contact):
-        contact, named = contacts[contact_id], by_contact[contact_id]
-        codes = sorted({item.region for item in named})
-        existing = open_calls.get(contact_id)
-        if existing is not None:
-            added = [code for code in codes if code not in existing.about_region_codes]
-            if not added:
-                continue
-            existing.about_region_codes = sorted({*existing.about_region_codes, *added})
-            existing.next_attempt_at = now  # the supervisor is told the longer list now
-            origins = sorted(item.escalated_from for item in named if item.escalated_from)
-            if origins and (existing.escalated_from is None or origins[0] < existing.escalated_from):
-                existing.escalated_from = origins[0]
-            call_id, codes = existing.id, added
-        else:
-            call_id = new_id()
-            new_calls.append(_escalation_call(warning, contact, call_id, codes, named, now))
-        origins = sorted(item.escalated_from for item in named if item.escalated_from)
-        events.append(
-            audit_service.Event(
-                type="call.escalated", actor="scheduler", warning_id=warning.id, call_id=call_id,
-                region_code=contact["region_code"],
-                data={"about_region_codes": codes, "to": {"contact_id": contact_id, "name": contact["name"],
-                      "phone": contact["phone"], "region_code": contact["region_code"]},
-                      "escalated_from": origins[0] if origins else None, "added": existing is not None,
-                      **routing.why(contact)},
-            )
-        )  # fmt: skip
-    await session.flush()
+    return open_calls
+
+
+def _add_regions(existing: Call, codes: list[str], named: list[Item], now: datetime) -> list[str]:
+    """The regions added to an open escalation call (none: it names them all already); the
+    supervisor is told the longer list now."""
+    added = [code for code in codes if code not in existing.about_region_codes]
+    if not added:
+        return []
+    existing.about_region_codes = sorted({*existing.about_region_codes, *added})
+    existing.next_attempt_at = now
+    origins = sorted(item.escalated_from for item in named if item.escalated_from)
+    if origins and (existing.escalated_from is None or origins[0] < existing.escalated_from):
+        existing.escalated_from = origins[0]
+    return added
+
+
+def _escalated(
+    warning: Warning, contact: dict[str, Any], call_id: str, codes: list[str], named: list[Item], *, added: bool
+) -> audit_service.Event:
+    origins = sorted(item.escalated_from for item in named if item.escalated_from)
+    return audit_service.Event(
+        type="call.escalated", actor="scheduler", warning_id=warning.id, call_id=call_id,
+        region_code=contact["region_code"],
+        data={"about_region_codes": codes, "to": {"contact_id": contact["id"], "name": contact["name"],
+              "phone": contact["phone"], "region_code": contact["region_code"]},
+              "escalated_from": origins[0] if origins else None, "added": added,
+              **routing.why(contact)},
+    )  # fmt: skip
+
+
+async def _store(session: AsyncSession, new_calls: list[dict[str, Any]]) -> None:
+    """The new escalation calls and their link tokens."""
     await bulk_insert(session, Call, new_calls)
     secret = tokens.instance_secret()
     await bulk_insert(session, CallToken, [tokens.token_row(secret, call["id"]) for call in new_calls])
     call_metrics.CALLS_CREATED.labels("escalation").inc(len(new_calls))
-    escalated = sorted({item.region for item in items} - {item.region for item in nobody})
+
+
+async def _mark_escalated(session: AsyncSession, warning: Warning, escalated: list[str], now: datetime) -> None:
+    """The regions sent up the chain, marked so (once)."""
     call_metrics.REGIONS_ESCALATED.inc(len(escalated))
     for chunk in chunks(escalated):
         await session.execute(
@@ -127,7 +158,6 @@ async def escalate(
             )
             .values(escalated_at=now)
         )
-    return events
 
 
 def _escalation_call(

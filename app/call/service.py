@@ -79,57 +79,57 @@ async def acknowledge(
     if call.warning_id is not None:
         ensure_unsealed(await session.get_one(Warning, call.warning_id), now)
     late = now > call.deadline_at
-    result = await session.execute(
+    answered = await session.execute(
         update(Call)
         .where(Call.id == call.id, Call.status.in_(ANSWERABLE))
-        .values(
-            status="acknowledged",
-            acknowledged_at=now,
-            ack_method=method,
-            ack_note=note,
-            ack_by=actor,
-            late=late,
-            next_attempt_at=None,
-            closed_at=now,
-        )
+        .values(status="acknowledged", acknowledged_at=now, ack_method=method, ack_note=note, ack_by=actor,
+                late=late, next_attempt_at=None, closed_at=now)
         .returning(Call.id)
-    )
-    if result.scalar() is None:  # answered (or closed) by someone else meanwhile
+    )  # fmt: skip
+    if answered.scalar() is None:  # answered (or closed) by someone else meanwhile
         await session.refresh(call)
         return await acknowledge(
             session, call, method=method, actor=actor, now=now, how=how, note=note, confirming=confirming
         )
     await session.refresh(call)
     call_metrics.acknowledged(method, call.created_at, now)
-    # Regions before the chain head: every path that answers a call locks in this order (call and its
-    # tally, regions and theirs, chain), so two answers in one village cannot deadlock.
+    reached = await _regions_reached(session, call, method=method, actor=actor, now=now, confirming=confirming)
+    data: dict[str, Any] = {"method": method, "late": late, **({"how": how} if how else {}),
+                            **({"note": note} if note else {})}  # fmt: skip
+    acknowledged = audit_service.Event(
+        type="call.acknowledged", actor=actor, warning_id=call.warning_id, hazard_id=call.hazard_id,
+        call_id=call.id, region_code=call.contact_region_code, data=data,
+    )  # fmt: skip
+    await audit_service.record_warning_events(session, [acknowledged, *reached], now=now)
+    await hooks.answered(session, [hooks.Answered(call.id, call.kind, call.hazard_id, method, actor)], now)
+    return call
+
+
+async def _regions_reached(
+    session: AsyncSession,
+    call: Call,
+    *,
+    method: str,
+    actor: str,
+    now: datetime,
+    confirming: tuple[list[str], dict[str, Any]] | None,
+) -> list[audit_service.Event]:
+    """An answered alert's regions marked reached, and those the person confirms having been to.
+    Regions before the chain head: every path that answers a call locks in this order (call and its
+    tally, regions and theirs, chain), so two answers in one village cannot deadlock."""
+    if call.warning_id is None:
+        return []
     reached = []
-    if call.kind == "alert" and call.warning_id is not None:
+    if call.kind == "alert":
         reached = await mark_regions_reached(
             session, call.warning_id, call.region_codes, by=method, actor=actor, call_id=call.id, now=now
         )
-    if confirming is not None and call.warning_id is not None:
+    if confirming is not None:
         codes, details = confirming
         reached += await mark_regions_reached(
             session, call.warning_id, codes, by="confirmed", actor=actor, call_id=call.id, now=now, details=details
         )
-    data: dict[str, Any] = {"method": method, "late": late}
-    if how:
-        data["how"] = how
-    if note:
-        data["note"] = note
-    acknowledged = audit_service.Event(
-        type="call.acknowledged",
-        actor=actor,
-        warning_id=call.warning_id,
-        hazard_id=call.hazard_id,
-        call_id=call.id,
-        region_code=call.contact_region_code,
-        data=data,
-    )
-    await audit_service.record_warning_events(session, [acknowledged, *reached], now=now)
-    await hooks.answered(session, [hooks.Answered(call.id, call.kind, call.hazard_id, method, actor)], now)
-    return call
+    return reached
 
 
 async def get_call(session: AsyncSession, call_id: str) -> Call:

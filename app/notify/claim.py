@@ -91,9 +91,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
         return []
     warning_ids = {call.warning_id for call in due if call.warning_id is not None}
     warnings = {w.id: w for w in await session.scalars(select(Warning).where(Warning.id.in_(warning_ids)))}
-    rules_of = {
-        warning_id: PolicySnapshot.of(warning.policy) for warning_id, warning in warnings.items()
-    }  # read once a round
+    rules_of = {warning_id: PolicySnapshot.of(w.policy) for warning_id, w in warnings.items()}  # once a round
     reports = await hazard_texts.reports_of(session, sorted({c.hazard_id for c in due if c.hazard_id is not None}))
     languages = await languages_of(session, {call.contact_id for call in due})
     signature = plan.signature
@@ -132,16 +130,7 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
                          else f"no provider is configured for {channel}")  # fmt: skip
                 row.update(status="failed", error=error, claimed_at=None)
             elif (free := book.free_at(call.contact_phone, channel, now)) > now:
-                # A per-callee limit: the message waits for it, unless the next attempt comes first
-                # (then the two merge, as attempts held back by a rate limit do) or the deadline.
-                if next_at is not None and next_at <= free:
-                    row.update(status="cancelled", claimed_at=None, error=f"{channel} to this number is limited "
-                               f"until {free.isoformat()}: merged into attempt {attempt + 1}")  # fmt: skip
-                elif free >= call.deadline_at:
-                    row.update(status="cancelled", claimed_at=None, error=f"{channel} to this number is limited "
-                               f"until {free.isoformat()}, after the deadline")  # fmt: skip
-                else:
-                    row.update(status="pending", due_at=free, claimed_at=None)
+                _wait_for_limit(row, call, channel, free, attempt, next_at)
             if row["status"] in ("sending", "pending"):
                 book.add(call.contact_phone, channel, row["due_at"])
             messages.append(row)
@@ -152,6 +141,21 @@ async def claim_attempts(session: AsyncSession, now: datetime, batch: int, plan:
     await _record_unavailable(session, [m for m in messages if m["status"] == "failed"], now)
     await notify_db.move_calls_on(session, moves)
     return [m for m in messages if m["status"] == "sending"]
+
+
+def _wait_for_limit(
+    row: dict[str, Any], call: Any, channel: str, free: datetime, attempt: int, next_at: datetime | None
+) -> None:
+    """A per-callee limit: the message waits until `free`, unless the next attempt comes first (then
+    the two merge, as attempts held back by a rate limit do) or the deadline."""
+    if next_at is not None and next_at <= free:
+        row.update(status="cancelled", claimed_at=None, error=f"{channel} to this number is limited "
+                   f"until {free.isoformat()}: merged into attempt {attempt + 1}")  # fmt: skip
+    elif free >= call.deadline_at:
+        row.update(status="cancelled", claimed_at=None, error=f"{channel} to this number is limited "
+                   f"until {free.isoformat()}, after the deadline")  # fmt: skip
+    else:
+        row.update(status="pending", due_at=free, claimed_at=None)
 
 
 async def _record_unavailable(session: AsyncSession, failed: list[dict[str, Any]], now: datetime) -> None:

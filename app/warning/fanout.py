@@ -199,20 +199,12 @@ async def store_calls(
     deadline = PolicySnapshot.of(warning.policy).deadline(warning.created_at)
     secret = tokens.instance_secret()
     common = {
-        "warning_id": warning.id,
-        "kind": "alert",
-        "priority": call_priority(warning.level, "alert", retry=False),
-        "about_region_codes": [],
-        "status": "pending" if sends else "cancelled",
-        "attempts": 0,
+        "warning_id": warning.id, "kind": "alert", "priority": call_priority(warning.level, "alert", retry=False),
+        "about_region_codes": [], "status": "pending" if sends else "cancelled", "attempts": 0,
         # The first attempt is due now: the call row is the sender's outbox entry (notify.sender).
-        "next_attempt_at": now if sends else None,
-        "deadline_at": deadline,
-        "created_at": now,
-        "closed_at": None if sends else now,
-        "late": False,
-        "feedback_count": 0,
-    }
+        "next_attempt_at": now if sends else None, "deadline_at": deadline, "created_at": now,
+        "closed_at": None if sends else now, "late": False, "feedback_count": 0,
+    }  # fmt: skip
     deadline_text = deadline.isoformat()
     token_rows: list[dict[str, str]] = []  # filled as the calls stream, written after them
 
@@ -221,37 +213,19 @@ async def store_calls(
         for (phone, person), call_id in zip(by_phone.items(), new_ids(len(by_phone)), strict=True):
             contact = person.contact
             yield {
-                **common,
-                "id": call_id,
-                "contact_id": contact["id"],
-                "contact_name": contact["name"],
-                "contact_phone": phone,
-                "contact_region_code": contact["region_code"],
-                "contact_role": contact["role"],
-                "contact_rank": contact["rank"],
-                "channels": person.channels,
+                **common, "id": call_id, "contact_id": contact["id"], "contact_name": contact["name"],
+                "contact_phone": phone, "contact_region_code": contact["region_code"],
+                "contact_role": contact["role"], "contact_rank": contact["rank"], "channels": person.channels,
                 "region_codes": person.region_codes,
-            }
+            }  # fmt: skip
             token_rows.append(tokens.token_row(secret, call_id))
-            add_event(
-                audit_service.Event(
-                    type="call.created",
-                    actor=actor,
-                    warning_id=warning.id,
-                    call_id=call_id,
-                    region_code=contact["region_code"],
-                    data={
-                        "kind": "alert",
-                        "contact_id": contact["id"],
-                        "name": contact["name"],
-                        "phone": phone,
-                        "role": contact["role"],
-                        "rank": contact["rank"],
-                        "region_codes": person.region_codes,
-                        "deadline_at": deadline_text,
-                    },
-                )
-            )
+            add_event(audit_service.Event(
+                type="call.created", actor=actor, warning_id=warning.id, call_id=call_id,
+                region_code=contact["region_code"],
+                data={"kind": "alert", "contact_id": contact["id"], "name": contact["name"], "phone": phone,
+                      "role": contact["role"], "rank": contact["rank"], "region_codes": person.region_codes,
+                      "deadline_at": deadline_text},
+            ))  # fmt: skip
 
     await bulk_insert(session, Call, call_rows())
     await bulk_insert(session, CallToken, token_rows)
