@@ -16,7 +16,7 @@ from app.call import service as call_service
 from app.call import tokens
 from app.call.schemas import FeedbackIn
 from app.contact.language import languages_of
-from app.errors import Conflict, Gone, NotFound
+from app.errors import AppError, Conflict, Gone, NotFound
 from app.models.call import Call, Feedback
 from app.models.warning import OPEN_STATUSES as OPEN_WARNING
 from app.models.warning import Warning, WarningRegion
@@ -151,9 +151,14 @@ async def add_feedback(
     session: AsyncSession, call: Call, warning: Warning, data: FeedbackIn, *, now: datetime
 ) -> Feedback:
     """反馈 through the link, as the person called. A refusal (the final report already sent, the
-    record sealed) leaves nothing of it behind: it runs in a savepoint."""
-    async with session.begin_nested():
-        return await call_service.add_feedback(
-            session, call, warning, stage=data.stage, actions=data.actions, evacuated=data.evacuated,
-            note=data.note, actor=call.contact_name, now=now,
-        )  # fmt: skip
+    record sealed) leaves nothing of it behind: it runs in a savepoint, and what was read is read
+    again afterwards."""
+    try:
+        async with session.begin_nested():
+            return await call_service.add_feedback(
+                session, call, warning, stage=data.stage, actions=data.actions, evacuated=data.evacuated,
+                note=data.note, actor=call.contact_name, now=now,
+            )  # fmt: skip
+    except AppError:
+        session.expire_all()  # the savepoint's rollback expires only what it saw change
+        raise

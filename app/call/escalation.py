@@ -16,7 +16,6 @@ later are added to it and its next attempt is brought forward, so the supervisor
 list at once.
 """
 
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,8 +33,6 @@ from app.models.call import IS_ESCALATION, IS_OPEN, Call, CallToken
 from app.models.call import priority as call_priority
 from app.models.warning import Warning, WarningRegion
 from app.policy.snapshot import PolicySnapshot
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

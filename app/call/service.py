@@ -158,11 +158,6 @@ def closed_a_week(closed_at: datetime | None, now: datetime) -> bool:
     return closed_at is not None and now > closed_at + FEEDBACK_WINDOW
 
 
-def feedback_closes_at(warning: Warning) -> datetime | None:
-    """Feedback stays open until a week after the warning closes (None: still open)."""
-    return warning.closed_at + FEEDBACK_WINDOW if warning.closed_at else None
-
-
 def ensure_unsealed(warning: Warning, now: datetime) -> None:
     """410 once the warning's record is sealed, a week after it ended: its figures are final."""
     if warning.sealed_at is not None or closed_a_week(warning.closed_at, now):

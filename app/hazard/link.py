@@ -173,7 +173,6 @@ async def _still_open(session: SessionDep, call: Call, now: datetime) -> bool:
     open or was made less than a week ago."""
     if call.warning_id is not None:
         warning = await session.get_one(Warning, call.warning_id)
-        closes_at = call_service.feedback_closes_at(warning)
-        return closes_at is None or now <= closes_at
+        return not call_service.closed_a_week(warning.closed_at, now)
     hazard = await session.get(Hazard, call.hazard_id) if call.hazard_id else None
     return hazard is not None and (hazard.status in OPEN or now - call.created_at <= call_service.FEEDBACK_WINDOW)

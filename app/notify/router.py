@@ -2,7 +2,6 @@
 receipts and replies a webhook gateway posts back."""
 
 import hmac
-import logging
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -24,7 +23,6 @@ from app.phones import normalize_mobile
 from app.text import Relayed, SingleLine
 from app.warning import service as warning_service
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/dev", tags=["development"])
 
 

@@ -10,9 +10,10 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import warning_chain
-from app.auth.scope import calls_in_scope
+from app.auth.scope import calls_in_scope, in_subtree
 from app.auth.service import Principal
 from app.call import tally
+from app.call.service import ANSWERABLE
 from app.channels import label as channel_label
 from app.config import Settings
 from app.db import utc_now
@@ -22,14 +23,13 @@ from app.models.notify import Message
 from app.models.region import Region
 from app.models.warning import OPEN_STATUSES, TO_CONFIRM, Warning, WarningRegion
 from app.notify import health, providers
-from app.region import service as region_service
 from app.warning import lists as warning_lists
 from app.warning import service as warning_service
 from app.warning.schemas import WarningOut
 
 GRID_MAX = 1500  # above this many targeted regions, the board asks for one county at a time
 LIST_MAX = 300
-SILENT = ("pending", "notified", "unanswered")
+SILENT = ANSWERABLE  # calls nobody has answered yet, that an answer may still close
 TOP_LEVELS = ("province", "prefecture", "county")
 
 
@@ -262,9 +262,7 @@ async def regions_to_confirm(session: AsyncSession, warning: Warning, principal:
         .order_by(WarningRegion.region_code)
         .limit(LIST_MAX)
     )
-    found = list(await session.scalars(query))
-    paths = await region_service.get_paths(session, {region.region_code for region in found})
-    return [region for region in found if principal.covers(paths.get(region.region_code, ""))]
+    return list(await session.scalars(in_subtree(query, WarningRegion.region_code, principal.within)))
 
 
 async def channel_alerts(settings: Settings) -> list[str]:

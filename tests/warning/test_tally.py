@@ -7,6 +7,7 @@ import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,7 +20,7 @@ from app.models.warning import CallTally, RegionTally, WarningRegion
 from app.notify.console import ConsoleProvider
 from app.notify.sender import send_due
 from tests.conftest import requires_postgres
-from tests.factories import COUNTY, issue, outbox, roster, send_all, token_of
+from tests.factories import COUNTY, OTHER_TOWNSHIP, issue, outbox, roster, send_all, token_of
 
 JSON = {"Accept": "application/json"}
 
@@ -131,6 +132,27 @@ async def test_regions_to_confirm_are_the_warnings_own(client: AsyncClient, regi
             assert [(region.warning_id, region.region_code) for region in found] == [
                 (body["id"], code) for code in expected
             ]
+
+
+async def test_a_scoped_key_is_shown_its_own_regions_to_confirm_however_many_come_before(
+    client: AsyncClient, regions: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list is scoped in SQL before its limit: regions of other townships listed first do not
+    take the places of the key's own."""
+    from app.auth.service import Principal
+    from app.models.region import Region
+    from app.models.warning import Warning
+    from app.web import service as web_service
+
+    warning = await issue(client, area_codes=[COUNTY])  # nobody on record: every village uncovered
+    monkeypatch.setattr(web_service, "LIST_MAX", 1)
+    async with session_scope() as session:
+        township = await session.get_one(Region, OTHER_TOWNSHIP)
+        scoped = Principal(
+            name="乌拉泊值班员", role="duty_officer", region_code=township.code, region_path=township.path
+        )
+        found = await web_service.regions_to_confirm(session, await session.get_one(Warning, warning["id"]), scoped)
+    assert [region.region_code[:9] for region in found] == [OTHER_TOWNSHIP[:9]]
 
 
 @requires_postgres
