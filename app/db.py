@@ -115,7 +115,7 @@ def seconds_between(later: Any, earlier: Any, *, postgres: bool) -> ColumnElemen
 
 def dialect_insert(session: AsyncSession) -> Any:
     """The session's dialect's INSERT, which has ON CONFLICT (PostgreSQL's or SQLite's)."""
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if is_postgresql(session) else sqlite.insert
 
 
 def chunks(values: Iterable[T], size: int = 1000) -> Iterator[list[T]]:
@@ -144,7 +144,7 @@ async def analyze(session: AsyncSession, *tables: str) -> None:
     session's transaction, its own new rows included). Without them, a table last analyzed when
     nearly empty is planned as if it still were until autovacuum comes by, if it is on at all:
     joins sorted on disk, index scans reading every open call."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session):
         await session.execute(text(f"ANALYZE {', '.join(tables)}"))
 
 
@@ -163,7 +163,7 @@ async def fetch_rows(session: AsyncSession, query: Any) -> Sequence[Sequence[Any
     per-row result handling would take several times as long over a fan-out's roster. The values
     are as the driver decodes them (text, numbers, JSON), with no column type's result processing:
     for such plain columns only."""
-    if session.bind.dialect.name != "postgresql":
+    if not is_postgresql(session):
         return (await core_rows(session, query)).tuples().all()
     compiled = query.compile(dialect=session.bind.dialect, compile_kwargs={"render_postcompile": True})
     parameters = [compiled.params[name] for name in compiled.positiontup or ()]
@@ -182,6 +182,11 @@ def among(column: Any, values: Iterable[Any]) -> Any:
 def json_text(value: Any) -> str:
     """JSON for the database's JSON columns (orjson: several times faster than the standard library)."""
     return orjson.dumps(value).decode()
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    """Whether the session's database is PostgreSQL: the one question the db.py modules ask."""
+    return session.bind.dialect.name == "postgresql"
 
 
 def is_sqlite(url: str) -> bool:

@@ -24,8 +24,8 @@ from app.department.router import router as departments_router
 from app.duty.router import department_router as department_duty_router
 from app.duty.router import router as duty_router
 from app.errors import document_problems, install_error_handlers
-from app.hazard.link import router as hazard_link_router
-from app.hazard.report_form import router as report_form_router
+from app.hazard.form_router import router as report_form_router
+from app.hazard.link_router import router as hazard_link_router
 from app.hazard.router import contact_router as contact_report_link_router
 from app.hazard.router import router as hazards_router
 from app.notify import gateway, providers

@@ -21,6 +21,11 @@ LAYERS = {
     "edges": {"cap", "report", "web", "cli", "demo", "main", "scheduler", "worker", "ops", "wiring"},
 }  # fmt: skip
 RANK = {package: rank for rank, packages in enumerate(LAYERS.values()) for package in packages}
+# Inside the registry and the engine, bottom first: each package imports only those before it.
+ORDER = {
+    "registry": ["audit", "region", "auth", "department", "contact", "policy", "duty"],
+    "engine": ["call", "notify", "broadcast", "hazard", "ack", "warning"],
+}
 
 
 def is_router(module: str) -> bool:
@@ -42,8 +47,15 @@ def imports(*, modules: bool = False) -> dict[tuple[str, str], list[str]]:
         parts = path.relative_to(APP).with_suffix("").parts
         source = ".".join(parts) if modules or is_router(".".join(parts)) else parts[0]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [f"app.{a.name}" for a in node.names] if node.module == "app" else [node.module]
+            assert not (isinstance(node, ast.ImportFrom) and node.level), f"{path}: a relative import; write app.…"
+            if isinstance(node, ast.ImportFrom) and node.module:
+                # `from app import i18n` names a package; `from app.notify import router`, a router.
+                names = [
+                    f"{node.module}.{a.name}"
+                    if node.module == "app" or is_router(f"{node.module}.{a.name}")
+                    else node.module
+                    for a in node.names
+                ]
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             else:
@@ -128,3 +140,15 @@ def test_only_db_modules_ask_which_database() -> None:
         if asking.search(line)
     ]
     assert found == []
+
+
+def test_inside_a_layer_packages_import_only_those_below() -> None:
+    assert all(sorted(packages) == sorted(LAYERS[layer]) for layer, packages in ORDER.items())
+    place = {package: index for packages in ORDER.values() for index, package in enumerate(packages)}
+    found = imports()
+    above = {
+        edge: found[edge]
+        for edge in sorted(found)
+        if edge[0] in place and edge[1] in place and rank(edge[0]) == rank(edge[1]) and place[edge[1]] > place[edge[0]]
+    }
+    assert above == {}, "imports of a package drawn above (ORDER, docs/ARCHITECTURE.md)"

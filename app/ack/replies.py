@@ -63,7 +63,9 @@ async def take_inbound(
     `inbound_id` change nothing either."""
     languages = await language_of_phone(session, phone)
     if is_text(channel) and text and hazard_sms.sms_report(text, languages) is not None:
-        return await _report(session, inbound_id=inbound_id, phone=phone, text=text, languages=languages, now=now)
+        return await _report(
+            session, inbound_id=inbound_id, phone=phone, channel=channel, text=text, languages=languages, now=now
+        )
     acknowledging = is_acknowledgement(channel, text, digits, languages | {i18n.SOURCE})
     calls = list(
         await session.scalars(
@@ -115,7 +117,14 @@ async def take_inbound(
 
 
 async def _report(
-    session: AsyncSession, *, inbound_id: str, phone: str, text: str, languages: set[str], now: datetime
+    session: AsyncSession,
+    *,
+    inbound_id: str,
+    phone: str,
+    channel: str,
+    text: str,
+    languages: set[str],
+    now: datetime,
 ) -> dict[str, Any]:
     """An SMS starting 险情 or 报告 from a phone on the roster: a hazard report of that person's region
     (the person's latest roster entry, when the phone answers for several)."""
@@ -124,7 +133,7 @@ async def _report(
     )
     if contact is None:
         return {"result": "unknown_phone", "acknowledged": []}
-    row = {"inbound_id": inbound_id, "phone": phone, "channel": "sms", "text": text, "digits": None,
+    row = {"inbound_id": inbound_id, "phone": phone, "channel": channel, "text": text, "digits": None,
            "result": "hazard_report", "received_at": now}  # fmt: skip
     if not await _first_time(session, row):
         return {"result": "duplicate", "acknowledged": []}

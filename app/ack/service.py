@@ -41,7 +41,7 @@ async def load_call(session: AsyncSession, token: str) -> Call:
 async def load(session: AsyncSession, token: str, now: datetime) -> tuple[Call, Warning]:
     """The call of a warning behind a token: 404 unknown, 410 a week after its warning closed."""
     call = await load_call(session, token)
-    if call.warning_id is None:  # about a hazard report: its page is the report's (hazard.link)
+    if call.warning_id is None:  # about a hazard report: its page is the report's (hazard.link_router)
         raise NotFound("This link is about a hazard report; open it without the rest of the address.")
     warning = await session.get(Warning, call.warning_id)
     assert warning is not None

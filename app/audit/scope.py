@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import db as audit_db
 from app.audit.service import warning_chain
 from app.models.audit import AuditEvent
-from app.models.region import Region, subtree_filter
+from app.models.region import codes_within
 
 _calls = table("calls", column("id"), column("contact_region_code"))
 _warnings = table("warnings", column("id"))
@@ -25,7 +25,7 @@ _warnings = table("warnings", column("id"))
 # A warning overlaps a subtree when one of its areas lies inside it, or the subtree inside the area.
 def visible_in(path: str) -> ColumnElement[bool]:
     """The events a key scoped to the subtree at `path` may read (see the module)."""
-    codes = select(Region.code).where(subtree_filter(Region.path, path))
+    codes = codes_within(path)
     call_inside = exists().where(_calls.c.id == AuditEvent.call_id, _calls.c.contact_region_code.in_(codes))
     overlapping = select(_warnings.c.id).where(audit_db.warnings_overlapping(path))
     return or_(

@@ -35,6 +35,11 @@ def overlaps(principal: Principal, warning: Warning) -> bool:
     return any(path.startswith(own) or own.startswith(path) for path in warning.area_paths)
 
 
+def covers_warning(principal: Principal, warning: Warning) -> bool:
+    """Whether every area of a warning lies in the caller's subtree (it may change the warning)."""
+    return all(principal.covers(path) for path in warning.area_paths)
+
+
 def warnings_in_scope(query: Select[Any], principal: Principal) -> Select[Any]:
     """Only warnings whose areas overlap the caller's subtree (either holds the other), in SQL."""
     if principal.within is None:

@@ -21,7 +21,7 @@ from app.db import new_ids
 from app.errors import NotFound, Unprocessable
 from app.i18n import N_
 from app.models.broadcast import Broadcast, Loudspeaker
-from app.models.region import Region, subtree_filter
+from app.models.region import Region, codes_within, subtree_filter
 from app.models.warning import Warning
 from app.notify import templates
 from app.policy.snapshot import PolicySnapshot
@@ -81,7 +81,7 @@ async def list_loudspeakers(
         path = region.path
     query = select(Loudspeaker).where(Loudspeaker.active)
     if path is not None:
-        inside = select(Region.code).where(subtree_filter(Region.path, path))
+        inside = codes_within(path)
         query = query.where(Loudspeaker.region_code.in_(inside))
     if cursor:
         query = query.where(Loudspeaker.id > cursor)

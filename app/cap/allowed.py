@@ -1,5 +1,6 @@
 """What a CAP message may ask for, and which key may ask it: the types taken, the warnings a key reads or changes."""
 
+from app.auth import scope
 from app.auth.service import Principal
 from app.cap.parse import Message
 from app.errors import Forbidden, Unprocessable
@@ -24,14 +25,8 @@ def ensure_actionable(message: Message) -> None:
 def ensure_own_alert(principal: Principal, warning: Warning) -> None:
     """An alert already taken is answered only to a caller who could have posted it (its warning
     is not named to anyone else)."""
-    if not all(principal.covers(path) for path in warning.area_paths):
+    if not scope.covers_warning(principal, warning):
         raise Forbidden(f"The alert's areas lie outside your key's region {principal.region_code}.")
-
-
-def ensure_writable(principal: Principal, warning: Warning) -> None:
-    """An Update or Cancel changes only a warning whose every area the key covers."""
-    if not all(principal.covers(path) for path in warning.area_paths):
-        raise Forbidden(f"Warning {warning.id} reaches beyond your key's region {principal.region_code}.")
 
 
 def could_have_posted(principal: Principal, alert: CapAlert) -> bool:

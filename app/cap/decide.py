@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.cap import chain, mapping
-from app.cap.allowed import ensure_own_alert, ensure_writable
+from app.cap.allowed import ensure_own_alert
 from app.cap.identity import Sender
 from app.cap.parse import Message
 from app.cap.received import Outcome, find_warnings
@@ -58,7 +58,7 @@ async def decide(
         issued = await _issue(session, message, principal=principal, now=now, fanout_above=fanout_above)
         return Decision(issued, "created", unresolved)
     for target in targets:
-        ensure_writable(principal, target)
+        warning_service.ensure_writable(principal, target)  # an Update or Cancel changes only its own
     open_ = [target for target in targets if target.status in OPEN_STATUSES]
     if message.sent < await chain.last_said(session, open_ or targets):
         why = f"sent before what already changed warning {', '.join(t.id for t in targets)}"

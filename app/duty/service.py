@@ -25,7 +25,7 @@ from app.errors import Forbidden, NotFound, Unprocessable
 from app.models.contact import Contact
 from app.models.department import Department
 from app.models.duty import DutyShift
-from app.models.region import Region, subtree_filter
+from app.models.region import Region, codes_within
 from app.region import service as region_service
 
 # Offices that keep a duty roster: every level with an office, villages aside (a prefecture such as
@@ -240,7 +240,7 @@ async def next_gaps(
     `limit` of them), and how many offices have one."""
     offices: ColumnElement[bool] = DutyShift.region_code.is_not(None)
     if within_path is not None:
-        inside = select(Region.code).where(subtree_filter(Region.path, within_path))
+        inside = codes_within(within_path)
         offices = DutyShift.region_code.in_(inside)
     found = await first_gaps(session, offices, now)
     soonest = sorted(found, key=lambda code: (found[code].starts_at, code))[:limit]

@@ -13,7 +13,7 @@ from app.errors import Forbidden, NotFound, Unprocessable
 from app.models.audit import AuditEvent
 from app.models.call import Call
 from app.models.hazard import STATUSES, Hazard, HazardDispatch
-from app.models.region import Region, subtree_filter
+from app.models.region import codes_within
 from app.region import service as region_service
 
 
@@ -50,8 +50,7 @@ async def list_hazards(
         path = region.path
     query = select(Hazard)
     if path is not None:
-        inside = select(Region.code).where(subtree_filter(Region.path, path))
-        query = query.where(Hazard.region_code.in_(inside))
+        query = query.where(Hazard.region_code.in_(codes_within(path)))
     if status is not None:
         if status not in STATUSES:
             raise Unprocessable(f"status must be one of {', '.join(STATUSES)}.",

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ColumnElement, String, and_
+from sqlalchemy import CheckConstraint, ColumnElement, Select, String, and_, select
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from app.db import Base, BinaryString, utc_now
@@ -35,3 +35,8 @@ class Region(Base):
 def subtree_filter(path_column: InstrumentedAttribute[str], path: str) -> ColumnElement[bool]:
     """Rows whose path starts with `path`, as an index range: '/' sorts just below '0'."""
     return and_(path_column >= path, path_column < path[:-1] + chr(ord(PATH_SEPARATOR) + 1))
+
+
+def codes_within(path: str) -> Select[tuple[str]]:
+    """The codes of the regions in the subtree at `path`, as a subquery."""
+    return select(Region.code).where(subtree_filter(Region.path, path))

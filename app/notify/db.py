@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import chunks, core_rows
+from app.db import chunks, core_rows, is_postgresql
 from app.models.call import Call
 
 _MOVE_ON = text(
@@ -20,7 +20,7 @@ _MOVE_ON = text(
 
 async def move_calls_on(session: AsyncSession, moves: list[tuple[str, int, datetime | None, int]]) -> None:
     """Each claimed call to its next attempt (and the priority of a retry)."""
-    if session.bind.dialect.name != "postgresql":
+    if not is_postgresql(session):
         # Calls of one fan-out share their clock, so a batch moves on in a few statements.
         grouped: dict[tuple[int, datetime | None, int], list[str]] = defaultdict(list)
         for call_id, attempt, next_at, priority in moves:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import driver_connection
+from app.db import driver_connection, is_postgresql
 from app.models.region import PATH_SEPARATOR
 from app.region.tree import RegionTree
 
@@ -19,7 +19,7 @@ async def serialise_imports(session: AsyncSession) -> None:
     SQLite transactions already hold the write lock from their start (see app.db); PostgreSQL
     takes a transaction-scoped advisory lock.
     """
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('jiaoying.regions.import'))"))
 
 
@@ -28,7 +28,7 @@ async def write_regions(
 ) -> int:
     """Write the checked rows (`created` of them new); returns how many known regions changed, a row
     the same as stored being left alone. `keep`: the optional columns the file does not set."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session):
         return await _write_postgresql(session, batches, keep)
     return await _write_sqlite(session, batches, keep) - created
 

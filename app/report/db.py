@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import seconds_between, session_scope
+from app.db import is_postgresql, seconds_between, session_scope
 from app.models.call import Call
 from app.models.region import Region
 from app.models.report import ReportRollup
@@ -35,10 +35,6 @@ from app.report.scope import Scope
 SPLIT_ABOVE = 16
 # Per key: the median and 90th percentile of the answer times.
 Percentiles = dict[str, tuple[float, float]]
-
-
-def _postgres(session: AsyncSession) -> bool:
-    return session.bind.dialect.name == "postgresql"
 
 
 def _seconds_to_answer(*, postgres: bool) -> ColumnElement[float]:
@@ -54,18 +50,18 @@ def _answer_time_list(*, postgres: bool) -> ColumnElement[Any]:
 
 def ack_seconds(session: AsyncSession) -> ColumnElement[float]:
     """Seconds from a call to its answer, as the session's database computes them."""
-    return _seconds_to_answer(postgres=_postgres(session))
+    return _seconds_to_answer(postgres=is_postgresql(session))
 
 
 def code_collation(session: AsyncSession) -> str | None:
     """The collation that compares codes byte by byte: C on PostgreSQL; SQLite compares bytes anyway."""
-    return "C" if _postgres(session) else None
+    return "C" if is_postgresql(session) else None
 
 
 def rollups_counted(session: AsyncSession, warnings: Any) -> list[Select[Any]]:
     """The given warnings' rollup rows counted from their calls and regions (figures.counted), the
     answer times listed as the session's database keeps them."""
-    return figures.counted(warnings, times=_answer_time_list(postgres=_postgres(session)))
+    return figures.counted(warnings, times=_answer_time_list(postgres=is_postgresql(session)))
 
 
 async def figures_by_key(
@@ -75,7 +71,7 @@ async def figures_by_key(
     when None), and each key's median and 90th percentile answer time. PostgreSQL ranks the times
     itself (percentile_cont); SQLite has no percentile_cont, so each rollup row's times come as one
     list and are ranked here."""
-    if _postgres(session):
+    if is_postgresql(session):
         rows = await _ranked_figures(session, scope, after, fetch)
         return rows, {row.key: (row.shares[0], row.shares[1]) for row in rows if row.shares is not None}
     rows = list(await session.execute(_listed_rows(scope, fetch, after=after)))

@@ -27,7 +27,7 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 
 def ensure_writable(principal: Principal, warning: Warning) -> None:
     """A duty officer acts on warnings whose areas lie wholly inside its region."""
-    if not all(principal.covers(path) for path in warning.area_paths):
+    if not scope.covers_warning(principal, warning):
         raise Forbidden(f"Warning {warning.id} reaches beyond your key's region {principal.region_code}.")
 
 

@@ -7,23 +7,19 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
+from app.auth import scope
 from app.auth.service import Principal
 from app.models.audit import AuditEvent
 from app.models.call import Call
-from app.models.region import Region, subtree_filter
+from app.models.region import Region, codes_within
 from app.models.warning import Warning, WarningRegion
 
 
 def _about_subtree(warning: Warning, path: str, *, own_events: bool) -> Any:
     """Events of calls to people in the subtree, and events of its regions (and, with `own_events`,
     the warning's own events, which name no region)."""
-    in_subtree = subtree_filter(Region.path, path)
-    calls_here = (
-        select(Call.id)
-        .join(Region, Region.code == Call.contact_region_code)
-        .where(Call.warning_id == warning.id, in_subtree)
-    )
-    regions_here = select(Region.code).where(in_subtree)
+    calls_here = scope.in_subtree(select(Call.id).where(Call.warning_id == warning.id), Call.contact_region_code, path)
+    regions_here = codes_within(path)
     about_region: Any = AuditEvent.region_code.in_(regions_here)
     if own_events:
         about_region = or_(AuditEvent.region_code.is_(None), about_region)

@@ -88,7 +88,7 @@ async def board(
         "replies": await web_service.replies_received(session, warning, principal),
         "held": await web_service.held_back(session, silent, now=utc_now()),
         "to_confirm": await web_service.regions_to_confirm(session, warning, principal),
-        "writable": can_act(principal) and all(principal.covers(path) for path in warning.area_paths),
+        "writable": can_act(principal) and scope.covers_warning(principal, warning),
         "is_open": warning.status in OPEN_WARNING,
         "masked": masked,
         "done": DONE.get(done or "", ""),

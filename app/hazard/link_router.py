@@ -3,7 +3,6 @@ sends calls about reports here): what was reported, what is asked (接报, 报�
 button (the link's own POST), and for the reporter, once resolved, the 末端评价 form. Plain forms,
 no script, for a cheap phone."""
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,21 +10,16 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from sqlalchemy import select
 
-from app.call import service as call_service
-from app.call import tokens
 from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
 from app.errors import AppError, NotFound
-from app.hazard import standing, steps
+from app.hazard import reading, standing, steps
 from app.hazard.schemas import EvaluationIn
 from app.i18n import N_, SOURCE, pages
 from app.models.call import OPEN_STATUSES as OPEN_CALL
 from app.models.call import Call
-from app.models.contact import Contact
-from app.models.hazard import OPEN, Hazard, HazardDispatch
-from app.models.warning import Warning
+from app.models.hazard import Hazard
 from app.pages import PAGE_HEADERS, beijing
 
 router = APIRouter(prefix="/ack", include_in_schema=False)
@@ -45,21 +39,6 @@ STATUS_NAMES = {"reported": N_("待接报"), "received": N_("已接报"), "dispa
 CALL_STATUS = {"cancelled": N_("已由他人处理或已办结"), "unanswered": N_("已超时，已上报")}
 
 
-async def _call_of(session: SessionDep, token: str) -> Call | None:
-    """The call behind a link's token, if any (a guess is turned away without a lookup)."""
-    if not tokens.plausible(token):
-        return None
-    return await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
-
-
-async def _load(session: SessionDep, token: str) -> tuple[Call, Hazard]:
-    call = await _call_of(session, token)
-    hazard = await session.get(Hazard, call.hazard_id) if call is not None and call.hazard_id else None
-    if call is None or hazard is None:
-        raise NotFound("This link is not valid; check that it was copied whole.")
-    return call, hazard
-
-
 async def _page(
     request: Request, session: SessionDep, token: str, call: Call, hazard: Hazard, *, message: str = "",
     message_class: str = "done", status_code: int = 200,
@@ -67,11 +46,7 @@ async def _page(
     step = call.hazard_step or "receive"
     instruction, ask_text, department = "", ASKS[step][0], ""
     if call.department_id:
-        dispatch = (await session.execute(
-            select(HazardDispatch.instruction, HazardDispatch.department_name)
-            .where(HazardDispatch.hazard_id == hazard.id, HazardDispatch.department_id == call.department_id)
-            .order_by(HazardDispatch.id.desc()).limit(1)
-        )).one_or_none()  # fmt: skip
+        dispatch = await reading.dispatch_of(session, hazard, call.department_id)
         instruction = dispatch.instruction if dispatch else ""
         if step == "escalate":
             ask_text, department = DEPARTMENT_LATE, dispatch.department_name if dispatch else "部门"
@@ -111,7 +86,7 @@ def gone_page(
 async def show(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     """The report behind a call's link. Never acknowledges."""
     try:
-        call, hazard = await _load(session, token)
+        call, hazard = await reading.load(session, token)
     except NotFound:
         return gone_page(request)
     sent = {"ack": N_("已确认收到，谢谢。"), "evaluation": N_("评价已提交，谢谢。")}.get(
@@ -129,24 +104,19 @@ async def evaluation(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """末端评价 by the reporter, from the link sent when the report was resolved."""
-    call, hazard = await _load(session, token)
+    call, hazard = await reading.load(session, token)
     try:
         body = EvaluationIn.model_validate({"rating": rating, "note": note})
     except ValidationError:
         return await _page(request, session, token, call, hazard, message="请选择满意或不满意。",
                            message_class="error", status_code=422)  # fmt: skip
-    latest = await session.scalar(
-        select(Call.id).where(Call.hazard_id == hazard.id, Call.hazard_step == "evaluate").order_by(Call.id.desc())
-    )
-    if call.hazard_step != "evaluate" or call.status == "cancelled" or call.id != latest:
+    if not await reading.may_evaluate(session, call, hazard):
         return await _page(request, session, token, call, hazard, message="这个链接已不能评价（报告已重新办理）。",
                            message_class="error", status_code=409)  # fmt: skip
-    locked = await session.get_one(Hazard, hazard.id, with_for_update=True, populate_existing=True)
     try:
-        await steps.evaluate(session, locked, body.rating, body.note, actor=call.contact_name, now=utc_now())
+        await steps.evaluate_by_link(session, hazard, body.rating, body.note, actor=call.contact_name, now=utc_now())
     except AppError as error:
-        await session.rollback()
-        call, hazard = await _load(session, token)
+        call, hazard = await reading.load(session, token)
         return await _page(request, session, token, call, hazard, message="这份报告已评价过或尚未办结。",
                            message_class="error", status_code=error.status)  # fmt: skip
     return RedirectResponse(f"/ack/{token}/hazard?sent=evaluation", status_code=status.HTTP_303_SEE_OTHER)
@@ -158,21 +128,11 @@ async def report_link(token: str, request: Request, session: SessionDep) -> Resp
     form, its link made now if they have none yet. A POST, so that no page view writes. It works
     while the call's own link does (a week after its warning ends, or its report closes)."""
     now = utc_now()
-    call = await _call_of(session, token)
-    if call is not None and not await _still_open(session, call, now):
+    call = await reading.call_of(session, token)
+    if call is not None and not await reading.still_open(session, call, now):
         call = None
-    contact = await session.get(Contact, call.contact_id, with_for_update=True) if call and call.contact_id else None
+    contact = await reading.reporter_locked(session, call)
     found = await standing.report_token(session, contact, actor=contact.name, now=now) if contact else None
     if found is None:
         return gone_page(request, N_("这个链接无法上报险情（链接无效，或您已不在名册上）。请联系乡镇值班人员。"))
     return RedirectResponse(f"/r/{found}", status_code=status.HTTP_303_SEE_OTHER)
-
-
-async def _still_open(session: SessionDep, call: Call, now: datetime) -> bool:
-    """Whether a call's link still serves: its warning ended less than a week ago, or its report is
-    open or was made less than a week ago."""
-    if call.warning_id is not None:
-        warning = await session.get_one(Warning, call.warning_id)
-        return not call_service.closed_a_week(warning.closed_at, now)
-    hazard = await session.get(Hazard, call.hazard_id) if call.hazard_id else None
-    return hazard is not None and (hazard.status in OPEN or now - call.created_at <= call_service.FEEDBACK_WINDOW)

@@ -10,19 +10,17 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from app import throttle
 from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
 from app.errors import AppError
-from app.hazard import standing
-from app.hazard.link import STATUS_NAMES, gone_page
+from app.hazard import reading, standing
+from app.hazard.link_router import STATUS_NAMES, gone_page
 from app.hazard.schemas import HazardIn
 from app.i18n import N_, SOURCE, pages
-from app.models.contact import Contact, Supervision
+from app.models.contact import Contact
 from app.models.hazard import Hazard
-from app.models.region import Region
 from app.pages import PAGE_HEADERS, beijing
 
 router = APIRouter(prefix="/r", include_in_schema=False)
@@ -40,21 +38,11 @@ EMPTY = {"region_code": "", "category": CATEGORIES[0], "category_other": "", "de
          "urgent": False}  # fmt: skip
 
 
-async def _regions(session: SessionDep, contact: Contact) -> list[tuple[str, str]]:
-    """Where the contact may report: their own region first, then those they supervise (包保)."""
-    supervised = select(Supervision.region_code).where(Supervision.contact_id == contact.id)
-    rows = (await session.execute(
-        select(Region.code, Region.name).where((Region.code == contact.region_code) | Region.code.in_(supervised))
-    )).tuples().all()  # fmt: skip
-    return sorted(rows, key=lambda row: (row[0] != contact.region_code, row[0]))
-
-
-async def _recent(session: SessionDep, contact: Contact) -> list[dict[str, str]]:
-    query = select(Hazard).where(Hazard.reporter_contact_id == contact.id).order_by(Hazard.created_at.desc()).limit(5)
+def _recent(reports: list[Hazard]) -> list[dict[str, str]]:
     return [
         {"at": beijing(h.created_at).removesuffix(" 北京时间"), "place": h.place, "category": h.category,
          "status": STATUS_NAMES.get(h.status, h.status)}
-        for h in await session.scalars(query)
+        for h in reports
     ]  # fmt: skip
 
 
@@ -64,13 +52,13 @@ async def _page(
     status_code: int = 200,
     detail: str = "",
 ) -> HTMLResponse:  # fmt: skip
-    regions = await _regions(session, contact)
+    regions = await reading.regions_of(session, contact)
     context = {
         "lang": (await languages_of(session, [contact.id])).get(contact.id, SOURCE), "detail": detail,
         "contact_name": contact.name, "place": regions[0][1] if regions else "", "regions": regions,
         "categories": CATEGORIES, "values": {**EMPTY, "region_code": contact.region_code, **(values or {})},
         "errors": errors or {}, "message": message, "message_class": message_class, "action": f"/r/{token}",
-        "reports": await _recent(session, contact),
+        "reports": _recent(await reading.recent_reports(session, contact)),
     }  # fmt: skip
     response = templates.TemplateResponse(request, "report_form.html", context, status_code=status_code)
     response.headers.update(PAGE_HEADERS)
@@ -109,7 +97,7 @@ async def report(
     contact = await standing.reporter_of(session, token)
     if contact is None:
         return gone_page(request, DEAD_LINK, kept=description)
-    if region_code not in {code for code, _ in await _regions(session, contact)}:
+    if region_code not in {code for code, _ in await reading.regions_of(session, contact)}:
         region_code = contact.region_code
     named = category_other.strip() if category == OTHER else category
     try:
@@ -128,9 +116,8 @@ async def report(
         response.headers["Retry-After"] = str(max(1, round(wait)))
         return response
     try:
-        await standing.report_once(session, contact, data, now=utc_now())
+        await standing.report_by_form(session, contact, data, now=utc_now())
     except AppError as error:  # the region was abolished meanwhile, say
-        await session.rollback()
         contact = await standing.reporter_of(session, token)
         if contact is None:
             return gone_page(request, DEAD_LINK, kept=description)
