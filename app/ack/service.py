@@ -110,41 +110,79 @@ async def page_context(
     session: AsyncSession, *, public_url: str, token: str, call: Call, warning: Warning, now: datetime
 ) -> dict[str, Any]:
     """What the link's page shows of the call and its warning, in the person's language."""
-    closed = warning.status not in OPEN_WARNING
     names = await region_names(session, warning.id, call.region_codes)
-    # An escalation call names the regions nobody answered for, each with its 已叫醒 button.
-    unreached = [
+    lang = (await languages_of(session, [call.contact_id])).get(call.contact_id, i18n.SOURCE)
+    return {
+        **_warning_words(warning, lang),
+        **_call_state(call, warning, now),
+        "contact_name": call.contact_name,
+        "area": "、".join(names.values()) or "—",
+        "current_url": await current_url(session, public_url, call, warning),
+        "ack_action": f"/ack/{token}",
+        "feedback_action": f"/ack/{token}/feedback",
+        "report_action": f"/ack/{token}/report" if call.contact_id else "",
+        "unreached": await _unreached(session, token, call),
+        "broadcasts": await _loudspeakers(session, token, call, warning, names),
+    }
+
+
+def _warning_words(warning: Warning, lang: str) -> dict[str, Any]:
+    """The warning as the page says it: its level, its own words in the person's language, its end."""
+    closed = warning.status not in OPEN_WARNING
+    return {
+        "lang": lang,
+        "own": warning.own_words(lang),
+        "title": warning.title,
+        "level": warning.level,
+        "level_heading": LEVEL_HEADINGS.get(warning.level, warning.level),
+        "colour": COLOURS.get(warning.level, "#444"),
+        "hazard": warning.hazard,
+        "mode": warning.mode,
+        "issued_at": beijing(warning.created_at),
+        "instruction": warning.instruction,
+        "description": warning.description,
+        "closed_note": CLOSED_NOTES.get(warning.close_kind or "", "") if closed else "",
+    }
+
+
+def _call_state(call: Call, warning: Warning, now: datetime) -> dict[str, Any]:
+    """Where the person's call stands, and what the page still lets them do."""
+    closed = warning.status not in OPEN_WARNING
+    return {
+        "acknowledged": call.status == "acknowledged",
+        "acknowledged_at": beijing(call.acknowledged_at),
+        "late": call.late,
+        "can_ack": call.status in call_service.ANSWERABLE and not closed,
+        "deadline": beijing(call.deadline_at),
+        "overdue": now > call.deadline_at,
+        "feedback_count": call.feedback_count,
+        # Open until the final report, and for a week after the warning ends (for the 终报).
+        "can_feedback": call.final_feedback_at is None and not call_service.closed_a_week(warning.closed_at, now),
+        "can_wake": not closed,
+    }
+
+
+async def _unreached(session: AsyncSession, token: str, call: Call) -> list[dict[str, Any]]:
+    """The regions an escalation call names as nobody answered for, each with its 已叫醒 button."""
+    return [
         {"name": name, "reached": state == "reached", "woken": by == "confirmed",
          "action": f"/ack/{token}/regions/{code}"}
         for code, name, state, by in await regions_about(session, call)
     ]  # fmt: skip
-    broadcasts = (
-        await broadcast_service.of_regions(session, warning.id, call.region_codes) if call.kind == "alert" else []
-    )
-    lang = (await languages_of(session, [call.contact_id])).get(call.contact_id, i18n.SOURCE)
-    return {
-        "lang": lang, "own": warning.own_words(lang), "title": warning.title, "level": warning.level,
-        "level_heading": LEVEL_HEADINGS.get(warning.level, warning.level), "colour": COLOURS.get(warning.level, "#444"),
-        "hazard": warning.hazard, "mode": warning.mode, "issued_at": beijing(warning.created_at),
-        "instruction": warning.instruction, "description": warning.description, "contact_name": call.contact_name,
-        "area": "、".join(names.values()) or "—",
-        "acknowledged": call.status == "acknowledged", "acknowledged_at": beijing(call.acknowledged_at),
-        "late": call.late, "can_ack": call.status in call_service.ANSWERABLE and not closed,
-        "deadline": beijing(call.deadline_at), "overdue": now > call.deadline_at, "feedback_count": call.feedback_count,
-        # Open until the final report, and for a week after the warning ends (for the 终报).
-        "can_feedback": call.final_feedback_at is None and not call_service.closed_a_week(warning.closed_at, now),
-        "closed_note": CLOSED_NOTES.get(warning.close_kind or "", "") if closed else "",
-        "current_url": await current_url(session, public_url, call, warning),
-        "ack_action": f"/ack/{token}", "unreached": unreached, "can_wake": not closed,
-        "feedback_action": f"/ack/{token}/feedback",
-        "report_action": f"/ack/{token}/report" if call.contact_id else "",
-        "broadcasts": [
-            {"name": names.get(b.region_code, b.region_code),
-             "status": broadcast_service.BOARD_STATES.get(b.status, ("", b.status))[1],
-             "confirmed": b.confirmed_at is not None, "action": f"/ack/{token}/broadcasts/{b.id}"}
-            for b in broadcasts
-        ],
-    }  # fmt: skip
+
+
+async def _loudspeakers(
+    session: AsyncSession, token: str, call: Call, warning: Warning, names: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The loudspeakers of an alert's regions, each with its 已广播 button."""
+    if call.kind != "alert":
+        return []
+    return [
+        {"name": names.get(b.region_code, b.region_code),
+         "status": broadcast_service.BOARD_STATES.get(b.status, ("", b.status))[1],
+         "confirmed": b.confirmed_at is not None, "action": f"/ack/{token}/broadcasts/{b.id}"}
+        for b in await broadcast_service.of_regions(session, warning.id, call.region_codes)
+    ]  # fmt: skip
 
 
 async def add_feedback(
