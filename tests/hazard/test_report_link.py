@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.config import get_settings
 from app.db import session_scope, utc_now
@@ -14,6 +14,7 @@ from app.hazard import standing
 from app.models.audit import AuditEvent
 from app.models.contact import Contact
 from app.models.notify import Message
+from app.models.region import Region
 from app.notify import claim as claiming
 from app.notify import webhook
 from tests.factories import (
@@ -108,6 +109,23 @@ async def test_a_mistake_on_the_form_is_shown_on_it_and_reports_nothing(
     assert report["region_code"] == VILLAGE and report["category"] == "井水变浑"
     guessed = await anonymous.get("/r/" + "A" * 28)
     assert guessed.status_code == 404 and "链接无效" in guessed.text
+
+
+async def test_refused_reports_on_the_form_count_against_its_limit(
+    client: AsyncClient, anonymous: AsyncClient, regions: None
+) -> None:
+    """A report the form refuses (here: the village abolished after the link was sent) counts among
+    the five a minute the form takes, so a client posting refused reports without end is turned
+    away too."""
+    reporter = await create_contact(client, VILLAGE, name="村信息员")
+    path = await new_link(client, reporter)
+    async with session_scope() as session:
+        await session.execute(update(Region).where(Region.code == VILLAGE).values(abolished=True))
+    answers = []
+    for n in range(6):
+        form = {"region_code": VILLAGE, "category": "火情", "description": f"后山冒烟，第{n + 1}次"}
+        answers.append((await anonymous.post(path, data=form)).status_code)
+    assert answers == [422] * 5 + [429]
 
 
 async def test_a_new_link_kills_the_old_and_deactivation_kills_both(
