@@ -1,13 +1,9 @@
 """Database plumbing: the declarative base, the engine, sessions and the unit of work."""
 
 import itertools
-import os
-import secrets
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Annotated, Any, ClassVar, TypeVar, cast
 
 import orjson
@@ -70,34 +66,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSONDoc}
-
-
-# Crockford's base32 alphabet is in ASCII order, so identifiers sort by creation time.
-_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-# Random digits come from random bytes, 5 bits each, through one C-level translate.
-_RANDOM_DIGITS = bytes(_CROCKFORD[byte & 31].encode()[0] for byte in range(256))
-
-
-@lru_cache(maxsize=4)
-def _time_digits(ms: int) -> str:
-    return "".join(_CROCKFORD[(ms >> shift) & 31] for shift in range(45, -5, -5))
-
-
-def new_id() -> str:
-    """A 26-character identifier: 10 digits of milliseconds (so ids sort by creation), 16 random (80 bits)."""
-    return _time_digits(time.time_ns() // 1_000_000) + os.urandom(16).translate(_RANDOM_DIGITS).decode()
-
-
-def new_ids(count: int) -> list[str]:
-    """`count` identifiers as new_id makes them, from one read of random bytes (a round of messages)."""
-    stamp = _time_digits(time.time_ns() // 1_000_000)
-    digits = os.urandom(16 * count).translate(_RANDOM_DIGITS).decode()
-    return [stamp + digits[start : start + 16] for start in range(0, 16 * count, 16)]
-
-
-def new_token(prefix: str) -> str:
-    """A bearer secret with 256 random bits."""
-    return f"{prefix}_{secrets.token_urlsafe(32)}"
 
 
 def utc_now() -> datetime:
@@ -182,6 +150,19 @@ def among(column: Any, values: Iterable[Any]) -> Any:
 def json_text(value: Any) -> str:
     """JSON for the database's JSON columns (orjson: several times faster than the standard library)."""
     return orjson.dumps(value).decode()
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """A step that may be refused inside the request's unit of work: on any error it leaves nothing
+    behind, and everything read is read again afterwards (a savepoint's rollback expires only what it
+    saw change), so the page that says why shows the rows as they stand."""
+    try:
+        async with session.begin_nested():
+            yield
+    except Exception:
+        session.expire_all()
+        raise
 
 
 def is_postgresql(session: AsyncSession) -> bool:

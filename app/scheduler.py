@@ -21,8 +21,9 @@ from app.call import metrics as call_metrics
 from app.cap import feed as cap_feed
 from app.cap.identity import sender_of
 from app.config import Settings
-from app.db import get_database, new_id, session_scope, utc_now
+from app.db import get_database, session_scope, utc_now
 from app.hazard import chase as hazard_chase
+from app.ids import new_id
 from app.notify import sender
 from app.notify.dispatch import Dispatcher
 from app.report import rollup

@@ -41,8 +41,9 @@ async def measure(url: str, runs: int) -> tuple[list[float], list[float], int, i
     os.environ["JIAOYING_DATABASE_URL"] = url
     from app import db
     from app.bulk import bulk_insert
-    from app.db import new_id, session_scope, utc_now
+    from app.db import session_scope, utc_now
     from app.duty import service as duty_service
+    from app.ids import new_id
     from app.models.contact import Contact
     from app.models.duty import DutyShift
     from app.models.region import Region

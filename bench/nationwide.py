@@ -41,7 +41,8 @@ async def load_roster(url: str, regions: bytes) -> int:
     """Three people per village and two per township, written with COPY; how many."""
     from app import db
     from app.bulk import bulk_insert
-    from app.db import new_id, session_scope
+    from app.db import session_scope
+    from app.ids import new_id
     from app.models.contact import Contact
 
     database = db.configure(url)

@@ -40,7 +40,7 @@ def xinjiang() -> list[dict[str, str]]:
 async def fill(url: str, regions: list[dict[str, str]], total_calls: int) -> int:
     """Write the regions and a year of warnings with their calls and targeted regions; the warnings' count."""
     os.environ["JIAOYING_DATABASE_URL"] = url
-    from app import db
+    from app import db, ids
     from app.bulk import bulk_insert
     from app.db import session_scope
     from app.models.call import Call
@@ -75,7 +75,7 @@ async def fill(url: str, regions: list[dict[str, str]], total_calls: int) -> int
             targets = [county, *below[county["code"]]]
             issued = YEAR_START + timedelta(seconds=rng.uniform(0, 364 * 86400))
             deadline = issued + timedelta(minutes=30)
-            warning_id = db.new_id()
+            warning_id = ids.new_id()
             warnings += 1
             calls, states = [], {}
             for region in targets:
@@ -85,7 +85,7 @@ async def fill(url: str, regions: list[dict[str, str]], total_calls: int) -> int
                     acked = issued + timedelta(seconds=waited) if waited is not None else None
                     reached = reached or acked is not None
                     calls.append({
-                        "id": db.new_id(), "warning_id": warning_id, "kind": "alert", "contact_id": db.new_id(),
+                        "id": ids.new_id(), "warning_id": warning_id, "kind": "alert", "contact_id": ids.new_id(),
                         "contact_name": "责任人", "contact_phone": f"+86139{made + len(calls):08d}",
                         "contact_region_code": region["code"], "contact_role": "责任人", "contact_rank": 1,
                         "channels": ["sms"], "region_codes": [region["code"]], "about_region_codes": [],

@@ -27,7 +27,8 @@ async def fill_and_verify(url: str, events: int) -> tuple[float, int]:
     os.environ["JIAOYING_DATABASE_URL"] = url
     from app import db
     from app.audit import service
-    from app.db import new_id, session_scope, utc_now
+    from app.db import session_scope, utc_now
+    from app.ids import new_id
 
     database = db.configure(url)
     try:

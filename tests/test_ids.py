@@ -3,7 +3,7 @@
 import re
 import time
 
-from app.db import new_id, new_ids
+from app.ids import new_id, new_ids
 
 ID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
 

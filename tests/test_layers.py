@@ -14,7 +14,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 
 LAYERS = {
     "foundation": {"db", "config", "errors", "logs", "paging", "importing", "text", "lease", "i18n", "times",
-                   "throttle", "groups", "channels", "phones", "pages", "bulk"},
+                   "throttle", "groups", "channels", "phones", "pages", "bulk", "ids"},
     "tables": {"models"},
     "registry": {"region", "contact", "auth", "policy", "audit", "duty", "department"},
     "engine": {"warning", "call", "notify", "ack", "hazard", "broadcast"},

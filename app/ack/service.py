@@ -16,7 +16,8 @@ from app.call import service as call_service
 from app.call import tokens
 from app.call.schemas import FeedbackIn
 from app.contact.language import languages_of
-from app.errors import AppError, Conflict, Gone, NotFound
+from app.db import savepoint
+from app.errors import Conflict, Gone, NotFound
 from app.models.call import Call, Feedback
 from app.models.warning import OPEN_STATUSES as OPEN_WARNING
 from app.models.warning import Warning, WarningRegion
@@ -28,11 +29,7 @@ CLOSED = "This warning ended more than a week ago; its link is closed."
 
 async def load_call(session: AsyncSession, token: str) -> Call:
     """The call behind a token (about a warning or a hazard report): 404 unknown."""
-    call = (
-        await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
-        if tokens.plausible(token)
-        else None
-    )
+    call = await call_service.call_by_token(session, token)
     if call is None:
         raise NotFound(NOT_VALID)
     return call
@@ -191,12 +188,8 @@ async def add_feedback(
     """反馈 through the link, as the person called. A refusal (the final report already sent, the
     record sealed) leaves nothing of it behind: it runs in a savepoint, and what was read is read
     again afterwards."""
-    try:
-        async with session.begin_nested():
-            return await call_service.add_feedback(
-                session, call, warning, stage=data.stage, actions=data.actions, evacuated=data.evacuated,
-                note=data.note, actor=call.contact_name, now=now,
-            )  # fmt: skip
-    except AppError:
-        session.expire_all()  # the savepoint's rollback expires only what it saw change
-        raise
+    async with savepoint(session):
+        return await call_service.add_feedback(
+            session, call, warning, stage=data.stage, actions=data.actions, evacuated=data.evacuated,
+            note=data.note, actor=call.contact_name, now=now,
+        )  # fmt: skip

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.db import new_token
 from app.errors import NotFound, Unprocessable
+from app.ids import new_token
 from app.models.auth import ApiKey
 from app.region import service as region_service
 

@@ -17,9 +17,9 @@ from app.auth.scope import ensure_covers
 from app.auth.service import Principal
 from app.broadcast.schemas import LoudspeakerIn
 from app.bulk import bulk_insert
-from app.db import new_ids
 from app.errors import NotFound, Unprocessable
 from app.i18n import N_
+from app.ids import new_ids
 from app.models.broadcast import Broadcast, Loudspeaker
 from app.models.region import Region, codes_within, subtree_filter
 from app.models.warning import Warning

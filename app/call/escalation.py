@@ -28,7 +28,8 @@ from app.audit import service as audit_service
 from app.bulk import bulk_insert
 from app.call import metrics as call_metrics
 from app.call import routing, tokens
-from app.db import chunks, new_id
+from app.db import chunks
+from app.ids import new_id
 from app.models.call import IS_ESCALATION, IS_OPEN, Call, CallToken
 from app.models.call import priority as call_priority
 from app.models.warning import Warning, WarningRegion

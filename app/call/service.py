@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.call import db as call_db
-from app.call import hooks
+from app.call import hooks, tokens
 from app.call import metrics as call_metrics
 from app.errors import AppError, Conflict, NotFound
 from app.models.call import OPEN_STATUSES, Call, CallToken, Feedback
@@ -139,7 +139,11 @@ async def get_call(session: AsyncSession, call_id: str) -> Call:
     return call
 
 
-async def get_call_by_token_hash(session: AsyncSession, token_hash: str) -> Call | None:
+async def call_by_token(session: AsyncSession, token: str) -> Call | None:
+    """The call behind a link's token, if any (a guess is turned away without a lookup)."""
+    if not tokens.plausible(token):
+        return None
+    token_hash = tokens.hash_token(token)
     return await session.scalar(
         select(Call).join(CallToken, CallToken.call_id == Call.id).where(CallToken.token_hash == token_hash)
     )

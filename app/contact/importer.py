@@ -14,8 +14,9 @@ from app.bulk import bulk_insert
 from app.contact import hooks
 from app.contact.roster_file import RosterRow, read_roster
 from app.contact.service import changed_event
-from app.db import analyze, new_id
+from app.db import analyze
 from app.errors import Forbidden, Unprocessable
+from app.ids import new_id
 from app.importing import Problems, Upload
 from app.models.contact import Contact, Supervision
 from app.models.department import Department

@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.db import JSONDoc, UTCDateTime, new_id
+from app.db import JSONDoc, UTCDateTime
 from app.duty import service as duty_service
 from app.errors import Conflict
+from app.ids import new_id
 from app.models.contact import Contact
 from app.models.duty import DutyHandover, DutyShift
 from app.models.region import Region

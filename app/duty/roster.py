@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.db import new_id
 from app.duty import service as duty_service
 from app.duty.schemas import ShiftIn
 from app.duty.service import Roster
 from app.errors import Unprocessable
+from app.ids import new_id
 from app.models.contact import Contact
 from app.models.department import Department
 from app.models.duty import DutyShift

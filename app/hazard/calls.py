@@ -12,9 +12,9 @@ from app.audit import service as audit_service
 from app.bulk import bulk_insert
 from app.call import metrics as call_metrics
 from app.call import routing, tokens
-from app.db import new_id
 from app.duty import service as duty_service
 from app.hazard.chain import event
+from app.ids import new_id
 from app.models.call import IS_OPEN, Call, CallToken
 from app.models.call import priority as call_priority
 from app.models.contact import Contact

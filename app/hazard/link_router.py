@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from app.call import service as call_service
 from app.contact.language import languages_of
 from app.db import SessionDep, utc_now
 from app.errors import AppError, NotFound
@@ -128,7 +129,7 @@ async def report_link(token: str, request: Request, session: SessionDep) -> Resp
     form, its link made now if they have none yet. A POST, so that no page view writes. It works
     while the call's own link does (a week after its warning ends, or its report closes)."""
     now = utc_now()
-    call = await reading.call_of(session, token)
+    call = await call_service.call_by_token(session, token)
     if call is not None and not await reading.still_open(session, call, now):
         call = None
     contact = await reading.reporter_locked(session, call)

@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.call import service as call_service
-from app.call import tokens
 from app.errors import NotFound
 from app.models.call import Call
 from app.models.contact import Contact, Supervision
@@ -17,16 +16,9 @@ from app.models.region import Region
 from app.models.warning import Warning
 
 
-async def call_of(session: AsyncSession, token: str) -> Call | None:
-    """The call behind a link's token, if any (a guess is turned away without a lookup)."""
-    if not tokens.plausible(token):
-        return None
-    return await call_service.get_call_by_token_hash(session, tokens.hash_token(token))
-
-
 async def load(session: AsyncSession, token: str) -> tuple[Call, Hazard]:
     """The call about a report behind a token, and the report: 404 for any other link."""
-    call = await call_of(session, token)
+    call = await call_service.call_by_token(session, token)
     hazard = await session.get(Hazard, call.hazard_id) if call is not None and call.hazard_id else None
     if call is None or hazard is None:
         raise NotFound("This link is not valid; check that it was copied whole.")

@@ -18,7 +18,8 @@ from app.audit import service as audit_service
 from app.call import tokens
 from app.config import Settings
 from app.contact.language import languages_of
-from app.errors import AppError, Conflict
+from app.db import savepoint
+from app.errors import Conflict
 from app.hazard import steps
 from app.hazard.schemas import HazardIn
 from app.models.contact import Contact
@@ -119,9 +120,5 @@ async def report_once(session: AsyncSession, contact: Contact, data: HazardIn, *
 async def report_by_form(session: AsyncSession, contact: Contact, data: HazardIn, *, now: datetime) -> Hazard:
     """A report from the contact's form (see report_once). A refusal (the region abolished meanwhile,
     say) leaves nothing behind: a savepoint, and what was read is read again afterwards."""
-    try:
-        async with session.begin_nested():
-            return await report_once(session, contact, data, now=now)
-    except AppError:
-        session.expire_all()
-        raise
+    async with savepoint(session):
+        return await report_once(session, contact, data, now=now)

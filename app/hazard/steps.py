@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
-from app.errors import AppError, Conflict, Forbidden, Unprocessable
+from app.db import savepoint
+from app.errors import Conflict, Forbidden, Unprocessable
 from app.hazard.calls import TO_RECEIVE_S, cancel_calls, department_people, make_calls, reporter, to_office
 from app.hazard.chain import event, record
 from app.hazard.schemas import HazardIn, WhistleIn
@@ -183,9 +184,5 @@ async def evaluate_by_link(
     """末端评价 from the reporter's link, under the report's lock. A refusal (already evaluated, not
     resolved) leaves nothing behind: a savepoint, and what was read is read again afterwards."""
     locked = await session.get_one(Hazard, hazard.id, with_for_update=True, populate_existing=True)
-    try:
-        async with session.begin_nested():
-            await evaluate(session, locked, rating, note, actor=actor, now=now)
-    except AppError:
-        session.expire_all()
-        raise
+    async with savepoint(session):
+        await evaluate(session, locked, rating, note, actor=actor, now=now)

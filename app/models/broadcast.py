@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONDoc, new_id, utc_now
+from app.db import Base, JSONDoc, utc_now
+from app.ids import new_id
 
 KINDS = ("alert", "lifting", "withdrawal")
 STATUSES = ("pending", "sending", "sent", "delivered", "failed", "cancelled")

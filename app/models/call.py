@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, bindparam, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONDoc, new_id, utc_now
+from app.db import Base, JSONDoc, utc_now
+from app.ids import new_id
 
 KINDS = ("alert", "escalation", "hazard")
 STATUSES = ("pending", "notified", "acknowledged", "unanswered", "cancelled")

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, JSONDoc, new_id, utc_now
+from app.db import Base, JSONDoc, utc_now
+from app.ids import new_id
 
 
 class Contact(Base):

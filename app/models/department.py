@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, new_id, utc_now
+from app.db import Base, utc_now
+from app.ids import new_id
 
 
 class Department(Base):

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONDoc, new_id, utc_now
+from app.db import Base, JSONDoc, utc_now
+from app.ids import new_id
 
 
 class DutyShift(Base):

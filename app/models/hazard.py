@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONDoc, new_id, utc_now
+from app.db import Base, JSONDoc, utc_now
+from app.ids import new_id
 
 STATUSES = ("reported", "received", "dispatched", "handling", "resolved", "evaluated", "reopened")
 OPEN = ("reported", "received", "dispatched", "handling", "reopened")

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import Index, SmallInteger, String, Text, bindparam, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, new_id, utc_now
+from app.db import Base, utc_now
+from app.ids import new_id
 
 MESSAGE_KINDS = ("alert", "escalation", "lifting", "withdrawal", "report_link")
 MESSAGE_STATUSES = ("pending", "sending", "sent", "delivered", "failed", "cancelled")

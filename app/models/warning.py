@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONDoc, new_id, utc_now
+from app.db import Base, JSONDoc, utc_now
+from app.ids import new_id
 
 STATUSES = ("expanding", "active", "cancelled", "expired", "superseded")
 OPEN_STATUSES = ("expanding", "active")

@@ -19,9 +19,10 @@ from app.audit import service as audit_service
 from app.bulk import bulk_insert
 from app.channels import speech_first
 from app.contact.language import languages_of
-from app.db import chunks, core_rows, new_ids
+from app.db import chunks, core_rows
 from app.errors import Conflict
 from app.i18n import SOURCE
+from app.ids import new_ids
 from app.models.call import IS_OPEN, Call
 from app.models.call import priority as call_priority
 from app.models.notify import Message

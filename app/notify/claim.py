@@ -21,7 +21,8 @@ from app.bulk import bulk_insert
 from app.call import tokens
 from app.channels import CHANNELS
 from app.contact.language import languages_of
-from app.db import among, chunks, core_rows, new_ids, session_scope
+from app.db import among, chunks, core_rows, session_scope
+from app.ids import new_ids
 from app.models.call import OPEN_STATUSES, PRIORITIES, Call
 from app.models.call import priority as call_priority
 from app.models.contact import Contact

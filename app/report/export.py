@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from fastapi.responses import StreamingResponse
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import calls_in_scope
 from app.auth.service import Principal
 from app.channels import label as channel_label
+from app.db import session_scope
 from app.models.call import Call, Feedback
 from app.models.notify import Message
 from app.phones import mask
@@ -135,11 +137,18 @@ async def call_rows(
             return
 
 
-async def warning_call_rows(
-    session: AsyncSession, warning_id: str, principal: Principal
-) -> AsyncIterator[list[list[Any]]]:
-    """The rows of the warning's calls to people in the caller's region; an auditor sees the phone
-    numbers masked."""
+def warning_calls_file(warning_id: str, principal: Principal) -> StreamingResponse:
+    """The warning's calls to people in the caller's region as a CSV file, read as it streams in a
+    read-only session of its own; an auditor sees the phone numbers masked."""
     calls = calls_in_scope(select(Call).where(Call.warning_id == warning_id), principal)
-    async for batch in call_rows(session, calls, masked=principal.role == "auditor"):
-        yield batch
+
+    async def rows() -> AsyncIterator[list[list[Any]]]:
+        async with session_scope(read_only=True) as reading:
+            async for batch in call_rows(reading, calls, masked=principal.role == "auditor"):
+                yield batch
+
+    return StreamingResponse(
+        csv_document(CALL_COLUMNS, rows()),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="warning-{warning_id}-calls.csv"'},
+    )

@@ -145,14 +145,7 @@ async def unreached_report(
 async def export_calls(warning: WarningDep, principal: ReaderDep) -> StreamingResponse:
     """Every call of the warning (in the caller's region) for the file: the person, each attempt's
     time, channel and delivery, the answer and how, and the feedback. Times in 北京时间."""
-    warning_id = warning.id
-
-    async def rows() -> AsyncIterator[list[list[Any]]]:
-        async with session_scope(read_only=True) as reading:
-            async for batch in export.warning_call_rows(reading, warning_id, principal):
-                yield batch
-
-    return _csv(f"warning-{warning_id}-calls.csv", export.CALL_COLUMNS, rows())
+    return export.warning_calls_file(warning.id, principal)
 
 
 def _cell(value: Any) -> Any:

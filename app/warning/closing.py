@@ -14,7 +14,7 @@ from app.audit import service as audit_service
 from app.bulk import bulk_insert
 from app.channels import is_text, notice_channel
 from app.contact.language import languages_of
-from app.db import new_id
+from app.ids import new_id
 from app.models.call import OPEN_STATUSES, Call
 from app.models.call import priority as call_priority
 from app.models.notify import IS_PENDING, Message

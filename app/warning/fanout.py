@@ -18,7 +18,8 @@ from app.audit import service as audit_service
 from app.bulk import bulk_insert
 from app.call import escalation, tokens
 from app.call import metrics as call_metrics
-from app.db import core_rows, fetch_rows, new_ids
+from app.db import core_rows, fetch_rows
+from app.ids import new_ids
 from app.models.call import Call, CallToken
 from app.models.call import priority as call_priority
 from app.models.contact import Contact

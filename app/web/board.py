@@ -1,7 +1,6 @@
 """A warning's pages: the call board (regions by state, the people not yet answered, regions to
 confirm, feedback, cancel), the actions taken from it, its timeline, and its calls as CSV."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,7 +15,7 @@ from app.broadcast import service as broadcast_service
 from app.call import service as call_service
 from app.call.schemas import ManualAckIn
 from app.config import SettingsDep
-from app.db import SessionDep, session_scope, utc_now
+from app.db import SessionDep, utc_now
 from app.errors import Forbidden, Unprocessable
 from app.models.warning import OPEN_STATUSES as OPEN_WARNING
 from app.notify import call_now as call_now_service
@@ -225,14 +224,4 @@ async def timeline(
 async def calls_csv(warning_id: str, session: SessionDep, principal: PagePrincipal) -> StreamingResponse:
     """Every call of the warning (to people in the caller's region) for the file; times in 北京时间."""
     warning = await warning_service.get_warning(session, warning_id, principal)
-
-    async def rows() -> AsyncIterator[list[list[Any]]]:
-        async with session_scope(read_only=True) as reading:
-            async for batch in export.warning_call_rows(reading, warning.id, principal):
-                yield batch
-
-    return StreamingResponse(
-        export.csv_document(export.CALL_COLUMNS, rows()),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="warning-{warning.id}-calls.csv"'},
-    )
+    return export.warning_calls_file(warning.id, principal)
